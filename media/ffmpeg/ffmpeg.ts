@@ -159,6 +159,7 @@ export interface ProbeStream {
   codec_type: "video" | "audio" | string;
   codec_name: string;
   profile?: string;
+  level?: number;
   width?: number;
   height?: number;
   avg_frame_rate?: string;

@@ -1,0 +1,30 @@
+// One HLS packager per stream, created when the stream first goes live.
+import type { StreamHub } from "../hub/hub.ts";
+import type { Stream } from "../hub/stream.ts";
+import { HlsPackager, type PackagerOptions } from "./packager.ts";
+
+export class HlsService {
+  private readonly packagers = new Map<string, HlsPackager>();
+
+  constructor(hub: StreamHub, private readonly opts: PackagerOptions) {
+    hub.on("published", (stream) => this.ensure(stream));
+  }
+
+  ensure(stream: Stream): HlsPackager {
+    let p = this.packagers.get(stream.id);
+    if (!p) {
+      p = new HlsPackager(stream, this.opts);
+      this.packagers.set(stream.id, p);
+    }
+    return p;
+  }
+
+  get(streamId: string): HlsPackager | undefined {
+    return this.packagers.get(streamId);
+  }
+
+  remove(streamId: string): void {
+    this.packagers.get(streamId)?.close();
+    this.packagers.delete(streamId);
+  }
+}

@@ -1,0 +1,229 @@
+// The one registry of live streams. Admission (stream key, duplicates, limits) happens
+// here, in exactly one place, before an ingest adapter accepts any media.
+import { EventEmitter } from "node:events";
+import { randomUUID } from "node:crypto";
+import { moduleLogger } from "../../server/log.ts";
+import { probeSource } from "./probe.ts";
+import { Stream, type IngestSession, type Processor } from "./stream.ts";
+import type { LiveSegment } from "./segment.ts";
+import type { EndReason, IngestProtocol, Pipeline, StreamDirectory } from "./types.ts";
+
+const log = moduleLogger("hub");
+
+export interface AdmitRequest {
+  streamKey: string;
+  protocol: IngestProtocol;
+  remoteAddress: string;
+  disconnect(reason: EndReason): void;
+}
+
+export type AdmitResult =
+  | { ok: true; ingest: IngestHandle }
+  | { ok: false; status: 401 | 402 | 403 | 404 | 409 | 429 | 503; reason: string };
+
+/** Extra admission rules (concurrency per key, spend caps) added by the control plane. */
+export type AdmissionCheck = (stream: Stream) => { status: 402 | 403 | 429 | 503; reason: string } | undefined;
+
+export type ProcessorFactory = (stream: Stream) => Processor;
+
+/** What an ingest adapter holds while its publisher is live. */
+export interface IngestHandle {
+  readonly stream: Stream;
+  readonly sessionId: string;
+  /** A source segment started (bytes keep arriving into it). */
+  pushSegment(segment: LiveSegment): void;
+  /** Media bytes arrived (loss detection, bitrate). */
+  touch(bytes: number): void;
+  /** The session ended; idempotent. */
+  end(reason: EndReason): void;
+}
+
+export interface HubOptions {
+  publisherTimeoutMs: number;
+  maxLive: number;
+}
+
+export interface HubEvents {
+  published: [Stream];
+  unpublished: [Stream, EndReason];
+}
+
+export class StreamHub extends EventEmitter<HubEvents> {
+  private readonly streams = new Map<string, Stream>();
+  private readonly processors = new Map<Pipeline, ProcessorFactory>();
+  private readonly checks: AdmissionCheck[] = [];
+  private readonly watchdog: NodeJS.Timeout;
+
+  constructor(
+    private readonly directory: StreamDirectory,
+    private readonly opts: HubOptions,
+  ) {
+    super();
+    this.watchdog = setInterval(() => this.checkPublishers(), Math.min(250, opts.publisherTimeoutMs / 4));
+    this.watchdog.unref();
+  }
+
+  registerProcessor(pipeline: Pipeline, factory: ProcessorFactory): void {
+    this.processors.set(pipeline, factory);
+  }
+
+  supports(pipeline: Pipeline): boolean {
+    return this.processors.has(pipeline);
+  }
+
+  addAdmissionCheck(check: AdmissionCheck): void {
+    this.checks.push(check);
+  }
+
+  /** The in-memory stream for a stored record (created on first use), or undefined if unknown. */
+  get(id: string): Stream | undefined {
+    const existing = this.streams.get(id);
+    if (existing) return existing;
+    const record = this.directory.get(id);
+    if (!record) return undefined;
+    const stream = new Stream(record);
+    this.streams.set(id, stream);
+    return stream;
+  }
+
+  liveStreams(): Stream[] {
+    return [...this.streams.values()].filter((s) => s.live);
+  }
+
+  /** Synchronous so adapters whose callbacks cannot await (node-media-server) can use it. */
+  admit(req: AdmitRequest): AdmitResult {
+    const record = req.streamKey ? this.directory.findByStreamKey(req.streamKey) : undefined;
+    if (!record) return { ok: false, status: 403, reason: "unknown stream key" };
+    const factory = this.processors.get(record.pipeline);
+    if (!factory) return { ok: false, status: 503, reason: `pipeline ${record.pipeline} is not available on this gateway` };
+    const stream = this.get(record.id)!;
+    stream.record = record;
+    if (stream.live) return { ok: false, status: 409, reason: "stream key is already live" };
+    if (this.liveStreams().length >= this.opts.maxLive) return { ok: false, status: 503, reason: "gateway is at its live stream limit" };
+    for (const check of this.checks) {
+      const refusal = check(stream);
+      if (refusal) return { ok: false, ...refusal };
+    }
+
+    const session: IngestSession = {
+      id: randomUUID(),
+      protocol: req.protocol,
+      remoteAddress: req.remoteAddress,
+      startedAt: Date.now(),
+      disconnect: req.disconnect,
+    };
+    stream.session = session;
+    stream.source = {};
+    stream.lastMediaAt = Date.now();
+    stream.bytesIn = 0;
+    stream.segmentsIn = 0;
+    stream.sessions += 1;
+    let ended = false;
+    let probed = false;
+
+    const handle: IngestHandle = {
+      stream,
+      sessionId: session.id,
+      pushSegment: (segment) => {
+        if (ended) return;
+        stream.segmentsIn += 1;
+        if (!probed) {
+          probed = true;
+          segment.once("end", () => {
+            if (segment.aborted) {
+              probed = false;
+              return;
+            }
+            void probeSource(segment).then(
+              (info) => {
+                if (stream.session !== session) return;
+                stream.source = info;
+                stream.emit("source", info);
+              },
+              (err: Error) => log.warn({ stream: stream.id, err: err.message }, "could not probe source"),
+            );
+          });
+        }
+        stream.emit("segment", segment);
+      },
+      touch: (bytes) => {
+        if (!ended) stream.touch(bytes);
+      },
+      end: (reason) => {
+        if (ended) return;
+        ended = true;
+        if (stream.session === session) stream.session = undefined;
+        stream.lastEndReason = reason;
+        stream.lastEndedAt = Date.now();
+        const processor = stream.processor;
+        stream.processor = undefined;
+        void processor?.stop().catch((err: Error) => log.warn({ stream: stream.id, err: err.message }, "processor stop failed"));
+        stream.outputs.ended();
+        stream.emit("unpublished", reason);
+        this.emit("unpublished", stream, reason);
+        log.info({ stream: stream.id, reason }, "stream ended");
+      },
+    };
+
+    try {
+      stream.processor = factory(stream);
+    } catch (err) {
+      stream.session = undefined;
+      log.error({ stream: stream.id, err: (err as Error).message }, "processor failed to start");
+      return { ok: false, status: 503, reason: `processor failed to start: ${(err as Error).message}` };
+    }
+    this.sessionsById.set(session.id, handle);
+    stream.once("unpublished", () => this.sessionsById.delete(session.id));
+    stream.emit("published", session);
+    this.emit("published", stream);
+    log.info({ stream: stream.id, protocol: req.protocol, remote: req.remoteAddress }, "stream live");
+    return { ok: true, ingest: handle };
+  }
+
+  private readonly sessionsById = new Map<string, IngestHandle>();
+
+  /** Disconnect a live stream's publisher. */
+  kick(streamId: string, reason: EndReason): boolean {
+    const stream = this.streams.get(streamId);
+    const session = stream?.session;
+    if (!stream || !session) return false;
+    const handle = this.sessionsById.get(session.id);
+    try {
+      session.disconnect(reason);
+    } catch (err) {
+      log.warn({ stream: streamId, err: (err as Error).message }, "disconnect failed");
+    }
+    handle?.end(reason);
+    return true;
+  }
+
+  /** Disconnect every live stream owned by an API key (key revoked, cap reached). */
+  kickOwner(ownerKeyId: string, reason: EndReason): number {
+    let n = 0;
+    for (const stream of this.liveStreams()) {
+      if (stream.record.ownerKeyId === ownerKeyId && this.kick(stream.id, reason)) n++;
+    }
+    return n;
+  }
+
+  /** The stream was deleted: disconnect it and forget it. */
+  remove(streamId: string): void {
+    this.kick(streamId, "deleted");
+    this.streams.delete(streamId);
+  }
+
+  private checkPublishers(): void {
+    const now = Date.now();
+    for (const stream of this.liveStreams()) {
+      if (now - stream.lastMediaAt > this.opts.publisherTimeoutMs) {
+        log.info({ stream: stream.id }, "no media from publisher: ending");
+        this.kick(stream.id, "publisher-timeout");
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.watchdog);
+    for (const stream of this.liveStreams()) this.kick(stream.id, "shutdown");
+  }
+}

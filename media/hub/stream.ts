@@ -1,0 +1,106 @@
+// One stream in the hub: its record, ingest session, source info, stats and outputs.
+import { EventEmitter } from "node:events";
+import { StreamOutputs } from "./outputs.ts";
+import type { LiveSegment } from "./segment.ts";
+import type { EndReason, IngestProtocol, SourceInfo, StreamRecord } from "./types.ts";
+
+export interface IngestSession {
+  readonly id: string;
+  readonly protocol: IngestProtocol;
+  readonly remoteAddress: string;
+  readonly startedAt: number;
+  /** Cut the publisher off (adapter-specific). */
+  disconnect(reason: EndReason): void;
+}
+
+export interface StreamEvents {
+  published: [IngestSession];
+  /** A source segment started; bytes stream into it. */
+  segment: [LiveSegment];
+  source: [SourceInfo];
+  unpublished: [EndReason];
+}
+
+export interface Processor {
+  stop(): Promise<void>;
+  /** Pipeline-specific status for GET /v1/streams/{id}/status. */
+  status?(): Record<string, unknown>;
+}
+
+const BITRATE_WINDOW_MS = 5000;
+
+export class Stream extends EventEmitter<StreamEvents> {
+  session?: IngestSession;
+  source: SourceInfo = {};
+  processor?: Processor;
+  readonly outputs = new StreamOutputs();
+  lastEndReason?: EndReason;
+  lastEndedAt?: number;
+  lastMediaAt = 0;
+  bytesIn = 0;
+  segmentsIn = 0;
+  sessions = 0;
+  private byteSamples: Array<[number, number]> = [];
+
+  constructor(public record: StreamRecord) {
+    super();
+    this.setMaxListeners(100);
+  }
+
+  get id(): string {
+    return this.record.id;
+  }
+
+  get live(): boolean {
+    return this.session !== undefined;
+  }
+
+  /** Called by ingest adapters on every media chunk (for loss detection and bitrate). */
+  touch(bytes: number): void {
+    const now = Date.now();
+    this.lastMediaAt = now;
+    this.bytesIn += bytes;
+    this.byteSamples.push([now, bytes]);
+    while (this.byteSamples.length && this.byteSamples[0]![0] < now - BITRATE_WINDOW_MS) this.byteSamples.shift();
+  }
+
+  /** Ingest bitrate over the last few seconds, bits per second. */
+  bitrate(): number {
+    if (!this.session || this.byteSamples.length < 2) return 0;
+    const span = Math.max(1000, Date.now() - Math.max(this.byteSamples[0]![0], this.session.startedAt));
+    const bytes = this.byteSamples.reduce((sum, [, b]) => sum + b, 0);
+    return Math.round((bytes * 8 * 1000) / span);
+  }
+
+  /** Resolves with the source info once the first segment was probed. */
+  sourceReady(): Promise<SourceInfo> {
+    if (this.source.videoCodec || this.source.audioCodec) return Promise.resolve(this.source);
+    return new Promise((resolve) => this.once("source", resolve));
+  }
+
+  /** The JSON view used by the API. */
+  view(): Record<string, unknown> {
+    const s = this.session;
+    return {
+      state: s ? "live" : "idle",
+      ingest: s
+        ? {
+            protocol: s.protocol,
+            remoteAddress: s.remoteAddress,
+            startedAt: new Date(s.startedAt).toISOString(),
+            uptimeSeconds: Math.round((Date.now() - s.startedAt) / 100) / 10,
+            bitrate: this.bitrate(),
+            bytesIn: this.bytesIn,
+            segmentsIn: this.segmentsIn,
+            video: this.source.videoCodec
+              ? { codec: this.source.videoCodec, profile: this.source.videoProfile, width: this.source.width, height: this.source.height, fps: this.source.fps }
+              : null,
+            audio: this.source.audioCodec
+              ? { codec: this.source.audioCodec, sampleRate: this.source.audioSampleRate, channels: this.source.audioChannels }
+              : null,
+          }
+        : null,
+      lastEnded: this.lastEndedAt ? { at: new Date(this.lastEndedAt).toISOString(), reason: this.lastEndReason } : null,
+    };
+  }
+}

@@ -1,0 +1,66 @@
+// RTMP ingest adapter: rtmp://host:port/live/<streamKey> -> hub admission -> segments.
+import { moduleLogger } from "../../server/log.ts";
+import type { StreamHub } from "../hub/hub.ts";
+import { Segmenter } from "../segmenter/segmenter.ts";
+import { RtmpServer } from "./nms.ts";
+
+const log = moduleLogger("rtmp");
+
+export interface RtmpIngestOptions {
+  host: string;
+  port: number;
+  dataDir: string;
+  segmentDuration: number;
+}
+
+export const RTMP_APP = "live";
+
+export async function startRtmpIngest(hub: StreamHub, opts: RtmpIngestOptions): Promise<RtmpServer> {
+  const server = new RtmpServer({
+    host: opts.host,
+    port: opts.port,
+    dataDir: opts.dataDir,
+    onLog: (level, msg, fields) => log[level](fields, msg),
+    onPublish: (req) => {
+      if (req.app !== RTMP_APP) return `unknown application "${req.app}" (use /${RTMP_APP}/<streamKey>)`;
+      let segmenter: Segmenter | undefined;
+      const admitted = hub.admit({
+        streamKey: req.name,
+        protocol: "rtmp",
+        remoteAddress: req.remoteAddress,
+        disconnect: () => {
+          publisherRef?.close();
+          void segmenter?.stop();
+        },
+      });
+      if (!admitted.ok) return admitted.reason;
+      const ingest = admitted.ingest;
+      let publisherRef: { close(): void } | undefined;
+      return (publisher) => {
+        publisherRef = publisher;
+        segmenter = new Segmenter({
+          inputArgs: ["-f", "flv", "-i", "pipe:0"],
+          targetDuration: opts.segmentDuration,
+          label: `rtmp-segmenter ${ingest.stream.id}`,
+          onSegment: (seg) => ingest.pushSegment(seg),
+          onExit: (code, stderr) => {
+            log.warn({ stream: ingest.stream.id, code, stderr: stderr.slice(-500) }, "segmenter stopped; ending ingest");
+            publisher.close();
+            ingest.end("failed");
+          },
+        });
+        publisher.onFlv((chunk) => {
+          ingest.touch(chunk.length);
+          segmenter!.write(chunk);
+        });
+        publisher.onClose(() => {
+          const s = segmenter!;
+          // Flush the last segment, then end the session.
+          void s.finish().then(() => ingest.end("publisher-left"));
+        });
+      };
+    },
+  });
+  await server.start();
+  return server;
+}

@@ -1,0 +1,71 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { runFfmpeg, ffprobe } from "../ffmpeg/ffmpeg.ts";
+import { TsSplitter } from "./ts-splitter.ts";
+import type { LiveSegment } from "../hub/segment.ts";
+
+async function testTs(seconds: number, gop: number): Promise<Buffer> {
+  return runFfmpeg([
+    "-hide_banner", "-loglevel", "error",
+    "-f", "lavfi", "-i", `testsrc2=size=320x240:rate=30:duration=${seconds}`,
+    "-f", "lavfi", "-i", `sine=frequency=440:sample_rate=48000:duration=${seconds}`,
+    "-c:v", "libx264", "-preset", "ultrafast", "-g", String(gop), "-keyint_min", String(gop), "-sc_threshold", "0",
+    "-c:a", "aac", "-b:a", "64k", "-f", "mpegts", "pipe:1",
+  ], { timeoutMs: 30000 });
+}
+
+test("cuts keyframe-aligned segments of the target duration, each decodable on its own", async () => {
+  const ts = await testTs(9, 30);
+  const splitter = new TsSplitter({ targetDuration: 2 });
+  const segments: LiveSegment[] = [];
+  splitter.on("segment", (s) => segments.push(s));
+  // Feed in odd-sized chunks to exercise packet reassembly.
+  for (let off = 0; off < ts.length; off += 1000) splitter.write(ts.subarray(off, off + 1000));
+  splitter.end();
+  assert.ok(segments.length >= 4, `expected >= 4 segments, got ${segments.length}`);
+  assert.deepEqual(segments.map((s) => s.seq), segments.map((_, i) => i));
+  for (const seg of segments.slice(0, -1)) {
+    assert.ok(Math.abs(seg.duration - 2) < 0.05, `segment ${seg.seq} lasted ${seg.duration}`);
+  }
+  for (const seg of segments) {
+    const bytes = await seg.bytes();
+    assert.equal(bytes[0], 0x47);
+    assert.equal(((bytes[1]! & 0x1f) << 8) | bytes[2]!, 0, "segment starts with the PAT");
+    const streams = await ffprobe(bytes);
+    assert.ok(streams.streams.some((s) => s.codec_name === "h264"));
+    assert.ok(streams.streams.some((s) => s.codec_name === "aac"));
+    const frames = await ffprobe(bytes, ["-show_frames", "-select_streams", "v", "-read_intervals", "%+#1"]);
+    assert.equal(frames.frames?.[0]?.key_frame, 1, `segment ${seg.seq} starts with a keyframe`);
+  }
+});
+
+test("bytes of a segment are readable before it completes", async () => {
+  const ts = await testTs(4, 30);
+  const splitter = new TsSplitter({ targetDuration: 2 });
+  let first: LiveSegment | undefined;
+  splitter.on("segment", (s) => (first ??= s));
+  splitter.write(ts.subarray(0, 188 * 200));
+  assert.ok(first, "segment started");
+  assert.equal(first.complete, false);
+  assert.ok(first.size > 0);
+  const reader = first.iterate();
+  const firstChunk = await reader.next();
+  assert.ok(!firstChunk.done && firstChunk.value.length > 0);
+  splitter.write(ts.subarray(188 * 200));
+  splitter.end();
+  let total = firstChunk.value!.length;
+  for await (const c of reader) total += c.length;
+  assert.equal(total, first.size);
+});
+
+test("garbage input never throws and yields no segment", () => {
+  const splitter = new TsSplitter({ targetDuration: 2 });
+  let count = 0;
+  splitter.on("segment", () => count++);
+  const junk = Buffer.alloc(188 * 50);
+  for (let i = 0; i < junk.length; i++) junk[i] = (i * 7919) & 0xff;
+  splitter.write(junk);
+  splitter.write(Buffer.from([0x47, 0x47, 0x47]));
+  splitter.end();
+  assert.equal(count, 0);
+});

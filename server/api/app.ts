@@ -1,0 +1,41 @@
+// Builds the HTTP app: error shape, CORS, pages, and every route module.
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import cors from "@fastify/cors";
+import fastifyStatic from "@fastify/static";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { rootLogger } from "../log.ts";
+import { installErrorHandlers } from "./errors.ts";
+
+const require = createRequire(import.meta.url);
+export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+export interface AppOptions {
+  bodyLimit?: number;
+}
+
+export async function createApp(opts: AppOptions = {}): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: rootLogger.child({ module: "http" }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    trustProxy: false,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", useDefaults: true, allErrors: false } },
+  });
+  installErrorHandlers(app);
+  await app.register(cors, {
+    origin: true,
+    methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+    exposedHeaders: ["Location", "ETag", "Link", "Retry-After", "Content-Type"],
+  });
+  // Pages (public): landing, player, publisher, viewer, dashboard.
+  await app.register(fastifyStatic, { root: join(REPO_ROOT, "web-player"), prefix: "/", index: ["index.html"] });
+  // hls.js for the player page, straight from the installed package.
+  await app.register(fastifyStatic, {
+    root: join(dirname(require.resolve("hls.js/package.json")), "dist"),
+    prefix: "/vendor/hls/",
+    decorateReply: false,
+  });
+  return app;
+}

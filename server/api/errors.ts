@@ -1,0 +1,20 @@
+// One JSON error shape for Wharf's own API: {"error": "<status text>", "message": "<what is wrong>"}.
+import type { FastifyError, FastifyInstance } from "fastify";
+import { STATUS_CODES } from "node:http";
+
+export function errorBody(status: number, message: string): { error: string; message: string } {
+  return { error: STATUS_CODES[status] ?? "Error", message };
+}
+
+export function installErrorHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    if (status >= 500) req.log.error({ err }, "request failed");
+    let message = err.message;
+    if (err.validation) message = err.message; // e.g. "body/name must be string"
+    else if (err.code === "FST_ERR_CTP_INVALID_JSON_BODY" || err instanceof SyntaxError) message = `malformed JSON body: ${err.message}`;
+    else if (status >= 500) message = "internal error";
+    return reply.code(status).send(errorBody(status, message));
+  });
+  app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody(404, `no route ${req.method} ${req.url.split("?")[0]}`)));
+}

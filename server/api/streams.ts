@@ -1,0 +1,98 @@
+// /v1/streams: create, list, get, update params, delete.
+import type { FastifyInstance } from "fastify";
+import { Type, type Static } from "typebox";
+import type { StreamHub } from "../../media/hub/hub.ts";
+import { PIPELINES, type Pipeline, type StreamRecord } from "../../media/hub/types.ts";
+import type { HlsService } from "../../media/hls/service.ts";
+import type { StreamStore } from "../streams/store.ts";
+import type { Authenticator } from "./auth.ts";
+import { errorBody } from "./errors.ts";
+import { streamUrls, type PublicUrls } from "./urls.ts";
+
+const StreamId = Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" });
+
+export const CreateStreamBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 200 }),
+    pipeline: Type.Union(PIPELINES.map((p) => Type.Literal(p)), { default: "passthrough" }),
+    transcodingOptions: Type.Optional(Type.String({ minLength: 1, maxLength: 10000 })),
+    modelId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    params: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: false },
+);
+type CreateStreamBody = Static<typeof CreateStreamBody>;
+
+export interface StreamRoutesContext {
+  hub: StreamHub;
+  store: StreamStore;
+  hls: HlsService;
+  auth: Authenticator;
+  urls: PublicUrls;
+  /** Validates pipeline options (e.g. a transcoding ladder) before a stream is stored; returns an error message. */
+  validateOptions?: (pipeline: Pipeline, body: CreateStreamBody) => string | undefined;
+}
+
+export function streamView(ctx: StreamRoutesContext, record: StreamRecord): Record<string, unknown> {
+  const live = ctx.hub.get(record.id);
+  return {
+    id: record.id,
+    name: record.name,
+    pipeline: record.pipeline,
+    streamKey: record.streamKey,
+    ...streamUrls(ctx.urls, record.id, record.streamKey),
+    createdAt: new Date(record.createdAt).toISOString(),
+    ...(record.options.transcodingOptions ? { transcodingOptions: record.options.transcodingOptions } : {}),
+    ...(record.options.modelId ? { modelId: record.options.modelId } : {}),
+    ...(record.options.params ? { params: record.options.params } : {}),
+    ...(live ? live.view() : { state: "idle", ingest: null }),
+  };
+}
+
+export function registerStreamRoutes(app: FastifyInstance, ctx: StreamRoutesContext): void {
+  const guard = ctx.auth.requireScope("streams");
+  const owned = (req: { principal?: { keyId?: string; scopes: string[] } }, record: StreamRecord | undefined) =>
+    record && (req.principal?.scopes.includes("admin") || record.ownerKeyId === req.principal?.keyId) ? record : undefined;
+
+  app.post("/v1/streams", { preHandler: guard, schema: { body: CreateStreamBody } }, async (req, reply) => {
+    const body = req.body as CreateStreamBody;
+    const pipeline = body.pipeline as Pipeline;
+    if (!ctx.hub.supports(pipeline)) return reply.code(400).send(errorBody(400, `pipeline "${pipeline}" is not available on this gateway`));
+    const invalid = ctx.validateOptions?.(pipeline, body);
+    if (invalid) return reply.code(400).send(errorBody(400, invalid));
+    const record = ctx.store.create({
+      name: body.name,
+      pipeline,
+      ownerKeyId: req.principal?.keyId,
+      options: {
+        ...(body.transcodingOptions ? { transcodingOptions: body.transcodingOptions } : {}),
+        ...(body.modelId ? { modelId: body.modelId } : {}),
+        ...(body.params ? { params: body.params } : {}),
+      },
+    });
+    return reply.code(201).send(streamView(ctx, record));
+  });
+
+  app.get("/v1/streams", { preHandler: guard }, async (req) => {
+    const admin = req.principal?.scopes.includes("admin");
+    const records = ctx.store.list(admin ? undefined : req.principal?.keyId);
+    return { streams: records.map((r) => streamView(ctx, r)) };
+  });
+
+  app.get("/v1/streams/:id", { preHandler: guard, schema: { params: Type.Object({ id: StreamId }) } }, async (req, reply) => {
+    const { id } = req.params as { id: string };
+    const record = owned(req, ctx.store.get(id));
+    if (!record) return reply.code(404).send(errorBody(404, `stream ${id} not found`));
+    return streamView(ctx, record);
+  });
+
+  app.delete("/v1/streams/:id", { preHandler: guard, schema: { params: Type.Object({ id: StreamId }) } }, async (req, reply) => {
+    const { id } = req.params as { id: string };
+    const record = owned(req, ctx.store.get(id));
+    if (!record) return reply.code(404).send(errorBody(404, `stream ${id} not found`));
+    ctx.hub.remove(id);
+    ctx.hls.remove(id);
+    ctx.store.delete(id);
+    return reply.code(204).send();
+  });
+}

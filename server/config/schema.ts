@@ -1,0 +1,53 @@
+// The one typed configuration schema. Names follow go-livepeer where the concept is the same.
+import { Type, type Static } from "typebox";
+
+const Port = Type.Integer({ minimum: 0, maximum: 65535 });
+
+export const ConfigSchema = Type.Object(
+  {
+    host: Type.String({ default: "127.0.0.1", minLength: 1, description: "Bind address for every listener" }),
+    httpPort: { ...Port, default: 8935, description: "HTTP API, HLS, WebRTC signalling and pages" },
+    rtmpPort: { ...Port, default: 1935, description: "RTMP ingest" },
+    publicUrl: Type.String({ default: "", description: "Base URL printed and returned to clients (default http://<host>:<httpPort>)" }),
+    publicRtmpUrl: Type.String({ default: "", description: "Base RTMP URL returned to clients (default rtmp://<host>:<rtmpPort>/live)" }),
+    dataDir: Type.String({ default: "./data", minLength: 1, description: "Database, keys, certificates" }),
+    adminKey: Type.String({ default: "", description: "Admin API key; generated and printed at first start when empty" }),
+    logLevel: Type.Union(
+      [Type.Literal("trace"), Type.Literal("debug"), Type.Literal("info"), Type.Literal("warn"), Type.Literal("error"), Type.Literal("silent")],
+      { default: "info" },
+    ),
+    segmentDuration: Type.Number({ minimum: 0.5, maximum: 10, default: 2, description: "Target HLS/orchestrator segment duration, seconds" }),
+    hlsWindow: Type.Integer({ minimum: 2, maximum: 60, default: 6, description: "Segments kept in each HLS media playlist" }),
+    publisherTimeoutMs: Type.Integer({ minimum: 200, maximum: 60000, default: 2000, description: "No media for this long = publisher lost" }),
+    maxStreamsLive: Type.Integer({ minimum: 1, default: 100, description: "Live streams this process accepts at once" }),
+    // Orchestrators (go-livepeer names)
+    orchAddr: Type.String({ default: "", description: "Comma list of orchestrator URLs; disables the embedded dev orchestrators" }),
+    orchWebhookUrl: Type.String({ default: "", description: "URL returning [{address, score}]; refreshed each minute" }),
+    devOrchestrators: Type.Integer({ minimum: 0, maximum: 8, default: 2, description: "Development orchestrators started when no orchAddr/orchWebhookUrl" }),
+    maxPricePerUnit: Type.Number({ minimum: 0, default: 0, description: "Price cap in wei per pixelsPerUnit (0 = none)" }),
+    pixelsPerUnit: Type.Number({ minimum: 1, default: 1, description: "Unit for maxPricePerUnit" }),
+    maxPricePerCapability: Type.String({ default: "", description: "go-livepeer JSON {capabilities_prices:[...]} or a path to it" }),
+    ignoreMaxPriceIfNeeded: Type.Boolean({ default: false }),
+    orchAllowlist: Type.String({ default: "", description: "Comma list: only these orchestrators are used" }),
+    orchDenylist: Type.String({ default: "", description: "Comma list: these orchestrators are never used" }),
+    orchRegion: Type.String({ default: "", description: "Preferred orchestrator region label" }),
+    transcodingOptions: Type.String({
+      default: "P240p30fps16x9,P360p30fps16x9",
+      description: "Default ladder: go-livepeer preset names or a JSON ladder",
+    }),
+    maxSessions: Type.Integer({ minimum: 1, default: 10, description: "Concurrent transcode sessions" }),
+    // Live AI
+    liveNoOutputFactor: Type.Number({ minimum: 1, default: 3, description: "Swap when no output for this many segment durations while input flows" }),
+    liveMaxSwaps: Type.Integer({ minimum: 1, default: 5, description: "Swaps allowed per liveSwapWindowSec before the stream is ended" }),
+    liveSwapWindowSec: Type.Integer({ minimum: 10, default: 300 }),
+    // Batch AI
+    aiRetryBudget: Type.Integer({ minimum: 1, maximum: 10, default: 3, description: "Orchestrator attempts per AI request" }),
+    aiTimeoutMs: Type.Integer({ minimum: 1000, default: 120000 }),
+    resultTtlSec: Type.Integer({ minimum: 10, default: 3600, description: "How long re-hosted AI results are served" }),
+    // Metrics
+    metricsToken: Type.String({ default: "", description: "Bearer token for /metrics (open when empty)" }),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof ConfigSchema>;

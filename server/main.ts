@@ -1,0 +1,58 @@
+// `npm start`: load configuration, start the gateway, print the URLs, stop cleanly on signals.
+import { configHelp, ConfigError, loadConfig } from "./config/load.ts";
+import { startGateway } from "./gateway.ts";
+import { streamUrls } from "./api/urls.ts";
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv.includes("--help") || argv.includes("-h")) {
+    console.log("Usage: npm start -- [--flag value ...]\n\n" + configHelp());
+    return;
+  }
+  const config = loadConfig({ argv });
+  const gw = await startGateway(config);
+
+  let demo = gw.store.list().find((s) => s.name === "demo");
+  demo ??= gw.store.create({ name: "demo", pipeline: "passthrough", options: {} });
+  const demoUrls = streamUrls(gw.urls, demo.id, demo.streamKey);
+  const lines = [
+    "",
+    "Wharf is running",
+    `  API          ${gw.urls.http}   (Authorization: Bearer <admin key>)`,
+    `  Admin key    ${gw.adminKey}${gw.adminKeyIsNew ? "   (new; also saved in " + config.dataDir + "/admin-key)" : ""}`,
+    `  RTMP ingest  ${gw.urls.rtmp}/<streamKey>`,
+    "",
+    `  Demo stream  ${demo.id}`,
+    `    Publish    ${demoUrls.rtmpUrl}`,
+    `               (OBS: server ${gw.urls.rtmp}, stream key ${demo.streamKey})`,
+    `    Test push  npm run push-test -- ${demoUrls.rtmpUrl}`,
+    `    Player     ${demoUrls.playerUrl}`,
+    `    HLS        ${demoUrls.hlsUrl}`,
+    "",
+  ];
+  process.stdout.write(lines.join("\n") + "\n");
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`\n${signal}: stopping\n`);
+    const force = setTimeout(() => process.exit(1), 4500);
+    force.unref();
+    void gw.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`wharf: ${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`wharf: failed to start: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

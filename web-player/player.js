@@ -1,0 +1,59 @@
+// Plays /v1/streams/{id}/hls/index.m3u8 with hls.js (native HLS where hls.js is unsupported).
+(function () {
+  const params = new URLSearchParams(location.search);
+  const video = document.getElementById("video");
+  const status = document.getElementById("status");
+  const input = document.getElementById("stream");
+  let hls = null;
+  let timer = null;
+
+  function setStatus(text) {
+    status.textContent = text;
+  }
+
+  async function waitForPlaylist(url) {
+    for (;;) {
+      try {
+        const res = await fetch(url, { cache: "no-store" });
+        if (res.ok) return;
+      } catch (e) { /* retry */ }
+      setStatus("Waiting for the stream to go live…");
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
+  async function play(id) {
+    if (hls) { hls.destroy(); hls = null; }
+    const url = "/v1/streams/" + encodeURIComponent(id) + "/hls/index.m3u8";
+    await waitForPlaylist(url);
+    if (window.Hls && Hls.isSupported()) {
+      hls = new Hls({ liveSyncDurationCount: 2, lowLatencyMode: false });
+      hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
+        setStatus("Playing " + id + " — " + data.levels.map((l) => l.height + "p").join(", "));
+        video.play().catch(() => {});
+      });
+      hls.on(Hls.Events.ERROR, (_e, data) => {
+        if (!data.fatal) return;
+        setStatus("Playback error: " + data.details + " — retrying");
+        if (data.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
+        else { clearTimeout(timer); timer = setTimeout(() => play(id), 2000); }
+      });
+      hls.loadSource(url);
+      hls.attachMedia(video);
+    } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+      video.src = url;
+      video.play().catch(() => {});
+    } else {
+      setStatus("This browser cannot play HLS.");
+    }
+  }
+
+  document.getElementById("pick").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const id = input.value.trim();
+    history.replaceState(null, "", "?stream=" + encodeURIComponent(id));
+    play(id);
+  });
+  const initial = params.get("stream");
+  if (initial) { input.value = initial; play(initial); }
+})();
