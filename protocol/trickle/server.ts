@@ -186,7 +186,7 @@ export class TrickleServer extends EventEmitter<TrickleServerEvents> {
         removed.push(ch.name);
       }
     }
-    if (removed.length > 0) this.log.info({ channels: removed }, "swept idle trickle channels");
+    if (removed.length > 0) this.log.debug({ channels: removed }, "swept idle trickle channels");
     return removed;
   }
 
