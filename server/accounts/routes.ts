@@ -9,7 +9,7 @@
 // error handler (400 {"error","message"} naming the field) applies to these routes only.
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, preHandlerAsyncHookHandler } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import { Type, type Static } from "typebox";
+import { Type, type Static, type TSchema, type TUnsafe } from "typebox";
 import { AccountsError, type Accounts, type UpdateKeyInput } from "./accounts.ts";
 import type { RequiredScope } from "./auth.ts";
 import { fromMicros, toMicros } from "./pricing.ts";
@@ -23,7 +23,15 @@ export interface AccountRoutesOptions {
 
 // ---------------------------------------------------------------- schemas
 
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+/**
+ * `T | null` as `{"type": [T, "null"]}`, not anyOf: with fastify's default Ajv
+ * (coerceTypes) an anyOf of null and a number turns 0 into null or null into 0
+ * (a spend cap of 0 would become "no cap"); a type list only coerces when no type matches.
+ */
+function Nullable<T extends TSchema>(t: T): TUnsafe<Static<T> | null> {
+  const schema = t as unknown as { type: string };
+  return Type.Unsafe<Static<T> | null>({ ...t, type: [schema.type, "null"] } as unknown as TSchema);
+}
 
 export const ErrorBody = Type.Object({ error: Type.String(), message: Type.String() });
 
