@@ -92,9 +92,20 @@ class PendingPost {
         );
       });
     });
+    // Connected = the socket is up (TCP, and TLS when https): bytes written from then on are "sent".
+    this.connected = new Promise<void>((resolve) => {
+      void this.done.then(() => resolve());
+      this.req.once("socket", (socket) => {
+        if (!socket.connecting) return resolve(); // a kept-alive socket, already up
+        socket.once("encrypted" in socket && socket.encrypted ? "secureConnect" : "connect", () => resolve());
+      });
+    });
     // Send the request line and headers now: this is the preconnect.
     this.req.flushHeaders();
   }
+
+  /** Resolves when the connection is established, or the request ended/failed. */
+  readonly connected: Promise<void>;
 
   /** Unusable before any byte: failed, or the server already answered. */
   get dead(): boolean {
@@ -361,6 +372,7 @@ export class TrickleSegmentWriter {
   /** Before the first byte: make sure the POST is alive, re-opening it if nothing was sent. */
   private async ensurePost(): Promise<void> {
     for (;;) {
+      await this.post.connected;
       if (!this.post.dead) return;
       const o = this.post.outcome;
       if (o?.kind === "response") {
