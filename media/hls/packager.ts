@@ -143,7 +143,8 @@ export class HlsPackager {
     const listed = w.listed();
     return mediaPlaylist(
       {
-        targetDuration: Math.max(Math.ceil(this.opts.targetDuration), Math.ceil(w.maxDuration)),
+        // RFC 8216: each EXTINF rounded to the nearest integer must be <= the target duration.
+        targetDuration: Math.max(Math.round(this.opts.targetDuration), Math.round(w.maxDuration)),
         mediaSequence: listed[0]!.msn,
         discontinuitySequence: w.discontinuitiesBefore(listed[0]),
         entries: listed,

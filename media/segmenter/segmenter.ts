@@ -27,7 +27,7 @@ export class Segmenter {
     this.proc = spawnFfmpeg(
       [
         "-hide_banner", "-nostdin", "-loglevel", "error",
-        "-fflags", "+genpts+nobuffer", "-analyzeduration", "1500000", "-probesize", "2000000",
+        "-fflags", "+genpts+nobuffer", "-analyzeduration", "400000", "-probesize", "1000000",
         ...opts.inputArgs,
         "-map", "0:v:0?", "-map", "0:a:0?",
         ...(opts.codecArgs ?? ["-c", "copy"]),

@@ -14,7 +14,7 @@ const StreamId = Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-
 export const CreateStreamBody = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 200 }),
-    pipeline: Type.Union(PIPELINES.map((p) => Type.Literal(p)), { default: "passthrough" }),
+    pipeline: Type.Unsafe<Pipeline>({ type: "string", enum: PIPELINES, default: "passthrough" }),
     transcodingOptions: Type.Optional(Type.String({ minLength: 1, maxLength: 10000 })),
     modelId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     params: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
