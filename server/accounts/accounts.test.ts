@@ -213,10 +213,18 @@ test("stream records: create, get, list by owner, find by stream key, rotate, de
     const rotated = await a.rotateStreamKey(s2.id);
     assert.notEqual(rotated.streamKey, s2.streamKey);
     assert.equal(await a.findStreamByKey(s2.streamKey), undefined);
+    const ok = await a.authenticateStreamKey(s1.streamKey, "127.0.0.1");
+    assert.ok(ok.ok && ok.stream.id === s1.id && ok.key.id === key.id);
+    const bad = await a.authenticateStreamKey("sk_nope", "127.0.0.1");
+    assert.equal(!bad.ok && bad.status, 401);
+    await a.revokeKey(other.id);
+    const revokedOwner = await a.authenticateStreamKey(rotated.streamKey, "127.0.0.1");
+    assert.equal(!revokedOwner.ok && revokedOwner.reason, "revoked");
     await a.deleteStream(s1.id);
     assert.equal(await a.findStreamByKey(s1.streamKey), undefined);
     assert.equal((await a.listStreams()).length, 1);
     assert.equal((await a.listStreams({ includeDeleted: true })).length, 2);
+    assert.equal((await a.authenticateStreamKey(s1.streamKey, "127.0.0.1")).ok, false, "deleted stream");
     await assert.rejects(a.deleteStream(s1.id), /not found/);
     assert.deepEqual(deleted, [s1.id]);
     await assert.rejects(a.createStream({ ownerKeyId: "key_nope", name: "x", pipeline: "transcode" }), /ownerKeyId|does not exist/);

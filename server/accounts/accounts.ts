@@ -3,10 +3,10 @@
 import { EventEmitter } from "node:events";
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, chmodSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import { AuthService, publicKey, type AuthResult, type RequiredScope } from "./auth.ts";
+import { AuthService, hasScope, publicKey, type AuthFailure, type AuthResult, type RequiredScope } from "./auth.ts";
 import { displayPrefix, hashSecret, newApiKeySecret, newId, newStreamKey } from "./crypto.ts";
 import { usageGroupsCsv, usageRecordsCsv } from "./csv.ts";
-import { canonicalCidr } from "./ip.ts";
+import { canonicalCidr, ipAllowed, parseCidr } from "./ip.ts";
 import { PriceBook, parseWei, utcDayStart, utcMonthStart, type PriceBookConfig } from "./pricing.ts";
 import { ConcurrencyLimiter, TokenBucketLimiter, defaultBurst, type RateDecision, type StreamSlot } from "./ratelimit.ts";
 import { SqliteStorage } from "./sqlite.ts";
@@ -418,6 +418,28 @@ export class Accounts extends EventEmitter<AccountsEvents> {
 
   findStreamByKey(streamKey: string): Promise<StreamRecord | undefined> {
     return this.storage.streams.findByStreamKey(streamKey);
+  }
+
+  /**
+   * Admission of a publisher presenting a stream key (RTMP/WHIP ingest): the stream
+   * must exist, and its owner key must be active, have the "streams" scope and allow
+   * the address. Failures are audited like API-key failures. Concurrency is separate
+   * (acquireStreamSlot).
+   */
+  async authenticateStreamKey(streamKey: string | undefined | null, remoteIp: string | undefined): Promise<{ ok: true; stream: StreamRecord; key: ApiKey } | AuthFailure> {
+    const stream = streamKey ? await this.storage.streams.findByStreamKey(streamKey) : undefined;
+    if (!stream) return this.auth.reject(remoteIp, { status: 401, error: "unauthorized", reason: streamKey ? "unknown" : "missing", message: "invalid stream key" });
+    const row = await this.storage.keys.get(stream.ownerKeyId);
+    if (!row || row.revokedAt !== null) {
+      return this.auth.reject(remoteIp, { status: 401, error: "unauthorized", reason: "revoked", message: "the API key owning this stream has been revoked", keyId: stream.ownerKeyId });
+    }
+    if (row.ipAllowlist && !ipAllowed(remoteIp, row.ipAllowlist.map(parseCidr))) {
+      return this.auth.reject(remoteIp, { status: 403, error: "forbidden", reason: "ip", message: `address ${remoteIp ?? "(unknown)"} is not in the owner key's IP allowlist`, keyId: row.id });
+    }
+    if (!hasScope(row, "streams")) {
+      return this.auth.reject(remoteIp, { status: 403, error: "forbidden", reason: "scope", message: 'the API key owning this stream lacks the "streams" scope', keyId: row.id });
+    }
+    return { ok: true, stream, key: publicKey(row) };
   }
 
   async updateStream(id: string, patch: { name?: string; config?: Record<string, unknown> }, by: Actor = SYSTEM): Promise<StreamRecord> {

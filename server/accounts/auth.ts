@@ -109,6 +109,11 @@ export class AuthService {
     await this.failures.flush(true);
   }
 
+  /** Records an authentication failure decided elsewhere (e.g. a bad stream key) and returns it. */
+  reject(remoteIp: string | undefined, r: Omit<AuthFailure, "ok">): AuthFailure {
+    return this.fail(remoteIp, r);
+  }
+
   private fail(remoteIp: string | undefined, r: Omit<AuthFailure, "ok">): AuthFailure {
     this.failures.record(remoteIp ?? "unknown", r.reason, r.keyId);
     return { ok: false, ...r };
