@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, statSync, existsSync, readdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, existsSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createAccounts, type Accounts } from "./accounts.ts";
@@ -249,6 +249,29 @@ test("a revocation by another process (CLI) is picked up and emitted", async () 
   } finally {
     await cli.close();
     await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("ensureAdminKey adopts an existing admin-key file instead of overwriting it", async () => {
+  const dir = tempDir();
+  try {
+    const secret = "wk_admin_preexisting_secret_0123456789";
+    writeFileSync(path.join(dir, "admin-key"), secret + "\n", { mode: 0o600 });
+    let a = createAccounts({ dataDir: dir, watchIntervalMs: 0 });
+    const r = await a.ensureAdminKey();
+    assert.equal(r.secret, secret);
+    assert.equal(r.created, true);
+    assert.equal(readFileSync(path.join(dir, "admin-key"), "utf8").trim(), secret, "file untouched");
+    assert.ok((await a.authenticate(secret, "127.0.0.1", "admin")).ok);
+    await a.close();
+    a = createAccounts({ dataDir: dir, watchIntervalMs: 0 });
+    const again = await a.ensureAdminKey();
+    assert.equal(again.key.id, r.key.id);
+    assert.equal(again.created, false);
+    assert.equal((await a.listKeys()).length, 1);
+    await a.close();
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -503,6 +503,18 @@ export class Accounts extends EventEmitter<AccountsEvents> {
       if (row) return { key: publicKey(row), source: "unavailable", created: false };
       // The bootstrap key vanished (should not happen): fall through and make a new one.
     }
+    // Never overwrite an existing admin-key file (e.g. written by an earlier bootstrap
+    // helper or by the operator): adopt its secret as the admin key.
+    const existingSecret = existsSync(file) ? readFileSync(file, "utf8").trim() : "";
+    if (existingSecret.length >= 16 && !/\s/.test(existingSecret)) {
+      const row = await this.storage.keys.getByHash(hashSecret(existingSecret));
+      const key = row
+        ? publicKey(row)
+        : await this.insertKey({ name: "admin (admin-key file)", scopes: ["admin"] }, existingSecret, SYSTEM, { bootstrap: "file" });
+      await this.storage.meta.set(META_ADMIN_KEY_ID, key.id);
+      if (key.revokedAt !== null) return { key, source: "unavailable", created: false };
+      return { key, secret: existingSecret, source: "file", created: !row, file };
+    }
     const secret = newApiKeySecret();
     writeSecretFile(file, secret);
     const key = await this.insertKey({ name: "admin (generated)", scopes: ["admin"] }, secret, SYSTEM, { bootstrap: "generated" });

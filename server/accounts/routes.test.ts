@@ -222,3 +222,29 @@ test("usage API: JSON groups, CSV by format and Accept, non-admin sees only its 
     await cleanup();
   }
 });
+
+test("routes under the server's strict validation (server/api/validation.ts)", async () => {
+  const { installValidation } = await import("../api/validation.ts");
+  const dir = mkdtempSync(path.join(tmpdir(), "wharf-routes-strict-"));
+  const accounts = createAccounts({ dataDir: dir, watchIntervalMs: 0 });
+  const app = Fastify();
+  try {
+    installValidation(app);
+    const { secret } = await accounts.createKey({ name: "root", scopes: ["admin"] });
+    await registerAccountRoutes(app, { accounts, authorize: createGuard(accounts).requireScope });
+    const post = (payload: object) => app.inject({ method: "POST", url: "/v1/keys", headers: bearer(secret), payload });
+    let res = await post({ name: "a", scopes: ["ai"], spendCaps: { daily: 0, monthly: null } });
+    assert.equal(res.statusCode, 201, res.body);
+    assert.deepEqual(res.json().key.spendCaps, { daily: 0, monthly: null, currency: "USD" });
+    res = await post({ name: "a", scopes: ["ai"], spendcaps: { daily: 1 } });
+    assert.equal(res.statusCode, 400);
+    assert.match(res.json().message, /spendcaps/);
+    res = await app.inject({ method: "GET", url: "/v1/usage?groupBy=week", headers: bearer(secret) });
+    assert.equal(res.statusCode, 400);
+    assert.match(res.json().message, /groupBy/);
+  } finally {
+    await app.close();
+    await accounts.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -35,7 +35,7 @@ function Nullable<T extends TSchema>(t: T): TUnsafe<Static<T> | null> {
 
 export const ErrorBody = Type.Object({ error: Type.String(), message: Type.String() });
 
-const ScopeSchema = Type.Union([Type.Literal("admin"), Type.Literal("streams"), Type.Literal("ai")]);
+const ScopeSchema = Type.Enum(["admin", "streams", "ai"]);
 const RateLimitIn = Type.Object(
   {
     requestsPerMinute: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
@@ -93,8 +93,8 @@ const UsageQuerySchema = Type.Object({
   to: Type.Optional(Type.String({ description: "ISO 8601 date or date-time (exclusive). Default: now." })),
   key: Type.Optional(Type.String({ maxLength: 64 })),
   pipeline: Type.Optional(Type.String({ maxLength: 64 })),
-  groupBy: Type.Optional(Type.Union([Type.Literal("day"), Type.Literal("pipeline"), Type.Literal("key")])),
-  format: Type.Optional(Type.Union([Type.Literal("json"), Type.Literal("csv")])),
+  groupBy: Type.Optional(Type.Enum(["day", "pipeline", "key"])),
+  format: Type.Optional(Type.Enum(["json", "csv"])),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
 });
 
