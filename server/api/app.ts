@@ -2,6 +2,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import cors from "@fastify/cors";
 import fastifyStatic from "@fastify/static";
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -10,7 +11,12 @@ import { installErrorHandlers } from "./errors.ts";
 import { installValidation } from "./validation.ts";
 
 const require = createRequire(import.meta.url);
-export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+/** The folder holding package.json (the repo, or the image's app folder when running compiled code from dist/). */
+export const REPO_ROOT = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "package.json")) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+})();
 
 export interface AppOptions {
   bodyLimit?: number;
