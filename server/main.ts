@@ -12,14 +12,16 @@ async function main(): Promise<void> {
   const config = loadConfig({ argv });
   const gw = await startGateway(config);
 
-  let demo = gw.store.list().find((s) => s.name === "demo");
-  demo ??= gw.store.create({ name: "demo", pipeline: "passthrough", options: {} });
+  let demo = gw.store.list(gw.adminKeyId).find((s) => s.name === "demo");
+  demo ??= await gw.store.create({ name: "demo", pipeline: "passthrough", ownerKeyId: gw.adminKeyId, options: {} });
   const demoUrls = streamUrls(gw.urls, demo.id, demo.streamKey);
   const lines = [
     "",
     "Wharf is running",
     `  API          ${gw.urls.http}   (Authorization: Bearer <admin key>)`,
-    `  Admin key    ${gw.adminKey}${gw.adminKeyIsNew ? "   (new; also saved in " + config.dataDir + "/admin-key)" : ""}`,
+    gw.adminSecret
+      ? `  Admin key    ${gw.adminSecret}   (${gw.adminKeyIsNew ? "new; " : ""}saved in ${config.dataDir}/admin-key)`
+      : `  Admin key    the one given in WHARF_ADMIN_KEY / --admin-key`,
     `  RTMP ingest  ${gw.urls.rtmp}/<streamKey>`,
     "",
     `  Demo stream  ${demo.id}`,

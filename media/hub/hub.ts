@@ -17,12 +17,22 @@ export interface AdmitRequest {
   disconnect(reason: EndReason): void;
 }
 
-export type AdmitResult =
-  | { ok: true; ingest: IngestHandle }
-  | { ok: false; status: 401 | 402 | 403 | 404 | 409 | 429 | 503; reason: string };
+export type AdmitResult = { ok: true; ingest: IngestHandle } | ({ ok: false } & Refusal);
 
-/** Extra admission rules (concurrency per key, spend caps) added by the control plane. */
-export type AdmissionCheck = (stream: Stream) => { status: 402 | 403 | 429 | 503; reason: string } | undefined;
+export interface Refusal {
+  status: 401 | 402 | 403 | 404 | 409 | 429 | 503;
+  reason: string;
+}
+
+/**
+ * Extra admission rules added by the control plane (stream-key owner, concurrency per key,
+ * spend caps). A check may hold a resource (a concurrency slot): `release` runs when the
+ * session ends, or at once if a later check refuses.
+ */
+export type AdmissionCheck = (
+  stream: Stream,
+  req: AdmitRequest,
+) => Promise<Refusal | { release?: () => void } | undefined> | Refusal | { release?: () => void } | undefined;
 
 export type ProcessorFactory = (stream: Stream) => Processor;
 
@@ -90,19 +100,49 @@ export class StreamHub extends EventEmitter<HubEvents> {
     return [...this.streams.values()].filter((s) => s.live);
   }
 
-  /** Synchronous so adapters whose callbacks cannot await (node-media-server) can use it. */
-  admit(req: AdmitRequest): AdmitResult {
+  /**
+   * The one admission point for every ingest protocol. Adapters must not forward media
+   * before this resolves; a refusal means the publisher is cut off and nothing is created.
+   */
+  async admit(req: AdmitRequest): Promise<AdmitResult> {
     const record = req.streamKey ? this.directory.findByStreamKey(req.streamKey) : undefined;
-    if (!record) return { ok: false, status: 403, reason: "unknown stream key" };
+    if (!record) return { ok: false, status: 401, reason: "unknown stream key" };
     const factory = this.processors.get(record.pipeline);
     if (!factory) return { ok: false, status: 503, reason: `pipeline ${record.pipeline} is not available on this gateway` };
     const stream = this.get(record.id)!;
     stream.record = record;
-    if (stream.live) return { ok: false, status: 409, reason: "stream key is already live" };
-    if (this.liveStreams().length >= this.opts.maxLive) return { ok: false, status: 503, reason: "gateway is at its live stream limit" };
+    const quick = this.quickRefusal(stream);
+    if (quick) return { ok: false, ...quick };
+    const releases: Array<() => void> = [];
+    const releaseAll = () => {
+      for (const r of releases.splice(0)) {
+        try {
+          r();
+        } catch (err) {
+          log.warn({ err: (err as Error).message }, "admission release failed");
+        }
+      }
+    };
     for (const check of this.checks) {
-      const refusal = check(stream);
-      if (refusal) return { ok: false, ...refusal };
+      let result: Awaited<ReturnType<AdmissionCheck>>;
+      try {
+        result = await check(stream, req);
+      } catch (err) {
+        releaseAll();
+        log.error({ stream: stream.id, err: (err as Error).message }, "admission check failed");
+        return { ok: false, status: 503, reason: "admission check failed" };
+      }
+      if (result && "status" in result) {
+        releaseAll();
+        return { ok: false, ...result };
+      }
+      if (result?.release) releases.push(result.release);
+    }
+    // Checks awaited: someone else may have gone live on this key meanwhile.
+    const late = this.quickRefusal(stream);
+    if (late) {
+      releaseAll();
+      return { ok: false, ...late };
     }
 
     const session: IngestSession = {
@@ -117,6 +157,7 @@ export class StreamHub extends EventEmitter<HubEvents> {
     stream.lastMediaAt = Date.now();
     stream.bytesIn = 0;
     stream.segmentsIn = 0;
+    stream.lastEndDetail = undefined;
     stream.sessions += 1;
     let ended = false;
     let probed = false;
@@ -152,6 +193,7 @@ export class StreamHub extends EventEmitter<HubEvents> {
       end: (reason) => {
         if (ended) return;
         ended = true;
+        releaseAll();
         if (stream.session === session) stream.session = undefined;
         stream.lastEndReason = reason;
         stream.lastEndedAt = Date.now();
@@ -169,6 +211,7 @@ export class StreamHub extends EventEmitter<HubEvents> {
       stream.processor = factory(stream);
     } catch (err) {
       stream.session = undefined;
+      releaseAll();
       log.error({ stream: stream.id, err: (err as Error).message }, "processor failed to start");
       return { ok: false, status: 503, reason: `processor failed to start: ${(err as Error).message}` };
     }
@@ -181,6 +224,12 @@ export class StreamHub extends EventEmitter<HubEvents> {
   }
 
   private readonly sessionsById = new Map<string, IngestHandle>();
+
+  private quickRefusal(stream: Stream): Refusal | undefined {
+    if (stream.live) return { status: 409, reason: "stream key is already live" };
+    if (this.liveStreams().length >= this.opts.maxLive) return { status: 503, reason: "gateway is at its live stream limit" };
+    return undefined;
+  }
 
   /** Disconnect a live stream's publisher. */
   kick(streamId: string, reason: EndReason): boolean {

@@ -35,12 +35,23 @@ export class Stream extends EventEmitter<StreamEvents> {
   processor?: Processor;
   readonly outputs = new StreamOutputs();
   lastEndReason?: EndReason;
+  /** A human-readable explanation of the last end (e.g. which spend cap). */
+  lastEndDetail?: string;
   lastEndedAt?: number;
   lastMediaAt = 0;
   bytesIn = 0;
   segmentsIn = 0;
   sessions = 0;
   private byteSamples: Array<[number, number]> = [];
+  /** Billable work since the last usage record (processors add, the meter drains). */
+  usage = { pixels: 0, costWei: 0n, orchestrator: null as string | null };
+
+  /** Processors report orchestrator work here (output pixels, what the orchestrator charged). */
+  addUsage(pixels: number, costWei: bigint, orchestrator: string | null): void {
+    this.usage.pixels += pixels;
+    this.usage.costWei += costWei;
+    if (orchestrator) this.usage.orchestrator = orchestrator;
+  }
 
   constructor(public record: StreamRecord) {
     super();
@@ -100,7 +111,9 @@ export class Stream extends EventEmitter<StreamEvents> {
               : null,
           }
         : null,
-      lastEnded: this.lastEndedAt ? { at: new Date(this.lastEndedAt).toISOString(), reason: this.lastEndReason } : null,
+      lastEnded: this.lastEndedAt
+        ? { at: new Date(this.lastEndedAt).toISOString(), reason: this.lastEndReason, ...(this.lastEndDetail ? { detail: this.lastEndDetail } : {}) }
+        : null,
     };
   }
 }

@@ -21,44 +21,39 @@ export async function startRtmpIngest(hub: StreamHub, opts: RtmpIngestOptions): 
     port: opts.port,
     dataDir: opts.dataDir,
     onLog: (level, msg, fields) => log[level](fields, msg),
-    onPublish: (req) => {
+    onPublish: async (req, publisher) => {
       if (req.app !== RTMP_APP) return `unknown application "${req.app}" (use /${RTMP_APP}/<streamKey>)`;
       let segmenter: Segmenter | undefined;
-      const admitted = hub.admit({
+      const admitted = await hub.admit({
         streamKey: req.name,
         protocol: "rtmp",
         remoteAddress: req.remoteAddress,
         disconnect: () => {
-          publisherRef?.close();
+          publisher.close();
           void segmenter?.stop();
         },
       });
       if (!admitted.ok) return admitted.reason;
       const ingest = admitted.ingest;
-      let publisherRef: { close(): void } | undefined;
-      return (publisher) => {
-        publisherRef = publisher;
-        segmenter = new Segmenter({
-          inputArgs: ["-f", "flv", "-i", "pipe:0"],
-          targetDuration: opts.segmentDuration,
-          label: `rtmp-segmenter ${ingest.stream.id}`,
-          onSegment: (seg) => ingest.pushSegment(seg),
-          onExit: (code, stderr) => {
-            log.warn({ stream: ingest.stream.id, code, stderr: stderr.slice(-500) }, "segmenter stopped; ending ingest");
-            publisher.close();
-            ingest.end("failed");
-          },
-        });
-        publisher.onFlv((chunk) => {
-          ingest.touch(chunk.length);
-          segmenter!.write(chunk);
-        });
-        publisher.onClose(() => {
-          const s = segmenter!;
-          // Flush the last segment, then end the session.
-          void s.finish().then(() => ingest.end("publisher-left"));
-        });
-      };
+      segmenter = new Segmenter({
+        inputArgs: ["-f", "flv", "-i", "pipe:0"],
+        targetDuration: opts.segmentDuration,
+        label: `rtmp-segmenter ${ingest.stream.id}`,
+        onSegment: (seg) => ingest.pushSegment(seg),
+        onExit: (code, stderr) => {
+          log.warn({ stream: ingest.stream.id, code, stderr: stderr.slice(-500) }, "segmenter stopped; ending ingest");
+          publisher.close();
+          ingest.end("failed");
+        },
+      });
+      const s = segmenter;
+      publisher.onFlv((chunk) => {
+        ingest.touch(chunk.length);
+        s.write(chunk);
+      });
+      // Flush the last segment, then end the session.
+      publisher.onClose(() => void s.finish().then(() => ingest.end("publisher-left")));
+      return true;
     },
   });
   await server.start();

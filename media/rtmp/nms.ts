@@ -50,8 +50,12 @@ export interface RtmpServerOptions {
   host: string;
   port: number;
   dataDir: string;
-  /** Decide synchronously; return a function that receives the publisher when accepted, or a refusal reason. */
-  onPublish(req: RtmpPublishRequest): ((publisher: RtmpPublisher) => void) | string;
+  /**
+   * Decide whether to accept a publisher. node-media-server cannot wait, so the facade
+   * holds the publisher's media (unread) until this resolves: `true` starts delivery,
+   * a string refuses and disconnects.
+   */
+  onPublish(req: RtmpPublishRequest, publisher: RtmpPublisher): Promise<true | string>;
   onLog?(level: "info" | "warn", msg: string, fields: Record<string, unknown>): void;
 }
 
@@ -98,21 +102,14 @@ export class RtmpServer {
     // Without this, node-media-server holds a gone publisher's path for 30 s.
     session.broadcast.publishGraceMs = 0;
     const socket = session.socket;
-    const remoteAddress = socket?.remoteAddress?.replace(/^::ffff:/, "") ?? "";
-    const decision = this.opts.onPublish({
-      sessionId: session.id,
-      app: session.streamApp,
-      name: session.streamName,
-      remoteAddress,
-    });
-    if (typeof decision === "string" || !socket) {
-      this.opts.onLog?.("warn", "rtmp publish refused", { session: session.id, remoteAddress, reason: decision });
-      socket?.destroy();
-      return;
-    }
+    if (!socket) return;
+    const remoteAddress = socket.remoteAddress?.replace(/^::ffff:/, "") ?? "";
     const flvListeners: Array<(chunk: Buffer) => void> = [];
     const closeListeners: Array<() => void> = [];
     let closed = false;
+    let accepted = false;
+    let held: Buffer[] = [];
+    let heldBytes = 0;
     // An internal subscriber (empty ip = no events) receiving the FLV byte stream.
     const subscriber = {
       id: `wharf-${session.id}`,
@@ -120,15 +117,21 @@ export class RtmpServer {
       protocol: "flv",
       streamPath: session.streamPath,
       sendBuffer: (chunk: Buffer) => {
-        for (const l of flvListeners) l(chunk);
+        if (accepted) {
+          for (const l of flvListeners) l(chunk);
+        } else if (heldBytes < 4 * 1024 * 1024) {
+          held.push(Buffer.from(chunk));
+          heldBytes += chunk.length;
+        }
       },
       close: () => {},
     };
     const onClose = () => {
       if (closed) return;
       closed = true;
+      held = [];
       session.broadcast.donePlay(subscriber);
-      for (const l of closeListeners) l();
+      if (accepted) for (const l of closeListeners) l();
     };
     socket.once("close", onClose);
     const publisher: RtmpPublisher = {
@@ -137,8 +140,25 @@ export class RtmpServer {
       onClose: (l) => closeListeners.push(l),
       close: () => socket.destroy(),
     };
-    decision(publisher);
     session.broadcast.postPlay(subscriber);
+    const refuse = (reason: string) => {
+      this.opts.onLog?.("warn", "rtmp publish refused", { session: session.id, remoteAddress, reason });
+      socket.destroy();
+      onClose();
+    };
+    this.opts
+      .onPublish({ sessionId: session.id, app: session.streamApp, name: session.streamName, remoteAddress }, publisher)
+      .then(
+        (decision) => {
+          if (closed) return;
+          if (decision !== true) return refuse(decision);
+          accepted = true;
+          const backlog = held;
+          held = [];
+          for (const chunk of backlog) for (const l of flvListeners) l(chunk);
+        },
+        (err: Error) => refuse(`admission failed: ${err.message}`),
+      );
   }
 
   async stop(): Promise<void> {

@@ -1,11 +1,11 @@
 // /v1/streams: create, list, get, update params, delete.
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import { Type, type Static } from "typebox";
 import type { StreamHub } from "../../media/hub/hub.ts";
 import { PIPELINES, type Pipeline, type StreamRecord } from "../../media/hub/types.ts";
 import type { HlsService } from "../../media/hls/service.ts";
 import type { StreamStore } from "../streams/store.ts";
-import type { Authenticator } from "./auth.ts";
+import { actorOf, ownerFilter, type Authenticator } from "./auth.ts";
 import { errorBody } from "./errors.ts";
 import { streamUrls, type PublicUrls } from "./urls.ts";
 
@@ -51,8 +51,10 @@ export function streamView(ctx: StreamRoutesContext, record: StreamRecord): Reco
 
 export function registerStreamRoutes(app: FastifyInstance, ctx: StreamRoutesContext): void {
   const guard = ctx.auth.requireScope("streams");
-  const owned = (req: { principal?: { keyId?: string; scopes: string[] } }, record: StreamRecord | undefined) =>
-    record && (req.principal?.scopes.includes("admin") || record.ownerKeyId === req.principal?.keyId) ? record : undefined;
+  const owned = (req: FastifyRequest, record: StreamRecord | undefined) => {
+    const owner = ownerFilter(req);
+    return record && (owner === undefined || record.ownerKeyId === owner) ? record : undefined;
+  };
 
   app.post("/v1/streams", { preHandler: guard, schema: { body: CreateStreamBody } }, async (req, reply) => {
     const body = req.body as CreateStreamBody;
@@ -60,22 +62,21 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: StreamRoutesCont
     if (!ctx.hub.supports(pipeline)) return reply.code(400).send(errorBody(400, `pipeline "${pipeline}" is not available on this gateway`));
     const invalid = ctx.validateOptions?.(pipeline, body);
     if (invalid) return reply.code(400).send(errorBody(400, invalid));
-    const record = ctx.store.create({
+    const record = await ctx.store.create({
       name: body.name,
       pipeline,
-      ownerKeyId: req.principal?.keyId,
+      ownerKeyId: req.apiKey!.id,
       options: {
         ...(body.transcodingOptions ? { transcodingOptions: body.transcodingOptions } : {}),
         ...(body.modelId ? { modelId: body.modelId } : {}),
         ...(body.params ? { params: body.params } : {}),
       },
-    });
+    }, actorOf(req));
     return reply.code(201).send(streamView(ctx, record));
   });
 
   app.get("/v1/streams", { preHandler: guard }, async (req) => {
-    const admin = req.principal?.scopes.includes("admin");
-    const records = ctx.store.list(admin ? undefined : req.principal?.keyId);
+    const records = ctx.store.list(ownerFilter(req));
     return { streams: records.map((r) => streamView(ctx, r)) };
   });
 
@@ -92,7 +93,7 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: StreamRoutesCont
     if (!record) return reply.code(404).send(errorBody(404, `stream ${id} not found`));
     ctx.hub.remove(id);
     ctx.hls.remove(id);
-    ctx.store.delete(id);
+    await ctx.store.delete(id, actorOf(req));
     return reply.code(204).send();
   });
 }

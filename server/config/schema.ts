@@ -44,6 +44,9 @@ export const ConfigSchema = Type.Object(
     aiRetryBudget: Type.Integer({ minimum: 1, maximum: 10, default: 3, description: "Orchestrator attempts per AI request" }),
     aiTimeoutMs: Type.Integer({ minimum: 1000, default: 120000 }),
     resultTtlSec: Type.Integer({ minimum: 10, default: 3600, description: "How long re-hosted AI results are served" }),
+    // Billing
+    priceBook: Type.String({ default: "", description: "Customer price book: JSON {currency, ethPrice, default, pipelines} or a path to it (default 20% margin over orchestrator cost, USD)" }),
+    meterIntervalSec: Type.Integer({ minimum: 1, maximum: 3600, default: 60, description: "Live stream usage is recorded (and spend caps checked) this often" }),
     // Metrics
     metricsToken: Type.String({ default: "", description: "Bearer token for /metrics (open when empty)" }),
   },

@@ -1,61 +1,95 @@
-// Stream records: what the API creates and ingest authenticates against.
-import { randomBytes, randomUUID } from "node:crypto";
+// Stream records: what the API creates and ingest authenticates against. Durable in the
+// accounts database; cached in memory so the hub and HLS routes can read them synchronously.
+import type { Accounts, Actor, StreamRecord as StoredStream } from "../accounts/index.ts";
 import type { Pipeline, StreamDirectory, StreamOptions, StreamRecord } from "../../media/hub/types.ts";
 
 export interface NewStream {
   name: string;
   pipeline: Pipeline;
-  ownerKeyId?: string;
+  ownerKeyId: string;
   options: StreamOptions;
 }
 
 export interface StreamStore extends StreamDirectory {
-  create(input: NewStream): StreamRecord;
+  create(input: NewStream, actor?: Actor): Promise<StreamRecord>;
   list(ownerKeyId?: string): StreamRecord[];
-  update(id: string, options: StreamOptions): StreamRecord | undefined;
-  delete(id: string): boolean;
+  update(id: string, options: StreamOptions): Promise<StreamRecord | undefined>;
+  delete(id: string, actor?: Actor): Promise<boolean>;
 }
 
-const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-/** A stream key safe inside an RTMP path: [A-Za-z0-9], 24 characters (~143 bits). */
-export function newStreamKey(): string {
-  const bytes = randomBytes(24);
-  let out = "";
-  for (const b of bytes) out += BASE62[b % 62];
-  return out;
+function fromStored(s: StoredStream): StreamRecord {
+  return {
+    id: s.id,
+    name: s.name,
+    pipeline: s.pipeline as Pipeline,
+    streamKey: s.streamKey,
+    ownerKeyId: s.ownerKeyId,
+    createdAt: s.createdAt,
+    options: s.config as StreamOptions,
+  };
 }
 
-export function newStreamId(): string {
-  return randomUUID();
-}
-
-/** In-memory store (unit tests and the pre-accounts bootstrap). */
-export class MemoryStreamStore implements StreamStore {
+export class AccountsStreamStore implements StreamStore {
   private readonly byId = new Map<string, StreamRecord>();
+  private readonly byKey = new Map<string, StreamRecord>();
 
-  create(input: NewStream): StreamRecord {
-    const record: StreamRecord = { id: newStreamId(), streamKey: newStreamKey(), createdAt: Date.now(), ...input };
-    this.byId.set(record.id, record);
-    return record;
+  private constructor(private readonly accounts: Accounts) {}
+
+  static async open(accounts: Accounts): Promise<AccountsStreamStore> {
+    const store = new AccountsStreamStore(accounts);
+    for (const s of await accounts.listStreams()) store.remember(fromStored(s));
+    return store;
   }
+
+  private remember(r: StreamRecord): void {
+    const old = this.byId.get(r.id);
+    if (old) this.byKey.delete(old.streamKey);
+    this.byId.set(r.id, r);
+    this.byKey.set(r.streamKey, r);
+  }
+
+  private forget(id: string): void {
+    const old = this.byId.get(id);
+    if (!old) return;
+    this.byId.delete(id);
+    this.byKey.delete(old.streamKey);
+  }
+
+  async create(input: NewStream, actor?: Actor): Promise<StreamRecord> {
+    const stored = await this.accounts.createStream(
+      { ownerKeyId: input.ownerKeyId, name: input.name, pipeline: input.pipeline, config: input.options },
+      actor,
+    );
+    const r = fromStored(stored);
+    this.remember(r);
+    return r;
+  }
+
   get(id: string): StreamRecord | undefined {
     return this.byId.get(id);
   }
+
   findByStreamKey(streamKey: string): StreamRecord | undefined {
-    for (const r of this.byId.values()) if (r.streamKey === streamKey) return r;
-    return undefined;
+    return this.byKey.get(streamKey);
   }
+
   list(ownerKeyId?: string): StreamRecord[] {
-    return [...this.byId.values()].filter((r) => ownerKeyId === undefined || r.ownerKeyId === ownerKeyId);
+    return [...this.byId.values()]
+      .filter((r) => ownerKeyId === undefined || r.ownerKeyId === ownerKeyId)
+      .sort((a, b) => a.createdAt - b.createdAt);
   }
-  update(id: string, options: StreamOptions): StreamRecord | undefined {
-    const r = this.byId.get(id);
-    if (!r) return undefined;
-    r.options = options;
+
+  async update(id: string, options: StreamOptions): Promise<StreamRecord | undefined> {
+    if (!this.byId.has(id)) return undefined;
+    const r = fromStored(await this.accounts.updateStream(id, { config: options }));
+    this.remember(r);
     return r;
   }
-  delete(id: string): boolean {
-    return this.byId.delete(id);
+
+  async delete(id: string, actor?: Actor): Promise<boolean> {
+    if (!this.byId.has(id)) return false;
+    await this.accounts.deleteStream(id, actor);
+    this.forget(id);
+    return true;
   }
 }

@@ -1,0 +1,75 @@
+// Live stream metering: one durable usage record per stream per interval (duration,
+// output pixels, orchestrator, cost), and the spend-cap check that ends a stream crossing it.
+import type { Accounts } from "../accounts/index.ts";
+import type { StreamHub } from "../../media/hub/hub.ts";
+import type { Stream } from "../../media/hub/stream.ts";
+import { moduleLogger } from "../log.ts";
+
+const log = moduleLogger("meter");
+
+export class StreamMeter {
+  private readonly timer: NodeJS.Timeout;
+  private readonly lastMeteredAt = new Map<string, number>();
+  private readonly intervals = new Map<string, number>();
+
+  constructor(
+    private readonly hub: StreamHub,
+    private readonly accounts: Accounts,
+    intervalMs: number,
+  ) {
+    hub.on("published", (stream) => this.lastMeteredAt.set(stream.id, Date.now()));
+    hub.on("unpublished", (stream) => void this.record(stream, true));
+    this.timer = setInterval(() => void this.tick(), intervalMs);
+    this.timer.unref();
+  }
+
+  private async tick(): Promise<void> {
+    for (const stream of this.hub.liveStreams()) await this.record(stream, false);
+  }
+
+  /** Writes the usage since the last record, then checks the owner's caps. */
+  async record(stream: Stream, final: boolean): Promise<void> {
+    const since = this.lastMeteredAt.get(stream.id);
+    const keyId = stream.record.ownerKeyId;
+    if (since === undefined || !keyId) return;
+    const now = Date.now();
+    const { pixels, costWei, orchestrator } = stream.usage;
+    stream.usage = { pixels: 0, costWei: 0n, orchestrator: stream.usage.orchestrator };
+    const n = (this.intervals.get(stream.id) ?? 0) + 1;
+    this.intervals.set(stream.id, n);
+    if (final) {
+      this.lastMeteredAt.delete(stream.id);
+    } else {
+      this.lastMeteredAt.set(stream.id, now);
+    }
+    try {
+      await this.accounts.recordStreamUsage({
+        keyId,
+        streamId: stream.id,
+        pipeline: stream.record.pipeline,
+        durationSeconds: (now - since) / 1000,
+        pixels,
+        orchestrator,
+        orchestratorCostWei: costWei,
+        requestId: `${stream.id}:${since}`,
+        ts: now,
+      });
+    } catch (err) {
+      log.error({ stream: stream.id, err: (err as Error).message }, "could not record stream usage");
+      return;
+    }
+    if (final) return;
+    const key = await this.accounts.getKey(keyId);
+    if (!key) return;
+    const decision = await this.accounts.checkSpend(key, 0);
+    if (!decision.ok) {
+      log.warn({ stream: stream.id, cap: decision.cap }, "spend cap reached: ending stream");
+      stream.lastEndDetail = decision.message;
+      this.hub.kick(stream.id, "spend-cap");
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
