@@ -1,0 +1,287 @@
+// The development orchestrator's batch AI feature: `POST /<pipeline>` for the
+// nine pipelines, like a go-livepeer orchestrator with an ai-runner behind it.
+// - Credentials: `Livepeer-Segment` must carry a known, unexpired auth token (403 otherwise).
+// - Capacity per pipeline; over it: 503 "insufficient capacity" (plain text, as go-livepeer).
+// - Advertises each pipeline's capability, models (warm, capacity, capacityInUse) and
+//   prices (PriceInfo per model) through the orchestrator's feature contract.
+// - Results: URLs on this orchestrator when the caller sent
+//   `Authorization: Livepeer-AI-Worker-1.0` (as go-livepeer), data URIs otherwise.
+// The pipelines are honest CPU stand-ins (orchestrator/ai/standins.ts).
+import { randomBytes } from "node:crypto";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import multipart from "@fastify/multipart";
+import { AI_WORKER_AUTHORIZATION } from "../../protocol/segment-header.ts";
+import { UnsupportedMediaError } from "../../server/ai/media-facts.ts";
+import {
+  AI_PIPELINES, PIPELINE_SPECS, resolveModel, semanticError, validateFields,
+  type AiPipeline, type FieldValue, type LlmMessage, type PipelineSpec,
+} from "../../server/ai/spec.ts";
+import type { FeatureCapability, FeatureContext, FeatureModel, OrchestratorFeature, Price } from "../feature.ts";
+import * as standins from "./standins.ts";
+
+export interface AiFeatureOptions {
+  /** Pipelines served (default: all nine). */
+  pipelines?: readonly AiPipeline[];
+  /** Models per pipeline (default: the pipeline's default model). */
+  models?: Partial<Record<AiPipeline, readonly string[]>>;
+  /** Models advertised as cold (warm=false). */
+  coldModels?: readonly string[];
+  /** Wei per unit (or {pricePerUnit, pixelsPerUnit}) per pipeline, applied to each model (default 0). */
+  prices?: Partial<Record<AiPipeline, number | Price>>;
+  /** Concurrent requests per pipeline (default 4). */
+  capacity?: number | Partial<Record<AiPipeline, number>>;
+  /** Extra latency per pipeline, ms (on top of the orchestrator's latencyMs knob). */
+  latencyMs?: Partial<Record<AiPipeline, number>>;
+  /** Delay before each streamed LLM token, ms (default 0). */
+  llmTokenDelayMs?: number;
+  /** text-to-image answers a fixed 8x8 PNG at once (gateway overhead benchmarks). */
+  zeroCost?: boolean;
+  /** "auto" (default): URLs for Livepeer-AI-Worker callers, data URIs otherwise. */
+  resultsAs?: "auto" | "url" | "data";
+  /** How long result URLs are served (default 10 min). */
+  resultTtlMs?: number;
+  /** Upload limit per file (default 50 MiB). */
+  maxUploadBytes?: number;
+}
+
+export interface AiFeatureStats {
+  requests: Record<string, number>;
+  busy: number;
+  failures: number;
+  inFlight: Record<string, number>;
+}
+
+export interface AiFeature extends OrchestratorFeature {
+  stats(): AiFeatureStats;
+  /** Change capacity / latency / token delay at runtime (tests, demos). */
+  configure(changes: { capacity?: number | Partial<Record<AiPipeline, number>>; latencyMs?: Partial<Record<AiPipeline, number>>; llmTokenDelayMs?: number; zeroCost?: boolean }): void;
+}
+
+const MAX_RESULT_BYTES = 512 * 1024 * 1024;
+
+class ResultStore {
+  private readonly items = new Map<string, { data: Buffer; contentType: string; expires: number }>();
+  private bytes = 0;
+  private timer: NodeJS.Timeout;
+  constructor(private readonly ttlMs: number) {
+    this.timer = setInterval(() => this.purge(), Math.min(ttlMs, 30_000));
+    this.timer.unref();
+  }
+  put(data: Buffer, contentType: string): string {
+    const ext = { "image/png": ".png", "video/mp4": ".mp4", "audio/wav": ".wav" }[contentType] ?? "";
+    const name = randomBytes(16).toString("hex") + ext;
+    this.items.set(name, { data, contentType, expires: Date.now() + this.ttlMs });
+    this.bytes += data.length;
+    while (this.bytes > MAX_RESULT_BYTES && this.items.size > 1) {
+      const [k, v] = this.items.entries().next().value!;
+      this.items.delete(k);
+      this.bytes -= v.data.length;
+    }
+    return name;
+  }
+  get(name: string) {
+    const it = this.items.get(name);
+    return it && it.expires > Date.now() ? it : undefined;
+  }
+  purge(): void {
+    const now = Date.now();
+    for (const [k, v] of this.items) {
+      if (v.expires <= now) {
+        this.items.delete(k);
+        this.bytes -= v.data.length;
+      }
+    }
+  }
+  close(): void {
+    clearInterval(this.timer);
+    this.items.clear();
+    this.bytes = 0;
+  }
+}
+
+function detail(msg: string) {
+  return { detail: { msg } };
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export function createAiFeature(opts: AiFeatureOptions = {}): AiFeature {
+  const pipelines = opts.pipelines ?? AI_PIPELINES;
+  let capacityOpt = opts.capacity ?? 4;
+  const latency: Partial<Record<AiPipeline, number>> = { ...(opts.latencyMs ?? {}) };
+  let tokenDelayMs = opts.llmTokenDelayMs ?? 0;
+  let zeroCost = opts.zeroCost ?? false;
+  const inFlight: Record<string, number> = {};
+  const requests: Record<string, number> = {};
+  const counters = { busy: 0, failures: 0 };
+  const results = new ResultStore(opts.resultTtlMs ?? 10 * 60 * 1000);
+  const maxUpload = opts.maxUploadBytes ?? 50 * 1024 * 1024;
+  const cold = new Set(opts.coldModels ?? []);
+
+  const capacityOf = (p: AiPipeline): number => (typeof capacityOpt === "number" ? capacityOpt : capacityOpt[p] ?? 4);
+  const modelsOf = (p: AiPipeline): readonly string[] => opts.models?.[p] ?? [PIPELINE_SPECS[p].defaultModel];
+  const priceOf = (p: AiPipeline): Price => {
+    const v = opts.prices?.[p] ?? 0;
+    return typeof v === "number" ? { pricePerUnit: v, pixelsPerUnit: 1 } : v;
+  };
+
+  const capabilities = (): FeatureCapability[] =>
+    pipelines.map((p) => {
+      const spec = PIPELINE_SPECS[p];
+      const cap = capacityOf(p);
+      const models: Record<string, FeatureModel> = {};
+      for (const m of modelsOf(p)) {
+        models[m] = { warm: !cold.has(m), capacity: cap, capacityInUse: inFlight[p] ?? 0, runnerVersion: "wharf-dev-standin", price: priceOf(p) };
+      }
+      return { capability: spec.capability, capacity: cap, models };
+    });
+
+  async function register(app: FastifyInstance, ctx: FeatureContext): Promise<void> {
+    app.get("/ai/results/:name", async (req, reply) => {
+      const it = results.get((req.params as { name: string }).name);
+      if (!it) return reply.code(404).send(detail("result expired or unknown"));
+      return reply.type(it.contentType).header("cache-control", "no-store").send(it.data);
+    });
+
+    await app.register(async (sub) => {
+      await sub.register(multipart, { limits: { fileSize: maxUpload, files: 4, fieldSize: 16 * 1024 * 1024, fields: 64 } });
+      sub.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+        const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+        return reply.code(status).send(detail(status === 413 ? `upload too large (limit ${maxUpload} bytes)` : err.message));
+      });
+      for (const p of pipelines) {
+        const spec = PIPELINE_SPECS[p];
+        sub.post(`/${p}`, { bodyLimit: maxUpload + 1024 * 1024 }, (req, reply) => handle(spec, req, reply, ctx));
+      }
+    });
+  }
+
+  async function readBody(spec: PipelineSpec, req: FastifyRequest): Promise<{ raw: Record<string, unknown>; files: Map<string, Buffer>; mode: "json" | "form" } | string> {
+    if (spec.body === "json") {
+      const b = req.body;
+      if (!b || typeof b !== "object" || Array.isArray(b)) return "body must be a JSON object";
+      return { raw: b as Record<string, unknown>, files: new Map(), mode: "json" };
+    }
+    if (!req.isMultipart()) return "body must be multipart/form-data";
+    const raw: Record<string, unknown> = {};
+    const files = new Map<string, Buffer>();
+    for await (const part of req.parts()) {
+      if (part.type === "file") files.set(part.fieldname, await part.toBuffer());
+      else raw[part.fieldname] = String(part.value);
+    }
+    return { raw, files, mode: "form" };
+  }
+
+  async function handle(spec: PipelineSpec, req: FastifyRequest, reply: FastifyReply, ctx: FeatureContext): Promise<unknown> {
+    const p = spec.pipeline;
+    const seg = await ctx.requireCredentials(req, reply);
+    if (!seg) return reply;
+    if ((inFlight[p] ?? 0) >= capacityOf(p)) {
+      counters.busy++;
+      return reply.code(503).type("text/plain").send("insufficient capacity");
+    }
+    inFlight[p] = (inFlight[p] ?? 0) + 1;
+    requests[p] = (requests[p] ?? 0) + 1;
+    let streaming = false;
+    try {
+      const body = await readBody(spec, req);
+      if (typeof body === "string") return reply.code(400).send(detail(body));
+      const v = validateFields(spec, body.raw, body.mode, new Set(body.files.keys()));
+      if (!v.ok) return reply.code(422).send({ detail: v.issues });
+      const sem = semanticError(spec, v.values);
+      if (sem) return reply.code(400).send(detail(sem));
+      const model = resolveModel(spec, v.values);
+      if (!modelsOf(p).includes(model)) return reply.code(503).type("text/plain").send(`model ${model} is not loaded`);
+      const extra = latency[p] ?? 0;
+      if (extra > 0) await sleep(extra);
+      if (await ctx.applyKnobs()) {
+        counters.failures++;
+        return reply.code(500).send(detail("injected failure"));
+      }
+      const file = spec.file ? body.files.get(spec.file)! : Buffer.alloc(0);
+      const asUrl = opts.resultsAs === "url" || (opts.resultsAs !== "data" && req.headers.authorization === AI_WORKER_AUTHORIZATION);
+      const media = (m: standins.MediaOut) => ({
+        url: asUrl ? ctx.publicUrl(`/ai/results/${results.put(m.data, m.contentType)}`) : `data:${m.contentType};base64,${m.data.toString("base64")}`,
+        seed: m.seed,
+        nsfw: m.nsfw,
+      });
+      switch (p) {
+        case "text-to-image":
+          return reply.send({ images: (await standins.textToImage(v.values, zeroCost)).map(media) });
+        case "image-to-image":
+          return reply.send({ images: (await standins.imageToImage(v.values, file)).map(media) });
+        case "upscale":
+          return reply.send({ images: (await standins.upscale(v.values, file)).map(media) });
+        case "image-to-video":
+          return reply.send({ images: (await standins.imageToVideo(v.values, file)).map(media) });
+        case "audio-to-text":
+          return reply.send(await standins.audioToText(v.values, file));
+        case "segment-anything-2":
+          return reply.send(await standins.segmentAnything2(v.values, file));
+        case "image-to-text":
+          return reply.send(await standins.imageToText(v.values, file));
+        case "text-to-speech":
+          return reply.send({ audio: { url: media(await standins.textToSpeech(v.values)).url } });
+        case "llm":
+          streaming = v.values.stream === true;
+          return await llm(v.values, model, req, reply);
+      }
+    } catch (err) {
+      if (err instanceof UnsupportedMediaError) return reply.code(415).send(detail(err.message));
+      counters.failures++;
+      ctx.log.warn({ pipeline: p, err: (err as Error).message }, "AI stand-in failed");
+      if (streaming || reply.sent) return reply;
+      return reply.code(500).send(detail(`${p} failed: ${(err as Error).message}`.slice(0, 500)));
+    } finally {
+      inFlight[p] = Math.max(0, (inFlight[p] ?? 1) - 1);
+    }
+  }
+
+  async function llm(v: Record<string, FieldValue | undefined>, model: string, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    const { tokens, promptTokens, finishReason } = standins.llmTokens(v.messages as LlmMessage[], Number(v.max_tokens));
+    const id = `chatcmpl-${randomBytes(12).toString("hex")}`;
+    const created = Math.floor(Date.now() / 1000);
+    const usage = (completion: number) => ({ prompt_tokens: promptTokens, completion_tokens: completion, total_tokens: promptTokens + completion });
+    if (v.stream !== true) {
+      if (tokenDelayMs > 0) await sleep(tokenDelayMs * tokens.length);
+      return reply.send({
+        id, model, created, usage: usage(tokens.length),
+        choices: [{ index: 0, finish_reason: finishReason, message: { role: "assistant", content: tokens.join("") } }],
+      });
+    }
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-accel-buffering": "no" });
+    res.flushHeaders?.();
+    let closed = false;
+    req.raw.on("close", () => (closed = true));
+    res.on("close", () => (closed = true));
+    for (let i = 0; i < tokens.length && !closed; i++) {
+      if (tokenDelayMs > 0) await sleep(tokenDelayMs);
+      const last = i === tokens.length - 1;
+      const chunk = {
+        id, model, created, usage: usage(i + 1),
+        choices: [{ index: 0, finish_reason: last ? finishReason : null, delta: { role: "assistant", content: tokens[i] } }],
+      };
+      res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+    }
+    if (!closed) res.end("data: [DONE]\n\n");
+    return reply;
+  }
+
+  return {
+    name: "ai",
+    capabilities,
+    register,
+    async close() {
+      results.close();
+    },
+    stats: () => ({ requests: { ...requests }, busy: counters.busy, failures: counters.failures, inFlight: { ...inFlight } }),
+    configure(changes) {
+      if (changes.capacity !== undefined) capacityOpt = changes.capacity;
+      if (changes.latencyMs) Object.assign(latency, changes.latencyMs);
+      if (changes.llmTokenDelayMs !== undefined) tokenDelayMs = changes.llmTokenDelayMs;
+      if (changes.zeroCost !== undefined) zeroCost = changes.zeroCost;
+    },
+  };
+}

@@ -1,0 +1,446 @@
+// The batch AI API contract (shared/ai-api.md) as data: the nine pipelines, their
+// fields, defaults, limits, default models and billing units, plus a small
+// validator that coerces multipart form strings and checks JSON bodies strictly.
+// Used by the gateway (server/ai) and by the development orchestrator
+// (orchestrator/ai), so both sides agree on names, defaults and messages.
+import { Capability } from "../../protocol/capabilities.ts";
+
+export type AiPipeline =
+  | "text-to-image"
+  | "image-to-image"
+  | "image-to-video"
+  | "upscale"
+  | "audio-to-text"
+  | "llm"
+  | "segment-anything-2"
+  | "image-to-text"
+  | "text-to-speech";
+
+export const AI_PIPELINES: readonly AiPipeline[] = [
+  "text-to-image",
+  "image-to-image",
+  "image-to-video",
+  "upscale",
+  "audio-to-text",
+  "llm",
+  "segment-anything-2",
+  "image-to-text",
+  "text-to-speech",
+];
+
+export type FieldType = "string" | "integer" | "number" | "boolean" | "json" | "file" | "messages";
+
+export interface FieldSpec {
+  name: string;
+  type: FieldType;
+  /** Missing = 422 "Field required". */
+  required?: boolean;
+  default?: string | number | boolean;
+  min?: number;
+  max?: number;
+  /** Strings: allowed values. */
+  enum?: readonly string[];
+  maxLength?: number;
+}
+
+export type ResultKind = "images" | "video" | "text" | "chunks" | "llm" | "masks" | "audio";
+
+export interface PipelineSpec {
+  pipeline: AiPipeline;
+  capability: Capability;
+  defaultModel: string;
+  body: "json" | "multipart";
+  /** Field that names the model ("model" for /llm). */
+  modelField: "model_id" | "model";
+  fields: readonly FieldSpec[];
+  /** The uploaded file part, for multipart pipelines. */
+  file?: "image" | "audio";
+  result: ResultKind;
+}
+
+export const DEFAULT_TTS_DESCRIPTION =
+  "A male speaker delivers a slightly expressive and animated speech with a moderate speed and pitch.";
+
+const MODEL: FieldSpec = { name: "model_id", type: "string", default: "", maxLength: 256 };
+const SEED: FieldSpec = { name: "seed", type: "integer", min: 0, max: 2 ** 32 - 1 };
+const SAFETY: FieldSpec = { name: "safety_check", type: "boolean", default: true };
+const PROMPT_REQ: FieldSpec = { name: "prompt", type: "string", required: true, maxLength: 20_000 };
+const IMAGE: FieldSpec = { name: "image", type: "file", required: true };
+const DIM = (name: string, def: number): FieldSpec => ({ name, type: "integer", default: def, min: 8, max: 4096 });
+const STEPS = (def: number): FieldSpec => ({ name: "num_inference_steps", type: "integer", default: def, min: 1, max: 1000 });
+const NUM_IMAGES: FieldSpec = { name: "num_images_per_prompt", type: "integer", default: 1, min: 1, max: 16 };
+
+export const PIPELINE_SPECS: Readonly<Record<AiPipeline, PipelineSpec>> = {
+  "text-to-image": {
+    pipeline: "text-to-image",
+    capability: Capability.TextToImage,
+    defaultModel: "stabilityai/sdxl-turbo",
+    body: "json",
+    modelField: "model_id",
+    result: "images",
+    fields: [
+      MODEL,
+      PROMPT_REQ,
+      { name: "loras", type: "string", default: "", maxLength: 10_000 },
+      DIM("height", 576),
+      DIM("width", 1024),
+      { name: "guidance_scale", type: "number", default: 7.5, min: 0, max: 100 },
+      { name: "negative_prompt", type: "string", default: "", maxLength: 20_000 },
+      SAFETY,
+      SEED,
+      STEPS(50),
+      NUM_IMAGES,
+    ],
+  },
+  "image-to-image": {
+    pipeline: "image-to-image",
+    capability: Capability.ImageToImage,
+    defaultModel: "stabilityai/sdxl-turbo",
+    body: "multipart",
+    modelField: "model_id",
+    file: "image",
+    result: "images",
+    fields: [
+      PROMPT_REQ,
+      IMAGE,
+      MODEL,
+      { name: "loras", type: "string", default: "", maxLength: 10_000 },
+      { name: "strength", type: "number", default: 0.8, min: 0, max: 1 },
+      { name: "guidance_scale", type: "number", default: 7.5, min: 0, max: 100 },
+      { name: "image_guidance_scale", type: "number", default: 1.5, min: 0, max: 100 },
+      { name: "negative_prompt", type: "string", default: "", maxLength: 20_000 },
+      SAFETY,
+      SEED,
+      STEPS(100),
+      NUM_IMAGES,
+    ],
+  },
+  "image-to-video": {
+    pipeline: "image-to-video",
+    capability: Capability.ImageToVideo,
+    defaultModel: "stabilityai/stable-video-diffusion-img2vid-xt",
+    body: "multipart",
+    modelField: "model_id",
+    file: "image",
+    result: "video",
+    fields: [
+      IMAGE,
+      MODEL,
+      DIM("height", 576),
+      DIM("width", 1024),
+      { name: "fps", type: "integer", default: 6, min: 1, max: 60 },
+      { name: "motion_bucket_id", type: "integer", default: 127, min: 0, max: 1023 },
+      { name: "noise_aug_strength", type: "number", default: 0.02, min: 0, max: 10 },
+      SAFETY,
+      SEED,
+      STEPS(25),
+    ],
+  },
+  upscale: {
+    pipeline: "upscale",
+    capability: Capability.Upscale,
+    defaultModel: "stabilityai/stable-diffusion-x4-upscaler",
+    body: "multipart",
+    modelField: "model_id",
+    file: "image",
+    result: "images",
+    fields: [PROMPT_REQ, IMAGE, MODEL, SAFETY, SEED, STEPS(75)],
+  },
+  "audio-to-text": {
+    pipeline: "audio-to-text",
+    capability: Capability.AudioToText,
+    defaultModel: "openai/whisper-large-v3",
+    body: "multipart",
+    modelField: "model_id",
+    file: "audio",
+    result: "chunks",
+    fields: [
+      { name: "audio", type: "file", required: true },
+      MODEL,
+      { name: "return_timestamps", type: "string", default: "true", enum: ["true", "sentence", "false", "word"] },
+    ],
+  },
+  llm: {
+    pipeline: "llm",
+    capability: Capability.LLM,
+    defaultModel: "meta-llama/llama-3.1-8B-Instruct",
+    body: "json",
+    modelField: "model",
+    result: "llm",
+    fields: [
+      { name: "messages", type: "messages", required: true },
+      { name: "model", type: "string", default: "", maxLength: 256 },
+      { name: "temperature", type: "number", default: 0.7, min: 0, max: 2 },
+      { name: "max_tokens", type: "integer", default: 256, min: 1, max: 32_768 },
+      { name: "top_p", type: "number", default: 1.0, min: 0, max: 1 },
+      { name: "top_k", type: "integer", default: -1, min: -1 },
+      { name: "stream", type: "boolean", default: false },
+    ],
+  },
+  "segment-anything-2": {
+    pipeline: "segment-anything-2",
+    capability: Capability.SegmentAnything2,
+    defaultModel: "facebook/sam2-hiera-large",
+    body: "multipart",
+    modelField: "model_id",
+    file: "image",
+    result: "masks",
+    fields: [
+      IMAGE,
+      MODEL,
+      { name: "point_coords", type: "json" },
+      { name: "point_labels", type: "json" },
+      { name: "box", type: "json" },
+      { name: "mask_input", type: "json" },
+      { name: "multimask_output", type: "boolean", default: true },
+      { name: "return_logits", type: "boolean", default: true },
+      { name: "normalize_coords", type: "boolean", default: true },
+    ],
+  },
+  "image-to-text": {
+    pipeline: "image-to-text",
+    capability: Capability.ImageToText,
+    defaultModel: "Salesforce/blip-image-captioning-large",
+    body: "multipart",
+    modelField: "model_id",
+    file: "image",
+    result: "text",
+    fields: [IMAGE, { name: "prompt", type: "string", default: "", maxLength: 20_000 }, MODEL],
+  },
+  "text-to-speech": {
+    pipeline: "text-to-speech",
+    capability: Capability.TextToSpeech,
+    defaultModel: "parler-tts/parler-tts-large-v1",
+    body: "json",
+    modelField: "model_id",
+    result: "audio",
+    fields: [
+      MODEL,
+      { name: "text", type: "string", default: "", maxLength: 20_000 },
+      { name: "description", type: "string", default: DEFAULT_TTS_DESCRIPTION, maxLength: 20_000 },
+    ],
+  },
+};
+
+export function isAiPipeline(p: string): p is AiPipeline {
+  return Object.hasOwn(PIPELINE_SPECS, p);
+}
+
+// ---------------------------------------------------------------- validation
+
+/** One FastAPI-style validation error (the SDK's 422 `detail[]` item). */
+export interface ValidationIssue {
+  loc: (string | number)[];
+  msg: string;
+  type: string;
+}
+
+export interface LlmMessage {
+  role: string;
+  content: string;
+}
+
+export type FieldValue = string | number | boolean | unknown[] | Record<string, unknown> | LlmMessage[] | null;
+
+export type ValidationResult =
+  | { ok: true; values: Record<string, FieldValue | undefined> }
+  | { ok: false; issues: ValidationIssue[] };
+
+const INT_RE = /^[+-]?\d+$/;
+const NUM_RE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+function issue(field: string, msg: string, type: string): ValidationIssue {
+  return { loc: ["body", field], msg: `${field}: ${msg}`, type };
+}
+
+/**
+ * Check and normalise a request's fields. `form` mode coerces strings (multipart);
+ * `json` mode requires real JSON types. Unknown fields are ignored (like the
+ * ai-runner's pydantic models) and not forwarded. File fields are checked for
+ * presence only (`files` lists the file parts received).
+ */
+export function validateFields(
+  spec: PipelineSpec,
+  raw: Record<string, unknown>,
+  mode: "json" | "form",
+  files: ReadonlySet<string> = new Set(),
+): ValidationResult {
+  const values: Record<string, FieldValue | undefined> = {};
+  const issues: ValidationIssue[] = [];
+  for (const f of spec.fields) {
+    if (f.type === "file") {
+      if (!files.has(f.name)) {
+        issues.push(
+          Object.hasOwn(raw, f.name)
+            ? issue(f.name, "Expected UploadFile, received a plain form field", "value_error")
+            : issue(f.name, "Field required", "missing"),
+        );
+      }
+      continue;
+    }
+    const present = Object.hasOwn(raw, f.name) && raw[f.name] !== undefined && !(mode === "json" && raw[f.name] === null && !f.required);
+    if (!present) {
+      if (f.required) issues.push(issue(f.name, "Field required", "missing"));
+      else if (f.default !== undefined) values[f.name] = f.default;
+      continue;
+    }
+    const r = coerce(f, raw[f.name], mode);
+    if ("issue" in r) issues.push(r.issue);
+    else values[f.name] = r.value;
+  }
+  return issues.length ? { ok: false, issues } : { ok: true, values };
+}
+
+function coerce(f: FieldSpec, v: unknown, mode: "json" | "form"): { value: FieldValue } | { issue: ValidationIssue } {
+  const bad = (msg: string, type: string) => ({ issue: issue(f.name, msg, type) });
+  switch (f.type) {
+    case "string": {
+      if (typeof v !== "string") return bad("Input should be a valid string", "string_type");
+      if (f.maxLength !== undefined && v.length > f.maxLength) return bad(`String should have at most ${f.maxLength} characters`, "string_too_long");
+      if (f.enum && !f.enum.includes(v)) return bad(`Input should be ${f.enum.map((e) => `'${e}'`).join(", ")}`, "enum");
+      return { value: v };
+    }
+    case "integer":
+    case "number": {
+      let n: number;
+      if (typeof v === "number") n = v;
+      else if (mode === "form" && typeof v === "string" && (f.type === "integer" ? INT_RE : NUM_RE).test(v.trim())) n = Number(v.trim());
+      else
+        return bad(
+          f.type === "integer" ? "Input should be a valid integer" : "Input should be a valid number",
+          f.type === "integer" ? "int_parsing" : "float_parsing",
+        );
+      if (!Number.isFinite(n)) return bad("Input should be a finite number", "finite_number");
+      if (f.type === "integer" && !Number.isInteger(n)) return bad("Input should be a valid integer, got a number with a fractional part", "int_from_float");
+      if (f.min !== undefined && n < f.min) return bad(`Input should be greater than or equal to ${f.min}`, "greater_than_equal");
+      if (f.max !== undefined && n > f.max) return bad(`Input should be less than or equal to ${f.max}`, "less_than_equal");
+      return { value: n };
+    }
+    case "boolean": {
+      if (typeof v === "boolean") return { value: v };
+      if (mode === "form" && typeof v === "string") {
+        const s = v.trim().toLowerCase();
+        if (["true", "1", "yes", "on"].includes(s)) return { value: true };
+        if (["false", "0", "no", "off"].includes(s)) return { value: false };
+      }
+      return bad("Input should be a valid boolean", "bool_parsing");
+    }
+    case "json": {
+      if (mode === "json") return { value: v as FieldValue };
+      if (typeof v !== "string") return bad("Input should be a JSON encoded string", "json_type");
+      if (v.trim() === "") return { value: null };
+      try {
+        return { value: JSON.parse(v) as FieldValue };
+      } catch (err) {
+        return bad(`Invalid JSON: ${(err as Error).message}`, "json_invalid");
+      }
+    }
+    case "messages": {
+      if (!Array.isArray(v)) return bad("Input should be a valid list", "list_type");
+      if (v.length === 0) return bad("List should have at least 1 item", "too_short");
+      const out: LlmMessage[] = [];
+      for (let i = 0; i < v.length; i++) {
+        const m = v[i] as Record<string, unknown> | null;
+        if (!m || typeof m !== "object" || Array.isArray(m)) return { issue: { loc: ["body", f.name, i], msg: `${f.name}[${i}]: Input should be an object`, type: "model_type" } };
+        for (const k of ["role", "content"] as const) {
+          if (typeof m[k] !== "string") {
+            return { issue: { loc: ["body", f.name, i, k], msg: `${f.name}[${i}].${k}: ${Object.hasOwn(m, k) ? "Input should be a valid string" : "Field required"}`, type: Object.hasOwn(m, k) ? "string_type" : "missing" } };
+          }
+        }
+        out.push({ role: m.role as string, content: m.content as string });
+      }
+      return { value: out };
+    }
+    default:
+      return bad("unsupported field", "value_error");
+  }
+}
+
+/**
+ * Checks beyond the schema that the ai-runner answers with a 400
+ * `{"detail": {"msg"}}`; returns the message or undefined.
+ */
+export function semanticError(spec: PipelineSpec, v: Record<string, FieldValue | undefined>): string | undefined {
+  switch (spec.pipeline) {
+    case "text-to-image":
+      if (String(v.prompt ?? "").split("|").every((p) => p.trim() === "")) return "Prompt must be provided.";
+      break;
+    case "image-to-video":
+      if ((v.height as number) % 8 !== 0 || (v.width as number) % 8 !== 0) {
+        return `height and width must be multiples of 8, got height=${v.height} width=${v.width}`;
+      }
+      break;
+    case "text-to-speech":
+      if (String(v.text ?? "").trim() === "") return "Text input must be provided.";
+      break;
+    case "segment-anything-2":
+      return sam2Error(v);
+  }
+  return undefined;
+}
+
+function isNumArray(a: unknown, len?: number): a is number[] {
+  return Array.isArray(a) && (len === undefined || a.length === len) && a.every((x) => typeof x === "number" && Number.isFinite(x));
+}
+
+function sam2Error(v: Record<string, FieldValue | undefined>): string | undefined {
+  const pc = v.point_coords;
+  if (pc != null && !(Array.isArray(pc) && pc.every((p) => isNumArray(p, 2)))) return "point_coords must be a JSON list of [x, y] pairs, e.g. [[120, 80]]";
+  const pl = v.point_labels;
+  if (pl != null && !(isNumArray(pl) && pl.every((x) => Number.isInteger(x)))) return "point_labels must be a JSON list of integers (1 = foreground, 0 = background)";
+  if (pc != null && pl != null && (pc as unknown[]).length !== (pl as unknown[]).length) return "point_labels must have one label per point in point_coords";
+  if (pl != null && pc == null) return "point_labels requires point_coords";
+  const box = v.box;
+  if (box != null && !isNumArray(box, 4)) return "box must be a JSON list [x1, y1, x2, y2]";
+  const mi = v.mask_input;
+  if (mi != null && !Array.isArray(mi)) return "mask_input must be a JSON array (1x256x256 low-resolution mask logits)";
+  return undefined;
+}
+
+/** The model to use: the request's, or the pipeline default when empty. */
+export function resolveModel(spec: PipelineSpec, v: Record<string, FieldValue | undefined>): string {
+  const m = v[spec.modelField];
+  return typeof m === "string" && m.trim() !== "" ? m.trim() : spec.defaultModel;
+}
+
+// ---------------------------------------------------------------- billing
+
+export interface BillingFacts {
+  /** Input image size (image pipelines). */
+  imageWidth?: number;
+  imageHeight?: number;
+  /** Input audio duration in ms (audio-to-text). */
+  audioDurationMs?: number;
+}
+
+/** Billing units (ai-api.md): what orchestrators charge for. */
+export function billingUnits(spec: PipelineSpec, v: Record<string, FieldValue | undefined>, facts: BillingFacts = {}): number {
+  const n = (k: string) => Number(v[k] ?? 0);
+  const inPixels = (facts.imageWidth ?? 0) * (facts.imageHeight ?? 0);
+  switch (spec.pipeline) {
+    case "text-to-image":
+      return n("height") * n("width") * n("num_images_per_prompt");
+    case "image-to-image":
+      return inPixels * n("num_images_per_prompt");
+    case "upscale":
+    case "segment-anything-2":
+    case "image-to-text":
+      return inPixels;
+    case "image-to-video":
+      return n("height") * n("width") * 25;
+    case "audio-to-text":
+      return Math.ceil(facts.audioDurationMs ?? 0);
+    case "llm":
+      return n("max_tokens");
+    case "text-to-speech":
+      return 1000 * String(v.text ?? "").length;
+  }
+}
+
+/** Fee in wei = ceil(units x pricePerUnit / pixelsPerUnit). */
+export function feeWei(units: number, pricePerUnit: number, pixelsPerUnit: number): bigint {
+  const u = BigInt(Math.max(0, Math.ceil(units)));
+  const p = BigInt(Math.max(0, Math.round(pricePerUnit)));
+  const d = BigInt(Math.max(1, Math.round(pixelsPerUnit)));
+  return (u * p + d - 1n) / d;
+}
