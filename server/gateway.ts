@@ -14,6 +14,7 @@ import { createAccounts, type Accounts, type PriceBookConfig } from "./accounts/
 import { registerAccountRoutes } from "./accounts/routes.ts";
 import { StreamMeter } from "./billing/stream-meter.ts";
 import { readJsonSetting } from "./config/json-setting.ts";
+import { registerMetrics } from "./metrics/routes.ts";
 import { StreamHub } from "../media/hub/hub.ts";
 import { HlsService } from "../media/hls/service.ts";
 import { registerHlsRoutes } from "../media/hls/routes.ts";
@@ -79,6 +80,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
   const urls: PublicUrls = { http: "", rtmp: "" };
   const app = await createApp();
   let rtmp: RtmpServer | undefined;
+  registerMetrics(app, config.metricsToken);
   registerHealthRoutes(app, {
     http: () => app.server.listening,
     rtmp: () => rtmp !== undefined,

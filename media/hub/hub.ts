@@ -3,6 +3,7 @@
 import { EventEmitter } from "node:events";
 import { randomUUID } from "node:crypto";
 import { moduleLogger } from "../../server/log.ts";
+import { metrics } from "../../server/metrics/metrics.ts";
 import { probeSource } from "./probe.ts";
 import { Stream, type IngestSession, type Processor } from "./stream.ts";
 import type { LiveSegment } from "./segment.ts";
@@ -105,6 +106,12 @@ export class StreamHub extends EventEmitter<HubEvents> {
    * before this resolves; a refusal means the publisher is cut off and nothing is created.
    */
   async admit(req: AdmitRequest): Promise<AdmitResult> {
+    const result = await this.decide(req);
+    if (!result.ok) metrics.ingestRejected.inc({ protocol: req.protocol, status: String(result.status) });
+    return result;
+  }
+
+  private async decide(req: AdmitRequest): Promise<AdmitResult> {
     const record = req.streamKey ? this.directory.findByStreamKey(req.streamKey) : undefined;
     if (!record) return { ok: false, status: 401, reason: "unknown stream key" };
     const factory = this.processors.get(record.pipeline);
@@ -168,6 +175,7 @@ export class StreamHub extends EventEmitter<HubEvents> {
       pushSegment: (segment) => {
         if (ended) return;
         stream.segmentsIn += 1;
+        metrics.sourceSegments.inc();
         if (!probed) {
           probed = true;
           segment.once("end", () => {
@@ -188,12 +196,16 @@ export class StreamHub extends EventEmitter<HubEvents> {
         stream.emit("segment", segment);
       },
       touch: (bytes) => {
-        if (!ended) stream.touch(bytes);
+        if (ended) return;
+        stream.touch(bytes);
+        metrics.ingestBytes.inc({ protocol: req.protocol }, bytes);
       },
       end: (reason) => {
         if (ended) return;
         ended = true;
         releaseAll();
+        metrics.streamsLive.dec({ protocol: req.protocol, pipeline: stream.record.pipeline });
+        metrics.streamEnds.inc({ reason });
         if (stream.session === session) stream.session = undefined;
         stream.lastEndReason = reason;
         stream.lastEndedAt = Date.now();
@@ -217,6 +229,7 @@ export class StreamHub extends EventEmitter<HubEvents> {
     }
     this.sessionsById.set(session.id, handle);
     stream.once("unpublished", () => this.sessionsById.delete(session.id));
+    metrics.streamsLive.inc({ protocol: req.protocol, pipeline: stream.record.pipeline });
     stream.emit("published", session);
     this.emit("published", stream);
     log.info({ stream: stream.id, protocol: req.protocol, remote: req.remoteAddress }, "stream live");

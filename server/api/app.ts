@@ -2,6 +2,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import cors from "@fastify/cors";
 import fastifyStatic from "@fastify/static";
+import swagger from "@fastify/swagger";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -36,6 +37,15 @@ export async function createApp(opts: AppOptions = {}): Promise<FastifyInstance>
     methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
     exposedHeaders: ["Location", "ETag", "Link", "Retry-After", "Content-Type"],
   });
+  // OpenAPI document generated from the route schemas.
+  await app.register(swagger, {
+    openapi: {
+      info: { title: "Wharf", description: "Self-hosted Livepeer gateway API", version: "1" },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  app.get("/docs/openapi.json", { schema: { hide: true } }, async () => app.swagger());
   // Pages (public): landing, player, publisher, viewer, dashboard.
   await app.register(fastifyStatic, { root: join(REPO_ROOT, "web-player"), prefix: "/", index: ["index.html"] });
   // hls.js for the player page, straight from the installed package.

@@ -46,7 +46,7 @@ describe("business layer", { timeout: 180000 }, () => {
     const slow = await w.api("POST", "/v1/keys", { name: "slow", scopes: ["streams"], rateLimit: { requestsPerMinute: 6, burst: 2 } });
     assert.equal(slow.status, 201, JSON.stringify(slow.body));
     const statuses: number[] = [];
-    let limited: Awaited<ReturnType<WharfProcess["api"]>> | undefined;
+    let limited: { status: number; body: any; headers: Headers } | undefined;
     for (let i = 0; i < 4; i++) {
       const r = await w.api("GET", "/v1/streams", undefined, slow.body.secret);
       statuses.push(r.status);

@@ -205,6 +205,12 @@ describe("streams API input validation", { timeout: 60000 }, () => {
 
     // Still healthy after all of that.
     assert.equal((await fetch(`${w.http}/healthz`)).status, 200);
+
+    // Metrics and the OpenAPI document reflect what happened.
+    const text = await (await fetch(`${w.http}/metrics`)).text();
+    assert.match(text, /wharf_http_request_duration_seconds_count\{route="\/v1\/streams",method="POST",status="4xx"\} [1-9]/);
+    const openapi = await (await fetch(`${w.http}/docs/openapi.json`)).json();
+    assert.ok(openapi.paths["/v1/streams"]?.post, "OpenAPI documents POST /v1/streams");
   });
 
   test("graceful stop on SIGTERM within 5 s leaves no ffmpeg behind", async () => {

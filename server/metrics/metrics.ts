@@ -1,0 +1,95 @@
+// Prometheus metrics (prom-client). Units in names, bounded label sets: no per-stream labels.
+import client from "prom-client";
+
+export const registry = new client.Registry();
+client.collectDefaultMetrics({ register: registry, prefix: "wharf_process_" });
+
+const SECONDS_FAST = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const SECONDS_SLOW = [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128];
+
+export const metrics = {
+  httpRequests: new client.Histogram({
+    name: "wharf_http_request_duration_seconds",
+    help: "HTTP request duration by route pattern, method and status class",
+    labelNames: ["route", "method", "status"] as const,
+    buckets: SECONDS_FAST,
+    registers: [registry],
+  }),
+  streamsLive: new client.Gauge({
+    name: "wharf_streams_live",
+    help: "Live streams by ingest protocol and pipeline",
+    labelNames: ["protocol", "pipeline"] as const,
+    registers: [registry],
+  }),
+  ingestBytes: new client.Counter({
+    name: "wharf_ingest_bytes_total",
+    help: "Media bytes received from publishers",
+    labelNames: ["protocol"] as const,
+    registers: [registry],
+  }),
+  sourceSegments: new client.Counter({
+    name: "wharf_source_segments_total",
+    help: "Source segments cut from ingest",
+    registers: [registry],
+  }),
+  ingestRejected: new client.Counter({
+    name: "wharf_ingest_rejected_total",
+    help: "Publishers refused at admission, by HTTP-style status",
+    labelNames: ["protocol", "status"] as const,
+    registers: [registry],
+  }),
+  streamEnds: new client.Counter({
+    name: "wharf_stream_ends_total",
+    help: "Ingest sessions ended, by reason",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  }),
+  orchestratorCalls: new client.Counter({
+    name: "wharf_orchestrator_calls_total",
+    help: "Calls to orchestrators by kind (segment, ai, live) and result (ok, busy, error, timeout)",
+    labelNames: ["kind", "result"] as const,
+    registers: [registry],
+  }),
+  transcodeLatency: new client.Histogram({
+    name: "wharf_transcode_segment_seconds",
+    help: "Source segment complete to renditions published",
+    buckets: SECONDS_SLOW,
+    registers: [registry],
+  }),
+  segmentsSkipped: new client.Counter({
+    name: "wharf_transcode_segments_skipped_total",
+    help: "Segments that failed every attempt and were published as gaps",
+    registers: [registry],
+  }),
+  liveSwaps: new client.Counter({
+    name: "wharf_live_swaps_total",
+    help: "Live AI orchestrator swaps by detected failure reason",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  }),
+  liveSwapDuration: new client.Histogram({
+    name: "wharf_live_swap_duration_seconds",
+    help: "Failure detected to first output from the standby",
+    buckets: [0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20],
+    registers: [registry],
+  }),
+  aiRequests: new client.Counter({
+    name: "wharf_ai_requests_total",
+    help: "Batch AI requests by pipeline and status code",
+    labelNames: ["pipeline", "status"] as const,
+    registers: [registry],
+  }),
+  aiDuration: new client.Histogram({
+    name: "wharf_ai_request_duration_seconds",
+    help: "Batch AI request duration by pipeline",
+    labelNames: ["pipeline"] as const,
+    buckets: SECONDS_SLOW,
+    registers: [registry],
+  }),
+  webrtcSessions: new client.Gauge({
+    name: "wharf_webrtc_sessions",
+    help: "Open WebRTC sessions by kind (whip, whep)",
+    labelNames: ["kind"] as const,
+    registers: [registry],
+  }),
+};
