@@ -114,14 +114,14 @@ export class HlsPackager {
     const w = this.window(name);
     if (seg.discontinuity) w.pendingDiscontinuity = true;
     w.enqueue(async () => {
-      let bytes: Buffer;
+      let bytes: Buffer | undefined;
       try {
         bytes = await seg.bytes();
       } catch {
-        return; // aborted: never listed
+        bytes = undefined; // aborted (e.g. every transcode attempt failed): listed as a gap, never a stall
       }
       if (seg.discontinuity) w.pendingDiscontinuity = true;
-      w.add({ duration: seg.duration || this.opts.targetDuration, programDateTime: seg.startedAt, gap: false, bytes });
+      w.add({ duration: seg.duration || this.opts.targetDuration, programDateTime: seg.startedAt, gap: bytes === undefined, bytes });
     });
   }
 

@@ -41,8 +41,10 @@ export class LiveSegment extends EventEmitter {
     this.emit("end");
   }
 
-  abort(reason: string): void {
+  /** The segment could not be produced; `durationSec` (if known) sizes its gap in playlists. */
+  abort(reason: string, durationSec = 0): void {
     if (this.complete) return;
+    this.duration = durationSec;
     this.aborted = true;
     this.complete = true;
     this.completedAt = Date.now();

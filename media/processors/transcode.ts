@@ -1,0 +1,171 @@
+// Transcode: every source segment goes to an orchestrator (any may serve any segment) with
+// the stream's ladder; failures retry on a different orchestrator, and a segment that still
+// fails becomes a gap in each rendition's playlist — never a stall.
+import type { AuthToken, VideoProfile } from "../../protocol/messages.ts";
+import { transcodeSegment, TranscodeError, type TranscodeErrorKind } from "../../protocol/transcode-client.ts";
+import { moduleLogger } from "../../server/log.ts";
+import { metrics } from "../../server/metrics/metrics.ts";
+import { probeSource } from "../hub/probe.ts";
+import { completeSegment, LiveSegment } from "../hub/segment.ts";
+import type { Processor, Stream } from "../hub/stream.ts";
+import type { Rendition } from "../hub/types.ts";
+import { SOURCE_RENDITION, sourceRendition } from "./passthrough.ts";
+
+const log = moduleLogger("transcode");
+
+/** An orchestrator chosen for one segment attempt. */
+export interface SegmentRoute {
+  address: string;
+  transcoder: string;
+  authToken: AuthToken;
+  /** Wei per output pixel (pricePerUnit / pixelsPerUnit). */
+  pricePerPixelWei: number;
+}
+
+/** What the processor needs from orchestrator selection (server/orchestrators). */
+export interface TranscodeRouting {
+  /** The best orchestrator for transcoding not in `exclude`, or undefined. */
+  pick(exclude: ReadonlySet<string>): SegmentRoute | undefined;
+  success(address: string, latencyMs: number): void;
+  failure(address: string, kind: TranscodeErrorKind, message: string): void;
+}
+
+export interface TranscodeOptions {
+  routing: TranscodeRouting;
+  ladder: VideoProfile[];
+  attempts?: number;
+}
+
+export const MAX_ATTEMPTS = 3;
+
+function renditionName(p: VideoProfile, i: number): string {
+  const safe = (p.name ?? "").replace(/[^A-Za-z0-9_-]/g, "");
+  return safe || `r${i}_${p.height}p`;
+}
+
+export function createTranscodeProcessor(stream: Stream, opts: TranscodeOptions): Processor {
+  const names = opts.ladder.map(renditionName);
+  const attempts = opts.attempts ?? MAX_ATTEMPTS;
+  const manifestId = `${stream.id}-${Date.now().toString(36)}`;
+  let announced = false;
+  let announcing: Promise<void> | undefined;
+  let stopped = false;
+  let segmentsDone = 0;
+  let segmentsFailed = 0;
+  let lastOrchestrator: string | null = null;
+  const controllers = new Set<AbortController>();
+
+  async function announce(source: LiveSegment, outputs: Array<{ name: string; data: Buffer; profile: VideoProfile }>): Promise<void> {
+    const info = await stream.sourceReady();
+    const list: Rendition[] = [sourceRendition(info, source)];
+    await Promise.all(
+      outputs.map(async (o) => {
+        let codecs = "avc1.64001f,mp4a.40.2";
+        try {
+          const probed = await probeSource(completeSegment(0, 0, o.data, 0));
+          codecs = probed.hlsCodecs || codecs;
+        } catch {
+          /* keep the default */
+        }
+        list.push({ name: o.name, width: o.profile.width ?? 0, height: o.profile.height ?? 0, bandwidth: Math.round((o.profile.bitrate ?? 0) * 1.1 + 128000), codecs, fps: o.profile.fps || undefined });
+      }),
+    );
+    stream.outputs.setRenditions(list);
+    announced = true;
+  }
+
+  async function process(source: LiveSegment, placeholders: LiveSegment[]): Promise<void> {
+    let bytes: Buffer;
+    try {
+      bytes = await source.bytes();
+    } catch {
+      for (const p of placeholders) p.abort("source segment aborted");
+      return;
+    }
+    const durationMs = Math.max(1, Math.round(source.duration * 1000));
+    const deadline = Date.now() + Math.max(8000, 4 * durationMs);
+    const tried = new Set<string>();
+    const startedAt = Date.now();
+    for (let attempt = 1; attempt <= attempts && !stopped; attempt++) {
+      const route = opts.routing.pick(tried);
+      if (!route) break;
+      tried.add(route.address);
+      const ctl = new AbortController();
+      controllers.add(ctl);
+      const t0 = Date.now();
+      try {
+        const result = await transcodeSegment({
+          transcoder: route.transcoder,
+          authToken: route.authToken,
+          manifestId,
+          seq: source.seq,
+          data: bytes,
+          durationMs,
+          profiles: opts.ladder,
+          signal: ctl.signal,
+          totalTimeoutMs: Math.max(1000, deadline - Date.now()),
+        });
+        opts.routing.success(route.address, Date.now() - t0);
+        metrics.orchestratorCalls.inc({ kind: "segment", result: "ok" });
+        const outputs = result.renditions.map((r, i) => ({ name: names[i]!, data: r.data!, profile: opts.ladder[i]! }));
+        if (!announced) await (announcing ??= announce(source, outputs));
+        outputs.forEach((o, i) => {
+          placeholders[i]!.push(o.data);
+          placeholders[i]!.end(source.duration);
+        });
+        const pixels = result.renditions.reduce((sum, r) => sum + (r.pixels || 0), 0);
+        stream.addUsage(pixels, BigInt(Math.ceil(pixels * route.pricePerPixelWei)), route.address);
+        lastOrchestrator = route.address;
+        segmentsDone++;
+        metrics.transcodeLatency.observe((Date.now() - startedAt) / 1000);
+        return;
+      } catch (err) {
+        const e = err instanceof TranscodeError ? err : new TranscodeError("network", (err as Error).message);
+        if (e.kind === "aborted" && stopped) break;
+        opts.routing.failure(route.address, e.kind, e.message);
+        metrics.orchestratorCalls.inc({ kind: "segment", result: e.kind === "busy" ? "busy" : e.kind === "timeout" ? "timeout" : "error" });
+        log.warn({ stream: stream.id, seq: source.seq, attempt, orchestrator: route.address, kind: e.kind, err: e.message }, "segment attempt failed");
+        if (Date.now() >= deadline) break;
+      } finally {
+        controllers.delete(ctl);
+      }
+    }
+    segmentsFailed++;
+    metrics.segmentsSkipped.inc();
+    if (!announced && !stopped) {
+      // Nothing transcoded yet: at least let viewers watch the source.
+      const info = await stream.sourceReady();
+      if (!announced) stream.outputs.setRenditions([sourceRendition(info, source)]);
+    }
+    log.warn({ stream: stream.id, seq: source.seq, tried: [...tried] }, "segment skipped: no orchestrator could transcode it");
+    for (const p of placeholders) p.abort("transcode failed", source.duration);
+  }
+
+  const onSegment = (source: LiveSegment) => {
+    // Rendition segments are published at once, in order, and filled (or aborted into gaps) later,
+    // so a slow orchestrator delays a segment but never reorders or stalls the playlists.
+    const placeholders = names.map(() => new LiveSegment(source.seq, source.startPts, source.discontinuity));
+    names.forEach((name, i) => stream.outputs.publish(name, placeholders[i]!));
+    stream.outputs.publish(SOURCE_RENDITION, source);
+    void process(source, placeholders).catch((err: Error) => {
+      log.error({ stream: stream.id, err: err.message }, "transcode failed unexpectedly");
+      for (const p of placeholders) p.abort("internal error", source.duration);
+    });
+  };
+  stream.on("segment", onSegment);
+
+  return {
+    async stop() {
+      stopped = true;
+      stream.off("segment", onSegment);
+      for (const c of controllers) c.abort();
+    },
+    status: () => ({
+      pipeline: "transcode",
+      renditions: [SOURCE_RENDITION, ...names],
+      segmentsTranscoded: segmentsDone,
+      segmentsSkipped: segmentsFailed,
+      lastOrchestrator,
+    }),
+  };
+}
