@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
-import { startTrickle, within, wait, collect, type TestTrickle } from "./testing.ts";
+import { startTrickle, within, wait, waitFor, collect, type TestTrickle } from "./testing.ts";
 import { TricklePublisher } from "./publisher.ts";
 import { TrickleSubscriber, type TrickleSegment } from "./subscriber.ts";
 import { TrickleJsonPublisher, TrickleJsonSubscriber } from "./json.ts";
@@ -83,23 +83,22 @@ describe("trickle clients over HTTP (fastify)", () => {
 
   test("subscriber at -1 receives only from the next segment; subscriber preconnects n+1", async () => {
     t.server.createChannel("edge");
-    const pub = new TricklePublisher(`${t.base}/edge`);
-    await pub.writeSegment("old0");
-    await pub.writeSegment("old1");
+    const pub = t.server.localPublisher("edge"); // in-process: no publisher preconnect on the server
+    await pub.write("old0");
+    await pub.write("old1");
     const sub = new TrickleSubscriber(`${t.base}/edge`);
     const p = sub.next();
     await wait(150);
-    await pub.writeSegment("new2");
+    await pub.write("new2");
     const seg = (await within(p, 2000, "-1"))!;
     assert.equal(seg.seq, 2);
     assert.equal(await seg.text(), "new2");
     await wait(50);
     const pre = t.server.getChannel("edge")?.peek(3);
     assert.ok(pre, "GET for 3 is open (pre-created segment on the server)");
-    await pub.writeSegment("new3");
+    await pub.write("new3");
     assert.equal(await (await within(sub.next(), 2000, "3"))!.text(), "new3");
     sub.close();
-    await pub.close();
   });
 
   test("subscriber at -2 joins the segment being written: bytes so far, then the rest", async () => {
@@ -204,13 +203,7 @@ describe("trickle clients over HTTP (fastify)", () => {
     const errors: TrickleError[] = [];
     pub.on("error", (e) => errors.push(e));
     const w = await pub.next();
-    await within(
-      (async () => {
-        while (errors.length === 0) await wait(10);
-      })(),
-      2000,
-      "error event from the preconnect",
-    );
+    await waitFor(() => errors.length > 0, 2000, "error event from the preconnect");
     assert.equal(errors[0]?.kind, "not-found");
     assert.equal(errors[0]?.terminal, true);
     await assert.rejects(w.write("x"), (e: unknown) => e instanceof TrickleError && e.kind === "not-found");
@@ -236,13 +229,7 @@ describe("trickle clients over HTTP (fastify)", () => {
     t.server.deleteChannel("bye");
     assert.deepEqual(await within(collected, 2000, "subscriber end"), ["only"]);
     assert.equal(ended, true);
-    await within(
-      (async () => {
-        while (pubErrors.length === 0) await wait(10);
-      })(),
-      2000,
-      "publisher notices",
-    );
+    await waitFor(() => pubErrors.length > 0, 2000, "publisher notices");
     assert.equal(pubErrors[0]?.kind, "closed");
     await assert.rejects(pub.next(), (e: unknown) => e instanceof TrickleError && e.kind === "closed");
     await pub.close();

@@ -13,9 +13,13 @@ interface RawResponse {
   body: string;
 }
 
-function raw(method: string, url: string, opts: { headers?: Record<string, string>; body?: string } = {}): Promise<RawResponse> {
+function raw(
+  method: string,
+  url: string,
+  opts: { headers?: Record<string, string>; body?: string; agent?: http.Agent } = {},
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, headers: opts.headers ?? {}, agent: false }, (res) => {
+    const req = http.request(url, { method, headers: opts.headers ?? {}, agent: opts.agent ?? false }, (res) => {
       const parts: Buffer[] = [];
       res.on("data", (c: Buffer) => parts.push(c));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts).toString() }));
@@ -111,6 +115,9 @@ for (const transport of ["node", "fastify"] as TestTransport[]) {
     });
 
     test("unknown channel: 404 with Connection: close on every route", async () => {
+      // a keep-alive client, so that `Connection: close` comes from the server's decision
+      const agent = new http.Agent({ keepAlive: true });
+      after(() => agent.destroy());
       for (const [method, path] of [
         ["GET", "nope/0"],
         ["GET", "nope/-1"],
@@ -119,7 +126,7 @@ for (const transport of ["node", "fastify"] as TestTransport[]) {
         ["DELETE", "nope/0"],
         ["DELETE", "nope"],
       ] as const) {
-        const r = await raw(method, `${t.base}/${path}`, method === "POST" ? { body: "x" } : {});
+        const r = await raw(method, `${t.base}/${path}`, method === "POST" ? { body: "x", agent } : { agent });
         assert.equal(r.status, 404, `${method} ${path}`);
         assert.equal(r.headers["connection"], "close", `${method} ${path} sends Connection: close`);
       }

@@ -3,7 +3,7 @@
 // a bare node:http server.
 
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import Fastify, { type FastifyInstance } from "fastify";
 import { generate } from "selfsigned";
 import { TrickleServer, createTrickleHandler, tricklePlugin, type TrickleServerOptions } from "./server.ts";
@@ -50,6 +50,12 @@ export async function startTrickle(transport: TestTransport = "fastify", opts: T
     app = Fastify();
   }
   await app.register(tricklePlugin, { prefix: BASE_PATH, server });
+  // Track raw connections so close() never waits on a request a failed test left open.
+  const sockets = new Set<Socket>();
+  app.server.on("connection", (s: Socket) => {
+    sockets.add(s);
+    s.once("close", () => sockets.delete(s));
+  });
   await app.listen({ port: 0, host: "127.0.0.1" });
   const port = (app.server.address() as AddressInfo).port;
   const origin = `${transport === "https" ? "https" : "http"}://127.0.0.1:${port}`;
@@ -59,8 +65,7 @@ export async function startTrickle(transport: TestTransport = "fastify", opts: T
     base: origin + BASE_PATH,
     close: async () => {
       server.stop();
-      const s = app.server as unknown as { closeAllConnections?: () => void };
-      s.closeAllConnections?.();
+      for (const s of sockets) s.destroy();
       await app.close();
     },
   };
@@ -85,3 +90,12 @@ export function within<T>(p: Promise<T>, ms: number, what = "operation"): Promis
 }
 
 export const wait = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Polls `cond` every 10 ms; rejects after `ms` (and stops polling). */
+export async function waitFor(cond: () => boolean, ms: number, what = "condition"): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`${what} not met within ${ms} ms`);
+    await wait(10);
+  }
+}
