@@ -11,7 +11,7 @@ import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import * as grpc from "@grpc/grpc-js";
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, { LogController, type FastifyInstance } from "fastify";
 import { moduleLogger, type Logger } from "../server/log.ts";
 import { GrpcStatusError, OrchestratorService, type OrchestratorHandlers } from "./grpc-service.ts";
 
@@ -136,7 +136,7 @@ export async function createProtocolServer(opts: ProtocolServerOptions): Promise
     up.on("trailers", (t) => {
       gotTrailers = true;
       const out: http2.OutgoingHttpHeaders = {};
-      for (const [k, v] of Object.entries(t)) if (v !== undefined) out[k] = v;
+      for (const [k, v] of Object.entries(t)) if (typeof v === "string" || Array.isArray(v)) out[k] = v;
       res.addTrailers(out as Record<string, string>);
     });
     up.on("error", (err) => failEarly(`gRPC backend error: ${err.message}`));
@@ -151,7 +151,7 @@ export async function createProtocolServer(opts: ProtocolServerOptions): Promise
   let fastifyHandler: ((req: AnyReq, res: AnyRes) => void) | undefined;
   const app = Fastify({
     loggerInstance: log,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimit ?? 64 * 1024 * 1024,
     serverFactory: (handler) => {
       fastifyHandler = handler as unknown as (req: AnyReq, res: AnyRes) => void;

@@ -1,0 +1,385 @@
+// The development orchestrator: gRPC + HTTP(S) on one port, like go-livepeer.
+// `startOrchestrator(opts)` runs it in-process (tests, `npm start`);
+// orchestrator/main.ts is the CLI around it.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { moduleLogger, type Logger } from "../server/log.ts";
+import { buildBitstring, Capability, TRANSCODING_CAPABILITIES } from "../protocol/capabilities.ts";
+import { DecodeError, encodeMessage, type Capabilities, type CapabilityConstraints, type OrchestratorInfo, type PriceInfo, type SegData, type TranscodeResult } from "../protocol/messages.ts";
+import { createProtocolServer, type ProtocolServer } from "../protocol/orchestrator-server.ts";
+import { profilesFromSegData } from "../protocol/profiles.ts";
+import { keccak256, parseSegmentHeader, SEGMENT_HEADER } from "../protocol/segment-header.ts";
+import { selfSignedCertificate } from "../protocol/tls.ts";
+import { AuthTokenStore, DEFAULT_TOKEN_TTL_MS } from "./auth-tokens.ts";
+import type { CredentialCheck, FeatureCapability, FeatureContext, OrchestratorFeature, OrchestratorKnobs, Price } from "./feature.ts";
+import { RenditionStore } from "./rendition-store.ts";
+import { SessionTable } from "./sessions.ts";
+import { transcodeSegment } from "./transcode.ts";
+
+export const ORCHESTRATOR_VERSION = "0.9.0-wharf-dev";
+
+export interface CapabilityPriceOption extends Price {
+  capability: number;
+  /** Model id; omit for the capability-wide price. */
+  modelId?: string;
+}
+
+export interface OrchestratorOptions {
+  /** Listen port (0 = any free port; default 8935). */
+  port?: number;
+  /** Listen host (default 127.0.0.1). */
+  host?: string;
+  /** Plaintext (h2c gRPC + HTTP/1.1) instead of TLS with a self-signed certificate. */
+  http?: boolean;
+  /** Advertised service URL (OrchestratorInfo.transcoder); default scheme://host:port. */
+  serviceUrl?: string;
+  /** Transcoding price: wei per pixelsPerUnit pixels (default 0 / 1). */
+  pricePerUnit?: number;
+  pixelsPerUnit?: number;
+  /** Max concurrent transcoding sessions (default 10). */
+  capacity?: number;
+  /** Informational region label (GET /wharf/status). */
+  region?: string;
+  latencyMs?: number;
+  failRate?: number;
+  /** Die (stop abruptly) after serving this many segments. */
+  exitAfterSegments?: number;
+  /** Per-capability / per-model prices (override what features advertise). */
+  capabilityPrices?: CapabilityPriceOption[];
+  features?: OrchestratorFeature[];
+  tokenTtlMs?: number;
+  sessionIdleTimeoutMs?: number;
+  renditionTtlMs?: number;
+  /** x264 preset for transcoding (default veryfast). */
+  x264Preset?: string;
+  /** Directory to cache the self-signed certificate in. */
+  certDir?: string;
+  logger?: Logger;
+  /** Called when the orchestrator dies after exitAfterSegments (the CLI exits the process). */
+  onDie?: () => void;
+  /** Random source for failRate (tests). */
+  random?: () => number;
+}
+
+export interface OrchestratorStats {
+  segments: number;
+  busy: number;
+  injectedFailures: number;
+  transcodeErrors: number;
+  activeSessions: number;
+  tokensIssued: number;
+}
+
+export interface RunningOrchestrator {
+  /** Address for a gateway's orchAddr (https://host:port or http://host:port). */
+  readonly url: string;
+  readonly serviceUrl: string;
+  readonly port: number;
+  readonly secure: boolean;
+  /** SHA-256 fingerprint of the self-signed certificate (TLS only). */
+  readonly certFingerprint256?: string;
+  readonly knobs: OrchestratorKnobs;
+  stats(): OrchestratorStats;
+  /** Change knobs and capacity at runtime (tests, demos). */
+  configure(changes: Partial<OrchestratorKnobs> & { capacity?: number }): void;
+  /** The OrchestratorInfo GetOrchestrator would return now (issues a token). */
+  info(): OrchestratorInfo;
+  /** Graceful stop: finish in-flight requests (up to graceMs), close features. */
+  stop(graceMs?: number): Promise<void>;
+  /** Abrupt stop: drop every connection now (simulates a crash). */
+  kill(): Promise<void>;
+  /** Resolves when stopped (stop, kill, or exitAfterSegments). */
+  readonly stopped: Promise<void>;
+}
+
+function priceInfo(p: Price, capability: number, constraint = ""): PriceInfo {
+  return { pricePerUnit: p.pricePerUnit, pixelsPerUnit: p.pixelsPerUnit, capability, constraint };
+}
+
+export async function startOrchestrator(opts: OrchestratorOptions = {}): Promise<RunningOrchestrator> {
+  const log = opts.logger ?? moduleLogger("dev-orchestrator");
+  const host = opts.host ?? "127.0.0.1";
+  const secure = !opts.http;
+  const features = opts.features ?? [];
+  const random = opts.random ?? Math.random;
+  const knobs: OrchestratorKnobs = { latencyMs: opts.latencyMs ?? 0, failRate: opts.failRate ?? 0 };
+  const tokens = new AuthTokenStore(opts.tokenTtlMs ?? DEFAULT_TOKEN_TTL_MS);
+  const sessions = new SessionTable(opts.capacity ?? 10, opts.sessionIdleTimeoutMs ?? 60_000);
+  const renditions = new RenditionStore(opts.renditionTtlMs ?? 2 * 60 * 1000);
+  const counters = { segments: 0, busy: 0, injectedFailures: 0, transcodeErrors: 0, tokensIssued: 0 };
+  const transcodePrice: Price = { pricePerUnit: opts.pricePerUnit ?? 0, pixelsPerUnit: opts.pixelsPerUnit ?? 1 };
+  if (!(transcodePrice.pixelsPerUnit > 0)) throw new Error("pixelsPerUnit must be > 0");
+  if (!(knobs.failRate >= 0 && knobs.failRate <= 1)) throw new Error("failRate must be within 0..1");
+
+  const cert = secure ? await selfSignedCertificate({ dir: opts.certDir, hosts: ["localhost", "127.0.0.1", "::1", ...(host !== "127.0.0.1" && host !== "0.0.0.0" ? [host] : [])] }) : undefined;
+  let serviceUrl = "";
+
+  const featureCaps = (): FeatureCapability[] => {
+    const all: FeatureCapability[] = [];
+    for (const f of features) {
+      try {
+        all.push(...f.capabilities());
+      } catch (err) {
+        log.warn({ feature: f.name, err: (err as Error).message }, "feature capabilities() failed");
+      }
+    }
+    return all;
+  };
+
+  const buildCapabilities = (fcaps: FeatureCapability[]): Capabilities => {
+    const capacity = sessions.capacity;
+    const caps = new Set<number>(TRANSCODING_CAPABILITIES);
+    const capacities: Record<number, number> = {};
+    for (const c of TRANSCODING_CAPABILITIES) capacities[c] = capacity;
+    const perCapability: Record<number, CapabilityConstraints> = {};
+    for (const fc of fcaps) {
+      caps.add(fc.capability);
+      capacities[fc.capability] = fc.capacity;
+      if (fc.models && Object.keys(fc.models).length > 0) {
+        const models: NonNullable<CapabilityConstraints["models"]> = {};
+        for (const [id, m] of Object.entries(fc.models)) {
+          models[id] = { warm: m.warm, capacity: m.capacity, capacityInUse: m.capacityInUse ?? 0, runnerVersion: m.runnerVersion ?? "" };
+        }
+        perCapability[fc.capability] = { models };
+      }
+    }
+    return {
+      bitstring: buildBitstring(caps),
+      mandatories: [],
+      capacities,
+      version: ORCHESTRATOR_VERSION,
+      constraints: { minVersion: "", PerCapability: perCapability },
+    };
+  };
+
+  const buildPrices = (fcaps: FeatureCapability[]): PriceInfo[] => {
+    const prices = new Map<string, PriceInfo>();
+    for (const fc of fcaps) {
+      if (fc.price) prices.set(`${fc.capability}:`, priceInfo(fc.price, fc.capability));
+      for (const [id, m] of Object.entries(fc.models ?? {})) {
+        if (m.price) prices.set(`${fc.capability}:${id}`, priceInfo(m.price, fc.capability, id));
+      }
+    }
+    for (const p of opts.capabilityPrices ?? []) {
+      prices.set(`${p.capability}:${p.modelId ?? ""}`, priceInfo(p, p.capability, p.modelId ?? ""));
+    }
+    return [...prices.values()];
+  };
+
+  const orchestratorInfo = (): OrchestratorInfo => {
+    const fcaps = featureCaps();
+    counters.tokensIssued++;
+    return {
+      transcoder: serviceUrl,
+      ticketParams: {},
+      priceInfo: priceInfo(transcodePrice, 0),
+      capabilities: buildCapabilities(fcaps),
+      authToken: tokens.issue(),
+      capabilitiesPrices: buildPrices(fcaps),
+      hardware: [],
+      storage: [],
+      nodes: [],
+    };
+  };
+
+  const applyKnobs = async (): Promise<boolean> => {
+    if (knobs.latencyMs > 0) await new Promise((r) => setTimeout(r, knobs.latencyMs));
+    if (knobs.failRate > 0 && random() < knobs.failRate) {
+      counters.injectedFailures++;
+      return true;
+    }
+    return false;
+  };
+
+  const checkCredentials = (header: string | string[] | undefined): CredentialCheck => {
+    const value = Array.isArray(header) ? header[0] : header;
+    if (!value) return { ok: false, status: 403, error: "missing_credentials", message: `missing ${SEGMENT_HEADER} header` };
+    let seg: SegData;
+    try {
+      seg = parseSegmentHeader(value);
+    } catch (err) {
+      const msg = err instanceof DecodeError ? err.message : "undecodable";
+      return { ok: false, status: 403, error: "invalid_credentials", message: `invalid ${SEGMENT_HEADER}: ${msg}` };
+    }
+    const t = tokens.check(seg.authToken);
+    if (!t.ok) {
+      const message = t.reason === "expired" ? "AuthToken Expired" : t.reason === "missing" ? "missing AuthToken" : "invalid AuthToken";
+      return { ok: false, status: 403, error: "invalid_auth_token", message };
+    }
+    return { ok: true, segData: seg };
+  };
+
+  const requireCredentials = async (req: FastifyRequest, reply: FastifyReply): Promise<SegData | undefined> => {
+    const c = checkCredentials(req.headers[SEGMENT_HEADER.toLowerCase()]);
+    if (c.ok) return c.segData;
+    await reply.code(c.status).type("application/json").send({ error: c.error, message: c.message });
+    return undefined;
+  };
+
+  let die: (() => void) | undefined;
+
+  const server: ProtocolServer = await createProtocolServer({
+    tls: cert,
+    logger: log,
+    grpc: {
+      getOrchestrator: async () => {
+        if (knobs.latencyMs > 0) await new Promise((r) => setTimeout(r, knobs.latencyMs));
+        return orchestratorInfo();
+      },
+      endTranscodingSession: (req) => {
+        const t = tokens.check(req.authToken);
+        if (t.ok) sessions.endByToken(t.sessionId);
+        return {};
+      },
+    },
+  });
+  const app: FastifyInstance = server.app;
+
+  const ctx: FeatureContext = {
+    get serviceUrl() {
+      return serviceUrl;
+    },
+    log,
+    knobs,
+    tokens,
+    checkCredentials,
+    applyKnobs,
+    orchestratorInfo,
+    publicUrl: (path: string) => `${serviceUrl}${path.startsWith("/") ? path : `/${path}`}`,
+    requireCredentials,
+  };
+
+  // --- renditions and status
+  app.get("/stream/*", async (req, reply) => {
+    const path = req.url.split("?")[0]!;
+    const it = renditions.get(path);
+    if (!it) return reply.code(404).send({ error: "not_found", message: "rendition expired or unknown" });
+    return reply.type(it.contentType).header("cache-control", "no-store").send(it.data);
+  });
+  app.get("/wharf/status", async () => ({
+    version: ORCHESTRATOR_VERSION,
+    region: opts.region ?? null,
+    capacity: sessions.capacity,
+    ...stats(),
+    features: features.map((f) => f.name),
+  }));
+
+  // --- POST /payment: off-chain, always fine; credentials checked when sent
+  app.post("/payment", async (req, reply) => {
+    if (req.headers[SEGMENT_HEADER.toLowerCase()] !== undefined) {
+      if (!(await requireCredentials(req, reply))) return reply;
+    }
+    return reply.type("application/octet-stream").send(encodeMessage("PaymentResult", { info: orchestratorInfo() }));
+  });
+
+  // --- POST /segment (encapsulated: raw body whatever the content type)
+  await app.register(async (sub) => {
+    sub.removeAllContentTypeParsers();
+    sub.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: 64 * 1024 * 1024 }, (_req, body, done) => done(null, body));
+    sub.addHook("onRequest", async (req, reply) => {
+      const c = checkCredentials(req.headers[SEGMENT_HEADER.toLowerCase()]);
+      if (!c.ok) return reply.code(c.status).type("application/json").send({ error: c.error, message: c.message });
+      (req as FastifyRequest & { segData?: SegData }).segData = c.segData;
+    });
+    sub.post("/segment", async (req, reply) => {
+      const seg = (req as FastifyRequest & { segData?: SegData }).segData!;
+      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const seq = seg.seq ?? 0;
+      const manifestId = Buffer.from(seg.manifestId ?? new Uint8Array()).toString("utf8");
+      if (body.length === 0) return reply.code(400).send({ error: "empty_segment", message: "segment body is empty" });
+      if (seg.hash && seg.hash.length > 0 && !keccak256(body).equals(Buffer.from(seg.hash))) {
+        return reply.code(400).send({ error: "hash_mismatch", message: "SegData.hash is not keccak-256 of the body" });
+      }
+      if (await applyKnobs()) return reply.code(500).type("text/plain").send("injected failure");
+
+      const sendResult = (r: TranscodeResult) => {
+        const raw = reply.raw;
+        if (!raw.headersSent) raw.writeHead(200, { "content-type": "application/octet-stream" });
+        raw.end(encodeMessage("TranscodeResult", r));
+      };
+      reply.hijack();
+      const tokenCheck = tokens.check(seg.authToken);
+      if (!sessions.admit(manifestId, tokenCheck.ok ? tokenCheck.sessionId : "")) {
+        counters.busy++;
+        sendResult({ seq, error: "OrchestratorBusy" });
+        return;
+      }
+      // 200 early: the upload is accepted, the result body follows when transcoding ends.
+      reply.raw.writeHead(200, { "content-type": "application/octet-stream" });
+      reply.raw.flushHeaders();
+      const profiles = profilesFromSegData(seg);
+      try {
+        const outs = await transcodeSegment(body, profiles, { preset: opts.x264Preset, durationMs: seg.duration || 2000 });
+        const segments = outs.map((o, i) => ({
+          url: ctx.publicUrl(renditions.put(`${seq}_${i}_${o.profile.name || `${o.profile.width}x${o.profile.height}`}.ts`, o.data)),
+          pixels: o.pixels,
+        }));
+        sendResult({ seq, data: { segments, sig: Buffer.alloc(0) } });
+      } catch (err) {
+        counters.transcodeErrors++;
+        log.warn({ seq, manifestId, err: (err as Error).message }, "transcode failed");
+        sendResult({ seq, error: `transcode failed: ${(err as Error).message}`.slice(0, 500) });
+      }
+      counters.segments++;
+      if (opts.exitAfterSegments !== undefined && counters.segments >= opts.exitAfterSegments) {
+        log.warn({ segments: counters.segments }, "exit-after-segments reached: dying");
+        setTimeout(() => die?.(), 20);
+      }
+    });
+  });
+
+  for (const f of features) {
+    await f.register(app, ctx);
+    log.debug({ feature: f.name }, "feature registered");
+  }
+
+  const port = await server.listen(opts.port ?? 8935, host);
+  const advertisedHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
+  const url = `${secure ? "https" : "http"}://${advertisedHost}:${port}`;
+  serviceUrl = (opts.serviceUrl ?? url).replace(/\/+$/, "");
+  log.info({ url, serviceUrl, secure, features: features.map((f) => f.name) }, "development orchestrator listening");
+
+  const stats = (): OrchestratorStats => ({ ...counters, activeSessions: sessions.active });
+
+  let resolveStopped!: () => void;
+  const stopped = new Promise<void>((r) => (resolveStopped = r));
+  let stopping: Promise<void> | undefined;
+  const shutdown = (graceMs: number): Promise<void> => {
+    stopping ??= (async () => {
+      await server.close(graceMs);
+      for (const f of features) {
+        try {
+          await f.close?.();
+        } catch (err) {
+          log.warn({ feature: f.name, err: (err as Error).message }, "feature close failed");
+        }
+      }
+      renditions.close();
+      resolveStopped();
+    })();
+    return stopping;
+  };
+  die = () => {
+    void shutdown(0).then(() => opts.onDie?.());
+  };
+
+  return {
+    url,
+    serviceUrl,
+    port,
+    secure,
+    certFingerprint256: cert?.fingerprint256,
+    knobs,
+    stats,
+    configure(changes) {
+      if (changes.latencyMs !== undefined) knobs.latencyMs = changes.latencyMs;
+      if (changes.failRate !== undefined) knobs.failRate = changes.failRate;
+      if (changes.capacity !== undefined) sessions.capacity = changes.capacity;
+    },
+    info: orchestratorInfo,
+    stop: (graceMs = 2000) => shutdown(graceMs),
+    kill: () => shutdown(0),
+    stopped,
+  };
+}
+
+export { Capability };
