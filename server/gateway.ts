@@ -15,6 +15,7 @@ import { registerAccountRoutes } from "./accounts/routes.ts";
 import { StreamMeter } from "./billing/stream-meter.ts";
 import { readJsonSetting } from "./config/json-setting.ts";
 import { registerMetrics } from "./metrics/routes.ts";
+import { startBatchAi, type BatchAi } from "./ai/index.ts";
 import { StreamHub } from "../media/hub/hub.ts";
 import { HlsService } from "../media/hls/service.ts";
 import { registerHlsRoutes } from "../media/hls/routes.ts";
@@ -90,6 +91,13 @@ export async function startGateway(config: Config): Promise<Gateway> {
   await registerAccountRoutes(app, { accounts, authorize: auth.requireScope as never });
   registerHlsRoutes(app, hls);
 
+  // --- Batch AI (server/ai): the nine pipelines at the root, results at /v1/results/{id}
+  const ai: BatchAi = await startBatchAi(app, {
+    config, dataDir, accounts,
+    auth: auth.requireScope("ai"),
+    publicUrl: () => urls.http,
+  });
+
   await app.listen({ host: config.host, port: config.httpPort });
   const httpPort = (app.server.address() as { port: number }).port;
   rtmp = await startRtmpIngest(hub, {
@@ -109,6 +117,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
       meter.stop();
       await hub.stop();
       await Promise.allSettled([rtmp?.stop(), app.close()]);
+      ai.stop();
       await stopAllFfmpeg(800);
       await accounts.close();
     })());

@@ -1,0 +1,101 @@
+// Batch AI wiring for the composition root: price caps, orchestrator source,
+// result store, usage metering through the accounts ledger, routes.
+import { join } from "node:path";
+import type { FastifyInstance } from "fastify";
+import type { Config } from "../config/schema.ts";
+import { ConfigError } from "../config/load.ts";
+import { readJsonSetting } from "../config/json-setting.ts";
+import type { Accounts } from "../accounts/index.ts";
+import { AiPool, type AiOrchestratorSource } from "./orchestrators.ts";
+import { parsePriceCaps, PriceCapError, type PriceCaps } from "./price-cap.ts";
+import { ResultStore } from "./results.ts";
+import { registerAiRoutes, type PreHandler } from "./routes.ts";
+import { AiService, type AiBilling } from "./service.ts";
+
+export { AiService, AiHttpError, type AiBilling, type AiUsage } from "./service.ts";
+export { AiPool, type AiOrchestratorSource, type AiCandidate, type AiSelection } from "./orchestrators.ts";
+export { ResultStore } from "./results.ts";
+export { registerAiRoutes } from "./routes.ts";
+export { parsePriceCaps, PriceCaps } from "./price-cap.ts";
+
+export interface BatchAiDeps {
+  config: Config;
+  dataDir: string;
+  accounts: Accounts;
+  /** preHandler for scope "ai". */
+  auth: PreHandler;
+  /** Wharf's public base URL (known after listen). */
+  publicUrl: () => string;
+  /** Orchestrator selection; default: an AiPool over config.orchAddr. */
+  source?: AiOrchestratorSource;
+  /** Extra orchestrator addresses for the default pool (e.g. embedded dev orchestrators). */
+  addresses?: string[];
+}
+
+export interface BatchAi {
+  service: AiService;
+  results: ResultStore;
+  caps: PriceCaps;
+  pool?: AiPool;
+  stop(): void;
+}
+
+export function loadPriceCaps(config: Config): PriceCaps {
+  try {
+    const json = config.maxPricePerCapability ? readJsonSetting<unknown>("maxPricePerCapability", config.maxPricePerCapability) : undefined;
+    return parsePriceCaps(json, { maxPricePerUnit: config.maxPricePerUnit, pixelsPerUnit: config.pixelsPerUnit });
+  } catch (err) {
+    if (err instanceof PriceCapError) throw new ConfigError(err.message);
+    throw err;
+  }
+}
+
+/** Accounts-backed billing: spend-cap reservation before dispatch, durable usage record before replying. */
+export function accountsBilling(accounts: Accounts): AiBilling {
+  return {
+    async reserve(key, pipeline, units, projectedCostWei) {
+      if (!key) return { ok: true, release: () => {} };
+      const micros = accounts.priceBook.charge({ pipeline, units, orchestratorCostWei: projectedCostWei });
+      const d = await accounts.checkSpend(key, micros, { reserve: true });
+      if (d.ok) return { ok: true, release: d.release };
+      return { ok: false, status: 402, message: d.message, headers: { "retry-after": String(Math.max(1, Math.ceil((d.resetsAt - Date.now()) / 1000))) } };
+    },
+    async record(u) {
+      await accounts.recordBatchUsage({
+        keyId: u.keyId, pipeline: u.pipeline, model: u.model, units: u.units,
+        orchestrator: u.orchestrator, orchestratorCostWei: u.orchestratorCostWei, requestId: u.requestId,
+      });
+    },
+  };
+}
+
+export async function startBatchAi(app: FastifyInstance, deps: BatchAiDeps): Promise<BatchAi> {
+  const { config } = deps;
+  const caps = loadPriceCaps(config);
+  let pool: AiPool | undefined;
+  let source = deps.source;
+  if (!source) {
+    const addresses = [...config.orchAddr.split(","), ...(deps.addresses ?? [])].map((s) => s.trim()).filter(Boolean);
+    pool = new AiPool({ addresses, caps, ignoreMaxPriceIfNeeded: config.ignoreMaxPriceIfNeeded });
+    pool.start();
+    source = pool;
+  }
+  const results = new ResultStore({ dir: join(deps.dataDir, "ai-results"), ttlSec: config.resultTtlSec });
+  results.register(app);
+  const service = new AiService({
+    source,
+    results,
+    billing: accountsBilling(deps.accounts),
+    publicUrl: deps.publicUrl,
+    retryBudget: config.aiRetryBudget,
+    timeoutMs: config.aiTimeoutMs,
+  });
+  await registerAiRoutes(app, { service, auth: deps.auth });
+  return {
+    service, results, caps, pool,
+    stop() {
+      pool?.stop();
+      results.close();
+    },
+  };
+}

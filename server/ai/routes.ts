@@ -1,0 +1,235 @@
+// The batch AI HTTP API at the root of Wharf's origin (shared/ai-api.md): the nine
+// `POST /<pipeline>` routes, `POST /image-to-video/result`, in one encapsulated
+// fastify plugin whose error handler answers in the Livepeer SDK's shapes
+// (`{"detail": {"msg"}}`, 422 `{"detail": [{"loc", "msg", "type"}]}`) without
+// touching Wharf's own `/v1` error shape. Multipart form strings are coerced here
+// (server/ai/spec.ts), JSON bodies are checked strictly.
+import { randomUUID } from "node:crypto";
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import multipart from "@fastify/multipart";
+import { moduleLogger } from "../log.ts";
+import { probeAudio, probeImage, UnsupportedMediaError, type AudioInfo, type ImageInfo } from "./media-facts.ts";
+import { AiHttpError, type AiJob, type AiOutcome, type AiService } from "./service.ts";
+import {
+  AI_PIPELINES, PIPELINE_SPECS, billingUnits, resolveModel, semanticError, validateFields,
+  type FieldValue, type PipelineSpec,
+} from "./spec.ts";
+
+const log = moduleLogger("ai-routes");
+
+export type PreHandler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+
+export interface AiRoutesOptions {
+  service: AiService;
+  /** Authentication preHandler for scope "ai" (e.g. `auth.requireScope("ai")`). */
+  auth: PreHandler;
+  /** Per uploaded file (default 50 MiB, as the ai-runner). */
+  maxUploadBytes?: number;
+  /** JSON bodies (default 4 MiB). */
+  maxJsonBytes?: number;
+  /** How long async image-to-video outcomes are kept (default 1 h). */
+  asyncTtlMs?: number;
+}
+
+interface ParsedRequest {
+  raw: Record<string, unknown>;
+  mode: "json" | "form";
+  file?: { field: string; data: Buffer; filename: string; mimetype: string };
+  files: Set<string>;
+}
+
+interface AsyncJob {
+  keyId: string;
+  state: "processing" | "complete" | "error";
+  result?: Record<string, unknown>;
+  error?: AiHttpError;
+  expiresAt: number;
+}
+
+const detail = (msg: string) => ({ detail: { msg } });
+
+export async function registerAiRoutes(app: FastifyInstance, opts: AiRoutesOptions): Promise<void> {
+  const maxUpload = opts.maxUploadBytes ?? 50 * 1024 * 1024;
+  const maxJson = opts.maxJsonBytes ?? 4 * 1024 * 1024;
+  const asyncTtl = opts.asyncTtlMs ?? 60 * 60 * 1000;
+  const jobs = new Map<string, AsyncJob>();
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const [id, j] of jobs) if (j.state !== "processing" && j.expiresAt <= now) jobs.delete(id);
+  }, 60_000);
+  sweep.unref();
+  app.addHook("onClose", async () => clearInterval(sweep));
+
+  await app.register(async (sub) => {
+    await sub.register(multipart, { limits: { fileSize: maxUpload, files: 2, fields: 64, fieldSize: 16 * 1024 * 1024, parts: 80 } });
+
+    sub.setErrorHandler((err: FastifyError | AiHttpError | UnsupportedMediaError, req, reply) => {
+      if (err instanceof AiHttpError) return reply.code(err.status).headers(err.headers).send(err.body);
+      if (err instanceof UnsupportedMediaError) return reply.code(415).send(detail(err.message));
+      const e = err as FastifyError;
+      const status = e.statusCode && e.statusCode >= 400 && e.statusCode < 600 ? e.statusCode : 500;
+      if (status === 413) return reply.code(413).send(detail(`request too large: files are limited to ${maxUpload} bytes, JSON bodies to ${maxJson} bytes`));
+      if (e.code === "FST_ERR_CTP_INVALID_JSON_BODY" || e instanceof SyntaxError) return reply.code(400).send(detail(`malformed JSON body: ${e.message}`));
+      if (e.code === "FST_ERR_CTP_EMPTY_JSON_BODY") return reply.code(400).send(detail("the JSON body is empty"));
+      if (status === 415) return reply.code(415).send(detail(`unsupported content type "${req.headers["content-type"] ?? ""}"`));
+      if (status >= 500) req.log.error({ err }, "AI request failed");
+      return reply.code(status).send(detail(status >= 500 ? `internal error: ${e.message}` : e.message));
+    });
+
+    // Authenticators answer {"error","message"}: rewrite to the SDK's {"detail":{"msg"}}.
+    sub.addHook("onSend", async (_req, reply, payload) => {
+      if (reply.statusCode < 400 || typeof payload !== "string" || !payload.startsWith("{")) return payload;
+      try {
+        const j = JSON.parse(payload) as Record<string, unknown>;
+        if (!("detail" in j) && typeof j.message === "string") return JSON.stringify(detail(j.message));
+      } catch {
+        /* leave it */
+      }
+      return payload;
+    });
+
+    for (const p of AI_PIPELINES) {
+      const spec = PIPELINE_SPECS[p];
+      sub.post(`/${p}`, { preHandler: opts.auth, bodyLimit: spec.body === "json" ? maxJson : maxUpload + 1024 * 1024 }, (req, reply) => handle(spec, req, reply));
+    }
+
+    sub.post("/image-to-video/result", { preHandler: opts.auth, bodyLimit: 64 * 1024 }, async (req, reply) => {
+      const body = req.body as Record<string, unknown> | undefined;
+      const id = body && typeof body === "object" ? body.request_id : undefined;
+      if (typeof id !== "string" || !id) return reply.code(422).send({ detail: [{ loc: ["body", "request_id"], msg: "request_id: Field required", type: "missing" }] });
+      const job = jobs.get(id);
+      if (!job || job.keyId !== keyIdOf(req)) return reply.code(404).send(detail(`request_id ${id} is unknown or expired`));
+      if (job.state === "processing") return reply.code(202).send({ status: "processing", request_id: id });
+      if (job.state === "complete") return reply.send({ status: "complete", request_id: id, result: job.result });
+      const err = job.error!;
+      return reply.code(err.status).headers(err.headers).send({ status: "error", request_id: id, ...(err.body as object) });
+    });
+  });
+
+  function keyIdOf(req: FastifyRequest): string {
+    return req.apiKey?.id ?? "anonymous";
+  }
+
+  async function readRequest(spec: PipelineSpec, req: FastifyRequest): Promise<ParsedRequest> {
+    if (spec.body === "json") {
+      const b = req.body;
+      if (b === undefined || b === null) throw AiHttpError.msg(400, "expected a JSON body (Content-Type: application/json)");
+      if (typeof b !== "object" || Array.isArray(b)) throw new AiHttpError(422, { detail: [{ loc: ["body"], msg: "body: Input should be a JSON object", type: "model_attributes_type" }] });
+      return { raw: b as Record<string, unknown>, mode: "json", files: new Set() };
+    }
+    if (!req.isMultipart()) throw AiHttpError.msg(415, `${spec.pipeline} expects multipart/form-data with a file part "${spec.file}"`);
+    const raw: Record<string, unknown> = {};
+    const files = new Set<string>();
+    let file: ParsedRequest["file"];
+    for await (const part of req.parts()) {
+      if (part.type === "file") {
+        const data = await part.toBuffer();
+        files.add(part.fieldname);
+        if (part.fieldname === spec.file) file = { field: part.fieldname, data, filename: part.filename || spec.file, mimetype: part.mimetype };
+      } else {
+        raw[part.fieldname] = typeof part.value === "string" ? part.value : String(part.value);
+      }
+    }
+    return { raw, mode: "form", file, files };
+  }
+
+  function buildBody(spec: PipelineSpec, v: Record<string, FieldValue | undefined>, model: string, file: ParsedRequest["file"]): () => { body: string | FormData; contentType?: string } {
+    const values = { ...v, [spec.modelField]: model };
+    if (spec.body === "json") {
+      const json = JSON.stringify(values);
+      return () => ({ body: json, contentType: "application/json" });
+    }
+    return () => {
+      const fd = new FormData();
+      for (const f of spec.fields) {
+        if (f.type === "file") {
+          if (file) fd.append(f.name, new Blob([file.data as unknown as BlobPart], { type: file.mimetype || "application/octet-stream" }), file.filename);
+          continue;
+        }
+        const x = values[f.name];
+        if (x === undefined || x === null) continue;
+        fd.append(f.name, f.type === "json" ? JSON.stringify(x) : String(x));
+      }
+      return { body: fd };
+    };
+  }
+
+  async function handle(spec: PipelineSpec, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    const parsed = await readRequest(spec, req);
+    const v = validateFields(spec, parsed.raw, parsed.mode, parsed.files);
+    if (!v.ok) return reply.code(422).send({ detail: v.issues });
+    const sem = semanticError(spec, v.values);
+    if (sem) return reply.code(400).send(detail(sem));
+    let image: ImageInfo | undefined;
+    let audio: AudioInfo | undefined;
+    if (spec.file === "image") image = await probeImage(parsed.file!.data);
+    else if (spec.file === "audio") audio = await probeAudio(parsed.file!.data);
+    const model = resolveModel(spec, v.values);
+    const units = billingUnits(spec, v.values, { imageWidth: image?.width, imageHeight: image?.height, audioDurationMs: audio?.durationMs });
+    const keyId = keyIdOf(req);
+    const job: AiJob = { spec, model, units, keyId, key: req.apiKey, body: buildBody(spec, v.values, model, parsed.file), stream: spec.pipeline === "llm" && v.values.stream === true };
+
+    if (spec.pipeline === "image-to-video" && /(^|[,;\s])respond-async($|[,;\s])/i.test(String(req.headers.prefer ?? ""))) {
+      const id = randomUUID();
+      const entry: AsyncJob = { keyId, state: "processing", expiresAt: Date.now() + asyncTtl };
+      jobs.set(id, entry);
+      opts.service.run(job).then(
+        (o) => {
+          entry.state = "complete";
+          entry.result = (o as Extract<AiOutcome, { kind: "json" }>).body;
+          entry.expiresAt = Date.now() + asyncTtl;
+        },
+        (err: unknown) => {
+          entry.state = "error";
+          entry.error = err instanceof AiHttpError ? err : AiHttpError.msg(500, `image-to-video failed: ${(err as Error).message}`);
+          entry.expiresAt = Date.now() + asyncTtl;
+          if (!(err instanceof AiHttpError)) log.error({ err }, "async image-to-video failed");
+        },
+      );
+      return reply.code(202).header("preference-applied", "respond-async").send({ request_id: id });
+    }
+
+    const ac = new AbortController();
+    reply.raw.on("close", () => {
+      if (!reply.raw.writableFinished) ac.abort();
+    });
+    job.signal = ac.signal;
+    const outcome = await opts.service.run(job);
+    reply.header("x-request-id", outcome.requestId);
+    if (outcome.kind === "json") return reply.send(outcome.body);
+    return relayStream(outcome, reply);
+  }
+
+  async function relayStream(outcome: Extract<AiOutcome, { kind: "stream" }>, reply: FastifyReply): Promise<FastifyReply> {
+    const headers = reply.getHeaders();
+    reply.hijack();
+    const raw = reply.raw;
+    raw.socket?.setNoDelay(true);
+    raw.writeHead(200, {
+      ...(headers as Record<string, string>),
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache, no-transform",
+      connection: "keep-alive",
+      "x-accel-buffering": "no",
+    });
+    raw.flushHeaders();
+    raw.on("close", () => {
+      if (!raw.writableFinished) outcome.abort();
+    });
+    let tail = "";
+    try {
+      for await (const chunk of outcome.body) {
+        if (raw.destroyed) break;
+        raw.write(chunk);
+        tail = (tail + Buffer.from(chunk).toString("utf8")).slice(-64);
+      }
+    } catch (err) {
+      if (!raw.destroyed) raw.write(`data: ${JSON.stringify({ error: { message: `orchestrator stream failed: ${(err as Error).message}` } })}\n\n`);
+    }
+    if (!raw.destroyed) {
+      if (!/data: \[DONE\]\s*$/.test(tail)) raw.write("data: [DONE]\n\n");
+      raw.end();
+    }
+    return reply;
+  }
+}

@@ -1,0 +1,342 @@
+// Batch AI execution: pick an orchestrator for (pipeline, model), call it with the
+// Livepeer headers, classify the answer, retry on the next one, re-host results,
+// meter usage. HTTP-agnostic (server/ai/routes.ts is the fastify side).
+//
+// Error taxonomy per attempt:
+//   200                                   success (a malformed body counts as an orchestrator failure)
+//   503                                   busy: next orchestrator, no penalty
+//   400 (not about payment), 413/415/422  the user's fault: returned to the user as is
+//   401/402/403/404, other 4xx, 5xx,
+//   network errors, timeouts              next orchestrator, with a penalty
+// At most `retryBudget` orchestrators are tried, each bounded by `timeoutMs`; when
+// none could serve, a 503 (with Retry-After) says why.
+import { randomUUID } from "node:crypto";
+import { request, type Dispatcher } from "undici";
+import { orchestratorDispatcher } from "../../protocol/http-agent.ts";
+import { aiRequestHeaders } from "../../protocol/segment-header.ts";
+import { moduleLogger } from "../log.ts";
+import type { AiCandidate, AiOrchestratorSource, NoCandidateReason } from "./orchestrators.ts";
+import { sniffContentType } from "./media-facts.ts";
+import type { ResultStore } from "./results.ts";
+import { feeWei, type PipelineSpec } from "./spec.ts";
+
+const log = moduleLogger("ai");
+
+/** An HTTP answer for the client, in the SDK's shape. */
+export class AiHttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(typeof body === "object" && body && "detail" in body ? JSON.stringify((body as { detail: unknown }).detail) : String(body));
+    this.name = "AiHttpError";
+  }
+  static msg(status: number, msg: string, headers: Record<string, string> = {}): AiHttpError {
+    return new AiHttpError(status, { detail: { msg } }, headers);
+  }
+}
+
+/** The orchestrator misbehaved after answering 200 (bad body, result not fetchable): penalise and retry. */
+export class OrchestratorFault extends Error {}
+
+export interface AiUsage {
+  keyId: string;
+  pipeline: string;
+  model: string;
+  units: number;
+  orchestrator: string;
+  orchestratorCostWei: bigint;
+  requestId: string;
+}
+
+export type ReserveResult = { ok: true; release: () => void } | { ok: false; status: number; message: string; headers?: Record<string, string> };
+
+export interface AiBilling {
+  /** Spend-cap check with a reservation, before dispatch (optional). */
+  reserve?(key: AiJob["key"], pipeline: string, units: number, projectedCostWei: bigint): Promise<ReserveResult>;
+  /** Durable when the promise resolves: called before the response is sent. */
+  record(u: AiUsage): Promise<void>;
+}
+
+export interface AiServiceOptions {
+  source: AiOrchestratorSource;
+  results: ResultStore;
+  billing: AiBilling;
+  /** Public base URL of Wharf (results are served under it). */
+  publicUrl: () => string;
+  retryBudget: number;
+  /** Per-attempt timeout. */
+  timeoutMs: number;
+  dispatcher?: Dispatcher;
+  /** Accept result URLs on other hosts than the orchestrator's (default false: SSRF guard). */
+  allowForeignResultUrls?: boolean;
+}
+
+export interface AiJob {
+  spec: PipelineSpec;
+  model: string;
+  units: number;
+  keyId: string;
+  /** The caller's key limits (spend caps), when known. */
+  key?: { id: string; dailyCapMicros: number | null; monthlyCapMicros: number | null };
+  /** Body for one attempt (called per attempt: bodies are single-use). */
+  body: () => { body: string | FormData; contentType?: string };
+  /** Relay an SSE answer instead of reading it (llm with stream=true). */
+  stream?: boolean;
+  signal?: AbortSignal;
+}
+
+export type AiOutcome =
+  | { kind: "json"; body: Record<string, unknown>; candidate: AiCandidate; requestId: string; costWei: bigint }
+  | { kind: "stream"; body: AsyncIterable<Uint8Array>; abort: () => void; candidate: AiCandidate; requestId: string; costWei: bigint };
+
+type AttemptOutcome = AiOutcome extends infer O ? (O extends AiOutcome ? Omit<O, "requestId" | "costWei"> : never) : never;
+
+const RETRY_AFTER: Record<NoCandidateReason | "busy" | "failed", string> = {
+  "no-orchestrators": "10",
+  "no-capability": "60",
+  "no-model": "60",
+  "over-price": "60",
+  exhausted: "5",
+  busy: "2",
+  failed: "5",
+};
+
+async function readText(body: Dispatcher.ResponseData["body"], limit = 64 * 1024): Promise<string> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of body) {
+    if (n < limit) {
+      parts.push(Buffer.from(chunk as Uint8Array));
+      n += (chunk as Uint8Array).length;
+    }
+  }
+  return Buffer.concat(parts).subarray(0, limit).toString("utf8");
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** `{"detail": ...}` from an orchestrator error body, else the text as `{"detail": {"msg"}}`. */
+function sdkErrorBody(text: string, status: number): unknown {
+  const j = parseJson(text) as { detail?: unknown; error?: unknown; message?: unknown } | undefined;
+  if (j && typeof j === "object" && "detail" in j) return j;
+  if (j && typeof j === "object" && typeof j.message === "string") return { detail: { msg: j.message } };
+  return { detail: { msg: text.trim() || `orchestrator answered ${status}` } };
+}
+
+const PAYMENT_WORDS = /balance|payment|ticket|credential|auth ?token|capped|price/i;
+
+export class AiService {
+  private readonly dispatcher: Dispatcher;
+  constructor(private readonly opts: AiServiceOptions) {
+    this.dispatcher = opts.dispatcher ?? orchestratorDispatcher();
+  }
+
+  async run(job: AiJob): Promise<AiOutcome> {
+    const { spec, model } = job;
+    const requestId = randomUUID();
+    const tried = new Set<string>();
+    const problems: string[] = [];
+    let busy = 0;
+    let failed = 0;
+    let reservation: { release: () => void } | undefined;
+    try {
+      for (let attempt = 0; attempt < this.opts.retryBudget; attempt++) {
+        if (job.signal?.aborted) throw AiHttpError.msg(499, "client closed the request");
+        const sel = await this.opts.source.select({ pipeline: spec.pipeline, capability: spec.capability, modelId: model, exclude: tried });
+        if (!sel.ok) {
+          if (attempt === 0) throw AiHttpError.msg(503, sel.message, { "retry-after": RETRY_AFTER[sel.reason] });
+          break;
+        }
+        const cand = sel.candidates[0]!;
+        tried.add(cand.address);
+        const costWei = feeWei(job.units, cand.price.pricePerUnit, cand.price.pixelsPerUnit);
+        if (!reservation && this.opts.billing.reserve) {
+          const r = await this.opts.billing.reserve(job.key, spec.pipeline, job.units, costWei);
+          if (!r.ok) throw AiHttpError.msg(r.status, r.message, r.headers);
+          reservation = r;
+        }
+        const res = await this.attempt(job, cand, requestId);
+        if (res.kind === "ok") {
+          const outcome = { ...res.outcome, requestId, costWei } as AiOutcome;
+          // Metered before anything reaches the client (durable when record resolves).
+          try {
+            await this.opts.billing.record({
+              keyId: job.keyId, pipeline: spec.pipeline, model, units: job.units,
+              orchestrator: cand.address, orchestratorCostWei: costWei, requestId,
+            });
+          } catch (err) {
+            if (outcome.kind === "stream") outcome.abort();
+            log.error({ requestId, err: (err as Error).message }, "recording AI usage failed");
+            throw AiHttpError.msg(500, "usage could not be recorded; the result is withheld and nothing was billed");
+          }
+          return outcome;
+        }
+        if (res.kind === "busy") busy++;
+        else failed++;
+        problems.push(`${cand.address}: ${res.reason}`);
+      }
+    } finally {
+      reservation?.release();
+    }
+    const n = tried.size;
+    const why =
+      failed === 0
+        ? `all ${n} orchestrator(s) tried for ${spec.pipeline} "${model}" are at capacity`
+        : `no orchestrator could serve ${spec.pipeline} "${model}": ${n} tried (${busy} busy, ${failed} failed)`;
+    throw AiHttpError.msg(503, `${why}: ${problems.join("; ")}`.slice(0, 2000), { "retry-after": RETRY_AFTER[failed === 0 ? "busy" : "failed"] });
+  }
+
+  private async attempt(
+    job: AiJob,
+    cand: AiCandidate,
+    requestId: string,
+  ): Promise<{ kind: "ok"; outcome: AttemptOutcome } | { kind: "busy" | "failed"; reason: string }> {
+    const { spec } = job;
+    const src = this.opts.source;
+    const ac = new AbortController();
+    const onClientAbort = () => ac.abort(new Error("client closed the request"));
+    job.signal?.addEventListener("abort", onClientAbort, { once: true });
+    const timer = setTimeout(() => ac.abort(new Error(`timed out after ${this.opts.timeoutMs} ms`)), this.opts.timeoutMs);
+    const t0 = performance.now();
+    let keepOpen = false;
+    try {
+      const { body, contentType } = job.body();
+      const url = `${cand.serviceUrl.replace(/\/+$/, "")}/${spec.pipeline}`;
+      const headers: Record<string, string> = { ...aiRequestHeaders(spec.capability, job.model, cand.authToken), "x-request-id": requestId };
+      if (contentType) headers["content-type"] = contentType;
+      const res = await request(url, {
+        method: "POST",
+        headers,
+        body: body as string | Buffer,
+        dispatcher: this.dispatcher,
+        signal: ac.signal,
+        headersTimeout: this.opts.timeoutMs,
+        bodyTimeout: this.opts.timeoutMs,
+      });
+      const status = res.statusCode;
+      if (status === 200) {
+        const ct = String(res.headers["content-type"] ?? "");
+        if (job.stream && ct.startsWith("text/event-stream")) {
+          clearTimeout(timer); // a stream may legitimately outlast the per-attempt timeout
+          keepOpen = true;
+          src.reportSuccess(cand.address, performance.now() - t0);
+          return { kind: "ok", outcome: { kind: "stream", body: res.body, abort: () => ac.abort(new Error("client closed the request")), candidate: cand } };
+        }
+        const text = await readText(res.body, 512 * 1024 * 1024);
+        const json = parseJson(text);
+        if (!json || typeof json !== "object" || Array.isArray(json)) throw new OrchestratorFault(`answered 200 with a body that is not a JSON object`);
+        const out = await this.finish(spec, json as Record<string, unknown>, cand, ac.signal);
+        src.reportSuccess(cand.address, performance.now() - t0);
+        return { kind: "ok", outcome: { kind: "json", body: out, candidate: cand } };
+      }
+      const text = await readText(res.body);
+      if (status === 503) {
+        src.reportBusy(cand.address);
+        return { kind: "busy", reason: `busy (503 ${text.trim().slice(0, 200)})` };
+      }
+      const userFault = status === 413 || status === 415 || status === 422 || (status === 400 && !PAYMENT_WORDS.test(text));
+      if (userFault) throw new AiHttpError(status, sdkErrorBody(text, status));
+      if (status === 401 || status === 402 || status === 403) src.invalidate?.(cand.address);
+      const reason = `${status} ${text.trim().slice(0, 300)}`;
+      src.reportFailure(cand.address, reason);
+      return { kind: "failed", reason };
+    } catch (err) {
+      if (err instanceof AiHttpError) throw err;
+      if (job.signal?.aborted) throw AiHttpError.msg(499, "client closed the request");
+      const reason = ac.signal.aborted && ac.signal.reason instanceof Error ? ac.signal.reason.message : (err as Error).message;
+      src.reportFailure(cand.address, reason);
+      log.info({ requestId, orchestrator: cand.address, pipeline: spec.pipeline, err: reason }, "AI attempt failed");
+      return { kind: "failed", reason };
+    } finally {
+      if (!keepOpen) {
+        clearTimeout(timer);
+        job.signal?.removeEventListener("abort", onClientAbort);
+      }
+    }
+  }
+
+  /** Check the answer's shape and re-host every media URL under Wharf. */
+  private async finish(spec: PipelineSpec, j: Record<string, unknown>, cand: AiCandidate, signal: AbortSignal): Promise<Record<string, unknown>> {
+    switch (spec.result) {
+      case "images":
+      case "video": {
+        const images = j.images;
+        if (!Array.isArray(images) || images.length === 0) throw new OrchestratorFault("answer has no images");
+        const out = await Promise.all(
+          images.map(async (im: { url?: unknown; seed?: unknown; nsfw?: unknown }) => {
+            if (!im || typeof im.url !== "string") throw new OrchestratorFault("an image has no url");
+            return {
+              url: await this.rehost(im.url, cand, signal),
+              seed: typeof im.seed === "number" && Number.isFinite(im.seed) ? Math.trunc(im.seed) : 0,
+              nsfw: im.nsfw === true,
+            };
+          }),
+        );
+        return { images: out };
+      }
+      case "audio": {
+        const a = j.audio as { url?: unknown } | undefined;
+        if (!a || typeof a.url !== "string") throw new OrchestratorFault("answer has no audio.url");
+        return { audio: { url: await this.rehost(a.url, cand, signal) } };
+      }
+      case "text":
+        if (typeof j.text !== "string") throw new OrchestratorFault("answer has no text");
+        return { text: j.text };
+      case "chunks":
+        if (typeof j.text !== "string") throw new OrchestratorFault("answer has no text");
+        return { text: j.text, chunks: Array.isArray(j.chunks) ? j.chunks : [] };
+      case "masks":
+        for (const k of ["masks", "scores", "logits"]) if (typeof j[k] !== "string") throw new OrchestratorFault(`answer has no ${k}`);
+        return { masks: j.masks, scores: j.scores, logits: j.logits };
+      case "llm":
+        if (!Array.isArray(j.choices)) throw new OrchestratorFault("answer has no choices");
+        return j;
+    }
+  }
+
+  private async rehost(url: string, cand: AiCandidate, signal: AbortSignal): Promise<string> {
+    const base = this.opts.publicUrl().replace(/\/+$/, "");
+    if (url.startsWith("data:")) {
+      const comma = url.indexOf(",");
+      if (comma < 0) throw new OrchestratorFault("malformed data URI");
+      const meta = url.slice(5, comma);
+      const isB64 = /;base64$/i.test(meta);
+      const data = isB64 ? Buffer.from(url.slice(comma + 1), "base64") : Buffer.from(decodeURIComponent(url.slice(comma + 1)), "utf8");
+      const declared = meta.replace(/;base64$/i, "").split(";")[0]!.trim();
+      const stored = await this.opts.results.putBuffer(data, declared && declared !== "application/octet-stream" ? declared : sniffContentType(data));
+      return `${base}/v1/results/${stored.id}`;
+    }
+    let target: URL;
+    try {
+      target = new URL(url, `${cand.serviceUrl.replace(/\/+$/, "")}/`);
+    } catch {
+      throw new OrchestratorFault(`unusable result URL "${url.slice(0, 200)}"`);
+    }
+    if (target.protocol !== "http:" && target.protocol !== "https:") throw new OrchestratorFault(`unsupported result URL scheme ${target.protocol}`);
+    const svc = new URL(cand.serviceUrl);
+    if (!this.opts.allowForeignResultUrls && target.host !== svc.host) {
+      throw new OrchestratorFault(`result URL ${target.origin} is not on the orchestrator (${svc.origin})`);
+    }
+    const res = await request(target, { method: "GET", dispatcher: this.dispatcher, signal, headersTimeout: this.opts.timeoutMs, bodyTimeout: this.opts.timeoutMs });
+    if (res.statusCode !== 200) {
+      await res.body.dump().catch(() => {});
+      throw new OrchestratorFault(`result ${target.pathname} answered ${res.statusCode}`);
+    }
+    const declared = String(res.headers["content-type"] ?? "").split(";")[0]!.trim();
+    if (declared && declared !== "application/octet-stream") {
+      const stored = await this.opts.results.putStream(res.body, declared);
+      return `${base}/v1/results/${stored.id}`;
+    }
+    const data = Buffer.from(await res.body.arrayBuffer());
+    const stored = await this.opts.results.putBuffer(data, sniffContentType(data));
+    return `${base}/v1/results/${stored.id}`;
+  }
+}
