@@ -421,3 +421,48 @@ describe("trickle server behaviour (node transport)", () => {
     s.stop();
   });
 });
+
+describe("trickle server over HTTP/2 (TLS, as the orchestrator runs it)", () => {
+  test("streamed publish and subscribe on h2 streams; 404 without connection headers", async () => {
+    const http2 = await import("node:http2");
+    const t = await startTrickle("https", { keepaliveIntervalMs: 100 });
+    const session = http2.connect(t.origin, { rejectUnauthorized: false });
+    session.on("error", () => {});
+    try {
+      t.server.createChannel("h2", "video/MP2T");
+      const get = session.request({ ":method": "GET", ":path": "/ai/trickle/h2/-1" });
+      get.end();
+      const headers = new Promise<http2.IncomingHttpHeaders>((r) => get.once("response", r));
+      const chunks: string[] = [];
+      get.on("data", (c: Buffer) => chunks.push(c.toString()));
+      const ended = new Promise<void>((r) => get.once("end", r));
+
+      const post = session.request({ ":method": "POST", ":path": "/ai/trickle/h2/0", "content-type": "video/MP2T" });
+      let postInfo = 0;
+      post.on("headers", () => postInfo++); // 1xx keepalives arrive as informational headers
+      await wait(350);
+      assert.ok(postInfo >= 2, `100 Continue keepalives over h2 (got ${postInfo})`);
+      post.write("over h2 ");
+      const h = await within(headers, 2000, "h2 GET headers");
+      assert.equal(h[":status"], 200);
+      assert.equal(h["lp-trickle-seq"], "0");
+      await wait(50);
+      assert.deepEqual(chunks, ["over h2 "], "bytes before the POST ends");
+      post.end("done");
+      const postRes = await within(new Promise<http2.IncomingHttpHeaders>((r) => post.once("response", r)), 2000, "h2 POST");
+      assert.equal(postRes[":status"], 200);
+      post.resume();
+      await within(ended, 2000, "h2 GET end");
+      assert.equal(chunks.join(""), "over h2 done");
+
+      const miss = session.request({ ":method": "GET", ":path": "/ai/trickle/none/0" });
+      miss.end();
+      miss.resume();
+      const mh = await within(new Promise<http2.IncomingHttpHeaders>((r) => miss.once("response", r)), 2000, "h2 404");
+      assert.equal(mh[":status"], 404);
+    } finally {
+      session.destroy();
+      await t.close();
+    }
+  });
+});
