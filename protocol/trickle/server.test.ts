@@ -4,6 +4,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
+import http2 from "node:http2";
 import { startTrickle, within, wait, type TestTrickle, type TestTransport } from "./testing.ts";
 import { TrickleServer } from "./server.ts";
 
@@ -424,7 +425,6 @@ describe("trickle server behaviour (node transport)", () => {
 
 describe("trickle server over HTTP/2 (TLS, as the orchestrator runs it)", () => {
   test("streamed publish and subscribe on h2 streams; 404 without connection headers", async () => {
-    const http2 = await import("node:http2");
     const t = await startTrickle("https", { keepaliveIntervalMs: 100 });
     const session = http2.connect(t.origin, { rejectUnauthorized: false });
     session.on("error", () => {});
