@@ -3,6 +3,7 @@
 // self-signed orchestrators); a CA or a SHA-256 pin can be required instead.
 // `http://` URLs use plaintext HTTP/2 (h2c). Clients (channels) are pooled per
 // address and TLS policy, so refreshes reuse one connection per orchestrator.
+import net from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import type { AuthToken, OrchestratorInfo, OrchestratorRequest, PingPong } from "./messages.ts";
 import { OrchestratorService } from "./grpc-service.ts";
@@ -111,6 +112,9 @@ function clientFor(address: string, policy: ClientTlsPolicy | undefined): Promis
     c = credentialsFor(parsed, policy).then(
       (creds) =>
         new grpc.Client(parsed.target, creds, {
+          // SNI must be a host name (RFC 6066): for IP targets send a neutral one
+          // (our checkServerIdentity ignores host names anyway).
+          ...(parsed.secure && net.isIP(parsed.host) ? { "grpc.ssl_target_name_override": "orchestrator.invalid" } : {}),
           "grpc.max_receive_message_length": 16 * 1024 * 1024,
           "grpc.keepalive_time_ms": 60_000,
           "grpc.initial_reconnect_backoff_ms": 500,

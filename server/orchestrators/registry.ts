@@ -1,0 +1,418 @@
+// The orchestrator registry: every known orchestrator (OrchestratorInfo,
+// prices, capacity, region, measured latency, success history, suspension),
+// one shared background refresh (pooled gRPC channels, exponential backoff for
+// unreachable ones, auth tokens refreshed before the last 10% of validity),
+// and the selector. Processors (transcode, live AI, batch AI) share one instance.
+import { getOrchestrator } from "../../protocol/grpc-client.ts";
+import { bitstringToList, capabilityName } from "../../protocol/capabilities.ts";
+import type { OrchestratorInfo } from "../../protocol/messages.ts";
+import type { ClientTlsPolicy } from "../../protocol/tls.ts";
+import { moduleLogger, type Logger } from "../log.ts";
+import { fetchWebhook, normalizeAddress, parseOrchAddr, type Candidate } from "./discovery.ts";
+import { priceFor, type Price } from "./prices.ts";
+import { rejectReason, selectOrchestrators, type OrchestratorView, type SelectRequest, type Selected, type SelectionPolicy } from "./selection.ts";
+
+/** Failure kinds a processor reports; "busy" has its own method and never suspends. */
+export type FailureKind = "timeout" | "network" | "auth" | "bad-result" | "transcode-failed" | "payment" | "other";
+
+export interface RegistryOptions {
+  /** Comma list of orchestrator URLs (orchAddr). */
+  orchAddr?: string;
+  /** Webhook returning [{address, score}] (orchWebhookUrl). */
+  orchWebhookUrl?: string;
+  webhookIntervalMs?: number;
+  /** Address -> region label (static knowledge; webhook entries may carry `region`). */
+  regions?: Record<string, string>;
+  /** Preferred region. */
+  region?: string;
+  allow?: string[];
+  deny?: string[];
+  tls?: ClientTlsPolicy;
+  /** Refresh OrchestratorInfo at least this often (default 60 s). */
+  infoMaxAgeMs?: number;
+  /** Backoff for unreachable orchestrators: base and max (default 1 s, 60 s). */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  /** GetOrchestrator deadline (default 4 s). */
+  grpcTimeoutMs?: number;
+  /** Concurrent GetOrchestrator calls during a refresh round (default 8). */
+  refreshConcurrency?: number;
+  /** Background loop tick (default 500 ms). */
+  tickMs?: number;
+  /** First suspension length; doubles per consecutive fault level (default 5 s, max 10 min). */
+  suspensionBaseMs?: number;
+  suspensionMaxMs?: number;
+  busyCooldownMs?: number;
+  /** Injection points for tests. */
+  fetchInfo?: (address: string) => Promise<OrchestratorInfo>;
+  fetchCandidates?: () => Promise<Candidate[]>;
+  now?: () => number;
+  random?: () => number;
+  logger?: Logger;
+}
+
+interface OrchState {
+  address: string;
+  source: Candidate["source"];
+  score: number;
+  region?: string;
+  info?: OrchestratorInfo;
+  infoAt?: number;
+  reachable: boolean;
+  lastError?: string;
+  refreshFailures: number;
+  nextRefreshAt: number;
+  refreshing?: Promise<void>;
+  latencyMs?: number;
+  reliability: number;
+  successes: number;
+  failures: number;
+  busy: number;
+  lastBusyAt?: number;
+  penaltyLevel: number;
+  suspendedUntil?: number;
+  lastFailureKind?: FailureKind;
+}
+
+export interface OrchestratorSnapshot {
+  address: string;
+  source: "static" | "webhook";
+  discoveryScore: number;
+  region: string | null;
+  reachable: boolean;
+  lastError: string | null;
+  lastRefreshAt: string | null;
+  nextRefreshAt: string;
+  transcoder: string | null;
+  version: string | null;
+  price: Price | null;
+  capabilities: Array<{ id: number; name: string; capacity: number | null; models: Record<string, { warm: boolean; capacity: number; capacityInUse: number }> }>;
+  capabilitiesPrices: Array<{ capability: number; modelId: string; pricePerUnit: number; pixelsPerUnit: number }>;
+  tokenExpiresAt: string | null;
+  latencyMs: number | null;
+  reliability: number;
+  successes: number;
+  failures: number;
+  busy: number;
+  suspendedUntil: string | null;
+  penaltyLevel: number;
+}
+
+const LATENCY_ALPHA = 0.3;
+const RELIABILITY_ALPHA = 0.2;
+
+function splitList(list: string[] | undefined): Set<string> {
+  const out = new Set<string>();
+  for (const a of list ?? []) {
+    const n = normalizeAddress(a);
+    if (n) out.add(n);
+  }
+  return out;
+}
+
+export class OrchestratorRegistry {
+  private readonly states = new Map<string, OrchState>();
+  private staticCandidates: Candidate[];
+  private webhookCandidates: Candidate[] = [];
+  private webhookError?: string;
+  private webhookAt?: number;
+  private nextWebhookAt = 0;
+  private webhookInFlight?: Promise<void>;
+  private timer?: NodeJS.Timeout;
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly log: Logger;
+  private readonly policy: SelectionPolicy;
+  private readonly fetchInfo: (address: string) => Promise<OrchestratorInfo>;
+  private readonly fetchCandidates?: () => Promise<Candidate[]>;
+  private stopped = false;
+
+  constructor(private readonly opts: RegistryOptions = {}) {
+    this.now = opts.now ?? Date.now;
+    this.random = opts.random ?? Math.random;
+    this.log = opts.logger ?? moduleLogger("orchestrators");
+    this.staticCandidates = parseOrchAddr(opts.orchAddr ?? "", opts.regions);
+    this.policy = {
+      allow: splitList(opts.allow),
+      deny: splitList(opts.deny),
+      region: opts.region || undefined,
+      busyCooldownMs: opts.busyCooldownMs,
+    };
+    this.fetchInfo = opts.fetchInfo ?? ((address) => getOrchestrator(address, { timeoutMs: opts.grpcTimeoutMs ?? 4000, tls: opts.tls }));
+    this.fetchCandidates =
+      opts.fetchCandidates ?? (opts.orchWebhookUrl ? () => fetchWebhook({ url: opts.orchWebhookUrl!, regions: opts.regions }) : undefined);
+    this.syncCandidates();
+  }
+
+  // ------------------------------------------------------------ lifecycle
+
+  /** Start the background refresh; resolves after the first round (or `waitMs`, whichever first). */
+  async start(waitMs = 5000): Promise<void> {
+    this.stopped = false;
+    const first = this.refreshDue();
+    this.timer = setInterval(() => void this.refreshDue(), this.opts.tickMs ?? 500);
+    this.timer.unref();
+    await Promise.race([first, new Promise((r) => setTimeout(r, waitMs).unref())]);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One refresh pass: webhook if due, then every orchestrator whose info is due. */
+  async refreshDue(): Promise<void> {
+    if (this.fetchCandidates && this.now() >= this.nextWebhookAt) await this.refreshWebhook();
+    const now = this.now();
+    const due = [...this.states.values()].filter((s) => !s.refreshing && s.nextRefreshAt <= now);
+    const limit = this.opts.refreshConcurrency ?? 8;
+    for (let i = 0; i < due.length; i += limit) {
+      if (this.stopped) return;
+      await Promise.all(due.slice(i, i + limit).map((s) => this.refreshOne(s)));
+    }
+  }
+
+  /** Refresh one orchestrator now (e.g. after an auth failure). */
+  async refresh(address: string): Promise<void> {
+    const s = this.states.get(normalizeAddress(address) ?? address);
+    if (s) await this.refreshOne(s);
+  }
+
+  private async refreshWebhook(): Promise<void> {
+    if (this.webhookInFlight) return this.webhookInFlight;
+    this.webhookInFlight = (async () => {
+      try {
+        this.webhookCandidates = await this.fetchCandidates!();
+        this.webhookError = undefined;
+        this.webhookAt = this.now();
+        this.syncCandidates();
+      } catch (err) {
+        this.webhookError = (err as Error).message;
+        this.log.warn({ err: this.webhookError }, "orchestrator webhook failed; keeping the last good list");
+      } finally {
+        this.nextWebhookAt = this.now() + (this.opts.webhookIntervalMs ?? 60_000);
+        this.webhookInFlight = undefined;
+      }
+    })();
+    return this.webhookInFlight;
+  }
+
+  /** Replace the candidate set (static + webhook), keeping state of known orchestrators. */
+  private syncCandidates(): void {
+    const merged = new Map<string, Candidate>();
+    for (const c of this.webhookCandidates) merged.set(c.address, c);
+    for (const c of this.staticCandidates) merged.set(c.address, c);
+    for (const [addr] of this.states) if (!merged.has(addr)) this.states.delete(addr);
+    for (const c of merged.values()) {
+      const s = this.states.get(c.address);
+      if (s) {
+        s.score = c.score;
+        s.source = c.source;
+        s.region = c.region ?? s.region;
+      } else {
+        this.states.set(c.address, {
+          address: c.address,
+          source: c.source,
+          score: c.score,
+          region: c.region,
+          reachable: false,
+          refreshFailures: 0,
+          nextRefreshAt: 0,
+          reliability: 1,
+          successes: 0,
+          failures: 0,
+          busy: 0,
+          penaltyLevel: 0,
+        });
+      }
+    }
+  }
+
+  private refreshOne(s: OrchState): Promise<void> {
+    if (s.refreshing) return s.refreshing;
+    s.refreshing = (async () => {
+      const t0 = this.now();
+      try {
+        const info = await this.fetchInfo(s.address);
+        if (!info.transcoder) throw new Error("OrchestratorInfo without transcoder URL");
+        const now = this.now();
+        s.info = info;
+        s.infoAt = now;
+        s.reachable = true;
+        s.lastError = undefined;
+        s.refreshFailures = 0;
+        s.nextRefreshAt = this.nextRefreshFor(info, now);
+        if (s.latencyMs === undefined) s.latencyMs = now - t0;
+      } catch (err) {
+        const now = this.now();
+        s.reachable = false;
+        s.lastError = (err as Error).message;
+        s.refreshFailures++;
+        const base = this.opts.backoffBaseMs ?? 1000;
+        const max = this.opts.backoffMaxMs ?? 60_000;
+        s.nextRefreshAt = now + Math.min(max, base * 2 ** Math.min(20, s.refreshFailures - 1));
+        this.log.debug({ address: s.address, err: s.lastError, failures: s.refreshFailures }, "GetOrchestrator failed");
+      } finally {
+        s.refreshing = undefined;
+      }
+    })();
+    return s.refreshing;
+  }
+
+  /** Next refresh: before the last 10% of the token's validity, and at least every infoMaxAgeMs. */
+  private nextRefreshFor(info: OrchestratorInfo, now: number): number {
+    let next = now + (this.opts.infoMaxAgeMs ?? 60_000);
+    const exp = info.authToken?.expiration;
+    if (exp && exp > 0) {
+      const validity = exp * 1000 - now;
+      next = Math.min(next, now + Math.max(1000, 0.9 * validity));
+    }
+    return next;
+  }
+
+  // ------------------------------------------------------------ reports
+
+  private state(address: string): OrchState | undefined {
+    return this.states.get(address) ?? this.states.get(normalizeAddress(address) ?? "");
+  }
+
+  /** A request/segment succeeded; latencyMs = the measured round trip (e.g. upload accepted or total). */
+  reportSuccess(address: string, latencyMs: number): void {
+    const s = this.state(address);
+    if (!s) return;
+    s.successes++;
+    s.latencyMs = s.latencyMs === undefined ? latencyMs : s.latencyMs + LATENCY_ALPHA * (latencyMs - s.latencyMs);
+    s.reliability += RELIABILITY_ALPHA * (1 - s.reliability);
+    if (s.penaltyLevel > 0 && (s.suspendedUntil === undefined || s.suspendedUntil <= this.now())) s.penaltyLevel--;
+  }
+
+  /** A fault: suspends with a penalty doubling per consecutive level. Auth failures trigger a refresh. */
+  reportFailure(address: string, kind: FailureKind): void {
+    const s = this.state(address);
+    if (!s) return;
+    const now = this.now();
+    s.failures++;
+    s.lastFailureKind = kind;
+    s.reliability -= RELIABILITY_ALPHA * s.reliability;
+    if (kind === "auth") {
+      // A stale token is the orchestrator's way of saying "ask again": refresh, mild suspension.
+      s.nextRefreshAt = now;
+      void this.refreshOne(s);
+      return;
+    }
+    s.penaltyLevel = Math.min(s.penaltyLevel + 1, 20);
+    const base = this.opts.suspensionBaseMs ?? 5000;
+    const max = this.opts.suspensionMaxMs ?? 10 * 60 * 1000;
+    const ms = Math.min(max, base * 2 ** (s.penaltyLevel - 1));
+    s.suspendedUntil = now + ms;
+    if (kind === "network" || kind === "timeout") s.nextRefreshAt = Math.min(s.nextRefreshAt, now);
+    this.log.info({ address: s.address, kind, suspendedMs: ms }, "orchestrator suspended");
+  }
+
+  /** No capacity right now: de-prioritised for a few seconds, never suspended, reliability untouched. */
+  reportBusy(address: string): void {
+    const s = this.state(address);
+    if (!s) return;
+    s.busy++;
+    s.lastBusyAt = this.now();
+  }
+
+  // ------------------------------------------------------------ queries
+
+  private views(): OrchestratorView[] {
+    return [...this.states.values()].map((s) => ({
+      address: s.address,
+      region: s.region,
+      score: s.score,
+      info: s.info,
+      reachable: s.reachable,
+      latencyMs: s.latencyMs,
+      reliability: s.reliability,
+      suspendedUntil: s.suspendedUntil,
+      lastBusyAt: s.lastBusyAt,
+    }));
+  }
+
+  /** Best orchestrators for a job (see SelectRequest); empty when none fits. */
+  select(req: SelectRequest): Selected[] {
+    return selectOrchestrators(this.views(), req, this.policy, this.now(), this.random);
+  }
+
+  /** Why each known orchestrator is or is not eligible (diagnostics, "no orchestrator" errors). */
+  explain(req: SelectRequest): Record<string, string> {
+    const now = this.now();
+    const out: Record<string, string> = {};
+    for (const v of this.views()) out[v.address] = rejectReason(v, req, this.policy, now) ?? "eligible";
+    return out;
+  }
+
+  /** The latest OrchestratorInfo of one orchestrator. */
+  info(address: string): OrchestratorInfo | undefined {
+    return this.state(address)?.info;
+  }
+
+  /** Advertised price for a capability/model (capabilities_prices, else price_info). */
+  priceOf(address: string, capability: number, modelId?: string): Price | undefined {
+    return priceFor(this.state(address)?.info, capability, modelId);
+  }
+
+  addresses(): string[] {
+    return [...this.states.keys()];
+  }
+
+  webhookStatus(): { url: string | null; lastOkAt: string | null; lastError: string | null; count: number } {
+    return {
+      url: this.opts.orchWebhookUrl ?? null,
+      lastOkAt: this.webhookAt ? new Date(this.webhookAt).toISOString() : null,
+      lastError: this.webhookError ?? null,
+      count: this.webhookCandidates.length,
+    };
+  }
+
+  /** JSON-ready state of every orchestrator (no auth tokens). */
+  snapshot(): OrchestratorSnapshot[] {
+    const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+    const now = this.now();
+    return [...this.states.values()].map((s) => {
+      const caps = s.info?.capabilities;
+      const capacities = (caps?.capacities ?? {}) as Record<string, number>;
+      const per = (caps?.constraints?.PerCapability ?? {}) as Record<string, { models?: Record<string, { warm?: boolean; capacity?: number; capacityInUse?: number }> }>;
+      return {
+        address: s.address,
+        source: s.source,
+        discoveryScore: s.score,
+        region: s.region ?? null,
+        reachable: s.reachable,
+        lastError: s.lastError ?? null,
+        lastRefreshAt: iso(s.infoAt),
+        nextRefreshAt: new Date(s.nextRefreshAt).toISOString(),
+        transcoder: s.info?.transcoder ?? null,
+        version: caps?.version || null,
+        price: s.info?.priceInfo ? { pricePerUnit: s.info.priceInfo.pricePerUnit ?? 0, pixelsPerUnit: s.info.priceInfo.pixelsPerUnit || 1 } : null,
+        capabilities: bitstringToList(caps?.bitstring).map((id) => ({
+          id,
+          name: capabilityName(id),
+          capacity: Object.hasOwn(capacities, String(id)) ? capacities[String(id)]! : null,
+          models: Object.fromEntries(
+            Object.entries(per[String(id)]?.models ?? {}).map(([m, c]) => [m, { warm: !!c.warm, capacity: c.capacity ?? 0, capacityInUse: c.capacityInUse ?? 0 }]),
+          ),
+        })),
+        capabilitiesPrices: (s.info?.capabilitiesPrices ?? []).map((p) => ({
+          capability: p.capability ?? 0,
+          modelId: p.constraint ?? "",
+          pricePerUnit: p.pricePerUnit ?? 0,
+          pixelsPerUnit: p.pixelsPerUnit || 1,
+        })),
+        tokenExpiresAt: s.info?.authToken?.expiration ? new Date(s.info.authToken.expiration * 1000).toISOString() : null,
+        latencyMs: s.latencyMs === undefined ? null : Math.round(s.latencyMs),
+        reliability: Math.round(s.reliability * 1000) / 1000,
+        successes: s.successes,
+        failures: s.failures,
+        busy: s.busy,
+        suspendedUntil: s.suspendedUntil !== undefined && s.suspendedUntil > now ? iso(s.suspendedUntil) : null,
+        penaltyLevel: s.penaltyLevel,
+      };
+    });
+  }
+}

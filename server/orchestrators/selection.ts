@@ -1,0 +1,140 @@
+// Orchestrator selection (pure logic): filter by capability, model, price cap,
+// allow/deny, suspension and token validity; order by tier (warm model,
+// preferred region) then by a score from latency, reliability, price and the
+// discovery score, with a little randomness so equal orchestrators share load.
+import { checkCompatible, modelConstraint } from "../../protocol/capabilities.ts";
+import type { AuthToken, OrchestratorInfo } from "../../protocol/messages.ts";
+import { priceFor, unitPrice, withinCap, type Price } from "./prices.ts";
+
+/** What selection needs to know about one orchestrator. */
+export interface OrchestratorView {
+  address: string;
+  region?: string;
+  /** Discovery score (webhook), 1 by default. */
+  score: number;
+  info?: OrchestratorInfo;
+  /** Last refresh succeeded. */
+  reachable: boolean;
+  /** EWMA of observed latency (ms), undefined until measured. */
+  latencyMs?: number;
+  /** EWMA of success (1 = always succeeds). */
+  reliability: number;
+  suspendedUntil?: number;
+  lastBusyAt?: number;
+}
+
+export interface SelectRequest {
+  /** The capability the job needs (e.g. Capability.H264 for transcoding, Capability.TextToImage). */
+  capability: number;
+  /** Every capability the job needs (default [capability]). */
+  capabilities?: readonly number[];
+  modelId?: string;
+  /** Only warm models (default: warm preferred, cold allowed). */
+  warmOnly?: boolean;
+  /** Price cap for this capability/model. */
+  maxPricePerUnit?: Price;
+  /** Use orchestrators above the cap when none is within it. */
+  ignoreMaxPriceIfNeeded?: boolean;
+  /** Addresses not to return (already tried for this segment/request). */
+  exclude?: ReadonlySet<string>;
+  /** How many to return (default 1). */
+  count?: number;
+  /** Preferred region (overrides the registry's). */
+  region?: string;
+}
+
+export interface Selected {
+  address: string;
+  /** Service URL for HTTP calls (OrchestratorInfo.transcoder). */
+  transcoder: string;
+  authToken: AuthToken;
+  info: OrchestratorInfo;
+  price?: Price;
+  region?: string;
+  score: number;
+}
+
+export interface SelectionPolicy {
+  allow?: ReadonlySet<string>;
+  deny?: ReadonlySet<string>;
+  region?: string;
+  /** How long after a busy answer an orchestrator is de-prioritised (not excluded). */
+  busyCooldownMs?: number;
+  /** Random factor amplitude: score x uniform(1-j, 1+j). Default 0.15. */
+  jitter?: number;
+  /** Latency assumed before any measurement (ms). Default 300. */
+  defaultLatencyMs?: number;
+}
+
+export type RejectReason = "denied" | "not-allowed" | "excluded" | "no-info" | "unreachable" | "token-expired" | "incompatible" | "cold-model" | "suspended" | "over-price";
+
+/** Why an orchestrator cannot serve this request (undefined = eligible, price aside). */
+export function rejectReason(o: OrchestratorView, req: SelectRequest, policy: SelectionPolicy, now: number): RejectReason | undefined {
+  if (policy.deny?.has(o.address)) return "denied";
+  if (policy.allow && policy.allow.size > 0 && !policy.allow.has(o.address)) return "not-allowed";
+  if (req.exclude?.has(o.address)) return "excluded";
+  if (!o.info || !o.info.transcoder) return "no-info";
+  if (!o.reachable) return "unreachable";
+  const exp = o.info.authToken?.expiration;
+  if (exp !== undefined && exp > 0 && exp * 1000 <= now) return "token-expired";
+  const caps = req.capabilities ?? [req.capability];
+  const models = req.modelId !== undefined ? { [req.capability]: [req.modelId] } : undefined;
+  const why = checkCompatible(o.info.capabilities, { capabilities: caps, models, warm: req.warmOnly });
+  if (why) return why.kind === "cold-model" ? "cold-model" : "incompatible";
+  if (o.suspendedUntil !== undefined && o.suspendedUntil > now) return "suspended";
+  return undefined;
+}
+
+function isWarm(o: OrchestratorView, req: SelectRequest): boolean {
+  if (req.modelId === undefined) return true;
+  return modelConstraint(o.info?.capabilities, req.capability, req.modelId)?.warm === true;
+}
+
+/** Score (higher is better) before randomness. */
+export function baseScore(o: OrchestratorView, price: Price | undefined, minUnitPrice: number, policy: SelectionPolicy, now: number): number {
+  const latency = o.latencyMs ?? policy.defaultLatencyMs ?? 300;
+  const latencyFactor = 1 / (1 + latency / 250);
+  const reliability = Math.max(0.01, Math.min(1, o.reliability));
+  const reliabilityFactor = reliability * reliability;
+  const up = unitPrice(price);
+  const priceFactor = up > 0 && minUnitPrice > 0 ? Math.pow(minUnitPrice / up, 0.3) : up > 0 ? 0.9 : 1;
+  const busyFactor = o.lastBusyAt !== undefined && now - o.lastBusyAt < (policy.busyCooldownMs ?? 5000) ? 0.25 : 1;
+  const discovery = o.score > 0 ? o.score : 0.01;
+  return latencyFactor * reliabilityFactor * priceFactor * busyFactor * discovery;
+}
+
+/** Pick up to `count` orchestrators for a request. */
+export function selectOrchestrators(
+  views: readonly OrchestratorView[],
+  req: SelectRequest,
+  policy: SelectionPolicy,
+  now: number,
+  random: () => number = Math.random,
+): Selected[] {
+  const count = req.count ?? 1;
+  const eligible = views.filter((o) => rejectReason(o, req, policy, now) === undefined);
+  const priced = eligible.map((o) => ({ o, price: priceFor(o.info, req.capability, req.modelId) }));
+  let pool = priced.filter((p) => withinCap(p.price, req.maxPricePerUnit));
+  if (pool.length === 0 && req.ignoreMaxPriceIfNeeded) pool = priced;
+  if (pool.length === 0) return [];
+  const unitPrices = pool.map((p) => unitPrice(p.price)).filter((u) => u > 0);
+  const minUnit = unitPrices.length ? Math.min(...unitPrices) : 0;
+  const region = req.region ?? policy.region;
+  const jitter = policy.jitter ?? 0.15;
+  const ranked = pool.map(({ o, price }) => {
+    const tier = (isWarm(o, req) ? 0 : 2) + (region && o.region !== region ? 1 : 0);
+    const score = baseScore(o, price, minUnit, policy, now);
+    const noisy = score * (1 - jitter + 2 * jitter * random());
+    return { o, price, tier, score, noisy };
+  });
+  ranked.sort((a, b) => a.tier - b.tier || b.noisy - a.noisy);
+  return ranked.slice(0, count).map(({ o, price, score }) => ({
+    address: o.address,
+    transcoder: o.info!.transcoder!,
+    authToken: o.info!.authToken ?? {},
+    info: o.info!,
+    price,
+    region: o.region,
+    score,
+  }));
+}
