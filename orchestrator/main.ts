@@ -5,6 +5,7 @@ import { stopAllFfmpeg } from "../media/ffmpeg/ffmpeg.ts";
 import { moduleLogger } from "../server/log.ts";
 import { pipelineToCapability } from "../protocol/capabilities.ts";
 import { startOrchestrator, type CapabilityPriceOption, type OrchestratorOptions } from "./orchestrator.ts";
+import { AI_CLI_OPTIONS, AI_USAGE, aiFeatureFromCli } from "./ai/cli.ts";
 
 export const USAGE = `Wharf development orchestrator (speaks the go-livepeer orchestrator wire protocol)
 
@@ -26,7 +27,7 @@ Usage: npm run orchestrator -- [options]
   --x264-preset P        libx264 preset (default veryfast)
   --cert-dir DIR         cache the self-signed certificate in DIR
   --help                 this text
-`;
+${AI_USAGE}`;
 
 export class UsageError extends Error {}
 
@@ -71,6 +72,7 @@ export function parseCli(argv: string[]): OrchestratorOptions | undefined {
         "ai-price": { type: "string", multiple: true },
         "x264-preset": { type: "string" },
         "cert-dir": { type: "string" },
+        ...AI_CLI_OPTIONS,
         help: { type: "boolean", short: "h" },
       },
     });
@@ -97,7 +99,17 @@ export function parseCli(argv: string[]): OrchestratorOptions | undefined {
     capabilityPrices: (v["ai-price"] ?? []).map(parseAiPrice),
     x264Preset: v["x264-preset"],
     certDir: v["cert-dir"],
+    features: aiFeatures(v),
   };
+}
+
+function aiFeatures(v: Record<string, unknown>): OrchestratorOptions["features"] {
+  try {
+    const ai = aiFeatureFromCli(v);
+    return ai ? [ai] : [];
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }
 
 async function main(): Promise<void> {

@@ -7,6 +7,7 @@
 import { randomUUID } from "node:crypto";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import multipart from "@fastify/multipart";
+import { FormData } from "undici";
 import { moduleLogger } from "../log.ts";
 import { probeAudio, probeImage, UnsupportedMediaError, type AudioInfo, type ImageInfo } from "./media-facts.ts";
 import { AiHttpError, type AiJob, type AiOutcome, type AiService } from "./service.ts";

@@ -11,7 +11,7 @@
 // At most `retryBudget` orchestrators are tried, each bounded by `timeoutMs`; when
 // none could serve, a 503 (with Retry-After) says why.
 import { randomUUID } from "node:crypto";
-import { request, type Dispatcher } from "undici";
+import { request, type Dispatcher, type FormData } from "undici";
 import { orchestratorDispatcher } from "../../protocol/http-agent.ts";
 import { aiRequestHeaders } from "../../protocol/segment-header.ts";
 import { moduleLogger } from "../log.ts";
@@ -215,7 +215,7 @@ export class AiService {
       const res = await request(url, {
         method: "POST",
         headers,
-        body: body as string | Buffer,
+        body,
         dispatcher: this.dispatcher,
         signal: ac.signal,
         headersTimeout: this.opts.timeoutMs,
