@@ -15,6 +15,12 @@ import { registerAccountRoutes } from "./accounts/routes.ts";
 import { StreamMeter } from "./billing/stream-meter.ts";
 import { readJsonSetting } from "./config/json-setting.ts";
 import { registerMetrics } from "./metrics/routes.ts";
+import { OrchestratorRegistry } from "./orchestrators/registry.ts";
+import { registerOrchestratorRoutes } from "./orchestrators/routes.ts";
+import { registryTranscodeRouting } from "./orchestrators/transcode-routing.ts";
+import { startDevNetwork, type DevNetwork } from "./dev-network.ts";
+import { createTranscodeProcessor } from "../media/processors/transcode.ts";
+import { parseTranscodingOptions, ProfileError } from "../protocol/profiles.ts";
 import { startBatchAi, type BatchAi } from "./ai/index.ts";
 import { StreamHub } from "../media/hub/hub.ts";
 import { HlsService } from "../media/hls/service.ts";
@@ -23,6 +29,8 @@ import { startRtmpIngest } from "../media/rtmp/ingest.ts";
 import type { RtmpServer } from "../media/rtmp/nms.ts";
 import { createPassthroughProcessor } from "../media/processors/passthrough.ts";
 import { ffmpegAvailable, stopAllFfmpeg } from "../media/ffmpeg/ffmpeg.ts";
+import { WebRtcService } from "../media/webrtc/service.ts";
+import { registerWebRtcRoutes } from "../media/webrtc/routes.ts";
 
 const log = moduleLogger("gateway");
 
@@ -32,6 +40,7 @@ export interface Gateway {
   hub: StreamHub;
   store: StreamStore;
   accounts: Accounts;
+  orchestrators: OrchestratorRegistry;
   urls: PublicUrls;
   /** The admin key's secret when this process knows it (generated or re-read; never WHARF_ADMIN_KEY). */
   adminSecret?: string;
@@ -54,8 +63,32 @@ export async function startGateway(config: Config): Promise<Gateway> {
   const admin = await accounts.ensureAdminKey(config.adminKey || undefined);
   const store: StreamStore = await AccountsStreamStore.open(accounts);
 
+  // --- Orchestrators: configured (orchAddr / orchWebhookUrl) or the embedded development network.
+  let devNetwork: DevNetwork | undefined;
+  let orchAddr = config.orchAddr;
+  if (!config.orchAddr && !config.orchWebhookUrl && config.devOrchestrators > 0) {
+    devNetwork = await startDevNetwork(config.devOrchestrators, config.host, dataDir);
+    orchAddr = devNetwork.addresses.join(",");
+  }
+  const orchestrators = new OrchestratorRegistry({
+    orchAddr,
+    orchWebhookUrl: config.orchWebhookUrl || undefined,
+    region: config.orchRegion || undefined,
+    allow: config.orchAllowlist ? config.orchAllowlist.split(",").map((x) => x.trim()).filter(Boolean) : undefined,
+    deny: config.orchDenylist ? config.orchDenylist.split(",").map((x) => x.trim()).filter(Boolean) : undefined,
+  });
+  await orchestrators.start(3000);
+  const maxPricePerUnit = config.maxPricePerUnit > 0 ? { pricePerUnit: config.maxPricePerUnit, pixelsPerUnit: config.pixelsPerUnit } : undefined;
+
   const hub = new StreamHub(store, { publisherTimeoutMs: config.publisherTimeoutMs, maxLive: config.maxStreamsLive });
   hub.registerProcessor("passthrough", createPassthroughProcessor);
+  const transcodeRouting = registryTranscodeRouting(orchestrators, { maxPricePerUnit, ignoreMaxPriceIfNeeded: config.ignoreMaxPriceIfNeeded });
+  hub.registerProcessor("transcode", (stream) =>
+    createTranscodeProcessor(stream, {
+      routing: transcodeRouting,
+      ladder: parseTranscodingOptions(stream.record.options.transcodingOptions ?? config.transcodingOptions),
+    }),
+  );
   // Admission: the stream key's owner must be an active key with the streams scope that
   // allows the publisher's address, under its live-stream concurrency and spend caps.
   hub.addAdmissionCheck(async (_stream, req) => {
@@ -86,8 +119,21 @@ export async function startGateway(config: Config): Promise<Gateway> {
     http: () => app.server.listening,
     rtmp: () => rtmp !== undefined,
     ffmpeg: () => ffmpegAvailable(),
+    orchestrators: () => orchestrators.addresses().length === 0 || orchestrators.snapshot().some((o) => o.reachable),
   });
-  registerStreamRoutes(app, { hub, store, hls, auth, urls });
+  registerStreamRoutes(app, {
+    hub, store, hls, auth, urls,
+    validateOptions: (pipeline, body) => {
+      if (pipeline !== "transcode") return undefined;
+      try {
+        parseTranscodingOptions(body.transcodingOptions ?? config.transcodingOptions);
+        return undefined;
+      } catch (err) {
+        return err instanceof ProfileError ? `transcodingOptions: ${err.message}` : `transcodingOptions: invalid (${(err as Error).message})`;
+      }
+    },
+  });
+  registerOrchestratorRoutes(app, orchestrators, { preHandler: auth.requireScope("admin") as never });
   await registerAccountRoutes(app, { accounts, authorize: auth.requireScope as never });
   registerHlsRoutes(app, hls);
 
@@ -96,7 +142,19 @@ export async function startGateway(config: Config): Promise<Gateway> {
     config, dataDir, accounts,
     auth: auth.requireScope("ai"),
     publicUrl: () => urls.http,
+    addresses: devNetwork?.addresses,
   });
+  // --- WebRTC: WHIP ingest and WHEP playback (media/webrtc) ---
+  const webrtc = new WebRtcService(hub, {
+    host: config.host,
+    portMin: config.webrtcPortMin,
+    portMax: config.webrtcPortMax,
+    segmentDuration: config.segmentDuration,
+    maxViewers: config.webrtcMaxViewers,
+    findStreamByKey: (key) => store.findByStreamKey(key),
+  });
+  registerWebRtcRoutes(app, webrtc);
+  // --- end WebRTC ---
 
   await app.listen({ host: config.host, port: config.httpPort });
   const httpPort = (app.server.address() as { port: number }).port;
@@ -115,15 +173,18 @@ export async function startGateway(config: Config): Promise<Gateway> {
   const stop = () =>
     (stopping ??= (async () => {
       meter.stop();
+      await webrtc.stop();
       await hub.stop();
       await Promise.allSettled([rtmp?.stop(), app.close()]);
       ai.stop();
+      orchestrators.stop();
       await stopAllFfmpeg(800);
+      await devNetwork?.stop();
       await accounts.close();
     })());
 
   return {
-    config, app, hub, store, accounts, urls,
+    config, app, hub, store, accounts, urls, orchestrators,
     adminSecret: admin.secret, adminKeyId: admin.key.id, adminKeyIsNew: admin.created,
     httpPort, rtmpPort, stop,
   };
