@@ -1,0 +1,138 @@
+// Batch AI routing against real orchestrators: warm before cold, an orchestrator at
+// capacity is skipped without penalty, one dying mid-request is replaced by another
+// (request still succeeds), price caps (503 saying so), unknown models.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { startOrchestrator, type RunningOrchestrator } from "../../orchestrator/orchestrator.ts";
+import { createAiFeature, type AiFeature } from "../../orchestrator/ai/feature.ts";
+import { startWharf, type WharfProcess } from "../support/wharf.ts";
+import { sleep, waitFor } from "../support/wait.ts";
+
+const T2I = "stabilityai/sdxl-turbo";
+
+async function t2i(w: WharfProcess, body: Record<string, unknown> = {}) {
+  const res = await fetch(`${w.http}/text-to-image`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${w.adminKey}`, "content-type": "application/json" },
+    body: JSON.stringify({ model_id: "", prompt: "route me", width: 64, height: 64, ...body }),
+  });
+  return { status: res.status, headers: res.headers, body: (await res.json()) as any };
+}
+
+describe("batch AI routing: busy, failures, warm first", { timeout: 90_000 }, () => {
+  let warm: RunningOrchestrator;
+  let cold: RunningOrchestrator;
+  let warmAi: AiFeature;
+  let coldAi: AiFeature;
+  let wharf: WharfProcess;
+
+  before(async () => {
+    warmAi = createAiFeature({ zeroCost: true });
+    coldAi = createAiFeature({ zeroCost: true, coldModels: [T2I] });
+    warm = await startOrchestrator({ port: 0, http: true, features: [warmAi] });
+    cold = await startOrchestrator({ port: 0, http: true, features: [coldAi] });
+    wharf = await startWharf({ env: { WHARF_ORCH_ADDR: `${cold.url},${warm.url}`, WHARF_AI_RETRY_BUDGET: "3" } });
+  });
+  after(async () => {
+    await wharf?.stop();
+    await warm?.stop();
+    await cold?.stop();
+  });
+
+  test("warm orchestrators are tried before cold ones", async () => {
+    for (let i = 0; i < 3; i++) assert.equal((await t2i(wharf)).status, 200);
+    assert.equal(warmAi.stats().requests["text-to-image"], 3);
+    assert.equal(coldAi.stats().requests["text-to-image"] ?? 0, 0);
+  });
+
+  test("an orchestrator at capacity is skipped (503 -> next) and not penalised", async () => {
+    warmAi.configure({ capacity: 0 });
+    const r = await t2i(wharf);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(warmAi.stats().busy, 1, "the warm one answered 503 insufficient capacity");
+    assert.equal(coldAi.stats().requests["text-to-image"], 1, "the cold one served it");
+    // Not benched: as soon as it has room again, it is first choice again.
+    warmAi.configure({ capacity: 4 });
+    await sleep(1100); // the short busy back-off
+    const before = warmAi.stats().requests["text-to-image"]!;
+    assert.equal((await t2i(wharf)).status, 200);
+    assert.equal(warmAi.stats().requests["text-to-image"], before + 1, "served by the orchestrator that was busy");
+  });
+
+  test("an orchestrator dying mid-request: the request still succeeds on another", async () => {
+    warmAi.configure({ latencyMs: { "text-to-image": 3000 } });
+    const coldBefore = coldAi.stats().requests["text-to-image"]!;
+    const pending = t2i(wharf, { prompt: "survive this" });
+    await waitFor("request in flight on the warm orchestrator", () => (warmAi.stats().inFlight["text-to-image"] ?? 0) > 0, 5000, 20);
+    await warm.kill();
+    const r = await pending;
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.ok(r.body.images[0].url.startsWith(`${wharf.http}/v1/results/`));
+    assert.equal(coldAi.stats().requests["text-to-image"], coldBefore + 1);
+    // The dead one is penalised: the next request goes straight to the live one, quickly.
+    const t0 = Date.now();
+    assert.equal((await t2i(wharf)).status, 200);
+    assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`);
+  });
+
+  test("all orchestrators failing: 503 with Retry-After naming what happened", async () => {
+    cold.configure({ failRate: 1 });
+    const r = await t2i(wharf);
+    assert.equal(r.status, 503);
+    assert.ok(r.headers.get("retry-after"));
+    assert.match(r.body.detail.msg, /no orchestrator could serve text-to-image/);
+    assert.match(r.body.detail.msg, /injected failure|ECONNREFUSED|failed/);
+  });
+});
+
+describe("batch AI routing: price caps and models", { timeout: 90_000 }, () => {
+  let a: RunningOrchestrator;
+  let b: RunningOrchestrator;
+  let wharf: WharfProcess;
+
+  before(async () => {
+    a = await startOrchestrator({ port: 0, http: true, features: [createAiFeature({ zeroCost: true, prices: { "text-to-image": 50, llm: 5 } })] });
+    b = await startOrchestrator({ port: 0, http: true, features: [createAiFeature({ zeroCost: true, prices: { "text-to-image": 80, llm: 20 } })] });
+    const caps = { capabilities_prices: [{ pipeline: "text-to-image", model_id: "default", price_per_unit: 10, pixels_per_unit: 1, currency: "WEI" }] };
+    wharf = await startWharf({
+      env: { WHARF_ORCH_ADDR: `${a.url},${b.url}`, WHARF_MAX_PRICE_PER_CAPABILITY: JSON.stringify(caps), WHARF_MAX_PRICE_PER_UNIT: "10" },
+    });
+  });
+  after(async () => {
+    await wharf?.stop();
+    await a?.stop();
+    await b?.stop();
+  });
+
+  test("all orchestrators over the price cap: 503 saying so, nothing called", async () => {
+    const r = await t2i(wharf);
+    assert.equal(r.status, 503);
+    assert.ok(r.headers.get("retry-after"));
+    assert.match(r.body.detail.msg, /over the price cap of 10 wei per 1 unit/);
+    assert.match(r.body.detail.msg, /cheapest asks 50 wei/);
+  });
+
+  test("the global cap applies where no per-capability cap is given: only the cheap orchestrator serves llm", async () => {
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${wharf.http}/llm`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${wharf.adminKey}`, "content-type": "application/json" },
+        body: JSON.stringify({ messages: [{ role: "user", content: "cheap please" }], max_tokens: 10 }),
+      });
+      assert.equal(res.status, 200);
+    }
+    const usage = await wharf.api("GET", "/v1/usage");
+    const llm = usage.body.records.filter((x: { pipeline: string }) => x.pipeline === "llm");
+    assert.equal(llm.length, 3);
+    for (const rec of llm) {
+      assert.equal(rec.orchestrator, a.url);
+      assert.equal(rec.orchestratorCostWei, String(10 * 5));
+    }
+  });
+
+  test("a model no orchestrator has: 503 saying so", async () => {
+    const r = await t2i(wharf, { model_id: "nobody/has-this" });
+    assert.equal(r.status, 503);
+    assert.match(r.body.detail.msg, /no orchestrator has the model "nobody\/has-this"/);
+  });
+});
