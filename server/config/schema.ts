@@ -20,6 +20,10 @@ export const ConfigSchema = Type.Object(
     hlsWindow: Type.Integer({ minimum: 2, maximum: 60, default: 6, description: "Segments kept in each HLS media playlist" }),
     publisherTimeoutMs: Type.Integer({ minimum: 200, maximum: 60000, default: 2000, description: "No media for this long = publisher lost" }),
     maxStreamsLive: Type.Integer({ minimum: 1, default: 100, description: "Live streams this process accepts at once" }),
+    // WebRTC (WHIP ingest, WHEP playback)
+    webrtcMaxViewers: Type.Integer({ minimum: 1, maximum: 10000, default: 50, description: "WHEP viewers per stream; more get 429" }),
+    webrtcPortMin: { ...Port, default: 0, description: "Lowest UDP port for WebRTC ICE (0 with webrtcPortMax 0 = any)" },
+    webrtcPortMax: { ...Port, default: 0, description: "Highest UDP port for WebRTC ICE" },
     // Orchestrators (go-livepeer names)
     orchAddr: Type.String({ default: "", description: "Comma list of orchestrator URLs; disables the embedded dev orchestrators" }),
     orchWebhookUrl: Type.String({ default: "", description: "URL returning [{address, score}]; refreshed each minute" }),
