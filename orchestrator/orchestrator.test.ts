@@ -9,13 +9,14 @@ import { fileURLToPath } from "node:url";
 import { request } from "undici";
 import { ffprobe, runFfmpeg } from "../media/ffmpeg/ffmpeg.ts";
 import { Capability, hasCapability, capabilityCapacity, modelConstraint } from "../protocol/capabilities.ts";
-import { closeGrpcClients, getOrchestrator } from "../protocol/grpc-client.ts";
+import { closeGrpcClients, endTranscodingSession, getOrchestrator } from "../protocol/grpc-client.ts";
 import { closeOrchestratorDispatchers, orchestratorDispatcher } from "../protocol/http-agent.ts";
 import { decodeMessage, encodeBase64, type AuthToken, type SegData, type VideoProfile } from "../protocol/messages.ts";
 import { PRESETS } from "../protocol/profiles.ts";
 import { keccak256, PAYMENT_HEADER, SEGMENT_HEADER } from "../protocol/segment-header.ts";
 import { TranscodeError, transcodeSegment } from "../protocol/transcode-client.ts";
 import type { OrchestratorFeature } from "./feature.ts";
+import { parseCli, UsageError } from "./main.ts";
 import { startOrchestrator, type RunningOrchestrator } from "./orchestrator.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -261,6 +262,10 @@ describe("dev orchestrator knobs (plaintext)", () => {
     const again = await transcodeSegment({ ...base, manifestId: "first", seq: 1 });
     assert.equal(again.renditions.length, 1);
     assert.equal(orch.stats().busy, 1);
+    // EndTranscodingSession frees the session: the other stream now fits.
+    await endTranscodingSession(orch.url, info.authToken!);
+    const freed = await transcodeSegment({ ...base, manifestId: "second", seq: 0 });
+    assert.equal(freed.renditions.length, 1);
   });
 
   test("fail-rate 1 -> every segment fails; latency is added", async () => {
@@ -341,4 +346,20 @@ test("CLI: SIGTERM stops gracefully (exit 0); --help; bad flag -> exit 2", async
   c.kill("SIGTERM");
   const r = await done;
   assert.equal(r.code, 0, r.err + " OUT: " + r.out);
+});
+
+test("CLI flags parse and validate", () => {
+  const o = parseCli(["--port", "0", "--http", "--capacity", "2", "--ai-price", "text-to-image:sdxl=10/2", "--ai-price", "35=5", "--fail-rate", "0.25"])!;
+  assert.equal(o.port, 0);
+  assert.equal(o.http, true);
+  assert.equal(o.capacity, 2);
+  assert.equal(o.failRate, 0.25);
+  assert.deepEqual(o.capabilityPrices, [
+    { capability: Capability.TextToImage, modelId: "sdxl", pricePerUnit: 10, pixelsPerUnit: 2 },
+    { capability: Capability.LiveVideoToVideo, modelId: undefined, pricePerUnit: 5, pixelsPerUnit: 1 },
+  ]);
+  assert.equal(parseCli(["--help"]), undefined);
+  assert.throws(() => parseCli(["--port", "x"]), UsageError);
+  assert.throws(() => parseCli(["--ai-price", "nope=1"]), /unknown pipeline/);
+  assert.throws(() => parseCli(["--bogus"]), UsageError);
 });

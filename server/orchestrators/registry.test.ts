@@ -5,6 +5,7 @@ import { test } from "node:test";
 import Fastify from "fastify";
 import { buildBitstring, Capability, DEFAULT_TRANSCODE_JOB, TRANSCODING_CAPABILITIES } from "../../protocol/capabilities.ts";
 import { closeGrpcClients } from "../../protocol/grpc-client.ts";
+import { TranscodeError } from "../../protocol/transcode-client.ts";
 import type { OrchestratorInfo } from "../../protocol/messages.ts";
 import { startOrchestrator } from "../../orchestrator/orchestrator.ts";
 import { parseOrchAddr, parseWebhookBody } from "./discovery.ts";
@@ -140,6 +141,11 @@ test("suspension: faults suspend with growing penalty and expire; busy never sus
   assert.equal(snapB.busy, 10);
   assert.equal(reg.explain(H264)[B], "eligible");
   assert.equal(reg.select({ ...H264, exclude: new Set([A]) })[0]!.address, B);
+  // reportError maps client errors: busy is not a fault, a bad result is.
+  reg.reportError(B, new TranscodeError("busy", "OrchestratorBusy"));
+  assert.equal(reg.explain(H264)[B], "eligible");
+  reg.reportError(B, new TranscodeError("bad-result", "garbage"));
+  assert.equal(reg.explain(H264)[B], "suspended");
 });
 
 test("scoring: lower latency and better reliability win; success decays the penalty", async () => {

@@ -3,7 +3,8 @@
 // one shared background refresh (pooled gRPC channels, exponential backoff for
 // unreachable ones, auth tokens refreshed before the last 10% of validity),
 // and the selector. Processors (transcode, live AI, batch AI) share one instance.
-import { getOrchestrator } from "../../protocol/grpc-client.ts";
+import { getOrchestrator, OrchestratorRpcError } from "../../protocol/grpc-client.ts";
+import { TranscodeError } from "../../protocol/transcode-client.ts";
 import { bitstringToList, capabilityName } from "../../protocol/capabilities.ts";
 import type { OrchestratorInfo } from "../../protocol/messages.ts";
 import type { ClientTlsPolicy } from "../../protocol/tls.ts";
@@ -316,6 +317,33 @@ export class OrchestratorRegistry {
     if (!s) return;
     s.busy++;
     s.lastBusyAt = this.now();
+  }
+
+  /**
+   * Map a client error to the right report: TranscodeError busy/capped -> reportBusy,
+   * aborted -> nothing, auth/payment/network/timeout/... -> reportFailure.
+   */
+  reportError(address: string, err: unknown): void {
+    if (err instanceof TranscodeError) {
+      switch (err.kind) {
+        case "busy":
+        case "capped":
+          return this.reportBusy(address);
+        case "aborted":
+          return;
+        case "auth":
+        case "payment":
+        case "network":
+        case "timeout":
+        case "bad-result":
+        case "transcode-failed":
+          return this.reportFailure(address, err.kind);
+        default:
+          return this.reportFailure(address, "other");
+      }
+    }
+    if (err instanceof OrchestratorRpcError) return this.reportFailure(address, err.unreachable ? "network" : "other");
+    this.reportFailure(address, "other");
   }
 
   // ------------------------------------------------------------ queries
