@@ -338,6 +338,8 @@ export class OrchestratorRegistry {
         case "bad-result":
         case "transcode-failed":
           return this.reportFailure(address, err.kind);
+        case "download":
+          return this.reportFailure(address, "bad-result");
         default:
           return this.reportFailure(address, "other");
       }
