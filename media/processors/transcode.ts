@@ -49,11 +49,9 @@ export function createTranscodeProcessor(stream: Stream, opts: TranscodeOptions)
   const manifestId = `${stream.id}-${Date.now().toString(36)}`;
   let announced = false;
   let announcing: Promise<void> | undefined;
-  let stopped = false;
   let segmentsDone = 0;
   let segmentsFailed = 0;
   let lastOrchestrator: string | null = null;
-  const controllers = new Set<AbortController>();
 
   async function announce(source: LiveSegment, outputs: Array<{ name: string; data: Buffer; profile: VideoProfile }>): Promise<void> {
     const info = await stream.sourceReady();
@@ -86,12 +84,10 @@ export function createTranscodeProcessor(stream: Stream, opts: TranscodeOptions)
     const deadline = Date.now() + Math.max(8000, 4 * durationMs);
     const tried = new Set<string>();
     const startedAt = Date.now();
-    for (let attempt = 1; attempt <= attempts && !stopped; attempt++) {
+    for (let attempt = 1; attempt <= attempts; attempt++) {
       const route = opts.routing.pick(tried);
       if (!route) break;
       tried.add(route.address);
-      const ctl = new AbortController();
-      controllers.add(ctl);
       const t0 = Date.now();
       try {
         const result = await transcodeSegment({
@@ -102,7 +98,6 @@ export function createTranscodeProcessor(stream: Stream, opts: TranscodeOptions)
           data: bytes,
           durationMs,
           profiles: opts.ladder,
-          signal: ctl.signal,
           totalTimeoutMs: Math.max(1000, deadline - Date.now()),
         });
         opts.routing.success(route.address, Date.now() - t0);
@@ -121,18 +116,15 @@ export function createTranscodeProcessor(stream: Stream, opts: TranscodeOptions)
         return;
       } catch (err) {
         const e = err instanceof TranscodeError ? err : new TranscodeError("network", (err as Error).message);
-        if (e.kind === "aborted" && stopped) break;
         opts.routing.failure(route.address, e.kind, e.message);
         metrics.orchestratorCalls.inc({ kind: "segment", result: e.kind === "busy" ? "busy" : e.kind === "timeout" ? "timeout" : "error" });
         log.warn({ stream: stream.id, seq: source.seq, attempt, orchestrator: route.address, kind: e.kind, err: e.message }, "segment attempt failed");
         if (Date.now() >= deadline) break;
-      } finally {
-        controllers.delete(ctl);
       }
     }
     segmentsFailed++;
     metrics.segmentsSkipped.inc();
-    if (!announced && !stopped) {
+    if (!announced) {
       // Nothing transcoded yet: at least let viewers watch the source.
       const info = await stream.sourceReady();
       if (!announced) stream.outputs.setRenditions([sourceRendition(info, source)]);
@@ -155,10 +147,10 @@ export function createTranscodeProcessor(stream: Stream, opts: TranscodeOptions)
   stream.on("segment", onSegment);
 
   return {
+    // Segments already received are finished (each is bounded by its own deadline), so the
+    // last seconds of a stream are not lost when the publisher leaves.
     async stop() {
-      stopped = true;
       stream.off("segment", onSegment);
-      for (const c of controllers) c.abort();
     },
     status: () => ({
       pipeline: "transcode",

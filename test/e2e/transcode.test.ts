@@ -1,0 +1,133 @@
+// Transcoding through development orchestrators (separate processes, the real wire
+// protocol over TLS) into an adaptive HLS ladder, with failures and price caps.
+import { after, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { ffprobe } from "../../media/ffmpeg/ffmpeg.ts";
+import { pushTestPattern } from "../support/publisher.ts";
+import { startOrchestratorProcess, type OrchestratorProcess } from "../support/orchestrator.ts";
+import { startWharf, type WharfProcess } from "../support/wharf.ts";
+import { sleep, waitFor } from "../support/wait.ts";
+
+const LADDER = "P144p30fps16x9,P240p30fps16x9";
+const cleanup: Array<() => Promise<unknown>> = [];
+after(async () => {
+  for (const c of cleanup.reverse()) await c().catch(() => {});
+});
+
+async function text(url: string): Promise<string | undefined> {
+  const res = await fetch(url);
+  return res.ok ? res.text() : undefined;
+}
+
+function uris(playlist: string): string[] {
+  return playlist.split("\n").filter((l) => l && !l.startsWith("#"));
+}
+
+async function transcodeStream(w: WharfProcess) {
+  const res = await w.api("POST", "/v1/streams", { name: "ladder", pipeline: "transcode", transcodingOptions: LADDER });
+  assert.equal(res.status, 201, JSON.stringify(res.body));
+  return res.body as { id: string; rtmpUrl: string; hlsUrl: string };
+}
+
+describe("transcoding through orchestrators", { timeout: 240000 }, () => {
+  test("an RTMP push becomes a multivariant playlist with the configured renditions", async () => {
+    const a = await startOrchestratorProcess();
+    const b = await startOrchestratorProcess();
+    cleanup.push(() => a.kill(), () => b.kill());
+    const w = await startWharf({ env: { WHARF_ORCH_ADDR: `${a.url},${b.url}` } });
+    cleanup.push(() => w.stop());
+    const s = await transcodeStream(w);
+    const pub = pushTestPattern(s.rtmpUrl, { seconds: 9, size: "640x360" });
+    cleanup.push(() => pub.stop());
+    const master = await waitFor("multivariant with the ladder", async () => {
+      const t = await text(s.hlsUrl);
+      return t && t.includes("P144p30fps16x9") && t.includes("P240p30fps16x9") ? t : undefined;
+    }, 30000, 250);
+    assert.match(master, /RESOLUTION=640x360,CODECS="avc1\.[0-9a-f]{6},mp4a\.40\.2".*NAME="source"/);
+    assert.match(master, /BANDWIDTH=\d+,RESOLUTION=256x144,CODECS="avc1\.[0-9a-f]{6},mp4a\.40\.2"/);
+    assert.match(master, /BANDWIDTH=\d+,RESOLUTION=426x240,CODECS="avc1\.[0-9a-f]{6},mp4a\.40\.2"/);
+    await pub.exited;
+    for (const [name, width, height] of [["P144p30fps16x9", 256, 144], ["P240p30fps16x9", 426, 240]] as const) {
+      const mediaUrl = s.hlsUrl.replace("index.m3u8", `${name}/index.m3u8`);
+      const playlist = await waitFor(`${name} complete`, async () => {
+        const t = await text(mediaUrl);
+        return t && t.includes("#EXT-X-ENDLIST") ? t : undefined;
+      }, 20000);
+      assert.ok(!playlist.includes("#EXT-X-GAP"), `${name} has gaps:\n${playlist}`);
+      const segs = uris(playlist);
+      assert.ok(segs.length >= 3, `${name}: ${segs.length} segments`);
+      for (const uri of segs) {
+        const bytes = Buffer.from(await (await fetch(new URL(uri, mediaUrl))).arrayBuffer());
+        const probe = await ffprobe(bytes, ["-count_frames"]);
+        const v = probe.streams.find((x) => x.codec_type === "video") as { width?: number; height?: number; nb_read_frames?: string } | undefined;
+        assert.equal(v?.width, width);
+        assert.equal(v?.height, height);
+        assert.ok(Number(v?.nb_read_frames) >= 50, `${name}/${uri} decodes (${v?.nb_read_frames} frames)`);
+      }
+    }
+    const served = (await a.status()).segments + (await b.status()).segments;
+    assert.ok(served >= 4, `orchestrators served ${served} segments`);
+  });
+
+  test("an orchestrator killed mid-stream: no rendition segment goes missing, it is suspended, and used again when back", async () => {
+    const a = await startOrchestratorProcess();
+    const b = await startOrchestratorProcess();
+    cleanup.push(() => a.kill(), () => b.kill());
+    const w = await startWharf({ env: { WHARF_ORCH_ADDR: `${a.url},${b.url}` } });
+    cleanup.push(() => w.stop());
+    const s = await transcodeStream(w);
+    const pub = pushTestPattern(s.rtmpUrl, { size: "320x240" });
+    cleanup.push(() => pub.stop());
+    const mediaUrl = s.hlsUrl.replace("index.m3u8", "P240p30fps16x9/index.m3u8");
+    await waitFor("both orchestrators in use", async () => (await a.status()).segments > 0 && (await b.status()).segments > 0, 40000, 500);
+    await a.kill("SIGKILL");
+    const killedAt = Date.now();
+    // Segments listed from now on must all be real (no gap), served by b after retries.
+    const firstAfter = await waitFor("a segment after the kill", async () => {
+      const t = await text(mediaUrl);
+      const m = t && /#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(t);
+      return m ? Number(m[1]) + uris(t!).length : undefined;
+    }, 10000);
+    await sleep(8000);
+    const playlist = (await text(mediaUrl))!;
+    assert.ok(!playlist.includes("#EXT-X-GAP"), `gap after the kill:\n${playlist}`);
+    const lastMsn = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(playlist)![1]) + uris(playlist).length - 1;
+    assert.ok(lastMsn >= firstAfter + 2, "segments kept coming after the kill");
+    const snap = (await w.api("GET", "/v1/orchestrators")).body.orchestrators as Array<Record<string, unknown>>;
+    const dead = snap.find((o) => o.address === a.url)!;
+    assert.ok(dead.suspended || dead.reachable === false, `dead orchestrator state: ${JSON.stringify(dead)}`);
+    assert.ok(Date.now() - killedAt < 30000);
+
+    // Back on the same address: once b is gone too, every segment must go to a.
+    await a.restart();
+    await waitFor("a reachable again", async () => {
+      const list = (await w.api("GET", "/v1/orchestrators")).body.orchestrators as Array<Record<string, unknown>>;
+      const o = list.find((x) => x.address === a.url)!;
+      return o.reachable === true && !o.suspended;
+    }, 40000, 500);
+    await b.kill("SIGKILL");
+    await waitFor("a serves segments again", async () => (await a.status()).segments >= 2, 40000, 500);
+  });
+
+  test("price cap: an orchestrator over maxPricePerUnit gets no segment; a flaky one never breaks the playlist", async () => {
+    const pricey = await startOrchestratorProcess(["--price-per-unit", "1000"]);
+    const flaky = await startOrchestratorProcess(["--price-per-unit", "1", "--fail-rate", "0.5"]);
+    const good = await startOrchestratorProcess(["--price-per-unit", "1"]);
+    cleanup.push(() => pricey.kill(), () => flaky.kill(), () => good.kill());
+    const w = await startWharf({ env: { WHARF_ORCH_ADDR: `${pricey.url},${flaky.url},${good.url}`, WHARF_MAX_PRICE_PER_UNIT: "10" } });
+    cleanup.push(() => w.stop());
+    const s = await transcodeStream(w);
+    const pub = pushTestPattern(s.rtmpUrl, { seconds: 10, size: "320x240" });
+    cleanup.push(() => pub.stop());
+    await pub.exited;
+    const mediaUrl = s.hlsUrl.replace("index.m3u8", "P144p30fps16x9/index.m3u8");
+    const playlist = await waitFor("complete playlist", async () => {
+      const t = await text(mediaUrl);
+      return t && t.includes("#EXT-X-ENDLIST") ? t : undefined;
+    }, 30000);
+    assert.equal((await pricey.status()).segments, 0, "the over-cap orchestrator received a segment");
+    assert.ok((await good.status()).segments > 0);
+    assert.ok(!playlist.includes("#EXT-X-GAP"), playlist);
+    assert.equal((await fetch(`${w.http}/healthz`)).status, 200);
+  });
+});
