@@ -6,6 +6,7 @@ import { moduleLogger } from "../server/log.ts";
 import { pipelineToCapability } from "../protocol/capabilities.ts";
 import { startOrchestrator, type CapabilityPriceOption, type OrchestratorOptions } from "./orchestrator.ts";
 import { AI_CLI_OPTIONS, AI_USAGE, aiFeatureFromCli } from "./ai/cli.ts";
+import { LIVE_CLI_OPTIONS, LIVE_USAGE, liveFeatureFromCli } from "./live/cli.ts";
 
 export const USAGE = `Wharf development orchestrator (speaks the go-livepeer orchestrator wire protocol)
 
@@ -27,7 +28,7 @@ Usage: npm run orchestrator -- [options]
   --x264-preset P        libx264 preset (default veryfast)
   --cert-dir DIR         cache the self-signed certificate in DIR
   --help                 this text
-${AI_USAGE}`;
+${AI_USAGE}${LIVE_USAGE}`;
 
 export class UsageError extends Error {}
 
@@ -73,6 +74,7 @@ export function parseCli(argv: string[]): OrchestratorOptions | undefined {
         "x264-preset": { type: "string" },
         "cert-dir": { type: "string" },
         ...AI_CLI_OPTIONS,
+        ...LIVE_CLI_OPTIONS,
         help: { type: "boolean", short: "h" },
       },
     });
@@ -106,7 +108,8 @@ export function parseCli(argv: string[]): OrchestratorOptions | undefined {
 function aiFeatures(v: Record<string, unknown>): OrchestratorOptions["features"] {
   try {
     const ai = aiFeatureFromCli(v);
-    return ai ? [ai] : [];
+    const live = liveFeatureFromCli(v);
+    return [...(ai ? [ai] : []), ...(live ? [live] : [])];
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -139,6 +142,13 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  if (process.env.WHARF_EXIT_WITH_PARENT) {
+    // Started by a gateway (embedded dev network): stdin closes when that process dies,
+    // even by SIGKILL, so no orphan keeps the port.
+    process.stdin.on("end", () => onSignal("SIGTERM"));
+    process.stdin.on("close", () => onSignal("SIGTERM"));
+    process.stdin.resume();
+  }
   orch = await startOrchestrator({
     ...opts,
     logger: log,

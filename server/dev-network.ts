@@ -11,6 +11,8 @@ const runningFromSource = import.meta.url.endsWith(".ts");
 
 export interface DevNetwork {
   addresses: string[];
+  /** Address -> region label (dev-1, dev-2, ...), for regional steering. */
+  regions: Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -58,6 +60,7 @@ export async function startDevNetwork(count: number, host: string, dataDir: stri
   log.info({ addresses: started.map((s) => s.address) }, "development orchestrators started");
   return {
     addresses: started.map((s) => s.address),
+    regions: Object.fromEntries(started.map((s, i) => [s.address, `dev-${i + 1}`])),
     async stop() {
       await Promise.all(
         started.map(

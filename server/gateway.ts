@@ -74,6 +74,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     orchAddr,
     orchWebhookUrl: config.orchWebhookUrl || undefined,
     region: config.orchRegion || undefined,
+    regions: devNetwork?.regions,
     allow: config.orchAllowlist ? config.orchAllowlist.split(",").map((x) => x.trim()).filter(Boolean) : undefined,
     deny: config.orchDenylist ? config.orchDenylist.split(",").map((x) => x.trim()).filter(Boolean) : undefined,
   });
