@@ -111,6 +111,7 @@ export class Stream extends EventEmitter<StreamEvents> {
               : null,
           }
         : null,
+      processor: this.processor?.status?.() ?? null,
       lastEnded: this.lastEndedAt
         ? { at: new Date(this.lastEndedAt).toISOString(), reason: this.lastEndReason, ...(this.lastEndDetail ? { detail: this.lastEndDetail } : {}) }
         : null,

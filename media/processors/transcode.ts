@@ -38,6 +38,12 @@ export interface TranscodeOptions {
 
 export const MAX_ATTEMPTS = 3;
 
+function summarize(samples: number[]): { samples: number; p50: number | null; p95: number | null } {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const q = (p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! : null);
+  return { samples: sorted.length, p50: q(0.5), p95: q(0.95) };
+}
+
 function renditionName(p: VideoProfile, i: number): string {
   const safe = (p.name ?? "").replace(/[^A-Za-z0-9_-]/g, "");
   return safe || `r${i}_${p.height}p`;
@@ -52,6 +58,8 @@ export function createTranscodeProcessor(stream: Stream, opts: TranscodeOptions)
   let segmentsDone = 0;
   let segmentsFailed = 0;
   let lastOrchestrator: string | null = null;
+  /** Gateway-added ms per segment: complete -> renditions published, minus the orchestrator's own work. */
+  const overheadMs: number[] = [];
 
   async function announce(source: LiveSegment, outputs: Array<{ name: string; data: Buffer; profile: VideoProfile }>): Promise<void> {
     const info = await stream.sourceReady();
@@ -108,6 +116,10 @@ export function createTranscodeProcessor(stream: Stream, opts: TranscodeOptions)
           placeholders[i]!.push(o.data);
           placeholders[i]!.end(source.duration);
         });
+        // The orchestrator's own work: from its early 200 (upload accepted) to its result.
+        const orchestratorMs = result.timings.transcodedMs - result.timings.acceptedMs;
+        overheadMs.push(Date.now() - source.completedAt - orchestratorMs);
+        if (overheadMs.length > 200) overheadMs.shift();
         const pixels = result.renditions.reduce((sum, r) => sum + (r.pixels || 0), 0);
         stream.addUsage(pixels, BigInt(Math.ceil(pixels * route.pricePerPixelWei)), route.address);
         lastOrchestrator = route.address;
@@ -158,6 +170,7 @@ export function createTranscodeProcessor(stream: Stream, opts: TranscodeOptions)
       segmentsTranscoded: segmentsDone,
       segmentsSkipped: segmentsFailed,
       lastOrchestrator,
+      gatewayOverheadMs: summarize(overheadMs),
     }),
   };
 }
