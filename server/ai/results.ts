@@ -1,7 +1,8 @@
 // Re-hosted AI results: every image/video/audio an orchestrator returns (data URI
 // or URL) is copied here and served at `GET /v1/results/{id}` so clients never
 // talk to orchestrators.
-// - Storage: files under `<dataDir>/ai-results/` with an in-memory index; the folder
+// - Storage: results up to `memoryItemBytes` (default 256 KiB) stay in memory, larger
+//   ones are files under `<dataDir>/ai-results/`; the index is in memory and the folder
 //   is emptied at start (results do not survive a restart).
 // - Ids: 32 random bytes, base64url (public, unguessable).
 // - Expiry: `resultTtlSec` after creation; a sweep deletes expired files every minute.
@@ -22,6 +23,8 @@ export interface StoredResult {
   id: string;
   contentType: string;
   size: number;
+  /** Small results: the bytes, in memory. */
+  data?: Buffer;
   createdAt: number;
   expiresAt: number;
 }
@@ -32,6 +35,8 @@ export interface ResultStoreOptions {
   maxBytes?: number;
   /** Largest single result accepted (default 1 GiB). */
   maxItemBytes?: number;
+  /** Results up to this size are kept in memory instead of a file (default 256 KiB). */
+  memoryItemBytes?: number;
 }
 
 export class ResultTooLargeError extends Error {}
@@ -60,9 +65,9 @@ export class ResultStore {
     return join(this.opts.dir, id);
   }
 
-  private add(id: string, contentType: string, size: number): StoredResult {
+  private add(id: string, contentType: string, size: number, data?: Buffer): StoredResult {
     const now = Date.now();
-    const r: StoredResult = { id, contentType, size, createdAt: now, expiresAt: now + this.opts.ttlSec * 1000 };
+    const r: StoredResult = { id, contentType, size, data, createdAt: now, expiresAt: now + this.opts.ttlSec * 1000 };
     this.index.set(id, r);
     this.bytes += size;
     this.evict();
@@ -81,12 +86,13 @@ export class ResultStore {
     if (!r) return;
     this.index.delete(id);
     this.bytes -= r.size;
-    void rm(this.path(id), { force: true });
+    if (!r.data) void rm(this.path(id), { force: true });
   }
 
   async putBuffer(data: Buffer, contentType: string): Promise<StoredResult> {
     if (data.length > this.maxItemBytes) throw new ResultTooLargeError(`result of ${data.length} bytes exceeds ${this.maxItemBytes}`);
     const id = this.newId();
+    if (data.length <= (this.opts.memoryItemBytes ?? 256 * 1024)) return this.add(id, contentType, data.length, data);
     await writeFile(this.path(id), data, { mode: 0o600 });
     return this.add(id, contentType, data.length);
   }
@@ -146,7 +152,7 @@ export class ResultStore {
       const { id } = req.params as { id: string };
       const r = /^[A-Za-z0-9_-]{43}$/.test(id) ? this.get(id) : undefined;
       if (!r) return reply.code(404).send(errorBody(404, "result not found or expired"));
-      try {
+      if (!r.data) try {
         await stat(this.path(id));
       } catch {
         this.remove(id);
@@ -160,7 +166,7 @@ export class ResultStore {
         .header("expires", new Date(r.expiresAt).toUTCString())
         .header("x-content-type-options", "nosniff");
       if (req.method === "HEAD") return reply.send();
-      return reply.send(createReadStream(this.path(id)));
+      return reply.send(r.data ?? createReadStream(this.path(id)));
     });
     log.debug({ dir: this.opts.dir }, "result routes registered");
   }

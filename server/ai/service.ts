@@ -331,12 +331,13 @@ export class AiService {
       throw new OrchestratorFault(`result ${target.pathname} answered ${res.statusCode}`);
     }
     const declared = String(res.headers["content-type"] ?? "").split(";")[0]!.trim();
-    if (declared && declared !== "application/octet-stream") {
+    const length = Number(res.headers["content-length"] ?? NaN);
+    if (declared && declared !== "application/octet-stream" && !(length <= 256 * 1024)) {
       const stored = await this.opts.results.putStream(res.body, declared);
       return `${base}/v1/results/${stored.id}`;
     }
     const data = Buffer.from(await res.body.arrayBuffer());
-    const stored = await this.opts.results.putBuffer(data, sniffContentType(data));
+    const stored = await this.opts.results.putBuffer(data, declared && declared !== "application/octet-stream" ? declared : sniffContentType(data));
     return `${base}/v1/results/${stored.id}`;
   }
 }

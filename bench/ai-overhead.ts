@@ -1,0 +1,114 @@
+// Gateway overhead of batch AI: text-to-image through Wharf vs straight to a
+// development orchestrator whose text-to-image costs nothing (--ai-zero-cost), at
+// 1, 16 and 64 concurrent clients. Both are separate processes (real sockets).
+//
+//   node --import tsx bench/ai-overhead.ts [--seconds 5] [--levels 1,16,64] [--data-uris]
+//
+// Through Wharf a request is: API-key auth, validation, orchestrator selection, the
+// orchestrator call (Livepeer headers), re-hosting the result (GET of the result URL
+// on the orchestrator, or data URI decode with --data-uris, then a file write) and a
+// durable usage record (SQLite WAL, synchronous=FULL) before the answer.
+import { spawn } from "node:child_process";
+import { parseArgs } from "node:util";
+import { Agent, request } from "undici";
+import { getOrchestrator, closeGrpcClients } from "../protocol/grpc-client.ts";
+import { aiRequestHeaders } from "../protocol/segment-header.ts";
+import { Capability } from "../protocol/capabilities.ts";
+import { REPO, startWharf } from "../test/support/wharf.ts";
+
+const { values } = parseArgs({
+  options: { seconds: { type: "string", default: "5" }, levels: { type: "string", default: "1,16,64" }, "data-uris": { type: "boolean", default: false } },
+});
+const SECONDS = Number(values.seconds);
+const LEVELS = values.levels!.split(",").map(Number);
+const BODY = JSON.stringify({ model_id: "", prompt: "benchmark", width: 512, height: 512 });
+
+async function startOrchestratorProcess(): Promise<{ url: string; stop: () => void }> {
+  const args = ["--import", "tsx", "orchestrator/main.ts", "--port", "0", "--http", "--ai-zero-cost", "--ai-capacity", "100000"];
+  if (values["data-uris"]) args.push("--ai-data-uris");
+  const p = spawn(process.execPath, args, { cwd: REPO, env: { ...process.env, WHARF_LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "inherit"] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    p.stdout!.on("data", (d) => {
+      out += d;
+      const m = /\{"listening":"([^"]+)"/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    p.once("exit", (c) => reject(new Error(`orchestrator exited ${c}`)));
+  });
+  return { url, stop: () => p.kill("SIGTERM") };
+}
+
+interface Result {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+async function load(concurrency: number, seconds: number, send: (d: Agent) => Promise<number>): Promise<Result> {
+  const agent = new Agent({ connections: concurrency, pipelining: 1, keepAliveTimeout: 30_000 });
+  const lat: number[] = [];
+  let errors = 0;
+  // Warm-up: one second, not counted.
+  const run = async (until: number, record: boolean) => {
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (performance.now() < until) {
+          const t0 = performance.now();
+          const status = await send(agent).catch(() => 0);
+          if (!record) continue;
+          if (status === 200) lat.push(performance.now() - t0);
+          else errors++;
+        }
+      }),
+    );
+  };
+  await run(performance.now() + 1000, false);
+  const start = performance.now();
+  await run(start + seconds * 1000, true);
+  const elapsed = (performance.now() - start) / 1000;
+  await agent.close();
+  lat.sort((a, b) => a - b);
+  const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? NaN;
+  return { rps: lat.length / elapsed, p50: q(0.5), p99: q(0.99), errors };
+}
+
+async function main(): Promise<void> {
+  const orch = await startOrchestratorProcess();
+  const wharf = await startWharf({ env: { WHARF_ORCH_ADDR: orch.url, WHARF_LOG_LEVEL: "warn" } });
+  try {
+    const info = await getOrchestrator(orch.url);
+    const headers = { ...aiRequestHeaders(Capability.TextToImage, "stabilityai/sdxl-turbo", info.authToken!), "content-type": "application/json" };
+    const direct = async (d: Agent) => {
+      const r = await request(`${info.transcoder}/text-to-image`, { method: "POST", headers, body: BODY, dispatcher: d });
+      await r.body.dump();
+      return r.statusCode;
+    };
+    const viaWharf = async (d: Agent) => {
+      const r = await request(`${wharf.http}/text-to-image`, { method: "POST", headers: { authorization: `Bearer ${wharf.adminKey}`, "content-type": "application/json" }, body: BODY, dispatcher: d });
+      await r.body.dump();
+      return r.statusCode;
+    };
+    const rows: string[] = [];
+    rows.push("| clients | direct req/s | direct p50 / p99 ms | Wharf req/s | Wharf p50 / p99 ms | overhead p50 / p99 ms | errors |");
+    rows.push("|---|---|---|---|---|---|---|");
+    for (const c of LEVELS) {
+      const d = await load(c, SECONDS, direct);
+      const w = await load(c, SECONDS, viaWharf);
+      const f = (x: number) => x.toFixed(2);
+      rows.push(`| ${c} | ${d.rps.toFixed(0)} | ${f(d.p50)} / ${f(d.p99)} | ${w.rps.toFixed(0)} | ${f(w.p50)} / ${f(w.p99)} | ${f(w.p50 - d.p50)} / ${f(w.p99 - d.p99)} | ${d.errors + w.errors} |`);
+      process.stderr.write(`${rows.at(-1)}\n`);
+    }
+    process.stdout.write(`\ntext-to-image (512x512, zero-cost orchestrator${values["data-uris"] ? ", data URIs" : ", result URLs"}), ${SECONDS} s per point\n\n${rows.join("\n")}\n`);
+  } finally {
+    await wharf.stop();
+    orch.stop();
+    await closeGrpcClients();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
