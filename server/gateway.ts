@@ -143,7 +143,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     config, dataDir, accounts,
     auth: auth.requireScope("ai"),
     publicUrl: () => urls.http,
-    addresses: devNetwork?.addresses,
+    registry: orchestrators,
   });
   // --- WebRTC: WHIP ingest and WHEP playback (media/webrtc) ---
   const webrtc = new WebRtcService(hub, {

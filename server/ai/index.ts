@@ -6,7 +6,9 @@ import type { Config } from "../config/schema.ts";
 import { ConfigError } from "../config/load.ts";
 import { readJsonSetting } from "../config/json-setting.ts";
 import type { Accounts } from "../accounts/index.ts";
+import type { OrchestratorRegistry } from "../orchestrators/registry.ts";
 import { AiPool, type AiOrchestratorSource } from "./orchestrators.ts";
+import { registryAiSource } from "./registry-source.ts";
 import { parsePriceCaps, PriceCapError, type PriceCaps } from "./price-cap.ts";
 import { ResultStore } from "./results.ts";
 import { registerAiRoutes, type PreHandler } from "./routes.ts";
@@ -30,6 +32,8 @@ export interface BatchAiDeps {
   source?: AiOrchestratorSource;
   /** Extra orchestrator addresses for the default pool (e.g. embedded dev orchestrators). */
   addresses?: string[];
+  /** The shared orchestrator registry; when given, selection goes through it. */
+  registry?: OrchestratorRegistry;
 }
 
 export interface BatchAi {
@@ -73,7 +77,7 @@ export async function startBatchAi(app: FastifyInstance, deps: BatchAiDeps): Pro
   const { config } = deps;
   const caps = loadPriceCaps(config);
   let pool: AiPool | undefined;
-  let source = deps.source;
+  let source = deps.source ?? (deps.registry ? registryAiSource(deps.registry, caps, { ignoreMaxPriceIfNeeded: config.ignoreMaxPriceIfNeeded }) : undefined);
   if (!source) {
     const addresses = [...config.orchAddr.split(","), ...(deps.addresses ?? [])].map((s) => s.trim()).filter(Boolean);
     pool = new AiPool({ addresses, caps, ignoreMaxPriceIfNeeded: config.ignoreMaxPriceIfNeeded });
