@@ -31,6 +31,8 @@ import { createPassthroughProcessor } from "../media/processors/passthrough.ts";
 import { ffmpegAvailable, stopAllFfmpeg } from "../media/ffmpeg/ffmpeg.ts";
 import { WebRtcService } from "../media/webrtc/service.ts";
 import { registerWebRtcRoutes } from "../media/webrtc/routes.ts";
+import { createLiveAiProcessorFactory, registryLiveRouting } from "../media/processors/live-ai.ts";
+import { registerLiveRoutes } from "./api/live.ts";
 
 const log = moduleLogger("gateway");
 
@@ -156,6 +158,21 @@ export async function startGateway(config: Config): Promise<Gateway> {
   });
   registerWebRtcRoutes(app, webrtc);
   // --- end WebRTC ---
+  // --- Live AI: live-video-to-video pinned to one orchestrator with a hot standby (media/live) ---
+  const liveAi = createLiveAiProcessorFactory({
+    routing: (modelId) => registryLiveRouting(orchestrators, modelId, { maxPricePerUnit, ignoreMaxPriceIfNeeded: config.ignoreMaxPriceIfNeeded }),
+    segmentDuration: config.segmentDuration,
+    noOutputFactor: config.liveNoOutputFactor,
+    maxSwaps: config.liveMaxSwaps,
+    swapWindowSec: config.liveSwapWindowSec,
+    kick: (stream, detail) => {
+      stream.lastEndDetail = detail;
+      hub.kick(stream.id, "failed");
+    },
+  });
+  hub.registerProcessor("live-video-to-video", liveAi.factory);
+  registerLiveRoutes(app, { hub, store, auth, sessions: liveAi.sessions });
+  // --- end Live AI ---
 
   await app.listen({ host: config.host, port: config.httpPort });
   const httpPort = (app.server.address() as { port: number }).port;

@@ -1,0 +1,90 @@
+// Live AI routes: params updates and status of live-video-to-video streams, under Wharf's API
+// and at go-livepeer's public paths.
+//   POST /v1/streams/{id}/params                  {"params": {...}}   (scope streams, owner)
+//   GET  /v1/streams/{id}/status                  orchestrator, standby, events, fps, latency, swaps
+//   POST /live/video-to-video/{stream}/update     body = the params object (go-livepeer)
+//   GET  /live/video-to-video/{stream}/status
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { Type, type Static } from "typebox";
+import type { StreamHub } from "../../media/hub/hub.ts";
+import type { StreamRecord } from "../../media/hub/types.ts";
+import { isLiveAiProcessor, type LiveAiSessions } from "../../media/processors/live-ai.ts";
+import type { StreamStore } from "../streams/store.ts";
+import { ownerFilter, type Authenticator } from "./auth.ts";
+import { errorBody } from "./errors.ts";
+
+const StreamId = Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" });
+const Params = Type.Record(Type.String(), Type.Unknown());
+const ParamsBody = Type.Object({ params: Params }, { additionalProperties: false });
+
+export interface LiveRoutesContext {
+  hub: StreamHub;
+  store: StreamStore;
+  auth: Authenticator;
+  sessions: LiveAiSessions;
+}
+
+export function registerLiveRoutes(app: FastifyInstance, ctx: LiveRoutesContext): void {
+  const guard = ctx.auth.requireScope("streams");
+  const find = (req: FastifyRequest, id: string): StreamRecord | undefined => {
+    const record = ctx.store.get(id);
+    const owner = ownerFilter(req);
+    return record && (owner === undefined || record.ownerKeyId === owner) ? record : undefined;
+  };
+
+  const update = async (req: FastifyRequest, reply: FastifyReply, id: string, params: Record<string, unknown>) => {
+    const record = find(req, id);
+    if (!record) return reply.code(404).send(errorBody(404, `stream ${id} not found`));
+    if (record.pipeline !== "live-video-to-video") {
+      return reply.code(400).send(errorBody(400, `stream ${id} runs pipeline ${record.pipeline}; params apply to live-video-to-video streams`));
+    }
+    await ctx.store.update(id, { ...record.options, params });
+    const processor = ctx.hub.get(id)?.processor;
+    let result: { applied: boolean; orchestrator: string | null } = { applied: false, orchestrator: null };
+    if (isLiveAiProcessor(processor)) {
+      try {
+        result = await processor.updateParams(params);
+      } catch (err) {
+        return reply.code(502).send(errorBody(502, `params stored, but the orchestrator did not take them: ${(err as Error).message}`));
+      }
+    }
+    return { id, params, live: isLiveAiProcessor(processor), ...result };
+  };
+
+  const status = async (req: FastifyRequest, reply: FastifyReply, id: string) => {
+    const record = find(req, id);
+    if (!record) return reply.code(404).send(errorBody(404, `stream ${id} not found`));
+    const stream = ctx.hub.get(id);
+    const processor = stream?.processor;
+    const live = processor?.status?.() ?? null;
+    return {
+      id,
+      pipeline: record.pipeline,
+      state: stream?.live ? "live" : "idle",
+      ...(record.options.modelId ? { modelId: record.options.modelId } : {}),
+      processor: live ?? (record.pipeline === "live-video-to-video" ? ctx.sessions.lastStatus(id) ?? null : null),
+      lastEnded: stream?.view().lastEnded ?? null,
+    };
+  };
+
+  app.post(
+    "/v1/streams/:id/params",
+    { preHandler: guard, schema: { summary: "Update a live AI stream's params (sent on the control channel)", tags: ["live"], params: Type.Object({ id: StreamId }), body: ParamsBody } },
+    async (req, reply) => update(req, reply, (req.params as { id: string }).id, (req.body as Static<typeof ParamsBody>).params),
+  );
+  app.get(
+    "/v1/streams/:id/status",
+    { preHandler: guard, schema: { summary: "Processor status: orchestrator, standby, events, frame rates, latency, swaps", tags: ["live"], params: Type.Object({ id: StreamId }) } },
+    async (req, reply) => status(req, reply, (req.params as { id: string }).id),
+  );
+  app.post(
+    "/live/video-to-video/:stream/update",
+    { preHandler: guard, schema: { summary: "go-livepeer compatible params update (body = params)", tags: ["live"], params: Type.Object({ stream: StreamId }), body: Params } },
+    async (req, reply) => update(req, reply, (req.params as { stream: string }).stream, req.body as Record<string, unknown>),
+  );
+  app.get(
+    "/live/video-to-video/:stream/status",
+    { preHandler: guard, schema: { summary: "go-livepeer compatible status", tags: ["live"], params: Type.Object({ stream: StreamId }) } },
+    async (req, reply) => status(req, reply, (req.params as { stream: string }).stream),
+  );
+}
