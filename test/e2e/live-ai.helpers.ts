@@ -111,3 +111,12 @@ export async function psnrAgainstBars(segment: Buffer): Promise<number> {
   assert.ok(m, `psnr output: ${proc.stderrTail().slice(-300)}`);
   return m[1] === "inf" ? 100 : Number(m[1]);
 }
+
+/** Waits until `n` segments that started after `afterPdt` (ms) are listed (the playlist window slides). */
+export async function waitForNewSegments(hlsUrl: string, afterPdt: number, n: number, timeoutMs = 15000): Promise<MediaEntry[]> {
+  return waitFor(`${n} new ai segments`, async () => {
+    const p = await aiPlaylist(hlsUrl);
+    const fresh = p?.entries.filter((e) => e.pdt > afterPdt) ?? [];
+    return fresh.length >= n ? fresh : undefined;
+  }, timeoutMs, 150);
+}

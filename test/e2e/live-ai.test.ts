@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { startOrchestratorProcess, type OrchestratorProcess } from "../support/orchestrator.ts";
 import { startWharf, type WharfProcess } from "../support/wharf.ts";
 import { sleep, waitFor } from "../support/wait.ts";
-import { aiPlaylist, chroma, createLiveStream, fetchBytes, liveStatus, psnrAgainstBars, pushBars, waitForSegments } from "./live-ai.helpers.ts";
+import { aiPlaylist, chroma, createLiveStream, fetchBytes, liveStatus, psnrAgainstBars, pushBars, waitForNewSegments, waitForSegments } from "./live-ai.helpers.ts";
 
 const SEG = 1; // segment duration (s)
 let a: OrchestratorProcess;
@@ -104,7 +104,7 @@ describe("live-video-to-video", { timeout: 150000 }, () => {
       assert.ok(gapMs < 2000, `output gap ${gapMs} ms`);
       assert.ok(beforeKill.length > 0);
       // No stall: output keeps coming, still gray (params replayed on the new orchestrator).
-      const more = await waitForSegments(s.hlsUrl, after.p.entries.length + 2, 10000);
+      const more = await waitForNewSegments(s.hlsUrl, firstAfter.pdt, 2, 10000);
       const c = await chroma(await fetchBytes(more.at(-1)!.uri));
       assert.ok(c.sat < 1, `params replayed after the swap: ${JSON.stringify(c)}`);
       const metrics = await (await fetch(`${w.http}/metrics`)).text();
