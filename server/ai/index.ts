@@ -7,7 +7,7 @@ import { ConfigError } from "../config/load.ts";
 import { readJsonSetting } from "../config/json-setting.ts";
 import type { Accounts } from "../accounts/index.ts";
 import type { OrchestratorRegistry } from "../orchestrators/registry.ts";
-import { AiPool, type AiOrchestratorSource } from "./orchestrators.ts";
+import type { AiOrchestratorSource } from "./orchestrators.ts";
 import { registryAiSource } from "./registry-source.ts";
 import { parsePriceCaps, PriceCapError, type PriceCaps } from "./price-cap.ts";
 import { ResultStore } from "./results.ts";
@@ -15,7 +15,7 @@ import { registerAiRoutes, type PreHandler } from "./routes.ts";
 import { AiService, type AiBilling } from "./service.ts";
 
 export { AiService, AiHttpError, type AiBilling, type AiUsage } from "./service.ts";
-export { AiPool, type AiOrchestratorSource, type AiCandidate, type AiSelection } from "./orchestrators.ts";
+export type { AiOrchestratorSource, AiCandidate, AiSelection } from "./orchestrators.ts";
 export { ResultStore } from "./results.ts";
 export { registerAiRoutes } from "./routes.ts";
 export { parsePriceCaps, PriceCaps } from "./price-cap.ts";
@@ -28,19 +28,16 @@ export interface BatchAiDeps {
   auth: PreHandler;
   /** Wharf's public base URL (known after listen). */
   publicUrl: () => string;
-  /** Orchestrator selection; default: an AiPool over config.orchAddr. */
+  /** The shared orchestrator registry that selection goes through. */
+  registry: OrchestratorRegistry;
+  /** Selection override (tests); default: the registry with the configured price caps. */
   source?: AiOrchestratorSource;
-  /** Extra orchestrator addresses for the default pool (e.g. embedded dev orchestrators). */
-  addresses?: string[];
-  /** The shared orchestrator registry; when given, selection goes through it. */
-  registry?: OrchestratorRegistry;
 }
 
 export interface BatchAi {
   service: AiService;
   results: ResultStore;
   caps: PriceCaps;
-  pool?: AiPool;
   stop(): void;
 }
 
@@ -76,14 +73,7 @@ export function accountsBilling(accounts: Accounts): AiBilling {
 export async function startBatchAi(app: FastifyInstance, deps: BatchAiDeps): Promise<BatchAi> {
   const { config } = deps;
   const caps = loadPriceCaps(config);
-  let pool: AiPool | undefined;
-  let source = deps.source ?? (deps.registry ? registryAiSource(deps.registry, caps, { ignoreMaxPriceIfNeeded: config.ignoreMaxPriceIfNeeded }) : undefined);
-  if (!source) {
-    const addresses = [...config.orchAddr.split(","), ...(deps.addresses ?? [])].map((s) => s.trim()).filter(Boolean);
-    pool = new AiPool({ addresses, caps, ignoreMaxPriceIfNeeded: config.ignoreMaxPriceIfNeeded });
-    pool.start();
-    source = pool;
-  }
+  const source = deps.source ?? registryAiSource(deps.registry, caps, { ignoreMaxPriceIfNeeded: config.ignoreMaxPriceIfNeeded });
   const results = new ResultStore({ dir: join(deps.dataDir, "ai-results"), ttlSec: config.resultTtlSec });
   results.register(app);
   const service = new AiService({
@@ -96,9 +86,8 @@ export async function startBatchAi(app: FastifyInstance, deps: BatchAiDeps): Pro
   });
   await registerAiRoutes(app, { service, auth: deps.auth });
   return {
-    service, results, caps, pool,
+    service, results, caps,
     stop() {
-      pool?.stop();
       results.close();
     },
   };
