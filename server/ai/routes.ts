@@ -4,6 +4,7 @@
 // (`{"detail": {"msg"}}`, 422 `{"detail": [{"loc", "msg", "type"}]}`) without
 // touching Wharf's own `/v1` error shape. Multipart form strings are coerced here
 // (server/ai/spec.ts), JSON bodies are checked strictly.
+import { metrics } from "../metrics/metrics.ts";
 import { randomUUID } from "node:crypto";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import multipart from "@fastify/multipart";
@@ -87,6 +88,12 @@ export async function registerAiRoutes(app: FastifyInstance, opts: AiRoutesOptio
         /* leave it */
       }
       return payload;
+    });
+
+    sub.addHook("onResponse", async (req, reply) => {
+      const pipeline = (req.routeOptions.url ?? "/unknown").slice(1);
+      metrics.aiRequests.inc({ pipeline, status: String(reply.statusCode) });
+      metrics.aiDuration.observe({ pipeline }, reply.elapsedTime / 1000);
     });
 
     for (const p of AI_PIPELINES) {
