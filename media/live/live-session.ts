@@ -147,7 +147,7 @@ export class LiveSession {
     const now = Date.now();
     const out = new Set<string>();
     for (const [a, t] of this.recentFailures) {
-      if (now - t < 60_000) out.add(a);
+      if (now - t < 10_000) out.add(a); // longer-term avoidance is the registry's suspension
       else this.recentFailures.delete(a);
     }
     if (this.active) out.add(this.active.address);

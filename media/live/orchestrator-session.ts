@@ -215,8 +215,12 @@ export class OrchSession extends EventEmitter<OrchSessionEvents> {
         if (this.lastInputAt === undefined || now - this.lastInputAt > this.opts.inputIdleMs) this.inputResumedAt = now;
         this.lastInputAt = now;
         await w.write(chunk);
+        // First send only: a segment re-sent after a swap carries old bytes, not gateway latency.
         const arrived = this.opts.clock?.get(chunk);
-        if (arrived !== undefined && this.role === "active") this.opts.onIngestLatency?.(Date.now() - arrived);
+        if (arrived !== undefined && this.role === "active") {
+          this.opts.clock!.delete(chunk);
+          this.opts.onIngestLatency?.(Date.now() - arrived);
+        }
         this.lastInputAt = Date.now();
       }
       await w.end();
