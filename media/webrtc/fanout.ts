@@ -20,6 +20,9 @@ const log = moduleLogger("whep");
 export const PACKETIZER_VIDEO_PT = 96;
 export const PACKETIZER_AUDIO_PT = 111;
 const GOP_CACHE_MAX_PACKETS = 4000;
+const PACE_CHUNK = 16 * 1024;
+const PACE_BURST = 128 * 1024;
+const PACE_SPEEDUP = 4;
 
 /** What the fan-out needs from a viewer. */
 export interface FanoutViewer {
@@ -60,7 +63,7 @@ class Packetizer {
     const rtp = (port: number) => `rtp://127.0.0.1:${port}?pkt_size=1200`;
     const args = [
       "-hide_banner", "-nostdin", "-loglevel", "error",
-      "-fflags", "+nobuffer+genpts", "-probesize", "300000", "-analyzeduration", "500000",
+      "-fflags", "+nobuffer", "-probesize", "32", "-analyzeduration", "0",
       "-f", "mpegts", "-i", "pipe:0",
       "-map", "0:v:0", "-c:v", "copy", "-f", "rtp", "-payload_type", String(PACKETIZER_VIDEO_PT),
       "-ssrc", String(randomInt(1, 2 ** 31)), rtp(socketPort(this.videoSock)),
@@ -139,6 +142,8 @@ export class StreamFanout {
   private gop: Buffer[] = [];
   private gopTs?: number;
   private idleTimer?: NodeJS.Timeout;
+  private tokens = PACE_BURST;
+  private tokensAt = Date.now();
   private readonly unsubscribe: () => void;
   closed = false;
   videoPackets = 0;
@@ -298,14 +303,15 @@ export class StreamFanout {
       },
     );
     this.packetizer = p;
-    this.feedChain = Promise.resolve();
-    void p.start().then(
-      () => this.enqueue(from),
+    // Feeding waits for the sockets; segments queue behind in order.
+    this.feedChain = p.start().then(
+      () => undefined,
       (err: Error) => {
         log.warn({ stream: this.stream.id, err: err.message }, "WHEP packetizer failed to start");
         if (this.packetizer === p) this.packetizer = undefined;
       },
     );
+    this.enqueue(from);
   }
 
   private enqueue(seg: LiveSegment): void {
@@ -315,13 +321,39 @@ export class StreamFanout {
       if (this.packetizer !== p || p.closed) return;
       try {
         for await (const chunk of seg.iterate()) {
-          if (this.packetizer !== p || p.closed) return;
-          if (!p.write(chunk)) await p.drain();
+          for (let off = 0; off < chunk.length; off += PACE_CHUNK) {
+            if (this.packetizer !== p || p.closed) return;
+            const part = chunk.subarray(off, off + PACE_CHUNK);
+            await this.pace(part.length);
+            if (!p.write(part)) await p.drain();
+          }
         }
       } catch {
         /* aborted segment: skip the rest of it */
       }
     });
+  }
+
+  /**
+   * Token bucket at PACE_SPEEDUP x the rendition's bitrate: live bytes pass at once, while a
+   * backlog (the part of a segment produced before a viewer came, or a whole segment that a
+   * processor publishes complete) drains a few times faster than real time instead of as
+   * one burst that overflows viewers' socket buffers.
+   */
+  private async pace(bytes: number): Promise<void> {
+    const bandwidth = this.latestRendition?.bandwidth || 4_000_000;
+    const rate = (bandwidth / 8) * PACE_SPEEDUP; // bytes per second
+    const now = Date.now();
+    this.tokens = Math.min(PACE_BURST, this.tokens + ((now - this.tokensAt) * rate) / 1000);
+    this.tokensAt = now;
+    if (this.tokens >= bytes) {
+      this.tokens -= bytes;
+      return;
+    }
+    const waitMs = Math.ceil(((bytes - this.tokens) * 1000) / rate);
+    await new Promise((r) => setTimeout(r, waitMs));
+    this.tokens = 0;
+    this.tokensAt = Date.now();
   }
 
   private restartPacketizer(why: string): void {

@@ -118,8 +118,9 @@ export function whenConnected(pc: RTCPeerConnection, timeoutMs: number): Promise
 }
 
 /** Applies the offer and returns the complete answer (all candidates, no trickle). */
-export async function answerOffer(pc: RTCPeerConnection, offer: string, net: NetworkOptions): Promise<string> {
+export async function answerOffer(pc: RTCPeerConnection, offer: string, net: NetworkOptions, direction?: "sendonly" | "recvonly"): Promise<string> {
   await pc.setRemoteDescription({ type: "offer", sdp: offer });
+  if (direction) for (const t of pc.getTransceivers()) t.setDirection(direction);
   const answer = await pc.createAnswer();
   await pc.setLocalDescription(answer);
   await gatheringComplete(pc);

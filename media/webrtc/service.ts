@@ -45,7 +45,14 @@ export class WebRtcService {
   constructor(
     private readonly hub: StreamHub,
     private readonly opts: WebRtcOptions,
-  ) {}
+  ) {
+    // Every live stream gets its (idle) fan-out at once, so it knows the segment in progress
+    // and a first viewer starts from its keyframe instead of waiting for the next segment.
+    hub.on("published", (stream) => {
+      if (!this.stopped) this.ensureFanout(stream.id);
+    });
+    hub.on("unpublished", (stream) => this.maybeDropFanout(stream.id));
+  }
 
   private get net(): NetworkOptions {
     return { host: this.opts.host, portMin: this.opts.portMin, portMax: this.opts.portMax };
@@ -132,9 +139,6 @@ export class WebRtcService {
     if (this.stopped) return { ok: false, status: 503, message: "gateway is stopping" };
     const stream = this.hub.get(streamId);
     if (!stream) return { ok: false, status: 404, message: `stream ${streamId} not found` };
-    if (this.viewersOf(streamId) >= this.opts.maxViewers) {
-      return { ok: false, status: 429, message: `stream has reached its WebRTC viewer limit (${this.opts.maxViewers})`, headers: { "retry-after": "10" } };
-    }
     const direct = this.direct.get(streamId);
     const profileLevel = direct ? /profile-level-id=([0-9a-f]{2})/i.exec(direct.videoFmtp ?? "")?.[1] : undefined;
     const prefer = profileLevel ? parseInt(profileLevel, 16) : PROFILE_IDC[stream.source.videoProfile ?? ""];
@@ -144,6 +148,9 @@ export class WebRtcService {
     } catch (err) {
       if (err instanceof SdpError) return { ok: false, status: 400, message: `malformed SDP offer: ${err.message}` };
       throw err;
+    }
+    if (this.viewersOf(streamId) >= this.opts.maxViewers) {
+      return { ok: false, status: 429, message: `stream has reached its WebRTC viewer limit (${this.opts.maxViewers})`, headers: { "retry-after": "10" } };
     }
     const fanout = this.ensureFanout(streamId);
     if (!fanout) return { ok: false, status: 404, message: `stream ${streamId} not found` };
@@ -186,10 +193,11 @@ export class WebRtcService {
   }
 
   private maybeDropFanout(streamId: string): void {
-    if (this.viewersOf(streamId) > 0 || this.fanoutTimers.has(streamId)) return;
+    const busy = () => this.viewersOf(streamId) > 0 || this.hub.get(streamId)?.live === true;
+    if (busy() || this.fanoutTimers.has(streamId)) return;
     const t = setTimeout(() => {
       this.fanoutTimers.delete(streamId);
-      if (this.viewersOf(streamId) > 0) return;
+      if (busy()) return;
       this.fanouts.get(streamId)?.close();
       this.fanouts.delete(streamId);
     }, 10000);

@@ -48,7 +48,7 @@ export class WhepViewer extends EventEmitter<{ closed: [] }> implements FanoutVi
           if (state === "failed" || state === "closed") this.close();
         }),
       );
-      const answer = await answerOffer(this.pc, this.offer.sdp, this.net);
+      const answer = await answerOffer(this.pc, this.offer.sdp, this.net, "sendonly");
       for (const t of this.pc.getTransceivers()) {
         if (t.kind === "video" && !this.videoSender) this.videoSender = t.sender;
         if (t.kind === "audio" && !this.audioSender) this.audioSender = t.sender;
@@ -78,6 +78,7 @@ export class WhepViewer extends EventEmitter<{ closed: [] }> implements FanoutVi
     this.connected = true;
     this.connectedAt = Date.now();
     this.fanout.addViewer(this);
+    log.debug({ stream: this.streamId, viewer: this.id, mode: this.fanout.mode }, "WHEP viewer connected");
   }
 
   sendVideo(packet: Buffer, generation: number): void {
@@ -102,6 +103,7 @@ export class WhepViewer extends EventEmitter<{ closed: [] }> implements FanoutVi
     if (this.closed) return;
     this.closed = true;
     this.fanout.removeViewer(this);
+    log.debug({ stream: this.streamId, viewer: this.id, videoSent: this.videoSent, audioSent: this.audioSent, plis: this.plis }, "WHEP viewer closed");
     if (this.pc) void closePeer(this.pc);
     this.emit("closed");
   }

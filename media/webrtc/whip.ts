@@ -88,7 +88,7 @@ export class WhipSession extends EventEmitter<WhipEvents> {
           if (state === "failed" || state === "closed") void this.close("publisher-left");
         }),
       );
-      const answer = await answerOffer(this.pc, this.offer.sdp, this.opts.net);
+      const answer = await answerOffer(this.pc, this.offer.sdp, this.opts.net, "recvonly");
       this.videoReceiver = this.pc.getTransceivers().find((t) => t.kind === "video")?.receiver;
       await this.startFfmpeg();
       // ICE/DTLS may take a moment: keep the hub's publisher watchdog quiet until media flows.
@@ -220,14 +220,14 @@ export class WhipSession extends EventEmitter<WhipEvents> {
     clearInterval(this.timer);
     clearInterval(this.keepAlive);
     log.info({ stream: this.streamId, session: this.id, reason }, "WHIP session closing");
+    const seg = this.segmenter;
+    if (seg) {
+      // Stopping (SIGTERM, SIGKILL after 500 ms) ends the splitter's last segment cleanly.
+      await Promise.race([seg.stop(), new Promise((r) => setTimeout(r, 700))]);
+    }
     const pc = this.pc;
     if (pc) void closePeer(pc);
     closeSocket(this.out);
-    const seg = this.segmenter;
-    if (seg) {
-      // SIGTERM makes ffmpeg write out what it has; the last segment ends with it.
-      await Promise.race([seg.stop(), new Promise((r) => setTimeout(r, 700))]);
-    }
     this.ingest.end(reason);
     if (this.tmpDir) rmSync(this.tmpDir, { recursive: true, force: true });
     this.emit("closed", reason);

@@ -30,6 +30,7 @@ export interface WhipPublisher {
 export function loopbackPeer(codecs: { video?: "H264" | "VP8"; audio?: boolean }): RTCPeerConnection {
   return new RTCPeerConnection({
     iceServers: [],
+    bundlePolicy: "max-bundle",
     iceAdditionalHostAddresses: ["127.0.0.1"],
     iceInterfaceAddresses: { udp4: "127.0.0.1" },
     iceUseIpv6: false,
@@ -118,7 +119,7 @@ export async function publishWhip(url: string, streamKey: string | undefined, op
         status = (await fetch(new URL(pub.location, url), { method: "DELETE" }).catch(() => undefined))?.status;
       }
       await pub.encoder?.stop(500);
-      for (const s of sockets) s.close();
+      for (const s of sockets.splice(0)) s.close();
       await pc.close().catch(() => {});
       return status;
     },
@@ -160,4 +161,111 @@ export async function publishWhip(url: string, streamKey: string | undefined, op
   ];
   pub.encoder = spawnFfmpeg(args, { label: "whip test encoder" });
   return pub;
+}
+
+export interface WhepPlayer {
+  status: number;
+  location?: string;
+  error?: unknown;
+  pc: RTCPeerConnection;
+  /** ms from POST to the first video keyframe packet (undefined until then). */
+  firstKeyframeMs?: number;
+  connectedMs?: number;
+  firstPacketMs?: number;
+  video: { packets: number; lost: number; keyframes: number; tsBackwards: number; bytes: number; ssrcs: Set<number> };
+  audio: { packets: number; lost: number };
+  stop(opts?: { delete?: boolean }): Promise<number | undefined>;
+}
+
+function h264Key(payload: Buffer): boolean {
+  const t = payload[0]! & 0x1f;
+  if (t === 5 || t === 7) return true;
+  if (t === 24) {
+    for (let o = 1; o + 3 <= payload.length; o += 2 + payload.readUInt16BE(o)) {
+      const n = payload[o + 2]! & 0x1f;
+      if (n === 5 || n === 7) return true;
+    }
+  }
+  return t === 28 && (payload[1]! & 0x80) !== 0 && (payload[1]! & 0x1f) === 5;
+}
+
+/** A werift WHEP viewer that counts what it receives (packets, sequence gaps, keyframes). */
+export async function playWhep(url: string, opts: { audio?: boolean } = {}): Promise<WhepPlayer> {
+  const audio = opts.audio ?? true;
+  const pc = loopbackPeer({ video: "H264", audio });
+  const t0 = Date.now();
+  const player: WhepPlayer = {
+    status: 0,
+    pc,
+    video: { packets: 0, lost: 0, keyframes: 0, tsBackwards: 0, bytes: 0, ssrcs: new Set() },
+    audio: { packets: 0, lost: 0 },
+    async stop(o = {}) {
+      let status: number | undefined;
+      if (o.delete !== false && player.location) {
+        status = (await fetch(new URL(player.location, url), { method: "DELETE" }).catch(() => undefined))?.status;
+      }
+      await pc.close().catch(() => {});
+      return status;
+    },
+  };
+  let lastV: number | undefined;
+  let lastVts: number | undefined;
+  let lastA: number | undefined;
+  pc.onTrack.subscribe((track) => {
+    track.onReceiveRtp.subscribe((rtp) => {
+      try {
+        const seq = rtp.header.sequenceNumber;
+        if (track.kind === "video") {
+          const v = player.video;
+          player.firstPacketMs ??= Date.now() - t0;
+          v.packets++;
+          v.bytes += rtp.payload.length;
+          v.ssrcs.add(rtp.header.ssrc);
+          if (lastV !== undefined) {
+            const d = (seq - lastV + 0x10000) % 0x10000;
+            if (d > 1 && d < 0x8000) v.lost += d - 1;
+          }
+          if (lastV === undefined || ((seq - lastV + 0x10000) % 0x10000) < 0x8000) lastV = seq;
+          const ts = rtp.header.timestamp;
+          if (lastVts !== undefined && ts !== lastVts && ((ts - lastVts + 2 ** 32) % 2 ** 32) > 2 ** 31) v.tsBackwards++;
+          lastVts = ts;
+          if (h264Key(rtp.payload)) {
+            v.keyframes++;
+            player.firstKeyframeMs ??= Date.now() - t0;
+          }
+        } else {
+          player.audio.packets++;
+          if (lastA !== undefined) {
+            const d = (seq - lastA + 0x10000) % 0x10000;
+            if (d > 1 && d < 0x8000) player.audio.lost += d - 1;
+          }
+          lastA = seq;
+        }
+      } catch {
+        /* ignore */
+      }
+    });
+  });
+  pc.connectionStateChange.subscribe((st) => {
+    if (st === "connected") player.connectedMs ??= Date.now() - t0;
+  });
+  pc.addTransceiver("video", { direction: "recvonly" });
+  if (audio) pc.addTransceiver("audio", { direction: "recvonly" });
+  await pc.setLocalDescription(await pc.createOffer());
+  const offer = await gathered(pc);
+  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/sdp" }, body: offer });
+  const text = await res.text();
+  player.status = res.status;
+  if (res.status !== 201) {
+    try {
+      player.error = JSON.parse(text);
+    } catch {
+      player.error = text;
+    }
+    await pc.close().catch(() => {});
+    return player;
+  }
+  player.location = res.headers.get("location") ?? undefined;
+  await pc.setRemoteDescription({ type: "answer", sdp: text });
+  return player;
 }
