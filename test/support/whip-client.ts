@@ -12,6 +12,8 @@ export interface WhipPublishOptions {
   bitrate?: string;
   /** Draw the frame number (content checks). */
   overlay?: boolean;
+  /** Called with each RTP packet handed to werift (benchmarks). */
+  onSend?: (kind: "video" | "audio", packet: Buffer) => void;
 }
 
 export interface WhipPublisher {
@@ -76,11 +78,11 @@ export function connected(pc: RTCPeerConnection, timeoutMs = 10000): Promise<boo
   });
 }
 
-async function rtpSink(track: MediaStreamTrack, count: () => void): Promise<dgram.Socket> {
+async function rtpSink(track: MediaStreamTrack, count: (m: Buffer) => void): Promise<dgram.Socket> {
   const s = dgram.createSocket("udp4");
   s.on("message", (m: Buffer) => {
     try {
-      count();
+      count(m);
       track.writeRtp(m);
     } catch {
       /* ignore */
@@ -139,9 +141,17 @@ export async function publishWhip(url: string, streamKey: string | undefined, op
   await pc.setRemoteDescription({ type: "answer", sdp: text });
   if (!(await connected(pc))) throw new Error("WHIP test publisher did not connect");
 
-  const vs = await rtpSink(video, () => sent++);
+  const vs = await rtpSink(video, (m) => {
+    sent++;
+    opts.onSend?.("video", m);
+  });
   sockets.push(vs);
-  const as = audio ? await rtpSink(sound, () => sent++) : undefined;
+  const as = audio
+    ? await rtpSink(sound, (m) => {
+        sent++;
+        opts.onSend?.("audio", m);
+      })
+    : undefined;
   if (as) sockets.push(as);
   const fps = opts.fps ?? 30;
   const port = (s: dgram.Socket) => (s.address() as { port: number }).port;
@@ -172,6 +182,9 @@ export interface WhepPlayer {
   firstKeyframeMs?: number;
   connectedMs?: number;
   firstPacketMs?: number;
+  /** ms from start to the offer being ready, and to the 201 answer. */
+  offerMs?: number;
+  answeredMs?: number;
   video: { packets: number; lost: number; keyframes: number; tsBackwards: number; bytes: number; ssrcs: Set<number> };
   audio: { packets: number; lost: number };
   stop(opts?: { delete?: boolean }): Promise<number | undefined>;
@@ -190,7 +203,7 @@ function h264Key(payload: Buffer): boolean {
 }
 
 /** A werift WHEP viewer that counts what it receives (packets, sequence gaps, keyframes). */
-export async function playWhep(url: string, opts: { audio?: boolean } = {}): Promise<WhepPlayer> {
+export async function playWhep(url: string, opts: { audio?: boolean; onPacket?: (kind: string, payload: Buffer) => void } = {}): Promise<WhepPlayer> {
   const audio = opts.audio ?? true;
   const pc = loopbackPeer({ video: "H264", audio });
   const t0 = Date.now();
@@ -215,6 +228,7 @@ export async function playWhep(url: string, opts: { audio?: boolean } = {}): Pro
     track.onReceiveRtp.subscribe((rtp) => {
       try {
         const seq = rtp.header.sequenceNumber;
+        opts.onPacket?.(track.kind, rtp.payload);
         if (track.kind === "video") {
           const v = player.video;
           player.firstPacketMs ??= Date.now() - t0;
@@ -253,8 +267,10 @@ export async function playWhep(url: string, opts: { audio?: boolean } = {}): Pro
   if (audio) pc.addTransceiver("audio", { direction: "recvonly" });
   await pc.setLocalDescription(await pc.createOffer());
   const offer = await gathered(pc);
+  player.offerMs = Date.now() - t0;
   const res = await fetch(url, { method: "POST", headers: { "content-type": "application/sdp" }, body: offer });
   const text = await res.text();
+  player.answeredMs = Date.now() - t0;
   player.status = res.status;
   if (res.status !== 201) {
     try {
