@@ -63,7 +63,7 @@ class Packetizer {
     const rtp = (port: number) => `rtp://127.0.0.1:${port}?pkt_size=1200`;
     const args = [
       "-hide_banner", "-nostdin", "-loglevel", "error",
-      "-fflags", "+nobuffer", "-probesize", "32", "-analyzeduration", "0",
+      "-fflags", "+nobuffer", "-probesize", "16384", "-analyzeduration", "0",
       "-f", "mpegts", "-i", "pipe:0",
       "-map", "0:v:0", "-c:v", "copy", "-f", "rtp", "-payload_type", String(PACKETIZER_VIDEO_PT),
       "-ssrc", String(randomInt(1, 2 ** 31)), rtp(socketPort(this.videoSock)),
