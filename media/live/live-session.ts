@@ -215,16 +215,12 @@ export class LiveSession {
       else this.firstOutputAt ??= at;
     });
     if (swap) {
-      // Replay the latest params first so the new orchestrator applies them from the first segment.
+      // Replay the latest params first so the new orchestrator applies them from the first
+      // segment; the in-progress input segment is queued at once (so a segment starting
+      // meanwhile follows it, in order) and flows as soon as the replay is done (or 300 ms).
       const replay = s.updateParams(this.params).catch(() => undefined);
-      void Promise.race([replay, new Promise((r) => setTimeout(r, 300))]).then(() => this.resendCurrent(s));
-    } else {
-      this.resendCurrent(s);
+      s.holdInputUntil(Promise.race([replay, new Promise((r) => setTimeout(r, 300))]));
     }
-  }
-
-  private resendCurrent(s: OrchSession): void {
-    if (this.active !== s) return;
     const cur = this.currentInput;
     if (cur && !cur.aborted) s.send(cur);
   }

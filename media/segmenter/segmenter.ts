@@ -31,7 +31,9 @@ export class Segmenter {
         ...opts.inputArgs,
         "-map", "0:v:0?", "-map", "0:a:0?",
         ...(opts.codecArgs ?? ["-c", "copy"]),
-        "-f", "mpegts", "-mpegts_copyts", "0", "-flush_packets", "1", "pipe:1",
+        // Small audio PES packets: audio is never far from a keyframe, so a segment's first
+        // bytes carry every stream (decoders downstream probe them quickly).
+        "-f", "mpegts", "-pes_payload_size", "0", "-flush_packets", "1", "pipe:1",
       ],
       { label: opts.label },
     );

@@ -58,7 +58,9 @@ class Encoder {
       [
         "-hide_banner", "-loglevel", "error",
         // No +nobuffer: it drops the packets read while probing, so output would wait for the next keyframe.
-        "-probesize", "32768", "-analyzeduration", "200000",
+        // Probe enough to see an audio packet after the first keyframe: with too little, ffmpeg
+        // fails ("sample rate not set") and output waits for a respawn at a later segment.
+        "-probesize", "262144", "-analyzeduration", "200000",
         "-f", "mpegts", "-i", "pipe:0",
         "-map", "0:v:0", "-map", "0:a:0?",
         ...video,
