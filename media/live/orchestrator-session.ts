@@ -198,14 +198,6 @@ export class OrchSession extends EventEmitter<OrchSessionEvents> {
     );
   }
 
-  /** Input sent after this call waits for `gate` (e.g. params replayed on a new orchestrator). */
-  holdInputUntil(gate: Promise<unknown>): void {
-    this.sendChain = this.sendChain.then(() => gate).then(
-      () => undefined,
-      () => undefined,
-    );
-  }
-
   /** Streams one input segment (from its first byte, live) to the next publish seq. */
   send(seg: LiveSegment): void {
     this.sendChain = this.sendChain.then(() => this.sendOne(seg));

@@ -117,10 +117,21 @@ export function whenConnected(pc: RTCPeerConnection, timeoutMs: number): Promise
   });
 }
 
+/**
+ * werift's ICE layer falls back to stun.l.google.com when no STUN server is configured, even
+ * with `iceServers: []`: every session would look that name up (traffic off the host), and
+ * concurrent lookups queue in libuv's 4-thread pool until werift's 5 s STUN timeout — which
+ * stalled simultaneous WHEP joins by 5 s. Call before setLocalDescription (gathering).
+ */
+export function withoutDefaultStun(pc: RTCPeerConnection): void {
+  for (const t of pc.iceTransports) (t.connection as { stunServer?: unknown }).stunServer = undefined;
+}
+
 /** Applies the offer and returns the complete answer (all candidates, no trickle). */
 export async function answerOffer(pc: RTCPeerConnection, offer: string, net: NetworkOptions, direction?: "sendonly" | "recvonly"): Promise<string> {
   await pc.setRemoteDescription({ type: "offer", sdp: offer });
   if (direction) for (const t of pc.getTransceivers()) t.setDirection(direction);
+  withoutDefaultStun(pc);
   const answer = await pc.createAnswer();
   await pc.setLocalDescription(answer);
   await gatheringComplete(pc);

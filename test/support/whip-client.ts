@@ -1,5 +1,6 @@
 // A WHIP publisher for tests: werift sends RTP produced by an ffmpeg test-pattern encoder
 // (H.264 or VP8 video, Opus audio) to a Wharf WHIP endpoint, all on 127.0.0.1.
+import { withoutDefaultStun } from "../../media/webrtc/peer.ts";
 import dgram from "node:dgram";
 import { MediaStreamTrack, RTCPeerConnection, useH264, useOPUS, useVP8 } from "werift";
 import { spawnFfmpeg, type FfmpegProcess } from "../../media/ffmpeg/ffmpeg.ts";
@@ -101,7 +102,9 @@ export async function publishWhip(url: string, streamKey: string | undefined, op
   const sound = new MediaStreamTrack({ kind: "audio" });
   pc.addTransceiver(video, { direction: "sendonly" });
   if (audio) pc.addTransceiver(sound, { direction: "sendonly" });
-  await pc.setLocalDescription(await pc.createOffer());
+  const localOffer = await pc.createOffer();
+  withoutDefaultStun(pc);
+  await pc.setLocalDescription(localOffer);
   const offer = await gathered(pc);
   const res = await fetch(url, {
     method: "POST",
@@ -265,7 +268,9 @@ export async function playWhep(url: string, opts: { audio?: boolean; onPacket?: 
   });
   pc.addTransceiver("video", { direction: "recvonly" });
   if (audio) pc.addTransceiver("audio", { direction: "recvonly" });
-  await pc.setLocalDescription(await pc.createOffer());
+  const localOffer = await pc.createOffer();
+  withoutDefaultStun(pc);
+  await pc.setLocalDescription(localOffer);
   const offer = await gathered(pc);
   player.offerMs = Date.now() - t0;
   const res = await fetch(url, { method: "POST", headers: { "content-type": "application/sdp" }, body: offer });
