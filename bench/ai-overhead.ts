@@ -15,6 +15,7 @@ import { getOrchestrator, closeGrpcClients } from "../protocol/grpc-client.ts";
 import { aiRequestHeaders } from "../protocol/segment-header.ts";
 import { Capability } from "../protocol/capabilities.ts";
 import { REPO, startWharf } from "../test/support/wharf.ts";
+import { load } from "./support/load.ts";
 
 const { values } = parseArgs({
   options: { seconds: { type: "string", default: "5" }, levels: { type: "string", default: "1,16,64" }, "data-uris": { type: "boolean", default: false } },
@@ -37,41 +38,6 @@ async function startOrchestratorProcess(): Promise<{ url: string; stop: () => vo
     p.once("exit", (c) => reject(new Error(`orchestrator exited ${c}`)));
   });
   return { url, stop: () => p.kill("SIGTERM") };
-}
-
-interface Result {
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: number;
-}
-
-async function load(concurrency: number, seconds: number, send: (d: Agent) => Promise<number>): Promise<Result> {
-  const agent = new Agent({ connections: concurrency, pipelining: 1, keepAliveTimeout: 30_000 });
-  const lat: number[] = [];
-  let errors = 0;
-  // Warm-up: one second, not counted.
-  const run = async (until: number, record: boolean) => {
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (performance.now() < until) {
-          const t0 = performance.now();
-          const status = await send(agent).catch(() => 0);
-          if (!record) continue;
-          if (status === 200) lat.push(performance.now() - t0);
-          else errors++;
-        }
-      }),
-    );
-  };
-  await run(performance.now() + 1000, false);
-  const start = performance.now();
-  await run(start + seconds * 1000, true);
-  const elapsed = (performance.now() - start) / 1000;
-  await agent.close();
-  lat.sort((a, b) => a - b);
-  const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? NaN;
-  return { rps: lat.length / elapsed, p50: q(0.5), p99: q(0.99), errors };
 }
 
 async function main(): Promise<void> {

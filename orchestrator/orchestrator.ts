@@ -11,7 +11,7 @@ import { keccak256, parseSegmentHeader, SEGMENT_HEADER } from "../protocol/segme
 import { selfSignedCertificate } from "../protocol/tls.ts";
 import { AuthTokenStore, DEFAULT_TOKEN_TTL_MS } from "./auth-tokens.ts";
 import type { CredentialCheck, FeatureCapability, FeatureContext, OrchestratorFeature, OrchestratorKnobs, Price } from "./feature.ts";
-import { RenditionStore } from "./rendition-store.ts";
+import { BlobStore } from "./blob-store.ts";
 import { SessionTable } from "./sessions.ts";
 import { transcodeSegment } from "./transcode.ts";
 
@@ -104,7 +104,7 @@ export async function startOrchestrator(opts: OrchestratorOptions = {}): Promise
   const knobs: OrchestratorKnobs = { latencyMs: opts.latencyMs ?? 0, failRate: opts.failRate ?? 0 };
   const tokens = new AuthTokenStore(opts.tokenTtlMs ?? DEFAULT_TOKEN_TTL_MS);
   const sessions = new SessionTable(opts.capacity ?? 10, opts.sessionIdleTimeoutMs ?? 60_000);
-  const renditions = new RenditionStore(opts.renditionTtlMs ?? 2 * 60 * 1000);
+  const renditions = new BlobStore(opts.renditionTtlMs ?? 2 * 60 * 1000);
   const counters = { segments: 0, busy: 0, injectedFailures: 0, transcodeErrors: 0, tokensIssued: 0 };
   const transcodePrice: Price = { pricePerUnit: opts.pricePerUnit ?? 0, pixelsPerUnit: opts.pixelsPerUnit ?? 1 };
   if (!(transcodePrice.pixelsPerUnit > 0)) throw new Error("pixelsPerUnit must be > 0");

@@ -7,6 +7,7 @@
 // - Results: URLs on this orchestrator when the caller sent
 //   `Authorization: Livepeer-AI-Worker-1.0` (as go-livepeer), data URIs otherwise.
 // The pipelines are honest CPU stand-ins (orchestrator/ai/standins.ts).
+import { BlobStore } from "../blob-store.ts";
 import { randomBytes } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import multipart from "@fastify/multipart";
@@ -57,47 +58,8 @@ export interface AiFeature extends OrchestratorFeature {
   configure(changes: { capacity?: number | Partial<Record<AiPipeline, number>>; latencyMs?: Partial<Record<AiPipeline, number>>; llmTokenDelayMs?: number; zeroCost?: boolean }): void;
 }
 
-const MAX_RESULT_BYTES = 512 * 1024 * 1024;
 
-class ResultStore {
-  private readonly items = new Map<string, { data: Buffer; contentType: string; expires: number }>();
-  private bytes = 0;
-  private timer: NodeJS.Timeout;
-  constructor(private readonly ttlMs: number) {
-    this.timer = setInterval(() => this.purge(), Math.min(ttlMs, 30_000));
-    this.timer.unref();
-  }
-  put(data: Buffer, contentType: string): string {
-    const ext = { "image/png": ".png", "video/mp4": ".mp4", "audio/wav": ".wav" }[contentType] ?? "";
-    const name = randomBytes(16).toString("hex") + ext;
-    this.items.set(name, { data, contentType, expires: Date.now() + this.ttlMs });
-    this.bytes += data.length;
-    while (this.bytes > MAX_RESULT_BYTES && this.items.size > 1) {
-      const [k, v] = this.items.entries().next().value!;
-      this.items.delete(k);
-      this.bytes -= v.data.length;
-    }
-    return name;
-  }
-  get(name: string) {
-    const it = this.items.get(name);
-    return it && it.expires > Date.now() ? it : undefined;
-  }
-  purge(): void {
-    const now = Date.now();
-    for (const [k, v] of this.items) {
-      if (v.expires <= now) {
-        this.items.delete(k);
-        this.bytes -= v.data.length;
-      }
-    }
-  }
-  close(): void {
-    clearInterval(this.timer);
-    this.items.clear();
-    this.bytes = 0;
-  }
-}
+const RESULT_EXT: Record<string, string> = { "image/png": ".png", "video/mp4": ".mp4", "audio/wav": ".wav" };
 
 function detail(msg: string) {
   return { detail: { msg } };
@@ -114,7 +76,7 @@ export function createAiFeature(opts: AiFeatureOptions = {}): AiFeature {
   const inFlight: Record<string, number> = {};
   const requests: Record<string, number> = {};
   const counters = { busy: 0, failures: 0 };
-  const results = new ResultStore(opts.resultTtlMs ?? 10 * 60 * 1000);
+  const results = new BlobStore(opts.resultTtlMs ?? 10 * 60 * 1000, 512 * 1024 * 1024, "/ai/results");
   const maxUpload = opts.maxUploadBytes ?? 50 * 1024 * 1024;
   const cold = new Set(opts.coldModels ?? []);
 
@@ -137,8 +99,9 @@ export function createAiFeature(opts: AiFeatureOptions = {}): AiFeature {
     });
 
   async function register(app: FastifyInstance, ctx: FeatureContext): Promise<void> {
-    app.get("/ai/results/:name", async (req, reply) => {
-      const it = results.get((req.params as { name: string }).name);
+    app.get("/ai/results/:id/:name", async (req, reply) => {
+      const { id, name } = req.params as { id: string; name: string };
+      const it = results.get(`/ai/results/${id}/${name}`);
       if (!it) return reply.code(404).send(detail("result expired or unknown"));
       return reply.type(it.contentType).header("cache-control", "no-store").send(it.data);
     });
@@ -201,7 +164,7 @@ export function createAiFeature(opts: AiFeatureOptions = {}): AiFeature {
       const file = spec.file ? body.files.get(spec.file)! : Buffer.alloc(0);
       const asUrl = opts.resultsAs === "url" || (opts.resultsAs !== "data" && req.headers.authorization === AI_WORKER_AUTHORIZATION);
       const media = (m: standins.MediaOut) => ({
-        url: asUrl ? ctx.publicUrl(`/ai/results/${results.put(m.data, m.contentType)}`) : `data:${m.contentType};base64,${m.data.toString("base64")}`,
+        url: asUrl ? ctx.publicUrl(results.put(`result${RESULT_EXT[m.contentType] ?? ""}`, m.data, m.contentType)) : `data:${m.contentType};base64,${m.data.toString("base64")}`,
         seed: m.seed,
         nsfw: m.nsfw,
       });

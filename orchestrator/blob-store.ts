@@ -1,8 +1,9 @@
-// In-memory store of transcoded renditions, served under /stream/... for a
-// couple of minutes (the gateway downloads them right after TranscodeResult).
+// In-memory store of results the orchestrator serves by URL for a while: transcoded
+// renditions under /stream/... (the gateway downloads them right after TranscodeResult)
+// and batch AI results under /ai/results/...
 import { randomBytes } from "node:crypto";
 
-export class RenditionStore {
+export class BlobStore {
   private readonly items = new Map<string, { data: Buffer; contentType: string; expiresAt: number }>();
   private bytes = 0;
   private readonly timer: NodeJS.Timeout;
@@ -11,19 +12,21 @@ export class RenditionStore {
     readonly ttlMs = 2 * 60 * 1000,
     /** Oldest items are evicted beyond this many bytes. */
     readonly maxBytes = 512 * 1024 * 1024,
+    /** URL path prefix of the items. */
+    readonly prefix = "/stream",
   ) {
     this.timer = setInterval(() => this.sweep(), Math.min(ttlMs, 10_000));
     this.timer.unref();
   }
 
-  /** Stores the bytes; returns the path ("/stream/<random>/<name>"). */
+  /** Stores the bytes; returns the path ("<prefix>/<random>/<name>"). */
   put(name: string, data: Buffer, contentType = "video/mp2t"): string {
     const safe = name.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 100) || "r";
-    const path = `/stream/${randomBytes(12).toString("hex")}/${safe}`;
+    const path = `${this.prefix}/${randomBytes(12).toString("hex")}/${safe}`;
     this.items.set(path, { data, contentType, expiresAt: Date.now() + this.ttlMs });
     this.bytes += data.length;
     for (const [k, v] of this.items) {
-      if (this.bytes <= this.maxBytes) break;
+      if (this.bytes <= this.maxBytes || this.items.size <= 1) break;
       this.items.delete(k);
       this.bytes -= v.data.length;
     }
