@@ -31,7 +31,8 @@ import { createPassthroughProcessor } from "../media/processors/passthrough.ts";
 import { ffmpegAvailable, stopAllFfmpeg } from "../media/ffmpeg/ffmpeg.ts";
 import { WebRtcService } from "../media/webrtc/service.ts";
 import { registerWebRtcRoutes } from "../media/webrtc/routes.ts";
-import { createLiveAiProcessorFactory, registryLiveRouting } from "../media/processors/live-ai.ts";
+import { createLiveAiProcessorFactory } from "../media/processors/live-ai.ts";
+import { registryLiveRouting } from "./orchestrators/live-routing.ts";
 import { registerLiveRoutes } from "./api/live.ts";
 
 const log = moduleLogger("gateway");

@@ -1,19 +1,16 @@
 // Live AI (live-video-to-video): each live stream runs a LiveSession (media/live/) pinned to
-// one orchestrator with a hot standby. This module is the processor factory for the hub, the
-// adapter from the shared orchestrator registry, and the per-stream lookup the API routes use
+// one orchestrator with a hot standby. This module is the processor factory for the hub and
+// the per-stream lookup the API routes use
 // (params updates, status — the last status of an ended stream is kept for a while).
-import { Capability } from "../../protocol/capabilities.ts";
-import type { FailureKind, OrchestratorRegistry } from "../../server/orchestrators/registry.ts";
-import type { Price } from "../../server/orchestrators/prices.ts";
 import type { Processor, Stream } from "../hub/stream.ts";
 import type { ProcessorFactory } from "../hub/hub.ts";
-import type { LiveCandidate, LiveRouting } from "../live/acquire.ts";
+import type { LiveRouting } from "../live/acquire.ts";
 import { LiveSession } from "../live/live-session.ts";
 
 export const DEFAULT_LIVE_MODEL = "noop";
 
 export interface LiveAiOptions {
-  /** Orchestrator selection for a model (see registryLiveRouting). */
+  /** Orchestrator selection for a model (server/orchestrators/live-routing.ts). */
   routing(modelId: string): LiveRouting;
   segmentDuration: number;
   noOutputFactor: number;
@@ -33,49 +30,6 @@ export interface LiveAiProcessor extends Processor {
 
 export function isLiveAiProcessor(p: Processor | undefined): p is LiveAiProcessor {
   return (p as LiveAiProcessor | undefined)?.live === true;
-}
-
-const FAILURE_KIND: Record<string, FailureKind> = {
-  "publish-error": "network",
-  "output-ended": "network",
-  "output-error": "network",
-  "events-ended": "network",
-  "events-silent": "timeout",
-  "no-output": "timeout",
-  timeout: "timeout",
-  network: "network",
-  auth: "auth",
-  payment: "payment",
-};
-
-/** LiveRouting over the shared registry: capability 35 + model, price caps. */
-export function registryLiveRouting(
-  registry: Pick<OrchestratorRegistry, "select" | "reportSuccess" | "reportFailure" | "reportBusy">,
-  modelId: string,
-  opts: { maxPricePerUnit?: Price; ignoreMaxPriceIfNeeded?: boolean } = {},
-): LiveRouting {
-  return {
-    candidates(exclude, count): LiveCandidate[] {
-      return registry
-        .select({
-          capability: Capability.LiveVideoToVideo,
-          modelId,
-          exclude,
-          count,
-          maxPricePerUnit: opts.maxPricePerUnit,
-          ignoreMaxPriceIfNeeded: opts.ignoreMaxPriceIfNeeded,
-        })
-        .map((s) => ({
-          address: s.address,
-          transcoder: s.transcoder,
-          authToken: s.authToken,
-          pricePerPixelWei: s.price ? s.price.pricePerUnit / (s.price.pixelsPerUnit || 1) : 0,
-        }));
-    },
-    success: (address, ms) => registry.reportSuccess(address, ms),
-    failure: (address, reason) => registry.reportFailure(address, FAILURE_KIND[reason] ?? "other"),
-    busy: (address) => registry.reportBusy(address),
-  };
 }
 
 /** Live sessions by stream id, plus the last status of streams that ended. */
