@@ -107,6 +107,13 @@ export async function startGateway(config: Config): Promise<Gateway> {
     }
     return { release: slot.release };
   });
+  // Audit: every stream the gateway ended on purpose (not a publisher that left).
+  hub.on("unpublished", (stream, reason) => {
+    if (reason === "publisher-left" || reason === "publisher-timeout" || reason === "shutdown") return;
+    void accounts
+      .audit({ actor: "system", action: "stream.kicked", target: stream.id, details: { reason, ...(stream.lastEndDetail ? { detail: stream.lastEndDetail } : {}), owner: stream.record.ownerKeyId ?? null } })
+      .catch((err: Error) => log.warn({ err: err.message }, "audit failed"));
+  });
   accounts.on("keyRevoked", (keyId) => {
     const n = hub.kickOwner(keyId, "key-revoked");
     if (n) log.info({ key: keyId, streams: n }, "key revoked: live streams disconnected");
@@ -126,7 +133,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     orchestrators: () => orchestrators.addresses().length === 0 || orchestrators.snapshot().some((o) => o.reachable),
   });
   registerStreamRoutes(app, {
-    hub, store, hls, auth, urls,
+    hub, store, auth, urls,
     validateOptions: (pipeline, body) => {
       if (pipeline !== "transcode") return undefined;
       try {

@@ -8,6 +8,7 @@ export class HlsService {
 
   constructor(hub: StreamHub, private readonly opts: PackagerOptions) {
     hub.on("published", (stream) => this.ensure(stream));
+    hub.on("removed", (streamId) => this.remove(streamId));
   }
 
   ensure(stream: Stream): HlsPackager {

@@ -57,6 +57,8 @@ export interface HubOptions {
 export interface HubEvents {
   published: [Stream];
   unpublished: [Stream, EndReason];
+  /** The stream was deleted: output adapters drop its state and viewers. */
+  removed: [string];
 }
 
 export class StreamHub extends EventEmitter<HubEvents> {
@@ -272,6 +274,7 @@ export class StreamHub extends EventEmitter<HubEvents> {
   remove(streamId: string): void {
     this.kick(streamId, "deleted");
     this.streams.delete(streamId);
+    this.emit("removed", streamId);
   }
 
   private checkPublishers(): void {

@@ -52,6 +52,7 @@ export class WebRtcService {
       if (!this.stopped) this.ensureFanout(stream.id);
     });
     hub.on("unpublished", (stream) => this.maybeDropFanout(stream.id));
+    hub.on("removed", (streamId) => this.closeStream(streamId));
   }
 
   private get net(): NetworkOptions {
@@ -169,6 +170,15 @@ export class WebRtcService {
       return { ok: false, status: 400, message: `could not negotiate the SDP offer: ${(err as Error).message}` };
     }
     return { ok: true, id: viewer.id, answer, etag: viewer.etag };
+  }
+
+  /** The stream was deleted: close its viewers and its fan-out. */
+  closeStream(streamId: string): void {
+    for (const v of [...this.whep.values()]) if (v.streamId === streamId) v.close();
+    clearTimeout(this.fanoutTimers.get(streamId));
+    this.fanoutTimers.delete(streamId);
+    this.fanouts.get(streamId)?.close();
+    this.fanouts.delete(streamId);
   }
 
   endWhep(id: string): boolean {

@@ -3,7 +3,6 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import { Type, type Static } from "typebox";
 import type { StreamHub } from "../../media/hub/hub.ts";
 import { PIPELINES, type Pipeline, type StreamRecord } from "../../media/hub/types.ts";
-import type { HlsService } from "../../media/hls/service.ts";
 import type { StreamStore } from "../streams/store.ts";
 import { actorOf, ownerFilter, type Authenticator } from "./auth.ts";
 import { errorBody } from "./errors.ts";
@@ -26,7 +25,6 @@ type CreateStreamBody = Static<typeof CreateStreamBody>;
 export interface StreamRoutesContext {
   hub: StreamHub;
   store: StreamStore;
-  hls: HlsService;
   auth: Authenticator;
   urls: PublicUrls;
   /** Validates pipeline options (e.g. a transcoding ladder) before a stream is stored; returns an error message. */
@@ -92,7 +90,6 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: StreamRoutesCont
     const record = owned(req, ctx.store.get(id));
     if (!record) return reply.code(404).send(errorBody(404, `stream ${id} not found`));
     ctx.hub.remove(id);
-    ctx.hls.remove(id);
     await ctx.store.delete(id, actorOf(req));
     return reply.code(204).send();
   });

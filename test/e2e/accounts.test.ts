@@ -125,6 +125,10 @@ describe("business layer", { timeout: 180000 }, () => {
     assert.match(actions, /key\.created/);
     assert.match(actions, /key\.revoked/);
     assert.match(actions, /auth\.failed/);
+    // The streams ended by key revocation and by the spend cap (earlier tests) were audited as kicks.
+    const entries = audit.body.entries as Array<{ action: string; details: { reason?: string } }>;
+    const reasons = entries.filter((e) => e.action === "stream.kicked").map((e) => e.details.reason);
+    assert.ok(reasons.includes("key-revoked") && reasons.includes("spend-cap"), `kick reasons audited: ${JSON.stringify(reasons)}`);
     const secret: string = k.body.secret;
     for (const f of readdirSync(w.dataDir)) {
       if (f === "admin-key" || !f.startsWith("wharf.db")) continue;
