@@ -168,11 +168,17 @@ export async function startGateway(config: Config): Promise<Gateway> {
   // --- end WebRTC ---
   // --- Live AI: live-video-to-video pinned to one orchestrator with a hot standby (media/live) ---
   const liveAi = createLiveAiProcessorFactory({
-    routing: (modelId) => registryLiveRouting(orchestrators, modelId, { maxPricePerUnit, ignoreMaxPriceIfNeeded: config.ignoreMaxPriceIfNeeded }),
+    routing: (modelId) =>
+      registryLiveRouting(orchestrators, modelId, {
+        // maxPricePerCapability for live-video-to-video (per model or "default"), else maxPricePerUnit.
+        maxPricePerUnit: ai.caps.capFor("live-video-to-video", modelId),
+        ignoreMaxPriceIfNeeded: config.ignoreMaxPriceIfNeeded,
+      }),
     segmentDuration: config.segmentDuration,
     noOutputFactor: config.liveNoOutputFactor,
     maxSwaps: config.liveMaxSwaps,
     swapWindowSec: config.liveSwapWindowSec,
+    eventSilenceMs: config.liveEventSilenceSec * 1000,
     kick: (stream, detail) => {
       stream.lastEndDetail = detail;
       hub.kick(stream.id, "failed");

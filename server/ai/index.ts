@@ -9,7 +9,7 @@ import type { Accounts } from "../accounts/index.ts";
 import type { OrchestratorRegistry } from "../orchestrators/registry.ts";
 import type { AiOrchestratorSource } from "./orchestrators.ts";
 import { registryAiSource } from "./registry-source.ts";
-import { parsePriceCaps, PriceCapError, type PriceCaps } from "./price-cap.ts";
+import { parsePriceCaps, PriceCapError, type PriceCaps } from "../orchestrators/price-caps.ts";
 import { ResultStore } from "./results.ts";
 import { registerAiRoutes, type PreHandler } from "./routes.ts";
 import { AiService, type AiBilling } from "./service.ts";
@@ -18,7 +18,7 @@ export { AiService, AiHttpError, type AiBilling, type AiUsage } from "./service.
 export type { AiOrchestratorSource, AiCandidate, AiSelection } from "./orchestrators.ts";
 export { ResultStore } from "./results.ts";
 export { registerAiRoutes } from "./routes.ts";
-export { parsePriceCaps, PriceCaps } from "./price-cap.ts";
+export { parsePriceCaps, PriceCaps } from "../orchestrators/price-caps.ts";
 
 export interface BatchAiDeps {
   config: Config;

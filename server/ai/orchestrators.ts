@@ -2,7 +2,7 @@
 // interface (`AiOrchestratorSource`); registry-source.ts backs it with the shared
 // registry in server/orchestrators.
 import type { AuthToken } from "../../protocol/messages.ts";
-import type { Price } from "./price-cap.ts";
+import type { Price } from "../orchestrators/prices.ts";
 
 
 export interface AiCandidate {

@@ -1,9 +1,9 @@
 // AiOrchestratorSource backed by the shared orchestrator registry (server/orchestrators):
 // selection by capability + model (warm first, scored by the registry), the AI price
-// caps from server/ai/price-cap.ts, and "why nothing fits" from registry.explain().
+// caps from server/orchestrators/price-caps.ts, and "why nothing fits" from registry.explain().
 import type { OrchestratorRegistry } from "../orchestrators/registry.ts";
 import type { AiOrchestratorSource, AiSelectRequest, AiSelection } from "./orchestrators.ts";
-import type { PriceCaps } from "./price-cap.ts";
+import type { PriceCaps } from "../orchestrators/price-caps.ts";
 
 export function registryAiSource(registry: OrchestratorRegistry, caps: PriceCaps, opts: { ignoreMaxPriceIfNeeded?: boolean } = {}): AiOrchestratorSource {
   return {

@@ -44,6 +44,7 @@ export const ConfigSchema = Type.Object(
     liveNoOutputFactor: Type.Number({ minimum: 1, default: 3, description: "Swap when no output for this many segment durations while input flows" }),
     liveMaxSwaps: Type.Integer({ minimum: 1, default: 5, description: "Swaps allowed per liveSwapWindowSec before the stream is ended" }),
     liveSwapWindowSec: Type.Integer({ minimum: 10, default: 300 }),
+    liveEventSilenceSec: Type.Number({ minimum: 0, default: 30, description: "Live AI: swap when the orchestrator sends no status event for this long while input flows (0 = off)" }),
     // Batch AI
     aiRetryBudget: Type.Integer({ minimum: 1, maximum: 10, default: 3, description: "Orchestrator attempts per AI request" }),
     aiTimeoutMs: Type.Integer({ minimum: 1000, default: 120000 }),

@@ -9,7 +9,8 @@ import { TranscodeError } from "../../protocol/transcode-client.ts";
 import type { OrchestratorInfo } from "../../protocol/messages.ts";
 import { startOrchestrator } from "../../orchestrator/orchestrator.ts";
 import { parseOrchAddr, parseWebhookBody } from "./discovery.ts";
-import { capFor, parseMaxPricePerCapability, priceFor, withinCap } from "./prices.ts";
+import { priceFor, withinCap } from "./prices.ts";
+import { parsePriceCaps } from "./price-caps.ts";
 import { OrchestratorRegistry, type RegistryOptions } from "./registry.ts";
 import { registerOrchestratorRoutes } from "./routes.ts";
 
@@ -76,11 +77,12 @@ test("prices: lookup per capability/model, exact cap comparison, maxPricePerCapa
   assert.deepEqual(priceFor(i, Capability.TextToImage, "other"), { pricePerUnit: 7, pixelsPerUnit: 1 });
   assert.ok(withinCap({ pricePerUnit: 10, pixelsPerUnit: 3 }, { pricePerUnit: 4, pixelsPerUnit: 1 })); // 3.33 <= 4
   assert.ok(!withinCap({ pricePerUnit: 13, pixelsPerUnit: 3 }, { pricePerUnit: 4, pixelsPerUnit: 1 })); // 4.33 > 4
-  const caps = parseMaxPricePerCapability('{"capabilities_prices":[{"pipeline":"text-to-image","model_id":"default","price_per_unit":5,"pixels_per_unit":1},{"pipeline":"text-to-image","model_id":"m","price_per_unit":2}]}');
-  assert.deepEqual(capFor(caps, Capability.TextToImage, "m"), { pricePerUnit: 2, pixelsPerUnit: 1 });
-  assert.deepEqual(capFor(caps, Capability.TextToImage, "x"), { pricePerUnit: 5, pixelsPerUnit: 1 });
-  assert.equal(capFor(caps, Capability.LLM), undefined);
-  assert.throws(() => parseMaxPricePerCapability('{"capabilities_prices":[{"pipeline":"nope","price_per_unit":1}]}'), /unknown pipeline/);
+  const caps = parsePriceCaps(JSON.parse('{"capabilities_prices":[{"pipeline":"text-to-image","model_id":"default","price_per_unit":5,"pixels_per_unit":1},{"pipeline":"text-to-image","model_id":"m","price_per_unit":2}]}'));
+  assert.deepEqual(caps.capFor("text-to-image", "m"), { pricePerUnit: 2, pixelsPerUnit: 1 });
+  assert.deepEqual(caps.capFor("text-to-image", "x"), { pricePerUnit: 5, pixelsPerUnit: 1 });
+  assert.equal(caps.capFor("llm", ""), undefined);
+  assert.deepEqual(parsePriceCaps(undefined, { maxPricePerUnit: 9, pixelsPerUnit: 1 }).capFor("live-video-to-video", "noop"), { pricePerUnit: 9, pixelsPerUnit: 1 });
+  assert.throws(() => parsePriceCaps(JSON.parse('{"capabilities_prices":[{"pipeline":"nope","price_per_unit":1}]}')), /unknown pipeline/);
 });
 
 test("selection: price cap filters, ignoreMaxPriceIfNeeded relaxes it", async () => {

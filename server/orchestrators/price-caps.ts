@@ -1,12 +1,12 @@
-// Price caps for batch AI, go-livepeer style: `maxPricePerCapability` JSON
+// Price caps per pipeline (batch AI and live AI), go-livepeer style: `maxPricePerCapability` JSON
 // ({"capabilities_prices": [{pipeline, model_id, price_per_unit, pixels_per_unit, currency}]})
 // per (pipeline, model), falling back to the pipeline-wide entry (model_id missing or
 // "default"), then to the global maxPricePerUnit / pixelsPerUnit (0 = no cap).
 
-export interface Price {
-  pricePerUnit: number;
-  pixelsPerUnit: number;
-}
+import { pipelineToCapability } from "../../protocol/capabilities.ts";
+import type { Price } from "./prices.ts";
+
+export type { Price };
 
 export class PriceCapError extends Error {}
 
@@ -56,6 +56,7 @@ export function parsePriceCaps(json: unknown, global?: { maxPricePerUnit: number
     const e = raw as Record<string, unknown>;
     if (!e || typeof e !== "object") throw new PriceCapError(`${where}: expected an object`);
     if (typeof e.pipeline !== "string" || !e.pipeline) throw new PriceCapError(`${where}.pipeline: expected a pipeline name`);
+    if (pipelineToCapability(e.pipeline) === undefined) throw new PriceCapError(`${where}.pipeline: unknown pipeline "${e.pipeline}"`);
     const model = e.model_id === undefined || e.model_id === null || e.model_id === "default" ? "" : e.model_id;
     if (typeof model !== "string") throw new PriceCapError(`${where}.model_id: expected a string`);
     const currency = e.currency === undefined ? "WEI" : String(e.currency).toUpperCase();
