@@ -27,7 +27,7 @@ export function pushBars(url: string, seconds?: number): FfmpegProcess {
 export async function createLiveStream(w: WharfProcess, modelId = "noop", params: Record<string, unknown> = {}) {
   const res = await w.api("POST", "/v1/streams", { name: `live-${modelId}`, pipeline: "live-video-to-video", modelId, params });
   assert.equal(res.status, 201, JSON.stringify(res.body));
-  return res.body as { id: string; rtmpUrl: string; hlsUrl: string };
+  return res.body as { id: string; rtmpUrl: string; hlsUrl: string; whepUrl: string };
 }
 
 export async function liveStatus(w: WharfProcess, id: string): Promise<any> {

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { startOrchestratorProcess, type OrchestratorProcess } from "../support/orchestrator.ts";
 import { startWharf, type WharfProcess } from "../support/wharf.ts";
 import { sleep, waitFor } from "../support/wait.ts";
+import { playWhep, type WhepPlayer } from "../support/whip-client.ts";
 import { aiPlaylist, chroma, createLiveStream, fetchBytes, liveStatus, psnrAgainstBars, pushBars, waitForNewSegments, waitForSegments } from "./live-ai.helpers.ts";
 
 const SEG = 1; // segment duration (s)
@@ -30,6 +31,7 @@ describe("live-video-to-video", { timeout: 150000 }, () => {
   test("noop output matches the input, params turn it gray, a killed orchestrator is replaced by the standby", async () => {
     const s = await createLiveStream(w, "noop");
     const pub = pushBars(s.rtmpUrl);
+    let viewer: WhepPlayer | undefined;
     try {
       // --- noop: the output is the input picture
       const first = await waitForSegments(s.hlsUrl, 2, 25000);
@@ -79,7 +81,10 @@ describe("live-video-to-video", { timeout: 150000 }, () => {
       const bad = await w.api("POST", `/v1/streams/${s.id}/params`, { params: "gray" });
       assert.equal(bad.status, 400);
 
-      // --- SIGKILL of the active orchestrator
+      // --- SIGKILL of the active orchestrator (a WHEP viewer watches the AI output throughout)
+      viewer = await playWhep(s.whepUrl, { audio: false });
+      assert.equal(viewer.status, 201);
+      await waitFor("WHEP video flowing", () => viewer!.video.keyframes > 0 && viewer!.video.packets > 50, 15000, 100);
       const active = (await liveStatus(w, s.id)).orchestrator.address as string;
       const victim = active === a.url ? a : b;
       const standby = active === a.url ? b : a;
@@ -109,7 +114,14 @@ describe("live-video-to-video", { timeout: 150000 }, () => {
       assert.ok(c.sat < 1, `params replayed after the swap: ${JSON.stringify(c)}`);
       const metrics = await (await fetch(`${w.http}/metrics`)).text();
       assert.match(metrics, /wharf_live_swaps_total\{reason="[a-z-]+"\} 1/);
+      // The WHEP viewer stayed connected on the same track through the swap, timestamps never went back.
+      const packetsAtSwap = viewer.video.packets;
+      await waitFor("WHEP video after the swap", () => viewer!.video.packets > packetsAtSwap + 100, 15000, 100);
+      assert.equal(viewer.pc.connectionState, "connected");
+      assert.equal(viewer.video.ssrcs.size, 1, "one SSRC across the orchestrator swap");
+      assert.equal(viewer.video.tsBackwards, 0, "RTP timestamps never went backwards");
     } finally {
+      await viewer?.stop();
       await pub.stop(500);
       if (process.env.LIVE_DEBUG) console.log(JSON.stringify(await liveStatus(w, s.id).catch((e) => String(e)), null, 1), JSON.stringify((await w.api("GET", "/v1/orchestrators")).body).slice(0, 3000), w.output().slice(-6000), a.output().slice(-2000), b.output().slice(-2000));
     }
