@@ -10,7 +10,8 @@ import { registerHealthRoutes } from "./api/health.ts";
 import { registerStreamRoutes } from "./api/streams.ts";
 import { displayHost, type PublicUrls } from "./api/urls.ts";
 import { AccountsStreamStore, type StreamStore } from "./streams/store.ts";
-import { createAccounts, type Accounts, type PriceBookConfig } from "./accounts/index.ts";
+import { AccountsError, createAccounts, type Accounts, type PriceBookConfig } from "./accounts/index.ts";
+import { ConfigError } from "./config/load.ts";
 import { registerAccountRoutes } from "./accounts/routes.ts";
 import { StreamMeter } from "./billing/stream-meter.ts";
 import { readJsonSetting } from "./config/json-setting.ts";
@@ -63,7 +64,10 @@ export async function startGateway(config: Config): Promise<Gateway> {
     dataDir,
     priceBook: config.priceBook ? readJsonSetting<Partial<PriceBookConfig>>("priceBook", config.priceBook) : undefined,
   });
-  const admin = await accounts.ensureAdminKey(config.adminKey || undefined);
+  const admin = await accounts.ensureAdminKey(config.adminKey || undefined).catch(async (err: Error) => {
+    await accounts.close();
+    throw err instanceof AccountsError ? new ConfigError(`adminKey (WHARF_ADMIN_KEY): ${err.message}`) : err;
+  });
   const store: StreamStore = await AccountsStreamStore.open(accounts);
 
   // --- Orchestrators: configured (orchAddr / orchWebhookUrl) or the embedded development network.
