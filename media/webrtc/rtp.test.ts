@@ -70,3 +70,19 @@ test("offers are narrowed to H.264 (+RTX) and Opus, REMB instead of transport-cc
     assert.throws(() => narrowOffer(bad, "whip"), SdpError, JSON.stringify(bad.slice(0, 20)));
   }
 });
+
+test("WHIP answers carry Chromium start/max bitrate hints on video payloads only", async () => {
+  const { withVideoBitrateHints } = await import("./sdp.ts");
+  const sdp = [
+    "v=0", "o=- 1 1 IN IP4 127.0.0.1", "s=-", "t=0 0",
+    "m=audio 9 UDP/TLS/RTP/SAVPF 111", "a=rtpmap:111 opus/48000/2", "a=fmtp:111 minptime=10;useinbandfec=1",
+    "m=video 9 UDP/TLS/RTP/SAVPF 96 97 98", "a=rtpmap:96 H264/90000", "a=fmtp:96 packetization-mode=1;profile-level-id=42e01f",
+    "a=rtpmap:97 rtx/90000", "a=fmtp:97 apt=96", "a=rtpmap:98 VP8/90000", "",
+  ].join("\r\n");
+  const out = withVideoBitrateHints(sdp, 2000, 6000);
+  assert.match(out, /a=fmtp:96 packetization-mode=1;profile-level-id=42e01f;x-google-start-bitrate=2000;x-google-max-bitrate=6000\r\n/);
+  assert.match(out, /a=fmtp:97 apt=96\r\n/);
+  assert.match(out, /a=fmtp:98 x-google-start-bitrate=2000;x-google-max-bitrate=6000\r\n/);
+  assert.match(out, /a=fmtp:111 minptime=10;useinbandfec=1\r\n/);
+  assert.ok(out.endsWith("\r\n"));
+});

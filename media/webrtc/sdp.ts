@@ -217,3 +217,46 @@ export function ffmpegInputSdp(video: { port: number; codec: CodecChoice & { cod
   }
   return lines.join("\n") + "\n";
 }
+
+/**
+ * Chromium reads `x-google-start-bitrate` / `x-google-max-bitrate` (kbit/s) from the remote
+ * description's video fmtp. werift sends no REMB/transport-cc estimate, so without a start bitrate
+ * a browser publisher begins at ~300 kbit/s and climbs only ~8 %/s; this lets it start near the
+ * quality a gateway ingest expects. Other browsers ignore the parameters.
+ */
+export function withVideoBitrateHints(sdp: string, startKbps: number, maxKbps: number): string {
+  const hint = `x-google-start-bitrate=${startKbps};x-google-max-bitrate=${maxKbps}`;
+  const lines = sdp.split("\r\n");
+  const trailing = lines.at(-1) === "" ? lines.pop() : undefined;
+  const out: string[] = [];
+  let videoPts: string[] = [];
+  const withFmtp = new Set<string>();
+  // Media payloads of the video section that had no fmtp line get one (RTX keeps its own).
+  const closeVideo = () => {
+    for (const pt of videoPts) if (!withFmtp.has(pt) && !isRtx(sdp, pt)) out.push(`a=fmtp:${pt} ${hint}`);
+    videoPts = [];
+    withFmtp.clear();
+  };
+  for (const line of lines) {
+    if (line.startsWith("m=")) {
+      closeVideo();
+      if (line.startsWith("m=video")) videoPts = line.split(" ").slice(3).filter((pt) => /^\d+$/.test(pt));
+    }
+    const fmtp = /^a=fmtp:(\d+) (.*)$/.exec(line);
+    if (fmtp && videoPts.includes(fmtp[1]!)) {
+      withFmtp.add(fmtp[1]!);
+      if (!/(^|;)apt=/.test(fmtp[2]!) && !fmtp[2]!.includes("x-google-start-bitrate")) {
+        out.push(`${line};${hint}`);
+        continue;
+      }
+    }
+    out.push(line);
+  }
+  closeVideo();
+  if (trailing !== undefined) out.push(trailing);
+  return out.join("\r\n");
+}
+
+function isRtx(sdp: string, pt: string): boolean {
+  return new RegExp(`^a=rtpmap:${pt} rtx/`, "m").test(sdp);
+}

@@ -16,7 +16,7 @@ import type { EndReason } from "../hub/types.ts";
 import { Segmenter } from "../segmenter/segmenter.ts";
 import { answerOffer, closePeer, createPeer, guarded, whenConnected, type NetworkOptions } from "./peer.ts";
 import { h264RtpIsKeyframe, vp8RtpIsKeyframe } from "./rtp.ts";
-import { ffmpegInputSdp, type NarrowedOffer } from "./sdp.ts";
+import { ffmpegInputSdp, withVideoBitrateHints, type NarrowedOffer } from "./sdp.ts";
 import { closeSocket, loopbackSocket, reserveRtpPort } from "./udp.ts";
 
 const log = moduleLogger("whip");
@@ -88,7 +88,7 @@ export class WhipSession extends EventEmitter<WhipEvents> {
           if (state === "failed" || state === "closed") void this.close("publisher-left");
         }),
       );
-      const answer = await answerOffer(this.pc, this.offer.sdp, this.opts.net, "recvonly");
+      const answer = withVideoBitrateHints(await answerOffer(this.pc, this.offer.sdp, this.opts.net, "recvonly"), 2000, 6000);
       this.videoReceiver = this.pc.getTransceivers().find((t) => t.kind === "video")?.receiver;
       await this.startFfmpeg();
       // ICE/DTLS may take a moment: keep the hub's publisher watchdog quiet until media flows.
