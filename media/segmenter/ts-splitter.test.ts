@@ -69,3 +69,20 @@ test("garbage input never throws and yields no segment", () => {
   splitter.end();
   assert.equal(count, 0);
 });
+
+test("an audio-only stream is cut on audio packets at the target duration", async () => {
+  const ts = await runFfmpeg([
+    "-hide_banner", "-loglevel", "error",
+    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=7",
+    "-c:a", "aac", "-b:a", "64k", "-f", "mpegts", "-pes_payload_size", "0", "pipe:1",
+  ], { timeoutMs: 30000 });
+  const splitter = new TsSplitter({ targetDuration: 2 });
+  const segments: LiveSegment[] = [];
+  splitter.on("segment", (s) => segments.push(s));
+  splitter.write(ts);
+  splitter.end();
+  assert.ok(segments.length >= 3, `segments: ${segments.length}`);
+  for (const seg of segments.slice(0, -1)) assert.ok(Math.abs(seg.duration - 2) < 0.1, `segment ${seg.seq} lasted ${seg.duration}`);
+  const probe = await ffprobe(await segments[1]!.bytes());
+  assert.deepEqual(probe.streams.map((s) => s.codec_name), ["aac"]);
+});

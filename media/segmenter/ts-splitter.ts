@@ -1,4 +1,5 @@
-// Cuts a continuous MPEG-TS byte stream into keyframe-aligned segments as bytes arrive.
+// Cuts a continuous MPEG-TS byte stream into keyframe-aligned segments as bytes arrive
+// (on audio packet starts when the stream has no video).
 // Each segment starts with the latest PAT and PMT, then the video keyframe's packet,
 // so it is independently decodable. Segment bytes are pushed while they are produced.
 import { EventEmitter } from "node:events";
@@ -155,6 +156,15 @@ export class TsSplitter extends EventEmitter<TsSplitterEvents> {
       if (pusi) this.parsePmt(payload);
       this.pmtPacket = Buffer.from(pkt);
       return;
+    }
+    if (pid === this.audioPid && pusi && this.videoPid < 0 && this.pmtPacket) {
+      // Audio-only stream: every audio frame is a random access point, so cut on audio PES starts.
+      const raw = readPesPts(payload);
+      if (raw !== undefined) {
+        const pts = this.unwrap(raw) / 90000;
+        if (!this.current || pts - this.currentStartPts >= this.opts.targetDuration - 0.05) this.cut(pts);
+        if (this.lastVideoPts === undefined || pts > this.lastVideoPts) this.lastVideoPts = pts;
+      }
     }
     if (pid === this.videoPid && pusi) {
       const raw = readPesPts(payload);
