@@ -1,7 +1,6 @@
 // Development orchestrators as separate processes (the real wire protocol, real ffmpeg).
 import { spawn, type ChildProcess } from "node:child_process";
 import { Agent, request } from "undici";
-import { freePort } from "./ports.ts";
 import { REPO } from "./wharf.ts";
 import { waitFor } from "./wait.ts";
 
@@ -19,8 +18,10 @@ export interface OrchestratorProcess {
 const insecure = new Agent({ connect: { rejectUnauthorized: false } });
 
 export async function startOrchestratorProcess(args: string[] = [], opts: { port?: number; http?: boolean } = {}): Promise<OrchestratorProcess> {
-  const port = opts.port ?? (await freePort());
-  const fullArgs = ["--import", "tsx", "orchestrator/main.ts", "--port", String(port), ...(opts.http ? ["--http"] : []), ...args];
+  // Port 0: the orchestrator binds a free port itself and prints it (no race with parallel tests);
+  // a restart then reuses that port.
+  let port = opts.port ?? 0;
+  const argsFor = (p: number) => ["--import", "tsx", "orchestrator/main.ts", "--port", String(p), ...(opts.http ? ["--http"] : []), ...args];
   let out = "";
   let url = "";
   const o: OrchestratorProcess = {
@@ -45,17 +46,20 @@ export async function startOrchestratorProcess(args: string[] = [], opts: { port
     },
   };
   async function launch(): Promise<void> {
-    const proc = spawn(process.execPath, fullArgs, { cwd: REPO, env: { ...process.env, WHARF_LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "pipe"] });
+    const proc = spawn(process.execPath, argsFor(port), { cwd: REPO, env: { ...process.env, WHARF_LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "pipe"] });
     o.proc = proc;
+    const mark = out.length; // only this process's "listening" line counts (restarts append)
     proc.stdout!.on("data", (d) => (out += d));
     proc.stderr!.on("data", (d) => (out += d));
     await waitFor(`orchestrator on ${port}`, () => {
       if (proc.exitCode !== null) throw new Error(`orchestrator exited: ${out}`);
-      const line = out.split("\n").reverse().find((l) => l.startsWith("{") && l.includes('"listening"'));
+      const line = out.slice(mark).split("\n").find((l) => l.startsWith("{") && l.includes('"listening"'));
       if (line) url = (JSON.parse(line) as { listening: string }).listening;
       return line ? true : undefined;
     }, 20000, 50);
     o.url = url;
+    port = Number(new URL(url).port);
+    o.port = port;
   }
   await launch();
   return o;

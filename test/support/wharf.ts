@@ -21,7 +21,23 @@ export interface WharfProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startWharf(opts: { env?: Record<string, string>; args?: string[]; dataDir?: string } = {}): Promise<WharfProcess> {
+type StartOptions = { env?: Record<string, string>; args?: string[]; dataDir?: string };
+
+/**
+ * Starts Wharf on free ports. Test files run in parallel processes, so a port found free can be
+ * taken by another process before Wharf binds it: then it is retried on fresh ports.
+ */
+export async function startWharf(opts: StartOptions = {}): Promise<WharfProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startWharfOnce(opts);
+    } catch (err) {
+      if (attempt >= 4 || !/EADDRINUSE|already in use/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function startWharfOnce(opts: StartOptions): Promise<WharfProcess> {
   const httpPort = await freePort();
   const rtmpPort = await freePort();
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "wharf-e2e-"));
