@@ -4,12 +4,9 @@
 // so it is independently decodable. Segment bytes are pushed while they are produced.
 import { EventEmitter } from "node:events";
 import { LiveSegment } from "../hub/segment.ts";
+import { readPesPts, TsPacketReader, TsProgramMap, type TsPacket } from "./ts-packets.ts";
 
-const TS = 188;
 const PTS_WRAP = 2 ** 33;
-
-const VIDEO_STREAM_TYPES = new Set([0x1b /* H.264 */, 0x24 /* HEVC */, 0x01, 0x02 /* MPEG-1/2 */]);
-const AUDIO_STREAM_TYPES = new Set([0x0f /* AAC ADTS */, 0x11 /* AAC LATM */, 0x03, 0x04 /* MP3 */, 0x81 /* AC-3 */, 0x06 /* private (Opus) */]);
 
 export interface SplitterOptions {
   /** Target duration in seconds: a cut happens at the first keyframe at or after it. */
@@ -23,19 +20,6 @@ export interface SplitterOptions {
 export interface TsSplitterEvents {
   segment: [LiveSegment];
   error: [Error];
-}
-
-/** Reads the 33-bit PTS from a PES header, or undefined. */
-export function readPesPts(payload: Buffer): number | undefined {
-  if (payload.length < 14 || payload[0] !== 0 || payload[1] !== 0 || payload[2] !== 1) return undefined;
-  const flags = payload[7]!;
-  if ((flags & 0x80) === 0) return undefined;
-  const p = payload;
-  return (
-    ((p[9]! >> 1) & 0x07) * 2 ** 30 +
-    (((p[10]! << 8) | p[11]!) >> 1) * 2 ** 15 +
-    (((p[12]! << 8) | p[13]!) >> 1)
-  );
 }
 
 /** True when the H.264/HEVC elementary stream bytes contain an IDR/IRAP or SPS NAL unit. */
@@ -58,16 +42,13 @@ export function containsKeyframeNal(es: Buffer, hevc: boolean): boolean {
 }
 
 export class TsSplitter extends EventEmitter<TsSplitterEvents> {
-  private remainder: Buffer = Buffer.alloc(0);
-  private pmtPid = -1;
-  private videoPid = -1;
-  private videoIsHevc = false;
-  private audioPid = -1;
+  private readonly reader = new TsPacketReader();
+  private readonly map = new TsProgramMap();
   private patPacket?: Buffer;
   private pmtPacket?: Buffer;
   private current?: LiveSegment;
   private currentStartPts = 0;
-  private lastVideoPts?: number;
+  private lastPts?: number;
   private ptsBase = 0;
   private lastRawPts?: number;
   private frameInterval = 1 / 30;
@@ -84,26 +65,13 @@ export class TsSplitter extends EventEmitter<TsSplitterEvents> {
   }
 
   get hasVideo(): boolean {
-    return this.videoPid >= 0;
+    return this.map.videoPid >= 0;
   }
 
   /** Feed bytes of the TS stream. */
   write(chunk: Buffer): void {
     if (this.ended) return;
-    let buf = this.remainder.length ? Buffer.concat([this.remainder, chunk]) : chunk;
-    let off = 0;
-    while (buf.length - off >= TS) {
-      if (buf[off] !== 0x47) {
-        // Resynchronise: find the next sync byte that is followed by another one a packet later.
-        let next = off + 1;
-        while (next < buf.length && !(buf[next] === 0x47 && (next + TS >= buf.length || buf[next + TS] === 0x47))) next++;
-        off = next;
-        continue;
-      }
-      this.packet(buf.subarray(off, off + TS));
-      off += TS;
-    }
-    this.remainder = Buffer.from(buf.subarray(off));
+    this.reader.push(chunk, (p) => this.packet(p));
     this.flush();
   }
 
@@ -113,7 +81,7 @@ export class TsSplitter extends EventEmitter<TsSplitterEvents> {
     this.ended = true;
     this.flush();
     if (this.current) {
-      const last = this.lastVideoPts ?? this.currentStartPts;
+      const last = this.lastPts ?? this.currentStartPts;
       this.finishCurrent(last + this.frameInterval);
     }
   }
@@ -133,56 +101,40 @@ export class TsSplitter extends EventEmitter<TsSplitterEvents> {
     this.pending = [];
   }
 
-  private packet(pkt: Buffer): void {
-    const pid = ((pkt[1]! & 0x1f) << 8) | pkt[2]!;
-    const pusi = (pkt[1]! & 0x40) !== 0;
-    const afc = (pkt[3]! >> 4) & 0x03;
-    let payloadStart = 4;
-    let rai = false;
-    if (afc === 2 || afc === 3) {
-      const afLen = pkt[4]!;
-      if (afLen > 0) rai = (pkt[5]! & 0x40) !== 0;
-      payloadStart = 5 + afLen;
-    }
-    const hasPayload = afc === 1 || afc === 3;
-    const payload = hasPayload && payloadStart < TS ? pkt.subarray(payloadStart) : Buffer.alloc(0);
-
-    if (pid === 0) {
-      if (pusi) this.parsePat(payload);
-      this.patPacket = Buffer.from(pkt);
-      return; // re-inserted at each segment start
-    }
-    if (pid === this.pmtPid) {
-      if (pusi) this.parsePmt(payload);
-      this.pmtPacket = Buffer.from(pkt);
+  private packet(p: TsPacket): void {
+    const { pid, pusi, rai, payload } = p;
+    if (this.map.observe(p)) {
+      // Program tables are re-inserted at each segment start, not copied through.
+      if (pid === 0) this.patPacket = Buffer.from(p.raw);
+      else this.pmtPacket = Buffer.from(p.raw);
       return;
     }
-    if (pid === this.audioPid && pusi && this.videoPid < 0 && this.pmtPacket) {
+    if (pid === this.map.audioPid && pusi && this.map.videoPid < 0 && this.pmtPacket) {
       // Audio-only stream: every audio frame is a random access point, so cut on audio PES starts.
       const raw = readPesPts(payload);
       if (raw !== undefined) {
         const pts = this.unwrap(raw) / 90000;
         if (!this.current || pts - this.currentStartPts >= this.opts.targetDuration - 0.05) this.cut(pts);
-        if (this.lastVideoPts === undefined || pts > this.lastVideoPts) this.lastVideoPts = pts;
+        if (this.lastPts === undefined || pts > this.lastPts) this.lastPts = pts;
       }
     }
-    if (pid === this.videoPid && pusi) {
+    if (pid === this.map.videoPid && pusi) {
       const raw = readPesPts(payload);
       if (raw !== undefined) {
         const pts = this.unwrap(raw) / 90000;
         const headerLen = payload.length > 8 ? 9 + payload[8]! : payload.length;
-        const key = rai || containsKeyframeNal(payload.subarray(headerLen), this.videoIsHevc);
-        if (this.lastVideoPts !== undefined && pts > this.lastVideoPts) {
-          const d = pts - this.lastVideoPts;
+        const key = rai || containsKeyframeNal(payload.subarray(headerLen), this.map.videoIsHevc);
+        if (this.lastPts !== undefined && pts > this.lastPts) {
+          const d = pts - this.lastPts;
           if (d < 0.2) this.frameInterval = this.frameInterval * 0.9 + d * 0.1;
         }
         if (key && (!this.current || pts - this.currentStartPts >= this.opts.targetDuration - this.frameInterval / 2)) {
           this.cut(pts);
         }
-        if (this.lastVideoPts === undefined || pts > this.lastVideoPts) this.lastVideoPts = pts;
+        if (this.lastPts === undefined || pts > this.lastPts) this.lastPts = pts;
       }
     }
-    if (this.current) this.pending.push(Buffer.from(pkt));
+    if (this.current) this.pending.push(Buffer.from(p.raw));
   }
 
   private unwrap(raw: number): number {
@@ -209,43 +161,5 @@ export class TsSplitter extends EventEmitter<TsSplitterEvents> {
     const seg = this.current!;
     this.current = undefined;
     seg.end(Math.max(0, endPts - this.currentStartPts));
-  }
-
-  private parsePat(payload: Buffer): void {
-    const ptr = payload[0] ?? 0;
-    const sec = payload.subarray(1 + ptr);
-    if (sec.length < 12 || sec[0] !== 0x00) return;
-    const sectionLength = ((sec[1]! & 0x0f) << 8) | sec[2]!;
-    const end = Math.min(3 + sectionLength - 4, sec.length);
-    for (let i = 8; i + 4 <= end; i += 4) {
-      const program = (sec[i]! << 8) | sec[i + 1]!;
-      const pid = ((sec[i + 2]! & 0x1f) << 8) | sec[i + 3]!;
-      if (program !== 0) {
-        this.pmtPid = pid;
-        return;
-      }
-    }
-  }
-
-  private parsePmt(payload: Buffer): void {
-    const ptr = payload[0] ?? 0;
-    const sec = payload.subarray(1 + ptr);
-    if (sec.length < 12 || sec[0] !== 0x02) return;
-    const sectionLength = ((sec[1]! & 0x0f) << 8) | sec[2]!;
-    const end = Math.min(3 + sectionLength - 4, sec.length);
-    const programInfoLength = ((sec[10]! & 0x0f) << 8) | sec[11]!;
-    let i = 12 + programInfoLength;
-    while (i + 5 <= end) {
-      const type = sec[i]!;
-      const pid = ((sec[i + 1]! & 0x1f) << 8) | sec[i + 2]!;
-      const esInfoLength = ((sec[i + 3]! & 0x0f) << 8) | sec[i + 4]!;
-      if (this.videoPid < 0 && VIDEO_STREAM_TYPES.has(type)) {
-        this.videoPid = pid;
-        this.videoIsHevc = type === 0x24;
-      } else if (this.audioPid < 0 && AUDIO_STREAM_TYPES.has(type)) {
-        this.audioPid = pid;
-      }
-      i += 5 + esInfoLength;
-    }
   }
 }
