@@ -7,6 +7,7 @@
 // - Results: URLs on this orchestrator when the caller sent
 //   `Authorization: Livepeer-AI-Worker-1.0` (as go-livepeer), data URIs otherwise.
 // The pipelines are honest CPU stand-ins (orchestrator/ai/standins.ts).
+import { setTimeout as sleep } from "node:timers/promises";
 import { BlobStore } from "../blob-store.ts";
 import { randomBytes } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
@@ -65,7 +66,6 @@ function detail(msg: string) {
   return { detail: { msg } };
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export function createAiFeature(opts: AiFeatureOptions = {}): AiFeature {
   const pipelines = opts.pipelines ?? AI_PIPELINES;

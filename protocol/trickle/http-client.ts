@@ -119,4 +119,4 @@ export function headerStr(headers: IncomingHttpHeaders, name: string): string | 
   return Array.isArray(v) ? v[0] : v;
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export { setTimeout as sleep } from "node:timers/promises";

@@ -1,6 +1,7 @@
 // A WHIP publisher for tests: werift sends RTP produced by an ffmpeg test-pattern encoder
 // (H.264 or VP8 video, Opus audio) to a Wharf WHIP endpoint, all on 127.0.0.1.
 import { withoutDefaultStun } from "../../media/webrtc/peer.ts";
+import { h264PayloadIsKeyframe } from "../../media/webrtc/rtp.ts";
 import dgram from "node:dgram";
 import { MediaStreamTrack, RTCPeerConnection, useH264, useOPUS, useVP8 } from "werift";
 import { spawnFfmpeg, type FfmpegProcess } from "../../media/ffmpeg/ffmpeg.ts";
@@ -193,17 +194,6 @@ export interface WhepPlayer {
   stop(opts?: { delete?: boolean }): Promise<number | undefined>;
 }
 
-function h264Key(payload: Buffer): boolean {
-  const t = payload[0]! & 0x1f;
-  if (t === 5 || t === 7) return true;
-  if (t === 24) {
-    for (let o = 1; o + 3 <= payload.length; o += 2 + payload.readUInt16BE(o)) {
-      const n = payload[o + 2]! & 0x1f;
-      if (n === 5 || n === 7) return true;
-    }
-  }
-  return t === 28 && (payload[1]! & 0x80) !== 0 && (payload[1]! & 0x1f) === 5;
-}
 
 /** A werift WHEP viewer that counts what it receives (packets, sequence gaps, keyframes). */
 export async function playWhep(url: string, opts: { audio?: boolean; onPacket?: (kind: string, payload: Buffer) => void } = {}): Promise<WhepPlayer> {
@@ -246,7 +236,7 @@ export async function playWhep(url: string, opts: { audio?: boolean; onPacket?: 
           const ts = rtp.header.timestamp;
           if (lastVts !== undefined && ts !== lastVts && ((ts - lastVts + 2 ** 32) % 2 ** 32) > 2 ** 31) v.tsBackwards++;
           lastVts = ts;
-          if (h264Key(rtp.payload)) {
+          if (h264PayloadIsKeyframe(rtp.payload)) {
             v.keyframes++;
             player.firstKeyframeMs ??= Date.now() - t0;
           }
