@@ -4,7 +4,7 @@
 import { isIPv4, isIPv6 } from "node:net";
 import { RTCPeerConnection, RTCRtpCodecParameters, type RTCPeerConnectionConfig } from "werift";
 import { moduleLogger } from "../../server/log.ts";
-import type { CodecChoice } from "./sdp.ts";
+import { filterCandidates, type CodecChoice } from "./sdp.ts";
 
 const log = moduleLogger("webrtc");
 
@@ -137,8 +137,7 @@ export async function answerOffer(pc: RTCPeerConnection, offer: string, net: Net
   await gatheringComplete(pc);
   const sdp = pc.localDescription?.sdp;
   if (!sdp) throw new Error("no local description");
-  const keep = candidateFilter(net);
-  return sdp.split(/\r\n/).filter((l) => !l.startsWith("a=candidate:") || keep(l.split(" ")[4] ?? "")).join("\r\n");
+  return filterCandidates(sdp, candidateFilter(net));
 }
 
 export async function closePeer(pc: RTCPeerConnection): Promise<void> {

@@ -16,14 +16,6 @@ export function rtpTimestamp(buf: Buffer): number {
   return buf.readUInt32BE(4);
 }
 
-export function rtpSsrc(buf: Buffer): number {
-  return buf.readUInt32BE(8);
-}
-
-export function rtpMarker(buf: Buffer): boolean {
-  return (buf[1]! & 0x80) !== 0;
-}
-
 /** Offset of the payload in a raw RTP packet (after CSRCs and the header extension), or -1. */
 export function rtpPayloadOffset(buf: Buffer): number {
   if (!isRtp(buf)) return -1;

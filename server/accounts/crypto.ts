@@ -1,5 +1,5 @@
 // Secrets: generation (base62 from a CSPRNG, no modulo bias), hashing, display prefixes.
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 
 const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -51,7 +51,3 @@ export function displayPrefix(secret: string): string {
   return secret.slice(0, 4);
 }
 
-export function safeEqualHex(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
-  return timingSafeEqual(Buffer.from(a, "hex"), Buffer.from(b, "hex"));
-}

@@ -222,9 +222,6 @@ export const PIPELINE_SPECS: Readonly<Record<AiPipeline, PipelineSpec>> = {
   },
 };
 
-export function isAiPipeline(p: string): p is AiPipeline {
-  return Object.hasOwn(PIPELINE_SPECS, p);
-}
 
 // ---------------------------------------------------------------- validation
 

@@ -1,5 +1,6 @@
 // The one typed configuration schema. Names follow go-livepeer where the concept is the same.
 import { Type, type Static } from "typebox";
+import { DEFAULT_TRANSCODING_OPTIONS } from "../../protocol/profiles.ts";
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
 
@@ -36,7 +37,7 @@ export const ConfigSchema = Type.Object(
     orchDenylist: Type.String({ default: "", description: "Comma list: these orchestrators are never used" }),
     orchRegion: Type.String({ default: "", description: "Preferred orchestrator region label" }),
     transcodingOptions: Type.String({
-      default: "P240p30fps16x9,P360p30fps16x9",
+      default: DEFAULT_TRANSCODING_OPTIONS,
       description: "Default ladder: go-livepeer preset names or a JSON ladder",
     }),
     maxSessions: Type.Integer({ minimum: 1, default: 10, description: "Concurrent transcode sessions" }),

@@ -1,5 +1,6 @@
 // Prometheus metrics (prom-client). Units in names, bounded label sets: no per-stream labels.
 import client from "prom-client";
+import { runningFfmpegCount } from "../../media/ffmpeg/ffmpeg.ts";
 
 export const registry = new client.Registry();
 client.collectDefaultMetrics({ register: registry, prefix: "wharf_process_" });
@@ -85,6 +86,14 @@ export const metrics = {
     labelNames: ["pipeline"] as const,
     buckets: SECONDS_SLOW,
     registers: [registry],
+  }),
+  ffmpegProcesses: new client.Gauge({
+    name: "wharf_ffmpeg_processes",
+    help: "ffmpeg/ffprobe children running now (segmenters, packetizers, probes)",
+    registers: [registry],
+    collect() {
+      this.set(runningFfmpegCount());
+    },
   }),
   webrtcSessions: new client.Gauge({
     name: "wharf_webrtc_sessions",
