@@ -116,6 +116,29 @@ describe("business layer", { timeout: 180000 }, () => {
     }
   });
 
+  test("a key's live-stream concurrency limit refuses one stream too many, and frees the slot when it ends", async () => {
+    const k = await w.api("POST", "/v1/keys", { name: "one-at-a-time", scopes: ["streams"], maxConcurrentStreams: 1 });
+    assert.equal(k.status, 201, JSON.stringify(k.body));
+    const first = (await w.api("POST", "/v1/streams", { name: "first" }, k.body.secret)).body;
+    const second = (await w.api("POST", "/v1/streams", { name: "second" }, k.body.secret)).body;
+    const pub = pushTestPattern(first.rtmpUrl, { size: "320x240" });
+    try {
+      await waitFor("first live", async () => (await w.api("GET", `/v1/streams/${first.id}`)).body.state === "live", 10000);
+      const refused = pushTestPattern(second.rtmpUrl, { seconds: 5, size: "320x240" });
+      assert.notEqual((await refused.exited).code, 0, "the second live stream is refused");
+      assert.equal((await w.api("GET", `/v1/streams/${second.id}`)).body.state, "idle");
+    } finally {
+      await pub.stop();
+    }
+    await waitFor("first idle", async () => (await w.api("GET", `/v1/streams/${first.id}`)).body.state === "idle", 5000);
+    const again = pushTestPattern(second.rtmpUrl, { size: "320x240" });
+    try {
+      await waitFor("second live once the slot is free", async () => (await w.api("GET", `/v1/streams/${second.id}`)).body.state === "live", 10000);
+    } finally {
+      await again.stop();
+    }
+  });
+
   test("the audit log records key changes and auth failures; secrets are never stored or logged in clear", async () => {
     const k = await w.api("POST", "/v1/keys", { name: "audited", scopes: ["ai"] });
     await w.api("GET", "/v1/streams", undefined, "wk_definitely_wrong_secret_value");

@@ -209,6 +209,7 @@ describe("streams API input validation", { timeout: 60000 }, () => {
     // Metrics and the OpenAPI document reflect what happened.
     const text = await (await fetch(`${w.http}/metrics`)).text();
     assert.match(text, /wharf_http_request_duration_seconds_count\{route="\/v1\/streams",method="POST",status="4xx"\} [1-9]/);
+    assert.match(text, /wharf_ffmpeg_processes \d+/);
     const openapi = await (await fetch(`${w.http}/docs/openapi.json`)).json();
     assert.ok(openapi.paths["/v1/streams"]?.post, "OpenAPI documents POST /v1/streams");
   });
