@@ -73,13 +73,29 @@ export function buildAiSegData(capability: number, modelId: string, authToken: A
   };
 }
 
-/** Headers for AI requests (`POST {transcoder}/<pipeline>`, `/live-video-to-video`). */
-export function aiRequestHeaders(capability: number, modelId: string, authToken: AuthToken): Record<string, string> {
-  return {
-    [SEGMENT_HEADER]: encodeBase64("SegData", buildAiSegData(capability, modelId, authToken)),
-    [PAYMENT_HEADER]: OFFCHAIN_PAYMENT,
-    Authorization: AI_WORKER_AUTHORIZATION,
-  };
+/** Per auth token (a new OrchestratorInfo brings a new token object): headers by "capability_model". */
+const aiHeaderCache = new WeakMap<AuthToken, Map<string, Readonly<Record<string, string>>>>();
+
+/**
+ * Headers for AI requests (`POST {transcoder}/<pipeline>`, `/live-video-to-video`). A pure
+ * function of its arguments, so it is computed once per (token, capability, model) and the
+ * same frozen object is returned after that (spread it to add headers).
+ */
+export function aiRequestHeaders(capability: number, modelId: string, authToken: AuthToken): Readonly<Record<string, string>> {
+  let byModel = aiHeaderCache.get(authToken);
+  if (!byModel) aiHeaderCache.set(authToken, (byModel = new Map()));
+  const id = aiManifestId(capability, modelId);
+  let h = byModel.get(id);
+  if (!h) {
+    if (byModel.size >= 1024) byModel.clear();
+    h = Object.freeze({
+      [SEGMENT_HEADER]: encodeBase64("SegData", buildAiSegData(capability, modelId, authToken)),
+      [PAYMENT_HEADER]: OFFCHAIN_PAYMENT,
+      Authorization: AI_WORKER_AUTHORIZATION,
+    });
+    byModel.set(id, h);
+  }
+  return h;
 }
 
 /** Parse a `Livepeer-Segment` header value; throws DecodeError when malformed. */

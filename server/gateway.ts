@@ -62,12 +62,14 @@ export async function startGateway(config: Config): Promise<Gateway> {
   mkdirSync(dataDir, { recursive: true });
   const accounts = createAccounts({
     dataDir,
+    usageFsyncIntervalMs: config.usageFsyncIntervalMs,
     priceBook: config.priceBook ? readJsonSetting<Partial<PriceBookConfig>>("priceBook", config.priceBook) : undefined,
   });
   const admin = await accounts.ensureAdminKey(config.adminKey || undefined).catch(async (err: Error) => {
     await accounts.close();
     throw err instanceof AccountsError ? new ConfigError(`adminKey (WHARF_ADMIN_KEY): ${err.message}`) : err;
   });
+  accounts.storage.warm?.();
   const store: StreamStore = await AccountsStreamStore.open(accounts);
 
   // --- Orchestrators: configured (orchAddr / orchWebhookUrl) or the embedded development network.

@@ -56,7 +56,14 @@ export interface AiFeatureStats {
 export interface AiFeature extends OrchestratorFeature {
   stats(): AiFeatureStats;
   /** Change capacity / latency / token delay at runtime (tests, demos). */
-  configure(changes: { capacity?: number | Partial<Record<AiPipeline, number>>; latencyMs?: Partial<Record<AiPipeline, number>>; llmTokenDelayMs?: number; zeroCost?: boolean }): void;
+  configure(changes: {
+    capacity?: number | Partial<Record<AiPipeline, number>>;
+    latencyMs?: Partial<Record<AiPipeline, number>>;
+    llmTokenDelayMs?: number;
+    zeroCost?: boolean;
+    /** Fault: result URLs answer 500 (an orchestrator that lost its results after answering). */
+    resultsUnavailable?: boolean;
+  }): void;
 }
 
 
@@ -73,6 +80,7 @@ export function createAiFeature(opts: AiFeatureOptions = {}): AiFeature {
   const latency: Partial<Record<AiPipeline, number>> = { ...(opts.latencyMs ?? {}) };
   let tokenDelayMs = opts.llmTokenDelayMs ?? 0;
   let zeroCost = opts.zeroCost ?? false;
+  let resultsUnavailable = false;
   const inFlight: Record<string, number> = {};
   const requests: Record<string, number> = {};
   const counters = { busy: 0, failures: 0 };
@@ -101,6 +109,7 @@ export function createAiFeature(opts: AiFeatureOptions = {}): AiFeature {
   async function register(app: FastifyInstance, ctx: FeatureContext): Promise<void> {
     app.get("/ai/results/:id/:name", async (req, reply) => {
       const { id, name } = req.params as { id: string; name: string };
+      if (resultsUnavailable) return reply.code(500).send(detail("result storage unavailable (injected fault)"));
       const it = results.get(`/ai/results/${id}/${name}`);
       if (!it) return reply.code(404).send(detail("result expired or unknown"));
       return reply.type(it.contentType).header("cache-control", "no-store").send(it.data);
@@ -245,6 +254,7 @@ export function createAiFeature(opts: AiFeatureOptions = {}): AiFeature {
       if (changes.latencyMs) Object.assign(latency, changes.latencyMs);
       if (changes.llmTokenDelayMs !== undefined) tokenDelayMs = changes.llmTokenDelayMs;
       if (changes.zeroCost !== undefined) zeroCost = changes.zeroCost;
+      if (changes.resultsUnavailable !== undefined) resultsUnavailable = changes.resultsUnavailable;
     },
   };
 }

@@ -135,6 +135,8 @@ export interface AccountsOptions {
   priceBook?: Partial<PriceBookConfig>;
   /** Positive auth cache lifetime; default 30 s. */
   authCacheTtlMs?: number;
+  /** How often committed usage records are fsynced (usage-ledger.ts); default 100 ms, 0 = before each acknowledgement. */
+  usageFsyncIntervalMs?: number;
   /** Poll for key changes made by other processes (CLI, other instances); default 1000 ms, 0 = off. */
   watchIntervalMs?: number;
   now?: () => number;
@@ -160,7 +162,7 @@ export class Accounts extends EventEmitter<AccountsEvents> {
   constructor(opts: AccountsOptions) {
     super();
     this.dataDir = opts.dataDir;
-    this.storage = opts.storage ?? new SqliteStorage(path.join(opts.dataDir, "wharf.db"));
+    this.storage = opts.storage ?? new SqliteStorage(path.join(opts.dataDir, "wharf.db"), { fsyncIntervalMs: opts.usageFsyncIntervalMs });
     this.now = opts.now ?? Date.now;
     this.priceBook = new PriceBook(opts.priceBook);
     this.auth = new AuthService({ keys: this.storage.keys, audit: this.storage.audit, cacheTtlMs: opts.authCacheTtlMs, now: this.now });
@@ -340,6 +342,29 @@ export class Accounts extends EventEmitter<AccountsEvents> {
       chargeMicros: u.chargeMicros ?? this.priceBook.charge({ pipeline: u.pipeline, units: u.units, orchestratorCostWei: wei }),
       currency: this.priceBook.currency,
     });
+  }
+
+  /**
+   * Cancels a billed batch request whose result could not be delivered: appends a record
+   * with the negated units, cost and charge (request id `<requestId>:refund`), so totals,
+   * spend caps and exports net it out. Idempotent; undefined when there is nothing to refund.
+   */
+  async refundBatchUsage(requestId: string, reason: string): Promise<UsageRecord | undefined> {
+    const orig = await this.storage.usage.findByRequest(requestId);
+    if (!orig || orig.kind !== "batch") return undefined;
+    const refundId = `${requestId}:refund`;
+    const existing = await this.storage.usage.findByRequest(refundId);
+    if (existing) return existing;
+    const rec = await this.storage.usage.insert({
+      ...orig,
+      ts: this.now(),
+      requestId: refundId,
+      units: -orig.units,
+      orchestratorCostWei: (-BigInt(orig.orchestratorCostWei)).toString(),
+      chargeMicros: -orig.chargeMicros,
+    });
+    await this.audit({ actor: "system", action: "usage.refund", target: orig.keyId, details: { requestId, reason, chargeMicros: orig.chargeMicros } });
+    return rec;
   }
 
   /** Records one interval (typically a minute) of a live or transcode stream. */

@@ -1,4 +1,5 @@
-// A usage record whose write has returned must survive SIGKILL of the process.
+// A usage record whose write has returned must survive SIGKILL of the process, in both
+// ledger modes (fsync within an interval, fsync before every acknowledgement).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -11,7 +12,7 @@ import { createAccounts } from "./accounts.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-test("usage records printed by a writer survive its SIGKILL", { timeout: 20_000 }, async () => {
+for (const fsyncMs of [100, 0]) test(`usage records printed by a writer survive its SIGKILL (usageFsyncIntervalMs ${fsyncMs})`, { timeout: 20_000 }, async () => {
   const dir = mkdtempSync(path.join(tmpdir(), "wharf-durability-"));
   try {
     const setup = createAccounts({ dataDir: dir, watchIntervalMs: 0 });
@@ -21,7 +22,7 @@ test("usage records printed by a writer survive its SIGKILL", { timeout: 20_000 
     const script = path.join(dir, "writer.mts");
     writeFileSync(script, `
       import { createAccounts } from ${JSON.stringify(pathToFileURL(path.join(here, "accounts.ts")).href)};
-      const a = createAccounts({ dataDir: process.argv[2], watchIntervalMs: 0 });
+      const a = createAccounts({ dataDir: process.argv[2], watchIntervalMs: 0, usageFsyncIntervalMs: ${fsyncMs} });
       for (let i = 0; i < 1_000_000; i++) {
         const r = await a.recordBatchUsage({ keyId: process.argv[3], pipeline: "llm", units: i, orchestratorCostWei: "1000", requestId: "r" + i });
         process.stdout.write(r.id + "\\n");

@@ -1,11 +1,11 @@
 // SQLite implementation of AccountsStorage (better-sqlite3).
 //
-// Durability: journal_mode=WAL + synchronous=FULL. In WAL mode a commit appends
-// to the -wal file; with FULL the WAL is fsynced at every commit, so a usage
-// record whose insert has returned survives SIGKILL of the process *and* an OS
-// crash / power loss. (synchronous=NORMAL would also survive SIGKILL — the
-// appended WAL frames are in the OS page cache — but could lose the last
-// commits on power loss; billing records are worth one fsync each.)
+// Durability: journal_mode=WAL. A commit appends to the -wal file, so whatever has
+// been committed survives a crash or SIGKILL of Wharf. When it is also safe from an
+// OS crash or power loss is the usage ledger's setting (usage-ledger.ts): by default
+// the main connection commits with synchronous=NORMAL and the ledger thread fsyncs
+// the WAL every 100 ms and checkpoints it; `usageFsyncIntervalMs: 0` fsyncs every
+// commit (synchronous=FULL) instead.
 import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
@@ -14,8 +14,9 @@ import type {
   NewAuditEntry, NewUsageRecord, Scope, StreamRecord, StreamStore, UsageGroup, UsageGroupBy, UsageQuery,
   UsageRecord, UsageStore,
 } from "./types.ts";
+import { UsageLedger, type UsageLedgerOptions } from "./usage-ledger.ts";
 
-type DB = Database.Database;
+export type DB = Database.Database;
 
 /** Ordered migrations; index + 1 = schema version. Never edit a shipped entry — append. */
 export const MIGRATIONS: string[] = [
@@ -92,11 +93,19 @@ export const MIGRATIONS: string[] = [
   `,
 ];
 
-export function openDatabase(file: string): DB {
+export interface OpenOptions {
+  /** FULL: every commit fsyncs the WAL. NORMAL: commits reach the OS, the ledger thread fsyncs (usage-ledger.ts). */
+  synchronous?: "FULL" | "NORMAL";
+  /** false: this connection never checkpoints by itself (the ledger thread does). */
+  autoCheckpoint?: boolean;
+}
+
+export function openDatabase(file: string, opts: OpenOptions = {}): DB {
   mkdirSync(path.dirname(file), { recursive: true });
   const db = new Database(file);
   db.pragma("journal_mode = WAL");
-  db.pragma("synchronous = FULL");
+  db.pragma(`synchronous = ${opts.synchronous ?? "FULL"}`);
+  if (opts.autoCheckpoint === false) db.pragma("wal_autocheckpoint = 0");
   db.pragma("busy_timeout = 5000");
   db.pragma("foreign_keys = ON");
   migrate(db);
@@ -299,74 +308,53 @@ class SqliteStreamStore implements StreamStore {
   }
 }
 
-class SqliteUsageStore implements UsageStore {
-  private readonly insertStmt;
-  private readonly byRequest;
-  private readonly sumStmt;
-
-  constructor(private readonly db: DB) {
-    this.insertStmt = db.prepare(
-      `INSERT INTO usage (ts, kind, key_id, pipeline, model, stream_id, request_id, units, duration_ms, orchestrator,
-         orchestrator_cost_wei, charge_micros, currency)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT DO NOTHING RETURNING *`,
-    );
-    this.byRequest = db.prepare("SELECT * FROM usage WHERE request_id = ?");
-    this.sumStmt = db.prepare("SELECT COALESCE(SUM(charge_micros), 0) AS total FROM usage WHERE key_id = ? AND ts >= ? AND ts < ?");
-    this.insertMany = db.transaction((batch: NewUsageRecord[]) => this.insertEach(batch));
-  }
-
-  /**
-   * Group commit: records arriving in the same event-loop turn are written in one
-   * transaction (one fsynced WAL commit), and every caller's promise resolves only after
-   * that commit — as durable as one commit per record, at a fraction of the fsyncs.
-   */
-  insert(u: NewUsageRecord): Promise<UsageRecord> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ u, resolve, reject });
-      if (this.pending.length === 1) setImmediate(() => this.flush());
-    });
-  }
-
-  private pending: Array<{ u: NewUsageRecord; resolve: (r: UsageRecord) => void; reject: (e: Error) => void }> = [];
-
-  private readonly insertMany: (batch: NewUsageRecord[]) => UsageRecord[];
-
-  private insertEach(batch: NewUsageRecord[]): UsageRecord[] {
-    return batch.map((u) => {
-      const r = this.insertStmt.get(
+/**
+ * The usage insert as one transaction over a batch (a group commit). A record whose
+ * requestId was recorded before returns the existing row (idempotent).
+ */
+export function prepareUsageInsert(db: DB): (batch: NewUsageRecord[]) => UsageRecord[] {
+  const insertStmt = db.prepare(
+    `INSERT INTO usage (ts, kind, key_id, pipeline, model, stream_id, request_id, units, duration_ms, orchestrator,
+       orchestrator_cost_wei, charge_micros, currency)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT DO NOTHING RETURNING *`,
+  );
+  const byRequest = db.prepare("SELECT * FROM usage WHERE request_id = ?");
+  return db.transaction((batch: NewUsageRecord[]) =>
+    batch.map((u) => {
+      const r = insertStmt.get(
         u.ts, u.kind, u.keyId, u.pipeline, u.model, u.streamId, u.requestId, u.units, u.durationMs, u.orchestrator,
         u.orchestratorCostWei, u.chargeMicros, u.currency,
       ) as UsageDbRow | undefined;
       if (r) return usageFromDb(r);
-      // Same request id recorded before: idempotent.
-      const existing = this.byRequest.get(u.requestId) as UsageDbRow | undefined;
+      const existing = byRequest.get(u.requestId) as UsageDbRow | undefined;
       if (!existing) throw new Error("usage insert returned no row");
       return usageFromDb(existing);
-    });
+    }),
+  );
+}
+
+class SqliteUsageStore implements UsageStore {
+  private readonly sumStmt;
+  private readonly byRequestStmt;
+
+  constructor(
+    private readonly db: DB,
+    private readonly ledger: UsageLedger,
+  ) {
+    // Reads and the sum below use the main connection; inserts go through the ledger.
+    this.sumStmt = db.prepare("SELECT COALESCE(SUM(charge_micros), 0) AS total FROM usage WHERE key_id = ? AND ts >= ? AND ts < ?");
+    this.byRequestStmt = db.prepare("SELECT * FROM usage WHERE request_id = ?");
   }
 
-  private flush(): void {
-    const batch = this.pending;
-    this.pending = [];
-    if (batch.length === 0) return;
-    try {
-      const rows = this.insertMany(batch.map((b) => b.u));
-      batch.forEach((b, i) => b.resolve(rows[i]!));
-    } catch (err) {
-      if (batch.length === 1) {
-        batch[0]!.reject(err as Error);
-        return;
-      }
-      // One bad record must not fail the others: retry them one by one.
-      for (const b of batch) {
-        try {
-          b.resolve(this.insertMany([b.u])[0]!);
-        } catch (e) {
-          b.reject(e as Error);
-        }
-      }
-    }
+  async findByRequest(requestId: string): Promise<UsageRecord | undefined> {
+    const r = this.byRequestStmt.get(requestId) as UsageDbRow | undefined;
+    return r && usageFromDb(r);
+  }
+
+  /** Committed when it resolves; how soon it is fsynced is the ledger's setting (usage-ledger.ts). */
+  insert(u: NewUsageRecord): Promise<UsageRecord> {
+    return this.ledger.insert(u);
   }
 
   private where(q: UsageQuery): { sql: string; vals: unknown[] } {
@@ -446,12 +434,18 @@ export class SqliteStorage implements AccountsStorage {
   readonly usage: UsageStore;
   readonly audit: AuditStore;
   readonly meta: MetaStore;
+  private readonly ledger: UsageLedger;
 
-  constructor(readonly file: string) {
-    this.db = openDatabase(file);
+  constructor(
+    readonly file: string,
+    opts: UsageLedgerOptions = {},
+  ) {
+    const everyCommit = opts.fsyncIntervalMs === 0;
+    this.db = openDatabase(file, { synchronous: everyCommit ? "FULL" : "NORMAL", autoCheckpoint: everyCommit });
+    this.ledger = new UsageLedger(this.db, file, opts);
     this.keys = new SqliteKeyStore(this.db);
     this.streams = new SqliteStreamStore(this.db);
-    this.usage = new SqliteUsageStore(this.db);
+    this.usage = new SqliteUsageStore(this.db, this.ledger);
     this.audit = new SqliteAuditStore(this.db);
     this.meta = new SqliteMetaStore(this.db);
   }
@@ -460,7 +454,13 @@ export class SqliteStorage implements AccountsStorage {
     return this.db.pragma("data_version", { simple: true }) as number;
   }
 
+  /** Starts the usage ledger's thread ahead of the first record. */
+  warm(): void {
+    this.ledger.warm();
+  }
+
   async close(): Promise<void> {
+    await this.ledger.close();
     if (this.db.open) this.db.close();
   }
 }

@@ -153,6 +153,8 @@ export interface StreamStore {
 export interface UsageStore {
   /** Durable before it resolves. A duplicate requestId returns the existing record. */
   insert(rec: NewUsageRecord): Promise<UsageRecord>;
+  /** The record with this request id, if any. */
+  findByRequest(requestId: string): Promise<UsageRecord | undefined>;
   list(q: UsageQuery): Promise<UsageRecord[]>;
   group(q: UsageQuery, by: UsageGroupBy): Promise<UsageGroup[]>;
   /** Sum of chargeMicros for a key in [from, to). */
@@ -177,5 +179,7 @@ export interface AccountsStorage {
   meta: MetaStore;
   /** Number that changes when another process committed (SQLite: PRAGMA data_version). */
   externalChangeCounter(): Promise<number>;
+  /** Prepare background writers ahead of the first write (optional). */
+  warm?(): void;
   close(): Promise<void>;
 }

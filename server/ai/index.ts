@@ -67,6 +67,9 @@ export function accountsBilling(accounts: Accounts): AiBilling {
         orchestrator: u.orchestrator, orchestratorCostWei: u.orchestratorCostWei, requestId: u.requestId,
       });
     },
+    async refund(requestId, reason) {
+      await accounts.refundBatchUsage(requestId, reason);
+    },
   };
 }
 

@@ -7,6 +7,9 @@
 // - Ids: 32 random bytes, base64url (public, unguessable).
 // - Expiry: `resultTtlSec` after creation; a sweep deletes expired files every minute.
 // - Size bound: `maxBytes` in total (default 2 GiB); the oldest results are evicted first.
+// - Copies in progress: `reserve()` hands out the id before the bytes are here (the
+//   batch AI answer does not wait for the copy from the orchestrator); a GET of that id
+//   waits for the copy and answers 502 if it failed.
 import { randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream, mkdirSync, rmSync } from "node:fs";
 import { rm, stat, writeFile } from "node:fs/promises";
@@ -41,8 +44,25 @@ export interface ResultStoreOptions {
 
 export class ResultTooLargeError extends Error {}
 
+export type ResultSource = { data: Buffer; contentType: string } | { stream: Readable | AsyncIterable<Uint8Array>; contentType: string };
+
+export interface ReservedResult {
+  id: string;
+  /** Runs the copy and stores its bytes under the id; false (and GET answers 502) if it failed. */
+  fill(copy: () => Promise<ResultSource>): Promise<boolean>;
+  /** The copy will never run (the request failed): GET answers 404. */
+  abandon(): void;
+}
+
+interface CopyInProgress {
+  done: Promise<void>;
+  error?: string;
+  expiresAt: number;
+}
+
 export class ResultStore {
   private readonly index = new Map<string, StoredResult>();
+  private readonly copies = new Map<string, CopyInProgress>();
   private bytes = 0;
   private readonly timer: NodeJS.Timeout;
   readonly maxBytes: number;
@@ -57,8 +77,19 @@ export class ResultStore {
     this.timer.unref();
   }
 
+  /** Random bytes drawn 8 KiB at a time: one getrandom() per 256 ids instead of one per id. */
+  private pool = Buffer.alloc(0);
+  private poolAt = 0;
+
   private newId(): string {
-    return randomBytes(32).toString("base64url");
+    if (this.poolAt + 32 > this.pool.length) {
+      this.pool = randomBytes(8192);
+      this.poolAt = 0;
+    }
+    const id = this.pool.toString("base64url", this.poolAt, this.poolAt + 32);
+    this.pool.fill(0, this.poolAt, this.poolAt + 32);
+    this.poolAt += 32;
+    return id;
   }
 
   private path(id: string): string {
@@ -89,17 +120,43 @@ export class ResultStore {
     if (!r.data) void rm(this.path(id), { force: true });
   }
 
-  async putBuffer(data: Buffer, contentType: string): Promise<StoredResult> {
-    if (data.length > this.maxItemBytes) throw new ResultTooLargeError(`result of ${data.length} bytes exceeds ${this.maxItemBytes}`);
+  reserve(): ReservedResult {
     const id = this.newId();
+    let settle!: () => void;
+    const entry: CopyInProgress = { done: new Promise<void>((r) => (settle = r)), expiresAt: Date.now() + this.opts.ttlSec * 1000 };
+    this.copies.set(id, entry);
+    return {
+      id,
+      fill: async (copy) => {
+        try {
+          const src = await copy();
+          if ("data" in src) await this.putBuffer(src.data, src.contentType, id);
+          else await this.putStream(src.stream, src.contentType, id);
+          this.copies.delete(id);
+          return true;
+        } catch (err) {
+          entry.error = (err as Error).message;
+          return false;
+        } finally {
+          settle();
+        }
+      },
+      abandon: () => {
+        this.copies.delete(id);
+        settle();
+      },
+    };
+  }
+
+  async putBuffer(data: Buffer, contentType: string, id = this.newId()): Promise<StoredResult> {
+    if (data.length > this.maxItemBytes) throw new ResultTooLargeError(`result of ${data.length} bytes exceeds ${this.maxItemBytes}`);
     if (data.length <= (this.opts.memoryItemBytes ?? 256 * 1024)) return this.add(id, contentType, data.length, data);
     await writeFile(this.path(id), data, { mode: 0o600 });
     return this.add(id, contentType, data.length);
   }
 
   /** Stream a body to disk, bounded by maxItemBytes. */
-  async putStream(body: Readable | AsyncIterable<Uint8Array>, contentType: string): Promise<StoredResult> {
-    const id = this.newId();
+  async putStream(body: Readable | AsyncIterable<Uint8Array>, contentType: string, id = this.newId()): Promise<StoredResult> {
     const p = this.path(id);
     let size = 0;
     const limit = this.maxItemBytes;
@@ -140,6 +197,7 @@ export class ResultStore {
   async sweep(): Promise<void> {
     const now = Date.now();
     for (const [id, r] of this.index) if (r.expiresAt <= now) this.remove(id);
+    for (const [id, c] of this.copies) if (c.error !== undefined && c.expiresAt <= now) this.copies.delete(id);
   }
 
   close(): void {
@@ -150,6 +208,13 @@ export class ResultStore {
   register(app: FastifyInstance): void {
     app.get("/v1/results/:id", async (req, reply) => {
       const { id } = req.params as { id: string };
+      const copy = this.copies.get(id);
+      if (copy) {
+        await copy.done;
+        if (copy.error !== undefined) {
+          return reply.code(502).send(errorBody(502, `the result could not be copied from the orchestrator (${copy.error}); the request was not billed`));
+        }
+      }
       const r = /^[A-Za-z0-9_-]{43}$/.test(id) ? this.get(id) : undefined;
       if (!r) return reply.code(404).send(errorBody(404, "result not found or expired"));
       if (!r.data) try {

@@ -79,21 +79,23 @@ export async function registerAiRoutes(app: FastifyInstance, opts: AiRoutesOptio
     });
 
     // Authenticators answer {"error","message"}: rewrite to the SDK's {"detail":{"msg"}}.
-    sub.addHook("onSend", async (_req, reply, payload) => {
-      if (reply.statusCode < 400 || typeof payload !== "string" || !payload.startsWith("{")) return payload;
+    // Callback-style hooks: no promise per request on the hot path.
+    sub.addHook("onSend", (_req, reply, payload, done) => {
+      if (reply.statusCode < 400 || typeof payload !== "string" || !payload.startsWith("{")) return done(null, payload);
       try {
         const j = JSON.parse(payload) as Record<string, unknown>;
-        if (!("detail" in j) && typeof j.message === "string") return JSON.stringify(detail(j.message));
+        if (!("detail" in j) && typeof j.message === "string") return done(null, JSON.stringify(detail(j.message)));
       } catch {
         /* leave it */
       }
-      return payload;
+      done(null, payload);
     });
 
-    sub.addHook("onResponse", async (req, reply) => {
+    sub.addHook("onResponse", (req, reply, done) => {
       const pipeline = (req.routeOptions.url ?? "/unknown").slice(1);
       metrics.aiRequests.inc({ pipeline, status: String(reply.statusCode) });
       metrics.aiDuration.observe({ pipeline }, reply.elapsedTime / 1000);
+      done();
     });
 
     for (const p of AI_PIPELINES) {

@@ -10,14 +10,22 @@
 //   network errors, timeouts              next orchestrator, with a penalty
 // At most `retryBudget` orchestrators are tried, each bounded by `timeoutMs`; when
 // none could serve, a 503 (with Retry-After) says why.
+//
+// Results: data URIs are decoded and stored before the answer. Result URLs on the
+// orchestrator are checked (scheme, host) before the answer, which already carries
+// Wharf's URLs; the bytes are copied right after the usage record, off the request's
+// path (a GET of a Wharf URL waits for its copy). A copy is tried 3 times; if it still
+// fails, the orchestrator is penalised, the result answers 502 and the request is
+// refunded (billing.refund).
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { request, type Dispatcher, type FormData } from "undici";
 import { orchestratorDispatcher } from "../../protocol/http-agent.ts";
 import { aiRequestHeaders } from "../../protocol/segment-header.ts";
 import { moduleLogger } from "../log.ts";
 import type { AiCandidate, AiOrchestratorSource, NoCandidateReason } from "./orchestrators.ts";
 import { sniffContentType } from "./media-facts.ts";
-import type { ResultStore } from "./results.ts";
+import type { ReservedResult, ResultSource, ResultStore } from "./results.ts";
 import { feeWei, type PipelineSpec } from "./spec.ts";
 
 const log = moduleLogger("ai");
@@ -57,6 +65,14 @@ export interface AiBilling {
   reserve?(key: AiJob["key"], pipeline: string, units: number, projectedCostWei: bigint): Promise<ReserveResult>;
   /** Durable when the promise resolves: called before the response is sent. */
   record(u: AiUsage): Promise<void>;
+  /** The request's result could not be delivered after all: cancel its charge (optional). */
+  refund?(requestId: string, reason: string): Promise<void>;
+}
+
+/** A result URL answered to the client whose bytes are still on the orchestrator. */
+interface PendingCopy {
+  reserved: ReservedResult;
+  target: URL;
 }
 
 export interface AiServiceOptions {
@@ -163,7 +179,8 @@ export class AiService {
           if (!r.ok) throw AiHttpError.msg(r.status, r.message, r.headers);
           reservation = r;
         }
-        const res = await this.attempt(job, cand, requestId);
+        const copies: PendingCopy[] = [];
+        const res = await this.attempt(job, cand, requestId, copies);
         if (res.kind === "ok") {
           const outcome = { ...res.outcome, requestId, costWei } as AiOutcome;
           // Metered before anything reaches the client (durable when record resolves).
@@ -174,11 +191,14 @@ export class AiService {
             });
           } catch (err) {
             if (outcome.kind === "stream") outcome.abort();
+            for (const c of copies) c.reserved.abandon();
             log.error({ requestId, err: (err as Error).message }, "recording AI usage failed");
             throw AiHttpError.msg(500, "usage could not be recorded; the result is withheld and nothing was billed");
           }
+          if (copies.length) this.deliver(copies, cand, requestId);
           return outcome;
         }
+        for (const c of copies) c.reserved.abandon();
         if (res.kind === "busy") busy++;
         else failed++;
         problems.push(`${cand.address}: ${res.reason}`);
@@ -198,6 +218,7 @@ export class AiService {
     job: AiJob,
     cand: AiCandidate,
     requestId: string,
+    copies: PendingCopy[],
   ): Promise<{ kind: "ok"; outcome: AttemptOutcome } | { kind: "busy" | "failed"; reason: string }> {
     const { spec } = job;
     const src = this.opts.source;
@@ -233,7 +254,7 @@ export class AiService {
         const text = await readText(res.body, 512 * 1024 * 1024);
         const json = parseJson(text);
         if (!json || typeof json !== "object" || Array.isArray(json)) throw new OrchestratorFault(`answered 200 with a body that is not a JSON object`);
-        const out = await this.finish(spec, json as Record<string, unknown>, cand, ac.signal);
+        const out = await this.finish(spec, json as Record<string, unknown>, cand, copies);
         src.reportSuccess(cand.address, performance.now() - t0);
         return { kind: "ok", outcome: { kind: "json", body: out, candidate: cand } };
       }
@@ -264,7 +285,7 @@ export class AiService {
   }
 
   /** Check the answer's shape and re-host every media URL under Wharf. */
-  private async finish(spec: PipelineSpec, j: Record<string, unknown>, cand: AiCandidate, signal: AbortSignal): Promise<Record<string, unknown>> {
+  private async finish(spec: PipelineSpec, j: Record<string, unknown>, cand: AiCandidate, copies: PendingCopy[]): Promise<Record<string, unknown>> {
     switch (spec.result) {
       case "images":
       case "video": {
@@ -274,7 +295,7 @@ export class AiService {
           images.map(async (im: { url?: unknown; seed?: unknown; nsfw?: unknown }) => {
             if (!im || typeof im.url !== "string") throw new OrchestratorFault("an image has no url");
             return {
-              url: await this.rehost(im.url, cand, signal),
+              url: await this.rehost(im.url, cand, copies),
               seed: typeof im.seed === "number" && Number.isFinite(im.seed) ? Math.trunc(im.seed) : 0,
               nsfw: im.nsfw === true,
             };
@@ -285,7 +306,7 @@ export class AiService {
       case "audio": {
         const a = j.audio as { url?: unknown } | undefined;
         if (!a || typeof a.url !== "string") throw new OrchestratorFault("answer has no audio.url");
-        return { audio: { url: await this.rehost(a.url, cand, signal) } };
+        return { audio: { url: await this.rehost(a.url, cand, copies) } };
       }
       case "text":
         if (typeof j.text !== "string") throw new OrchestratorFault("answer has no text");
@@ -302,7 +323,8 @@ export class AiService {
     }
   }
 
-  private async rehost(url: string, cand: AiCandidate, signal: AbortSignal): Promise<string> {
+  /** A Wharf URL for a result: data URIs are stored now, orchestrator URLs are checked and queued for copying. */
+  private async rehost(url: string, cand: AiCandidate, copies: PendingCopy[]): Promise<string> {
     const base = this.opts.publicUrl().replace(/\/+$/, "");
     if (url.startsWith("data:")) {
       const comma = url.indexOf(",");
@@ -325,19 +347,51 @@ export class AiService {
     if (!this.opts.allowForeignResultUrls && target.host !== svc.host) {
       throw new OrchestratorFault(`result URL ${target.origin} is not on the orchestrator (${svc.origin})`);
     }
-    const res = await request(target, { method: "GET", dispatcher: this.dispatcher, signal, headersTimeout: this.opts.timeoutMs, bodyTimeout: this.opts.timeoutMs });
-    if (res.statusCode !== 200) {
-      await res.body.dump().catch(() => {});
-      throw new OrchestratorFault(`result ${target.pathname} answered ${res.statusCode}`);
+    const reserved = this.opts.results.reserve();
+    copies.push({ reserved, target });
+    return `${base}/v1/results/${reserved.id}`;
+  }
+
+  /** Copies a request's results in the background; on failure: penalty, 502 for the URL, refund. */
+  private deliver(copies: PendingCopy[], cand: AiCandidate, requestId: string): void {
+    void Promise.all(copies.map((c) => c.reserved.fill(() => this.fetchResult(c.target)))).then(async (ok) => {
+      if (ok.every(Boolean)) return;
+      const reason = `result could not be copied from ${cand.address}`;
+      log.warn({ requestId, orchestrator: cand.address }, reason);
+      this.opts.source.reportFailure(cand.address, reason);
+      try {
+        await this.opts.billing.refund?.(requestId, reason);
+      } catch (err) {
+        log.error({ requestId, err: (err as Error).message }, "refunding an undelivered AI result failed");
+      }
+    });
+  }
+
+  /** GET of a result URL on the orchestrator: 3 tries (network errors and 5xx), each bounded by timeoutMs. */
+  private async fetchResult(target: URL): Promise<ResultSource> {
+    let last = new Error("not tried");
+    for (let i = 0; i < 3; i++) {
+      if (i > 0) await sleep(100 * 3 ** (i - 1));
+      try {
+        const res = await request(target, {
+          method: "GET", dispatcher: this.dispatcher, signal: AbortSignal.timeout(this.opts.timeoutMs),
+          headersTimeout: this.opts.timeoutMs, bodyTimeout: this.opts.timeoutMs,
+        });
+        if (res.statusCode !== 200) {
+          await res.body.dump().catch(() => {});
+          last = new Error(`${target.pathname} answered ${res.statusCode}`);
+          if (res.statusCode < 500) break;
+          continue;
+        }
+        const declared = String(res.headers["content-type"] ?? "").split(";")[0]!.trim();
+        const length = Number(res.headers["content-length"] ?? NaN);
+        if (declared && declared !== "application/octet-stream" && !(length <= 256 * 1024)) return { stream: res.body, contentType: declared };
+        const data = Buffer.from(await res.body.arrayBuffer());
+        return { data, contentType: declared && declared !== "application/octet-stream" ? declared : sniffContentType(data) };
+      } catch (err) {
+        last = err as Error;
+      }
     }
-    const declared = String(res.headers["content-type"] ?? "").split(";")[0]!.trim();
-    const length = Number(res.headers["content-length"] ?? NaN);
-    if (declared && declared !== "application/octet-stream" && !(length <= 256 * 1024)) {
-      const stored = await this.opts.results.putStream(res.body, declared);
-      return `${base}/v1/results/${stored.id}`;
-    }
-    const data = Buffer.from(await res.body.arrayBuffer());
-    const stored = await this.opts.results.putBuffer(data, declared && declared !== "application/octet-stream" ? declared : sniffContentType(data));
-    return `${base}/v1/results/${stored.id}`;
+    throw last;
   }
 }

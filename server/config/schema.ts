@@ -53,6 +53,10 @@ export const ConfigSchema = Type.Object(
     // Billing
     priceBook: Type.String({ default: "", description: "Customer price book: JSON {currency, ethPrice, default, pipelines} or a path to it (default 20% margin over orchestrator cost, USD)" }),
     meterIntervalSec: Type.Integer({ minimum: 1, maximum: 3600, default: 60, description: "Live stream usage is recorded (and spend caps checked) this often" }),
+    usageFsyncIntervalMs: Type.Integer({
+      minimum: 0, maximum: 10000, default: 100,
+      description: "Usage records are committed before each answer (safe from Wharf crashing) and fsynced within this many ms (safe from power loss); 0 = fsync before each answer (slower)",
+    }),
     // Metrics
     metricsToken: Type.String({ default: "", description: "Bearer token for /metrics (open when empty)" }),
   },

@@ -5,13 +5,15 @@ import { errorBody } from "../api/errors.ts";
 import { metrics, registry } from "./metrics.ts";
 
 export function registerMetrics(app: FastifyInstance, token: string): void {
-  app.addHook("onResponse", async (req, reply) => {
+  app.addHook("onResponse", (req, reply, done) => {
     const route = req.routeOptions.url ?? "unmatched";
-    if (route === "/metrics") return;
-    metrics.httpRequests.observe(
-      { route, method: req.method, status: `${Math.floor(reply.statusCode / 100)}xx` },
-      reply.elapsedTime / 1000,
-    );
+    if (route !== "/metrics") {
+      metrics.httpRequests.observe(
+        { route, method: req.method, status: `${Math.floor(reply.statusCode / 100)}xx` },
+        reply.elapsedTime / 1000,
+      );
+    }
+    done();
   });
   app.get("/metrics", { schema: { hide: true } }, async (req, reply) => {
     if (token && bearerToken(req.headers.authorization) !== token) {

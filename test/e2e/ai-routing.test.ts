@@ -85,6 +85,57 @@ describe("batch AI routing: busy, failures, warm first", { timeout: 90_000 }, ()
   });
 });
 
+describe("batch AI results an orchestrator cannot serve after answering", { timeout: 60_000 }, () => {
+  let a: RunningOrchestrator;
+  let b: RunningOrchestrator;
+  let aAi: AiFeature;
+  let bAi: AiFeature;
+  let wharf: WharfProcess;
+
+  before(async () => {
+    aAi = createAiFeature({ zeroCost: true });
+    bAi = createAiFeature({ zeroCost: true });
+    a = await startOrchestrator({ port: 0, http: true, features: [aAi] });
+    b = await startOrchestrator({ port: 0, http: true, features: [bAi] });
+    wharf = await startWharf({ env: { WHARF_ORCH_ADDR: `${a.url},${b.url}` } });
+  });
+  after(async () => {
+    await wharf?.stop();
+    await a?.stop();
+    await b?.stop();
+  });
+
+  test("the URL answers 502, the request is refunded, the orchestrator is penalised", async () => {
+    aAi.configure({ resultsUnavailable: true });
+    bAi.configure({ resultsUnavailable: true });
+    const r = await t2i(wharf, { prompt: "lost result" });
+    assert.equal(r.status, 200, "the answer does not wait for the copy");
+    const requestId = r.headers.get("x-request-id")!;
+    const served = aAi.stats().requests["text-to-image"] === 1 ? { ai: aAi, other: bAi } : { ai: bAi, other: aAi };
+    served.other.configure({ resultsUnavailable: false });
+    const res = await fetch(r.body.images[0].url);
+    assert.equal(res.status, 502);
+    assert.match(((await res.json()) as { message: string }).message, /could not be copied from the orchestrator.*answered 500.*not billed/);
+    await waitFor("refund recorded", async () => {
+      const usage = await wharf.api("GET", "/v1/usage");
+      return usage.body.records.some((x: { requestId: string }) => x.requestId === `${requestId}:refund`);
+    }, 5000, 50);
+    const recs = (await wharf.api("GET", "/v1/usage")).body.records.filter((x: { requestId: string }) => x.requestId?.startsWith(requestId));
+    assert.equal(recs.length, 2, JSON.stringify(recs));
+    assert.deepEqual(recs.map((x: { units: number }) => x.units).sort((x: number, y: number) => x - y), [-64 * 64, 64 * 64], "billed in pixels, then refunded");
+    assert.equal(recs[0].chargeMicros + recs[1].chargeMicros, 0, "the charge nets to zero");
+    const audit = await wharf.api("GET", "/v1/audit?action=usage.refund");
+    assert.ok(audit.body.entries.some((e: { details: { requestId: string } }) => e.details.requestId === requestId), JSON.stringify(audit.body));
+    // Penalised: the next request goes to the other orchestrator, whose result is copied.
+    const ok = await t2i(wharf);
+    assert.equal(ok.status, 200);
+    assert.equal(served.other.stats().requests["text-to-image"], 1);
+    const img = await fetch(ok.body.images[0].url);
+    assert.equal(img.status, 200);
+    assert.equal(img.headers.get("content-type"), "image/png");
+  });
+});
+
 describe("batch AI routing: price caps and models", { timeout: 90_000 }, () => {
   let a: RunningOrchestrator;
   let b: RunningOrchestrator;
