@@ -317,16 +317,22 @@ export function prepareUsageInsert(db: DB): (batch: NewUsageRecord[]) => UsageRe
     `INSERT INTO usage (ts, kind, key_id, pipeline, model, stream_id, request_id, units, duration_ms, orchestrator,
        orchestrator_cost_wei, charge_micros, currency)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-     ON CONFLICT DO NOTHING RETURNING *`,
+     ON CONFLICT DO NOTHING`,
   );
   const byRequest = db.prepare("SELECT * FROM usage WHERE request_id = ?");
   return db.transaction((batch: NewUsageRecord[]) =>
-    batch.map((u) => {
-      const r = insertStmt.get(
+    batch.map((u): UsageRecord => {
+      const r = insertStmt.run(
         u.ts, u.kind, u.keyId, u.pipeline, u.model, u.streamId, u.requestId, u.units, u.durationMs, u.orchestrator,
         u.orchestratorCostWei, u.chargeMicros, u.currency,
-      ) as UsageDbRow | undefined;
-      if (r) return usageFromDb(r);
+      );
+      if (r.changes === 1) {
+        return {
+          id: Number(r.lastInsertRowid), ts: u.ts, kind: u.kind, keyId: u.keyId, pipeline: u.pipeline, model: u.model,
+          streamId: u.streamId, requestId: u.requestId, units: u.units, durationMs: u.durationMs, orchestrator: u.orchestrator,
+          orchestratorCostWei: u.orchestratorCostWei, chargeMicros: u.chargeMicros, currency: u.currency,
+        };
+      }
       const existing = byRequest.get(u.requestId) as UsageDbRow | undefined;
       if (!existing) throw new Error("usage insert returned no row");
       return usageFromDb(existing);

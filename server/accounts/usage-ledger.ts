@@ -14,7 +14,8 @@
 //
 // The thread is referenced only while inserts are pending, so it never keeps a CLI
 // process alive; if it dies it is restarted (pending every-commit inserts fail).
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
+import { startModuleThread } from "../threads.ts";
 import { moduleLogger } from "../log.ts";
 import { prepareUsageInsert, type DB } from "./sqlite.ts";
 import type { NewUsageRecord, UsageRecord } from "./types.ts";
@@ -45,16 +46,6 @@ export interface UsageLedgerOptions {
 interface Pending {
   resolve: (r: UsageRecord) => void;
   reject: (e: Error) => void;
-}
-
-/** Under tsx (a .ts module) the thread must register tsx itself: loader hooks are per thread. */
-function startThread(cfg: LedgerThreadConfig): Worker {
-  const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
-  const entry = new URL(`./ledger-thread${ext}`, import.meta.url);
-  if (ext === ".js") return new Worker(entry, { workerData: cfg });
-  const tsx = import.meta.resolve("tsx/esm/api");
-  const boot = `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(entry.href)}); })`;
-  return new Worker(boot, { eval: true, workerData: cfg });
 }
 
 export class UsageLedger {
@@ -133,7 +124,7 @@ export class UsageLedger {
 
   private ensureThread(): Worker {
     if (this.thread) return this.thread;
-    const w = startThread(this.cfg);
+    const w = startModuleThread(import.meta.url, "./ledger-thread", this.cfg);
     this.thread = w;
     w.unref();
     w.on("message", (m: LedgerMessage) => {

@@ -44,7 +44,34 @@ export interface ResultStoreOptions {
 
 export class ResultTooLargeError extends Error {}
 
-export type ResultSource = { data: Buffer; contentType: string } | { stream: Readable | AsyncIterable<Uint8Array>; contentType: string };
+export type ResultSource =
+  | { data: Buffer; contentType: string }
+  | { stream: Readable | AsyncIterable<Uint8Array>; contentType: string }
+  /** Already written to `resultPath(dir, id)` (by the copier thread). */
+  | { fileSize: number; contentType: string };
+
+export function resultPath(dir: string, id: string): string {
+  return join(dir, id);
+}
+
+/** Streams a body into a new file (mode 0600), failing past `limit` bytes; the file is removed on failure. */
+export async function writeLimited(body: Readable | AsyncIterable<Uint8Array>, file: string, limit: number): Promise<number> {
+  let size = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      size += chunk.length;
+      if (size > limit) cb(new ResultTooLargeError(`result exceeds ${limit} bytes`));
+      else cb(null, chunk);
+    },
+  });
+  try {
+    await pipeline(body instanceof Readable ? body : Readable.from(body), counter, createWriteStream(file, { mode: 0o600 }));
+  } catch (err) {
+    await rm(file, { force: true });
+    throw err;
+  }
+  return size;
+}
 
 export interface ReservedResult {
   id: string;
@@ -67,12 +94,14 @@ export class ResultStore {
   private readonly timer: NodeJS.Timeout;
   readonly maxBytes: number;
   readonly maxItemBytes: number;
+  readonly memoryItemBytes: number;
 
   constructor(private readonly opts: ResultStoreOptions) {
     rmSync(opts.dir, { recursive: true, force: true });
     mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
     this.maxBytes = opts.maxBytes ?? 2 * 1024 ** 3;
     this.maxItemBytes = Math.min(opts.maxItemBytes ?? 1024 ** 3, this.maxBytes);
+    this.memoryItemBytes = opts.memoryItemBytes ?? 256 * 1024;
     this.timer = setInterval(() => void this.sweep(), 60_000);
     this.timer.unref();
   }
@@ -93,7 +122,7 @@ export class ResultStore {
   }
 
   private path(id: string): string {
-    return join(this.opts.dir, id);
+    return resultPath(this.opts.dir, id);
   }
 
   private add(id: string, contentType: string, size: number, data?: Buffer): StoredResult {
@@ -131,7 +160,8 @@ export class ResultStore {
         try {
           const src = await copy();
           if ("data" in src) await this.putBuffer(src.data, src.contentType, id);
-          else await this.putStream(src.stream, src.contentType, id);
+          else if ("stream" in src) await this.putStream(src.stream, src.contentType, id);
+          else this.add(id, src.contentType, src.fileSize);
           this.copies.delete(id);
           return true;
         } catch (err) {
@@ -150,29 +180,14 @@ export class ResultStore {
 
   async putBuffer(data: Buffer, contentType: string, id = this.newId()): Promise<StoredResult> {
     if (data.length > this.maxItemBytes) throw new ResultTooLargeError(`result of ${data.length} bytes exceeds ${this.maxItemBytes}`);
-    if (data.length <= (this.opts.memoryItemBytes ?? 256 * 1024)) return this.add(id, contentType, data.length, data);
+    if (data.length <= this.memoryItemBytes) return this.add(id, contentType, data.length, data);
     await writeFile(this.path(id), data, { mode: 0o600 });
     return this.add(id, contentType, data.length);
   }
 
   /** Stream a body to disk, bounded by maxItemBytes. */
   async putStream(body: Readable | AsyncIterable<Uint8Array>, contentType: string, id = this.newId()): Promise<StoredResult> {
-    const p = this.path(id);
-    let size = 0;
-    const limit = this.maxItemBytes;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        size += chunk.length;
-        if (size > limit) cb(new ResultTooLargeError(`result exceeds ${limit} bytes`));
-        else cb(null, chunk);
-      },
-    });
-    try {
-      await pipeline(body instanceof Readable ? body : Readable.from(body), counter, createWriteStream(p, { mode: 0o600 }));
-    } catch (err) {
-      await rm(p, { force: true });
-      throw err;
-    }
+    const size = await writeLimited(body, this.path(id), this.maxItemBytes);
     return this.add(id, contentType, size);
   }
 

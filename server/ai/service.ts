@@ -14,18 +14,18 @@
 // Results: data URIs are decoded and stored before the answer. Result URLs on the
 // orchestrator are checked (scheme, host) before the answer, which already carries
 // Wharf's URLs; the bytes are copied right after the usage record, off the request's
-// path (a GET of a Wharf URL waits for its copy). A copy is tried 3 times; if it still
+// path, on the copier thread (a GET of a Wharf URL waits for its copy). A copy is tried 3 times; if it still
 // fails, the orchestrator is penalised, the result answers 502 and the request is
 // refunded (billing.refund).
 import { randomUUID } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
 import { request, type Dispatcher, type FormData } from "undici";
 import { orchestratorDispatcher } from "../../protocol/http-agent.ts";
 import { aiRequestHeaders } from "../../protocol/segment-header.ts";
 import { moduleLogger } from "../log.ts";
 import type { AiCandidate, AiOrchestratorSource, NoCandidateReason } from "./orchestrators.ts";
 import { sniffContentType } from "./media-facts.ts";
-import type { ReservedResult, ResultSource, ResultStore } from "./results.ts";
+import type { ReservedResult, ResultStore } from "./results.ts";
+import type { ResultCopier } from "./result-copier.ts";
 import { feeWei, type PipelineSpec } from "./spec.ts";
 
 const log = moduleLogger("ai");
@@ -78,6 +78,8 @@ interface PendingCopy {
 export interface AiServiceOptions {
   source: AiOrchestratorSource;
   results: ResultStore;
+  /** Copies result URLs from orchestrators (off the event loop). */
+  copier: ResultCopier;
   billing: AiBilling;
   /** Public base URL of Wharf (results are served under it). */
   publicUrl: () => string;
@@ -354,7 +356,7 @@ export class AiService {
 
   /** Copies a request's results in the background; on failure: penalty, 502 for the URL, refund. */
   private deliver(copies: PendingCopy[], cand: AiCandidate, requestId: string): void {
-    void Promise.all(copies.map((c) => c.reserved.fill(() => this.fetchResult(c.target)))).then(async (ok) => {
+    void Promise.all(copies.map((c) => c.reserved.fill(() => this.opts.copier.copy(c.reserved.id, c.target.href)))).then(async (ok) => {
       if (ok.every(Boolean)) return;
       const reason = `result could not be copied from ${cand.address}`;
       log.warn({ requestId, orchestrator: cand.address }, reason);
@@ -365,33 +367,5 @@ export class AiService {
         log.error({ requestId, err: (err as Error).message }, "refunding an undelivered AI result failed");
       }
     });
-  }
-
-  /** GET of a result URL on the orchestrator: 3 tries (network errors and 5xx), each bounded by timeoutMs. */
-  private async fetchResult(target: URL): Promise<ResultSource> {
-    let last = new Error("not tried");
-    for (let i = 0; i < 3; i++) {
-      if (i > 0) await sleep(100 * 3 ** (i - 1));
-      try {
-        const res = await request(target, {
-          method: "GET", dispatcher: this.dispatcher, signal: AbortSignal.timeout(this.opts.timeoutMs),
-          headersTimeout: this.opts.timeoutMs, bodyTimeout: this.opts.timeoutMs,
-        });
-        if (res.statusCode !== 200) {
-          await res.body.dump().catch(() => {});
-          last = new Error(`${target.pathname} answered ${res.statusCode}`);
-          if (res.statusCode < 500) break;
-          continue;
-        }
-        const declared = String(res.headers["content-type"] ?? "").split(";")[0]!.trim();
-        const length = Number(res.headers["content-length"] ?? NaN);
-        if (declared && declared !== "application/octet-stream" && !(length <= 256 * 1024)) return { stream: res.body, contentType: declared };
-        const data = Buffer.from(await res.body.arrayBuffer());
-        return { data, contentType: declared && declared !== "application/octet-stream" ? declared : sniffContentType(data) };
-      } catch (err) {
-        last = err as Error;
-      }
-    }
-    throw last;
   }
 }
