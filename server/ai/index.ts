@@ -96,7 +96,6 @@ export async function startBatchAi(app: FastifyInstance, deps: BatchAiDeps): Pro
     service, results, caps,
     stop() {
       results.close();
-      void copier.close();
     },
   };
 }

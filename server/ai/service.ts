@@ -14,7 +14,7 @@
 // Results: data URIs are decoded and stored before the answer. Result URLs on the
 // orchestrator are checked (scheme, host) before the answer, which already carries
 // Wharf's URLs; the bytes are copied right after the usage record, off the request's
-// path, on the copier thread (a GET of a Wharf URL waits for its copy). A copy is tried 3 times; if it still
+// path (a GET of a Wharf URL waits for its copy). A copy is tried 3 times; if it still
 // fails, the orchestrator is penalised, the result answers 502 and the request is
 // refunded (billing.refund).
 import { randomUUID } from "node:crypto";
@@ -78,7 +78,7 @@ interface PendingCopy {
 export interface AiServiceOptions {
   source: AiOrchestratorSource;
   results: ResultStore;
-  /** Copies result URLs from orchestrators (off the event loop). */
+  /** Copies result URLs from orchestrators (after the answer). */
   copier: ResultCopier;
   billing: AiBilling;
   /** Public base URL of Wharf (results are served under it). */
