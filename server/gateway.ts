@@ -69,7 +69,6 @@ export async function startGateway(config: Config): Promise<Gateway> {
     await accounts.close();
     throw err instanceof AccountsError ? new ConfigError(`adminKey (WHARF_ADMIN_KEY): ${err.message}`) : err;
   });
-  accounts.storage.warm?.();
   const store: StreamStore = await AccountsStreamStore.open(accounts);
 
   // --- Orchestrators: configured (orchAddr / orchWebhookUrl) or the embedded development network.

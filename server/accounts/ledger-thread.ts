@@ -10,7 +10,7 @@
 import { closeSync, fstatSync, fsyncSync, openSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { openDatabase, prepareUsageInsert } from "./sqlite.ts";
-import type { LedgerMessage, LedgerReply, LedgerRequest, LedgerThreadConfig } from "./usage-ledger.ts";
+import type { LedgerMessage, LedgerRequest, LedgerThreadConfig } from "./usage-ledger.ts";
 
 const port = parentPort!;
 const cfg = workerData as LedgerThreadConfig;
@@ -27,21 +27,13 @@ function flushInserts(): void {
   const batch = queue;
   queue = [];
   if (batch.length === 0) return;
-  const results: LedgerReply["results"] = [];
-  try {
-    const rows = insert(batch.map((b) => b.u));
-    batch.forEach((b, i) => results.push({ seq: b.seq, row: rows[i]! }));
-  } catch {
-    // One bad record must not fail the others: retry them one by one.
-    for (const b of batch) {
-      try {
-        results.push({ seq: b.seq, row: insert([b.u])[0]! });
-      } catch (e) {
-        results.push({ seq: b.seq, error: (e as Error).message });
-      }
-    }
-  }
-  send({ results });
+  const rows = insert(batch.map((b) => b.u));
+  send({
+    results: batch.map((b, i) => {
+      const r = rows[i]!;
+      return r instanceof Error ? { seq: b.seq, error: r.message } : { seq: b.seq, row: r };
+    }),
+  });
 }
 
 // ---------------------------------------------------------------- interval sync + checkpoints

@@ -309,10 +309,12 @@ class SqliteStreamStore implements StreamStore {
 }
 
 /**
- * The usage insert as one transaction over a batch (a group commit). A record whose
- * requestId was recorded before returns the existing row (idempotent).
+ * The usage insert as a group commit: the whole batch in one transaction. A record whose
+ * requestId was recorded before returns the existing row (idempotent). If the batch
+ * fails, its records are retried one by one so one bad record cannot fail the others;
+ * each result is the stored record or the error for that record.
  */
-export function prepareUsageInsert(db: DB): (batch: NewUsageRecord[]) => UsageRecord[] {
+export function prepareUsageInsert(db: DB): (batch: NewUsageRecord[]) => Array<UsageRecord | Error> {
   const insertStmt = db.prepare(
     `INSERT INTO usage (ts, kind, key_id, pipeline, model, stream_id, request_id, units, duration_ms, orchestrator,
        orchestrator_cost_wei, charge_micros, currency)
@@ -320,24 +322,38 @@ export function prepareUsageInsert(db: DB): (batch: NewUsageRecord[]) => UsageRe
      ON CONFLICT DO NOTHING`,
   );
   const byRequest = db.prepare("SELECT * FROM usage WHERE request_id = ?");
-  return db.transaction((batch: NewUsageRecord[]) =>
-    batch.map((u): UsageRecord => {
-      const r = insertStmt.run(
-        u.ts, u.kind, u.keyId, u.pipeline, u.model, u.streamId, u.requestId, u.units, u.durationMs, u.orchestrator,
-        u.orchestratorCostWei, u.chargeMicros, u.currency,
-      );
-      if (r.changes === 1) {
-        return {
-          id: Number(r.lastInsertRowid), ts: u.ts, kind: u.kind, keyId: u.keyId, pipeline: u.pipeline, model: u.model,
-          streamId: u.streamId, requestId: u.requestId, units: u.units, durationMs: u.durationMs, orchestrator: u.orchestrator,
-          orchestratorCostWei: u.orchestratorCostWei, chargeMicros: u.chargeMicros, currency: u.currency,
-        };
-      }
-      const existing = byRequest.get(u.requestId) as UsageDbRow | undefined;
-      if (!existing) throw new Error("usage insert returned no row");
-      return usageFromDb(existing);
-    }),
-  );
+  const insertOne = (u: NewUsageRecord): UsageRecord => {
+    const r = insertStmt.run(
+      u.ts, u.kind, u.keyId, u.pipeline, u.model, u.streamId, u.requestId, u.units, u.durationMs, u.orchestrator,
+      u.orchestratorCostWei, u.chargeMicros, u.currency,
+    );
+    if (r.changes === 1) {
+      return {
+        id: Number(r.lastInsertRowid), ts: u.ts, kind: u.kind, keyId: u.keyId, pipeline: u.pipeline, model: u.model,
+        streamId: u.streamId, requestId: u.requestId, units: u.units, durationMs: u.durationMs, orchestrator: u.orchestrator,
+        orchestratorCostWei: u.orchestratorCostWei, chargeMicros: u.chargeMicros, currency: u.currency,
+      };
+    }
+    const existing = byRequest.get(u.requestId) as UsageDbRow | undefined;
+    if (!existing) throw new Error("usage insert returned no row");
+    return usageFromDb(existing);
+  };
+  const insertAll = db.transaction((batch: NewUsageRecord[]) => batch.map(insertOne));
+  const insertAlone = db.transaction(insertOne);
+  return (batch) => {
+    try {
+      return insertAll(batch);
+    } catch (err) {
+      if (batch.length === 1) return [err as Error];
+      return batch.map((u) => {
+        try {
+          return insertAlone(u);
+        } catch (e) {
+          return e as Error;
+        }
+      });
+    }
+  };
 }
 
 class SqliteUsageStore implements UsageStore {
@@ -458,11 +474,6 @@ export class SqliteStorage implements AccountsStorage {
 
   async externalChangeCounter(): Promise<number> {
     return this.db.pragma("data_version", { simple: true }) as number;
-  }
-
-  /** Starts the usage ledger's thread ahead of the first record. */
-  warm(): void {
-    this.ledger.warm();
   }
 
   async close(): Promise<void> {

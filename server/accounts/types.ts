@@ -179,7 +179,5 @@ export interface AccountsStorage {
   meta: MetaStore;
   /** Number that changes when another process committed (SQLite: PRAGMA data_version). */
   externalChangeCounter(): Promise<number>;
-  /** Prepare background writers ahead of the first write (optional). */
-  warm?(): void;
   close(): Promise<void>;
 }

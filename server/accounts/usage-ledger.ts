@@ -56,7 +56,7 @@ export class UsageLedger {
   private readonly waiting = new Map<number, Pending>();
   private outbox: LedgerRequest["batch"] = [];
   private local: Array<{ u: NewUsageRecord } & Pending> = [];
-  private readonly insertBatch: (batch: NewUsageRecord[]) => UsageRecord[];
+  private readonly insertBatch: (batch: NewUsageRecord[]) => Array<UsageRecord | Error>;
   private closing?: Promise<void>;
 
   /** `db` is the main connection; in interval mode it must be synchronous=NORMAL with wal_autocheckpoint=0. */
@@ -69,19 +69,15 @@ export class UsageLedger {
     this.cfg = { file, fsyncIntervalMs, checkpointIntervalMs: opts.checkpointIntervalMs ?? 1000 };
     this.inThread = fsyncIntervalMs === 0;
     this.insertBatch = prepareUsageInsert(db);
-    // Interval mode needs the thread from the start: it makes the main connection's commits durable.
-    if (!this.inThread) this.ensureThread();
-  }
-
-  /** Starts the thread now instead of at the first insert. */
-  warm(): void {
+    // From the start: in interval mode it makes the main connection's commits durable; in
+    // every-commit mode the first record should not wait for the thread to boot.
     this.ensureThread();
   }
 
   /** Resolves once the record is committed (and, in every-commit mode, fsynced). */
   insert(u: NewUsageRecord): Promise<UsageRecord> {
     if (this.closing) return Promise.reject(new Error("usage ledger is closed"));
-    return new Promise((resolve, reject) => {
+    return new Promise<UsageRecord>((resolve, reject) => {
       if (!this.inThread) {
         this.local.push({ u, resolve, reject });
         if (this.local.length === 1) setImmediate(() => this.commitLocal());
@@ -100,20 +96,12 @@ export class UsageLedger {
     const batch = this.local;
     this.local = [];
     if (batch.length === 0) return;
-    try {
-      const rows = this.insertBatch(batch.map((b) => b.u));
-      batch.forEach((b, i) => b.resolve(rows[i]!));
-    } catch (err) {
-      if (batch.length === 1) return batch[0]!.reject(err as Error);
-      // One bad record must not fail the others: retry them one by one.
-      for (const b of batch) {
-        try {
-          b.resolve(this.insertBatch([b.u])[0]!);
-        } catch (e) {
-          b.reject(e as Error);
-        }
-      }
-    }
+    const rows = this.insertBatch(batch.map((b) => b.u));
+    batch.forEach((b, i) => {
+      const r = rows[i]!;
+      if (r instanceof Error) b.reject(r);
+      else b.resolve(r);
+    });
   }
 
   private post(): void {

@@ -1,0 +1,72 @@
+// The usage ledger in both modes (commit on the event loop + fsync within an interval,
+// commit with an fsync on the ledger thread): group commits, idempotent request ids,
+// one bad record not failing its batch; and refunds of batch requests.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createAccounts, type Accounts } from "./accounts.ts";
+import type { NewUsageRecord } from "./types.ts";
+
+async function withAccounts(fsyncMs: number, fn: (a: Accounts) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), "wharf-ledger-"));
+  const a = createAccounts({ dataDir: dir, watchIntervalMs: 0, usageFsyncIntervalMs: fsyncMs });
+  try {
+    await fn(a);
+  } finally {
+    await a.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const record = (keyId: string, requestId: string, units = 10): NewUsageRecord => ({
+  ts: Date.now(), kind: "batch", keyId, pipeline: "llm", model: "m", streamId: null, requestId, units, durationMs: 0,
+  orchestrator: "https://o", orchestratorCostWei: "1000", chargeMicros: 7, currency: "USD",
+});
+
+for (const fsyncMs of [100, 0]) {
+  test(`ledger (usageFsyncIntervalMs ${fsyncMs}): a batch commits together, duplicates are idempotent, a bad record fails alone`, () =>
+    withAccounts(fsyncMs, async (a) => {
+      const { key } = await a.createKey({ name: "k", scopes: ["ai"] });
+      const usage = a.storage.usage;
+      // Issued in one event-loop turn: one group commit.
+      const rows = await Promise.all(Array.from({ length: 20 }, (_, i) => usage.insert(record(key.id, `r${i}`, i))));
+      assert.equal(new Set(rows.map((r) => r.id)).size, 20);
+      assert.deepEqual(rows.map((r) => r.units), Array.from({ length: 20 }, (_, i) => i));
+
+      const again = await usage.insert(record(key.id, "r3", 999));
+      assert.equal(again.id, rows[3]!.id, "a recorded request id returns the existing record");
+      assert.equal(again.units, 3);
+
+      const bad = { ...record(key.id, "bad"), kind: "nonsense" } as unknown as NewUsageRecord; // violates the CHECK constraint
+      const mixed = await Promise.allSettled([usage.insert(record(key.id, "ok1")), usage.insert(bad), usage.insert(record(key.id, "ok2"))]);
+      assert.deepEqual(mixed.map((m) => m.status), ["fulfilled", "rejected", "fulfilled"]);
+      assert.match(String((mixed[1] as PromiseRejectedResult).reason), /CHECK constraint/);
+      assert.ok(await usage.findByRequest("ok1"));
+      assert.ok(await usage.findByRequest("ok2"));
+      assert.equal(await usage.findByRequest("bad"), undefined);
+    }));
+}
+
+test("refundBatchUsage negates a batch record once, audited; nothing to refund for unknown ids", () =>
+  withAccounts(100, async (a) => {
+    const { key } = await a.createKey({ name: "k", scopes: ["ai"] });
+    const orig = await a.recordBatchUsage({ keyId: key.id, pipeline: "text-to-image", units: 4096, orchestratorCostWei: "5000000000000", requestId: "req-1" });
+    assert.ok(orig.chargeMicros > 0);
+    const refund = await a.refundBatchUsage("req-1", "result could not be copied");
+    assert.ok(refund);
+    assert.equal(refund.requestId, "req-1:refund");
+    assert.equal(refund.units, -4096);
+    assert.equal(refund.chargeMicros, -orig.chargeMicros);
+    assert.equal(refund.orchestratorCostWei, "-5000000000000");
+    const second = await a.refundBatchUsage("req-1", "again");
+    assert.equal(second?.id, refund.id, "idempotent");
+    assert.equal(await a.refundBatchUsage("no-such-request", "x"), undefined);
+    const day = new Date(orig.ts);
+    const total = await a.storage.usage.sumCharges(key.id, day.getTime() - 1000, day.getTime() + 60_000);
+    assert.equal(total, 0, "the key's spend nets to zero");
+    const audit = await a.queryAudit({ action: "usage.refund" });
+    assert.equal(audit.length, 1);
+    assert.equal(audit[0]!.details.requestId, "req-1");
+  }));
