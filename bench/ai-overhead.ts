@@ -7,9 +7,9 @@
 // --profile DIR writes a V8 CPU profile of the Wharf process to DIR when it stops.
 //
 // Through Wharf a request is: API-key auth, validation, orchestrator selection, the
-// orchestrator call (Livepeer headers), re-hosting the result (GET of the result URL
-// on the orchestrator, or data URI decode with --data-uris, then a file write) and a
-// durable usage record (SQLite WAL, synchronous=FULL) before the answer.
+// orchestrator call (Livepeer headers), the usage record (committed before the answer)
+// and the answer with Wharf's result URL; the result is then copied from the
+// orchestrator (GET of its URL; with --data-uris, decoded before the answer instead).
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";

@@ -11,7 +11,6 @@ import type { AiOrchestratorSource } from "./orchestrators.ts";
 import { registryAiSource } from "./registry-source.ts";
 import { parsePriceCaps, PriceCapError, type PriceCaps } from "../orchestrators/price-caps.ts";
 import { ResultStore } from "./results.ts";
-import { ResultCopier } from "./result-copier.ts";
 import { registerAiRoutes, type PreHandler } from "./routes.ts";
 import { AiService, type AiBilling } from "./service.ts";
 
@@ -78,14 +77,11 @@ export async function startBatchAi(app: FastifyInstance, deps: BatchAiDeps): Pro
   const { config } = deps;
   const caps = loadPriceCaps(config);
   const source = deps.source ?? registryAiSource(deps.registry, caps, { ignoreMaxPriceIfNeeded: config.ignoreMaxPriceIfNeeded });
-  const dir = join(deps.dataDir, "ai-results");
-  const results = new ResultStore({ dir, ttlSec: config.resultTtlSec });
+  const results = new ResultStore({ dir: join(deps.dataDir, "ai-results"), ttlSec: config.resultTtlSec });
   results.register(app);
-  const copier = new ResultCopier({ dir, timeoutMs: config.aiTimeoutMs, maxItemBytes: results.maxItemBytes, memoryItemBytes: results.memoryItemBytes });
   const service = new AiService({
     source,
     results,
-    copier,
     billing: accountsBilling(deps.accounts),
     publicUrl: deps.publicUrl,
     retryBudget: config.aiRetryBudget,

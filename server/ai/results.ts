@@ -44,18 +44,10 @@ export interface ResultStoreOptions {
 
 export class ResultTooLargeError extends Error {}
 
-export type ResultSource =
-  | { data: Buffer; contentType: string }
-  | { stream: Readable | AsyncIterable<Uint8Array>; contentType: string }
-  /** Already written to `resultPath(dir, id)` (by the copier thread). */
-  | { fileSize: number; contentType: string };
-
-export function resultPath(dir: string, id: string): string {
-  return join(dir, id);
-}
+export type ResultSource = { data: Buffer; contentType: string } | { stream: Readable | AsyncIterable<Uint8Array>; contentType: string };
 
 /** Streams a body into a new file (mode 0600), failing past `limit` bytes; the file is removed on failure. */
-export async function writeLimited(body: Readable | AsyncIterable<Uint8Array>, file: string, limit: number): Promise<number> {
+async function writeLimited(body: Readable | AsyncIterable<Uint8Array>, file: string, limit: number): Promise<number> {
   let size = 0;
   const counter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
@@ -75,7 +67,7 @@ export async function writeLimited(body: Readable | AsyncIterable<Uint8Array>, f
 
 export interface ReservedResult {
   id: string;
-  /** Runs the copy and stores its bytes under the id; false (and GET answers 502) if it failed. */
+  /** Runs the copy and stores its bytes under the id; false (and GET answers 502 with the copy's error) if it failed. */
   fill(copy: () => Promise<ResultSource>): Promise<boolean>;
   /** The copy will never run (the request failed): GET answers 404. */
   abandon(): void;
@@ -122,7 +114,7 @@ export class ResultStore {
   }
 
   private path(id: string): string {
-    return resultPath(this.opts.dir, id);
+    return join(this.opts.dir, id);
   }
 
   private add(id: string, contentType: string, size: number, data?: Buffer): StoredResult {
@@ -160,8 +152,7 @@ export class ResultStore {
         try {
           const src = await copy();
           if ("data" in src) await this.putBuffer(src.data, src.contentType, id);
-          else if ("stream" in src) await this.putStream(src.stream, src.contentType, id);
-          else this.add(id, src.contentType, src.fileSize);
+          else await this.putStream(src.stream, src.contentType, id);
           this.copies.delete(id);
           return true;
         } catch (err) {
@@ -227,7 +218,7 @@ export class ResultStore {
       if (copy) {
         await copy.done;
         if (copy.error !== undefined) {
-          return reply.code(502).send(errorBody(502, `the result could not be copied from the orchestrator (${copy.error}); the request was not billed`));
+          return reply.code(502).send(errorBody(502, `the result could not be copied from the orchestrator: ${copy.error}`));
         }
       }
       const r = /^[A-Za-z0-9_-]{43}$/.test(id) ? this.get(id) : undefined;

@@ -25,7 +25,7 @@ import { moduleLogger } from "../log.ts";
 import type { AiCandidate, AiOrchestratorSource, NoCandidateReason } from "./orchestrators.ts";
 import { sniffContentType } from "./media-facts.ts";
 import type { ReservedResult, ResultStore } from "./results.ts";
-import type { ResultCopier } from "./result-copier.ts";
+import { fetchResult } from "./result-fetch.ts";
 import { feeWei, type PipelineSpec } from "./spec.ts";
 
 const log = moduleLogger("ai");
@@ -78,8 +78,6 @@ interface PendingCopy {
 export interface AiServiceOptions {
   source: AiOrchestratorSource;
   results: ResultStore;
-  /** Copies result URLs from orchestrators (after the answer). */
-  copier: ResultCopier;
   billing: AiBilling;
   /** Public base URL of Wharf (results are served under it). */
   publicUrl: () => string;
@@ -356,7 +354,14 @@ export class AiService {
 
   /** Copies a request's results in the background; on failure: penalty, 502 for the URL, refund. */
   private deliver(copies: PendingCopy[], cand: AiCandidate, requestId: string): void {
-    void Promise.all(copies.map((c) => c.reserved.fill(() => this.opts.copier.copy(c.reserved.id, c.target.href)))).then(async (ok) => {
+    const fetchOpts = { dispatcher: this.dispatcher, timeoutMs: this.opts.timeoutMs, memoryItemBytes: this.opts.results.memoryItemBytes };
+    // The message a GET of the result answers with (502) when the copy failed.
+    const refunded = this.opts.billing.refund ? "; the request was not billed" : "";
+    const copy = (target: URL) => () =>
+      fetchResult(target, fetchOpts).catch((err: Error) => {
+        throw new Error(`${err.message}${refunded}`);
+      });
+    void Promise.all(copies.map((c) => c.reserved.fill(copy(c.target)))).then(async (ok) => {
       if (ok.every(Boolean)) return;
       const reason = `result could not be copied from ${cand.address}`;
       log.warn({ requestId, orchestrator: cand.address }, reason);

@@ -1,0 +1,77 @@
+// The result store over real HTTP (fastify on 127.0.0.1): stored results, results whose
+// copy is still running (a GET waits for it), failed copies (502 with the reason),
+// abandoned reservations (404), and large results streamed to disk.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Readable } from "node:stream";
+import Fastify from "fastify";
+import { ResultStore } from "./results.ts";
+
+async function withStore(fn: (store: ResultStore, base: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), "wharf-results-"));
+  const store = new ResultStore({ dir: path.join(dir, "r"), ttlSec: 60, memoryItemBytes: 1024, maxItemBytes: 64 * 1024 });
+  const app = Fastify();
+  store.register(app);
+  const base = await app.listen({ host: "127.0.0.1", port: 0 });
+  try {
+    await fn(store, base);
+  } finally {
+    store.close();
+    await app.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test("a GET of a reserved result waits for its copy, then serves it", () =>
+  withStore(async (store, base) => {
+    const r = store.reserve();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const filled = r.fill(async () => {
+      await gate;
+      return { data: Buffer.from("png bytes"), contentType: "image/png" };
+    });
+    let answered = false;
+    const get = fetch(`${base}/v1/results/${r.id}`).then((res) => ((answered = true), res));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    assert.equal(answered, false, "the GET waits while the copy runs");
+    release();
+    assert.equal(await filled, true);
+    const res = await get;
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("content-type"), "image/png");
+    assert.equal(await res.text(), "png bytes");
+  }));
+
+test("a failed copy answers 502 with its reason; an abandoned reservation 404", () =>
+  withStore(async (store, base) => {
+    const failed = store.reserve();
+    assert.equal(await failed.fill(async () => { throw new Error("/ai/results/x answered 500"); }), false);
+    const res = await fetch(`${base}/v1/results/${failed.id}`);
+    assert.equal(res.status, 502);
+    assert.match(((await res.json()) as { message: string }).message, /could not be copied from the orchestrator: \/ai\/results\/x answered 500/);
+
+    const abandoned = store.reserve();
+    abandoned.abandon();
+    assert.equal((await fetch(`${base}/v1/results/${abandoned.id}`)).status, 404);
+  }));
+
+test("a large copied result is streamed to disk and served; one over the item limit fails", () =>
+  withStore(async (store, base) => {
+    const big = Buffer.alloc(20 * 1024, 7);
+    const r = store.reserve();
+    assert.equal(await r.fill(async () => ({ stream: Readable.from([big.subarray(0, 5000), big.subarray(5000)]), contentType: "video/mp4" })), true);
+    const res = await fetch(`${base}/v1/results/${r.id}`);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("content-type"), "video/mp4");
+    assert.deepEqual(Buffer.from(await res.arrayBuffer()), big);
+
+    const tooBig = store.reserve();
+    assert.equal(await tooBig.fill(async () => ({ stream: Readable.from([Buffer.alloc(70 * 1024)]), contentType: "video/mp4" })), false);
+    const res2 = await fetch(`${base}/v1/results/${tooBig.id}`);
+    assert.equal(res2.status, 502);
+    assert.match(((await res2.json()) as { message: string }).message, /exceeds 65536 bytes/);
+  }));
