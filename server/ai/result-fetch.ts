@@ -2,9 +2,10 @@
 // Wharf (service.ts runs it after the answer). Small results come back as bytes, larger
 // ones as the response stream for the result store to write to disk.
 import { setTimeout as sleep } from "node:timers/promises";
-import { request, type Dispatcher } from "undici";
+import type { Dispatcher } from "undici";
+import { exchange, ExchangeTooLargeError } from "../../protocol/http-exchange.ts";
 import { sniffContentType } from "./media-facts.ts";
-import type { ResultSource } from "./results.ts";
+import { ResultTooLargeError, type ResultSource } from "./results.ts";
 
 export interface ResultFetchOptions {
   dispatcher: Dispatcher;
@@ -12,28 +13,40 @@ export interface ResultFetchOptions {
   timeoutMs: number;
   /** Results up to this size (or of unknown size or type) are read into memory. */
   memoryItemBytes: number;
+  /** Largest result accepted. */
+  maxItemBytes: number;
 }
 
-/** GET `url`: 3 tries for network errors and 5xx (100 ms, then 300 ms apart); a 4xx is final. */
+const knownType = (h: Record<string, string | string[]>): string => {
+  const declared = String(h["content-type"] ?? "").split(";")[0]!.trim();
+  return declared && declared !== "application/octet-stream" ? declared : "";
+};
+
+/** GET `url`: 3 tries for network errors and 5xx (100 ms, then 300 ms apart); a 4xx or a result too large is final. */
 export async function fetchResult(url: URL, opts: ResultFetchOptions): Promise<ResultSource> {
   let last = "not tried";
   for (let i = 0; i < 3; i++) {
     if (i > 0) await sleep(100 * 3 ** (i - 1));
     try {
-      const res = await request(url, { method: "GET", dispatcher: opts.dispatcher, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs });
-      if (res.statusCode !== 200) {
-        await res.body.dump().catch(() => {});
-        last = `${url.pathname} answered ${res.statusCode}`;
-        if (res.statusCode < 500) break;
+      const res = await exchange(opts.dispatcher, {
+        origin: url.origin,
+        path: url.pathname + url.search,
+        method: "GET",
+        timeoutMs: opts.timeoutMs,
+        maxBytes: opts.maxItemBytes,
+        // Large results of a known type go to disk as they arrive.
+        streamIf: (status, h) => status === 200 && knownType(h) !== "" && Number(h["content-length"] ?? NaN) > opts.memoryItemBytes,
+      }).response;
+      if ("stream" in res) return { stream: res.stream, contentType: knownType(res.headers) };
+      if (res.status !== 200) {
+        last = `${url.pathname} answered ${res.status}`;
+        if (res.status < 500) break;
         continue;
       }
-      const declared = String(res.headers["content-type"] ?? "").split(";")[0]!.trim();
-      const known = declared && declared !== "application/octet-stream" ? declared : "";
-      const length = Number(res.headers["content-length"] ?? NaN);
-      if (known && !(length <= opts.memoryItemBytes)) return { stream: res.body, contentType: known };
-      const data = Buffer.from(await res.body.arrayBuffer());
-      return { data, contentType: known || sniffContentType(data) };
+      const known = knownType(res.headers);
+      return { data: res.body, contentType: known || sniffContentType(res.body) };
     } catch (err) {
+      if (err instanceof ExchangeTooLargeError) throw new ResultTooLargeError(err.message);
       last = (err as Error).message;
     }
   }

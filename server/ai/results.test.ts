@@ -75,3 +75,52 @@ test("a large copied result is streamed to disk and served; one over the item li
     assert.equal(res2.status, 502);
     assert.match(((await res2.json()) as { message: string }).message, /exceeds 65536 bytes/);
   }));
+
+test("many results: expiry removes the oldest first, copies finishing out of order land in their own slots", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "wharf-results-"));
+  const store = new ResultStore({ dir: path.join(dir, "r"), ttlSec: 1, memoryItemBytes: 1024 });
+  try {
+    // 5000 reservations (the ring grows past its initial 1024 slots with copies pending),
+    // filled in reverse order.
+    const rs = Array.from({ length: 5000 }, () => store.reserve());
+    for (const [i, r] of [...rs.entries()].reverse()) assert.equal(await r.fill(async () => ({ data: Buffer.from(`result ${i}`), contentType: i % 2 ? "image/png" : "video/mp4" })), true);
+    assert.equal(store.count, 5000);
+    for (const i of [0, 1, 1023, 1024, 4999]) {
+      const got = store.get(rs[i]!.id)!;
+      assert.equal(got.data!.toString(), `result ${i}`);
+      assert.equal(got.contentType, i % 2 ? "image/png" : "video/mp4");
+    }
+    assert.equal(store.get("x".repeat(43)), undefined);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const late = await store.putBuffer(Buffer.from("late"), "image/png");
+    store.sweep();
+    assert.equal(store.count, 1, "the 5000 expired results are gone, the new one stays");
+    assert.equal(store.totalBytes, 4);
+    assert.equal(store.get(rs[0]!.id), undefined);
+    assert.equal(store.get(late.id)!.data!.toString(), "late");
+  } finally {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the byte bound evicts the oldest results, on disk and in memory", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "wharf-results-"));
+  const store = new ResultStore({ dir: path.join(dir, "r"), ttlSec: 60, memoryItemBytes: 100, maxBytes: 1000 });
+  try {
+    const onDisk = await store.putBuffer(Buffer.alloc(400, 1), "video/mp4");
+    const pending = store.reserve();
+    const small = await Promise.all(Array.from({ length: 5 }, () => store.putBuffer(Buffer.alloc(100, 2), "image/png")));
+    assert.equal(store.totalBytes, 900);
+    await store.putBuffer(Buffer.alloc(300, 3), "video/mp4"); // 1200 > 1000: the 400-byte file goes
+    assert.equal(store.get(onDisk.id), undefined);
+    assert.equal(store.totalBytes, 800);
+    assert.ok(small.every((s) => store.get(s.id)), "newer results stay");
+    // The copy that was pending before them still lands.
+    assert.equal(await pending.fill(async () => ({ data: Buffer.from("copied"), contentType: "image/png" })), true);
+    assert.equal(store.get(pending.id)!.data!.toString(), "copied");
+  } finally {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -11,6 +11,7 @@ import multipart from "@fastify/multipart";
 import { FormData } from "undici";
 import { moduleLogger } from "../log.ts";
 import { probeAudio, probeImage, UnsupportedMediaError, type AudioInfo, type ImageInfo } from "./media-facts.ts";
+import { Cancellation } from "./cancellation.ts";
 import { AiHttpError, type AiJob, type AiOutcome, type AiService } from "./service.ts";
 import {
   AI_PIPELINES, PIPELINE_SPECS, billingUnits, resolveModel, semanticError, validateFields,
@@ -199,11 +200,11 @@ export async function registerAiRoutes(app: FastifyInstance, opts: AiRoutesOptio
       return reply.code(202).header("preference-applied", "respond-async").send({ request_id: id });
     }
 
-    const ac = new AbortController();
+    const cancel = new Cancellation();
     reply.raw.on("close", () => {
-      if (!reply.raw.writableFinished) ac.abort();
+      if (!reply.raw.writableFinished) cancel.cancel("client closed the request");
     });
-    job.signal = ac.signal;
+    job.cancel = cancel;
     const outcome = await opts.service.run(job);
     reply.header("x-request-id", outcome.requestId);
     if (outcome.kind === "json") return reply.send(outcome.body);

@@ -17,8 +17,11 @@
 // path (a GET of a Wharf URL waits for its copy). A copy is tried 3 times; if it still
 // fails, the orchestrator is penalised, the result answers 502 and the request is
 // refunded (billing.refund).
-import { randomUUID } from "node:crypto";
-import { request, type Dispatcher, type FormData } from "undici";
+import { v7 as uuidv7 } from "uuid";
+import { RandomPool } from "../random-pool.ts";
+import { Response, type Dispatcher, type FormData } from "undici";
+import { exchange, type Exchange } from "../../protocol/http-exchange.ts";
+import type { Cancellation } from "./cancellation.ts";
 import { orchestratorDispatcher } from "../../protocol/http-agent.ts";
 import { aiRequestHeaders } from "../../protocol/segment-header.ts";
 import { moduleLogger } from "../log.ts";
@@ -100,7 +103,8 @@ export interface AiJob {
   body: () => { body: string | FormData; contentType?: string };
   /** Relay an SSE answer instead of reading it (llm with stream=true). */
   stream?: boolean;
-  signal?: AbortSignal;
+  /** Cancelled when the client goes away. */
+  cancel?: Cancellation;
 }
 
 export type AiOutcome =
@@ -119,16 +123,10 @@ const RETRY_AFTER: Record<NoCandidateReason | "busy" | "failed", string> = {
   failed: "5",
 };
 
-async function readText(body: Dispatcher.ResponseData["body"], limit = 64 * 1024): Promise<string> {
-  const parts: Buffer[] = [];
-  let n = 0;
-  for await (const chunk of body) {
-    if (n < limit) {
-      parts.push(Buffer.from(chunk as Uint8Array));
-      n += (chunk as Uint8Array).length;
-    }
-  }
-  return Buffer.concat(parts).subarray(0, limit).toString("utf8");
+/** A body for undici's dispatch: FormData is encoded here (multipart, with its boundary). */
+async function encodeForm(fd: FormData): Promise<{ body: Buffer; contentType?: string }> {
+  const r = new Response(fd);
+  return { body: Buffer.from(await r.arrayBuffer()), contentType: r.headers.get("content-type") ?? undefined };
 }
 
 function parseJson(text: string): unknown {
@@ -151,13 +149,16 @@ const PAYMENT_WORDS = /balance|payment|ticket|credential|auth ?token|capped|pric
 
 export class AiService {
   private readonly dispatcher: Dispatcher;
+  private readonly random = new RandomPool();
   constructor(private readonly opts: AiServiceOptions) {
     this.dispatcher = opts.dispatcher ?? orchestratorDispatcher();
   }
 
   async run(job: AiJob): Promise<AiOutcome> {
     const { spec, model } = job;
-    const requestId = randomUUID();
+    // Time-ordered (UUIDv7): usage records are indexed by request id, and ids that grow
+    // append to that index instead of touching a random page of it on every commit.
+    const requestId = uuidv7({ rng: () => this.random.take(16) });
     const tried = new Set<string>();
     const problems: string[] = [];
     let busy = 0;
@@ -165,7 +166,7 @@ export class AiService {
     let reservation: { release: () => void } | undefined;
     try {
       for (let attempt = 0; attempt < this.opts.retryBudget; attempt++) {
-        if (job.signal?.aborted) throw AiHttpError.msg(499, "client closed the request");
+        if (job.cancel?.cancelled) throw AiHttpError.msg(499, "client closed the request");
         const sel = await this.opts.source.select({ pipeline: spec.pipeline, capability: spec.capability, modelId: model, exclude: tried });
         if (!sel.ok) {
           if (attempt === 0) throw AiHttpError.msg(503, sel.message, { "retry-after": RETRY_AFTER[sel.reason] });
@@ -222,43 +223,52 @@ export class AiService {
   ): Promise<{ kind: "ok"; outcome: AttemptOutcome } | { kind: "busy" | "failed"; reason: string }> {
     const { spec } = job;
     const src = this.opts.source;
-    const ac = new AbortController();
-    const onClientAbort = () => ac.abort(new Error("client closed the request"));
-    job.signal?.addEventListener("abort", onClientAbort, { once: true });
-    const timer = setTimeout(() => ac.abort(new Error(`timed out after ${this.opts.timeoutMs} ms`)), this.opts.timeoutMs);
     const t0 = performance.now();
+    let ex: Exchange | undefined;
+    let failure: string | undefined;
+    const fail = (reason: string) => {
+      failure ??= reason;
+      ex?.abort(new Error(reason));
+    };
+    const timer = setTimeout(() => fail(`timed out after ${this.opts.timeoutMs} ms`), this.opts.timeoutMs);
+    const offCancel = job.cancel?.onCancel(fail);
     let keepOpen = false;
     try {
-      const { body, contentType } = job.body();
-      const url = `${cand.serviceUrl.replace(/\/+$/, "")}/${spec.pipeline}`;
+      const b = job.body();
+      const { body, contentType } = typeof b.body === "string" ? (b as { body: string; contentType?: string }) : await encodeForm(b.body);
+      const target = this.target(cand.serviceUrl);
       const headers: Record<string, string> = { ...aiRequestHeaders(spec.capability, job.model, cand.authToken), "x-request-id": requestId };
       if (contentType) headers["content-type"] = contentType;
-      const res = await request(url, {
+      if (failure) throw new Error(failure);
+      ex = exchange(this.dispatcher, {
+        origin: target.origin,
+        path: `${target.basePath}/${spec.pipeline}`,
         method: "POST",
         headers,
         body,
-        dispatcher: this.dispatcher,
-        signal: ac.signal,
-        headersTimeout: this.opts.timeoutMs,
-        bodyTimeout: this.opts.timeoutMs,
+        timeoutMs: this.opts.timeoutMs,
+        maxBytes: 512 * 1024 * 1024,
+        streamIf: job.stream ? (status, h) => status === 200 && String(h["content-type"] ?? "").startsWith("text/event-stream") : undefined,
       });
-      const status = res.statusCode;
+      const res = await ex.response;
+      const status = res.status;
+      if ("stream" in res) {
+        // An event stream (llm with stream=true) may outlast the per-attempt timeout; undici
+        // still bounds every gap in it.
+        clearTimeout(timer);
+        keepOpen = true;
+        src.reportSuccess(cand.address, performance.now() - t0);
+        const call = ex;
+        return { kind: "ok", outcome: { kind: "stream", body: res.stream, abort: () => call.abort(new Error("client closed the request")), candidate: cand } };
+      }
       if (status === 200) {
-        const ct = String(res.headers["content-type"] ?? "");
-        if (job.stream && ct.startsWith("text/event-stream")) {
-          clearTimeout(timer); // a stream may legitimately outlast the per-attempt timeout
-          keepOpen = true;
-          src.reportSuccess(cand.address, performance.now() - t0);
-          return { kind: "ok", outcome: { kind: "stream", body: res.body, abort: () => ac.abort(new Error("client closed the request")), candidate: cand } };
-        }
-        const text = await readText(res.body, 512 * 1024 * 1024);
-        const json = parseJson(text);
+        const json = parseJson(res.body.toString("utf8"));
         if (!json || typeof json !== "object" || Array.isArray(json)) throw new OrchestratorFault(`answered 200 with a body that is not a JSON object`);
         const out = await this.finish(spec, json as Record<string, unknown>, cand, copies);
         src.reportSuccess(cand.address, performance.now() - t0);
         return { kind: "ok", outcome: { kind: "json", body: out, candidate: cand } };
       }
-      const text = await readText(res.body);
+      const text = res.body.subarray(0, 64 * 1024).toString("utf8");
       if (status === 503) {
         src.reportBusy(cand.address);
         return { kind: "busy", reason: `busy (503 ${text.trim().slice(0, 200)})` };
@@ -271,17 +281,28 @@ export class AiService {
       return { kind: "failed", reason };
     } catch (err) {
       if (err instanceof AiHttpError) throw err;
-      if (job.signal?.aborted) throw AiHttpError.msg(499, "client closed the request");
-      const reason = ac.signal.aborted && ac.signal.reason instanceof Error ? ac.signal.reason.message : (err as Error).message;
+      if (job.cancel?.cancelled) throw AiHttpError.msg(499, "client closed the request");
+      const reason = failure ?? (err as Error).message;
       src.reportFailure(cand.address, reason);
       log.info({ requestId, orchestrator: cand.address, pipeline: spec.pipeline, err: reason }, "AI attempt failed");
       return { kind: "failed", reason };
     } finally {
-      if (!keepOpen) {
-        clearTimeout(timer);
-        job.signal?.removeEventListener("abort", onClientAbort);
-      }
+      offCancel?.();
+      if (!keepOpen) clearTimeout(timer);
     }
+  }
+
+  /** Origin and path of a service URL (cached: the same few orchestrators answer every request). */
+  private readonly targets = new Map<string, { origin: string; basePath: string }>();
+  private target(serviceUrl: string): { origin: string; basePath: string } {
+    let t = this.targets.get(serviceUrl);
+    if (t === undefined) {
+      const u = new URL(serviceUrl);
+      t = { origin: u.origin, basePath: u.pathname.replace(/\/+$/, "") };
+      if (this.targets.size > 10_000) this.targets.clear();
+      this.targets.set(serviceUrl, t);
+    }
+    return t;
   }
 
   /** Check the answer's shape and re-host every media URL under Wharf. */
@@ -354,7 +375,8 @@ export class AiService {
 
   /** Copies a request's results in the background; on failure: penalty, 502 for the URL, refund. */
   private deliver(copies: PendingCopy[], cand: AiCandidate, requestId: string): void {
-    const fetchOpts = { dispatcher: this.dispatcher, timeoutMs: this.opts.timeoutMs, memoryItemBytes: this.opts.results.memoryItemBytes };
+    const { memoryItemBytes, maxItemBytes } = this.opts.results;
+    const fetchOpts = { dispatcher: this.dispatcher, timeoutMs: this.opts.timeoutMs, memoryItemBytes, maxItemBytes };
     // The message a GET of the result answers with (502) when the copy failed.
     const refunded = this.opts.billing.refund ? "; the request was not billed" : "";
     const copy = (target: URL) => () =>

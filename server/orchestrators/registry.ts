@@ -350,18 +350,9 @@ export class OrchestratorRegistry {
 
   // ------------------------------------------------------------ queries
 
-  private views(): OrchestratorView[] {
-    return [...this.states.values()].map((s) => ({
-      address: s.address,
-      region: s.region,
-      score: s.score,
-      info: s.info,
-      reachable: s.reachable,
-      latencyMs: s.latencyMs,
-      reliability: s.reliability,
-      suspendedUntil: s.suspendedUntil,
-      lastBusyAt: s.lastBusyAt,
-    }));
+  /** The states as selection sees them (read-only there: no copy per request). */
+  private views(): readonly OrchestratorView[] {
+    return [...this.states.values()];
   }
 
   /** Best orchestrators for a job (see SelectRequest); empty when none fits. */

@@ -77,12 +77,30 @@ export function rejectReason(o: OrchestratorView, req: SelectRequest, policy: Se
   if (!o.reachable) return "unreachable";
   const exp = o.info.authToken?.expiration;
   if (exp !== undefined && exp > 0 && exp * 1000 <= now) return "token-expired";
-  const caps = req.capabilities ?? [req.capability];
-  const models = req.modelId !== undefined ? { [req.capability]: [req.modelId] } : undefined;
-  const why = checkCompatible(o.info.capabilities, { capabilities: caps, models, warm: req.warmOnly });
-  if (why) return why.kind === "cold-model" ? "cold-model" : "incompatible";
+  const why = compatibility(o.info, req);
+  if (why) return why;
   if (o.suspendedUntil !== undefined && o.suspendedUntil > now) return "suspended";
   return undefined;
+}
+
+/**
+ * checkCompatible for this request, remembered per OrchestratorInfo (a refresh brings a
+ * new object): it allocates sets and lists, and runs for every orchestrator on every request.
+ */
+const compatCache = new WeakMap<OrchestratorInfo, Map<string, "cold-model" | "incompatible" | null>>();
+function compatibility(info: OrchestratorInfo, req: SelectRequest): "cold-model" | "incompatible" | undefined {
+  const key = `${req.capabilities ? req.capabilities.join(",") : req.capability}|${req.modelId ?? ""}|${req.warmOnly ? 1 : 0}`;
+  let m = compatCache.get(info);
+  if (!m) compatCache.set(info, (m = new Map()));
+  let r = m.get(key);
+  if (r === undefined) {
+    const models = req.modelId !== undefined ? { [req.capability]: [req.modelId] } : undefined;
+    const why = checkCompatible(info.capabilities, { capabilities: req.capabilities ?? [req.capability], models, warm: req.warmOnly });
+    r = why ? (why.kind === "cold-model" ? "cold-model" : "incompatible") : null;
+    if (m.size > 1000) m.clear(); // model ids come from users: bound the memo
+    m.set(key, r);
+  }
+  return r ?? undefined;
 }
 
 function isWarm(o: OrchestratorView, req: SelectRequest): boolean {

@@ -1,0 +1,124 @@
+// One HTTP exchange with an orchestrator (batch AI calls, result downloads) over undici's
+// dispatch API, with a small handler. undici's request() builds a body stream, an
+// AbortSignal and their listeners for every call; at thousands of AI requests a second
+// (each one a call plus a result download) that was a tenth of the gateway's CPU.
+// - The answer is read into memory, up to `maxBytes` (more fails the exchange).
+// - With `streamIf`, an answer it picks (from status and headers: a large result, an
+//   event stream) comes back as a Readable instead, with backpressure.
+// - `abort(reason)` on the returned handle cancels the exchange; the promise then
+//   rejects with `reason`.
+import { Readable } from "node:stream";
+import type { Dispatcher } from "undici";
+
+export interface ExchangeRequest {
+  origin: string;
+  path: string;
+  method: "GET" | "POST";
+  headers?: Record<string, string>;
+  body?: string | Buffer | null;
+  /** Bounds the wait for the answer's headers, then every gap in its body. */
+  timeoutMs: number;
+  maxBytes: number;
+  /** Answers for which this says true are streamed instead of read into memory. */
+  streamIf?: (status: number, headers: Record<string, string | string[]>) => boolean;
+}
+
+export type ExchangeResponse = { status: number; headers: Record<string, string | string[]> } & ({ body: Buffer } | { stream: Readable });
+
+export class ExchangeTooLargeError extends Error {}
+
+type Controller = { abort(reason: Error): void; pause(): void; resume(): void };
+
+class BufferingHandler {
+  private controller?: Controller;
+  private status = 0;
+  private headers: Record<string, string | string[]> = {};
+  private chunks: Buffer[] = [];
+  private length = 0;
+  private stream?: Readable;
+  private pendingAbort?: Error;
+  private ended = false;
+
+  constructor(
+    private readonly req: ExchangeRequest,
+    private readonly resolve: (r: ExchangeResponse) => void,
+    private readonly reject: (e: Error) => void,
+  ) {}
+
+  abort(reason: Error): void {
+    if (this.controller) this.controller.abort(reason);
+    else this.pendingAbort = reason;
+  }
+
+  onRequestStart(controller: Controller): void {
+    this.controller = controller;
+    if (this.pendingAbort) controller.abort(this.pendingAbort);
+  }
+
+  onResponseStart(controller: Controller, status: number, headers: Record<string, string | string[]>): void {
+    if (status < 200) return; // 1xx
+    this.status = status;
+    this.headers = headers;
+    const declared = Number(headers["content-length"] ?? NaN);
+    if (this.req.streamIf?.(status, headers)) {
+      this.stream = new Readable({
+        read: () => controller.resume(),
+        destroy: (err, cb) => {
+          if (!this.ended) controller.abort(err ?? new Error("the stream was closed"));
+          cb(err);
+        },
+      });
+      this.resolve({ status, headers, stream: this.stream });
+    } else if (declared > this.req.maxBytes) {
+      controller.abort(new ExchangeTooLargeError(`answer of ${declared} bytes exceeds ${this.req.maxBytes}`));
+    }
+  }
+
+  onResponseData(controller: Controller, chunk: Buffer): void {
+    if (this.stream) {
+      if (!this.stream.push(chunk)) controller.pause();
+      return;
+    }
+    this.length += chunk.length;
+    if (this.length > this.req.maxBytes) return controller.abort(new ExchangeTooLargeError(`answer exceeds ${this.req.maxBytes} bytes`));
+    this.chunks.push(chunk);
+  }
+
+  onResponseEnd(): void {
+    this.ended = true;
+    if (this.stream) return void this.stream.push(null);
+    const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.length);
+    this.resolve({ status: this.status, headers: this.headers, body });
+  }
+
+  onResponseError(_controller: Controller, err: Error): void {
+    this.ended = true;
+    if (this.stream) this.stream.destroy(err);
+    else this.reject(err);
+  }
+}
+
+export interface Exchange {
+  response: Promise<ExchangeResponse>;
+  abort(reason: Error): void;
+}
+
+export function exchange(dispatcher: Dispatcher, req: ExchangeRequest): Exchange {
+  let handler!: BufferingHandler;
+  const response = new Promise<ExchangeResponse>((resolve, reject) => {
+    handler = new BufferingHandler(req, resolve, reject);
+  });
+  dispatcher.dispatch(
+    {
+      origin: req.origin,
+      path: req.path,
+      method: req.method,
+      headers: req.headers,
+      body: req.body ?? null,
+      headersTimeout: req.timeoutMs,
+      bodyTimeout: req.timeoutMs,
+    },
+    handler as unknown as Dispatcher.DispatchHandler,
+  );
+  return { response, abort: (reason) => handler.abort(reason) };
+}

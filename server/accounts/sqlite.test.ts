@@ -1,0 +1,39 @@
+// Schema migrations on a database written by an older Wharf.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import Database from "better-sqlite3";
+import { MIGRATIONS, openDatabase } from "./sqlite.ts";
+
+test("migration 2 keeps every usage row and its id; new ids continue after them", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "wharf-migrate-"));
+  const file = path.join(dir, "wharf.db");
+  try {
+    // A version-1 database with usage rows.
+    const old = new Database(file);
+    old.exec(MIGRATIONS[0]!);
+    old.exec("CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1)");
+    const ins = old.prepare(
+      "INSERT INTO usage (ts, kind, key_id, pipeline, model, request_id, units, orchestrator_cost_wei, charge_micros, currency) VALUES (?, 'batch', 'k1', 'llm', 'm', ?, ?, '5', ?, 'USD')",
+    );
+    for (let i = 0; i < 5; i++) ins.run(1000 + i, `req-${i}`, i, 10 * i);
+    old.close();
+
+    const db = openDatabase(file);
+    assert.equal((db.prepare("SELECT version FROM schema_version").get() as { version: number }).version, MIGRATIONS.length);
+    const rows = db.prepare("SELECT id, request_id, units, charge_micros FROM usage ORDER BY id").all();
+    assert.deepEqual(rows, [0, 1, 2, 3, 4].map((i) => ({ id: i + 1, request_id: `req-${i}`, units: i, charge_micros: 10 * i })));
+    assert.match(String((db.prepare("SELECT sql FROM sqlite_master WHERE name = 'usage'").get() as { sql: string }).sql), /id\s+INTEGER PRIMARY KEY,/);
+    const idx = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'usage' ORDER BY name").all();
+    assert.deepEqual(idx, [{ name: "usage_key_ts" }, { name: "usage_request" }, { name: "usage_ts" }]);
+    // Still unique per request id; the next row gets the next id.
+    assert.throws(() => db.prepare("INSERT INTO usage (ts, kind, key_id, pipeline, request_id, charge_micros, currency) VALUES (1, 'batch', 'k1', 'llm', 'req-1', 0, 'USD')").run(), /UNIQUE/);
+    const r = db.prepare("INSERT INTO usage (ts, kind, key_id, pipeline, request_id, charge_micros, currency) VALUES (1, 'batch', 'k1', 'llm', 'req-9', 0, 'USD')").run();
+    assert.equal(Number(r.lastInsertRowid), 6);
+    db.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
