@@ -6,6 +6,11 @@
 //
 // --profile DIR writes a V8 CPU profile of the Wharf process to DIR when it stops.
 //
+// Each point measures both paths in alternating 1 s slices (--seconds of each), so a
+// shared machine whose speed drifts does not favour one path. The load generator sends
+// over undici's dispatch API (protocol/http-exchange.ts) to keep its own CPU use low:
+// it shares the 2 cores with Wharf and the orchestrator.
+//
 // Through Wharf a request is: API-key auth, validation, orchestrator selection, the
 // orchestrator call (Livepeer headers), the usage record (committed before the answer)
 // and the answer with Wharf's result URL; the result is then copied from the
@@ -13,12 +18,13 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { Agent, request } from "undici";
+import type { Agent } from "undici";
+import { exchange } from "../protocol/http-exchange.ts";
 import { getOrchestrator, closeGrpcClients } from "../protocol/grpc-client.ts";
 import { aiRequestHeaders } from "../protocol/segment-header.ts";
 import { Capability } from "../protocol/capabilities.ts";
 import { REPO, startWharf } from "../test/support/wharf.ts";
-import { load } from "./support/load.ts";
+import { loadInterleaved } from "./support/load.ts";
 
 const { values } = parseArgs({
   options: { seconds: { type: "string", default: "5" }, levels: { type: "string", default: "1,16,64" }, "data-uris": { type: "boolean", default: false }, profile: { type: "string" } },
@@ -59,30 +65,27 @@ async function main(): Promise<void> {
   try {
     const info = await getOrchestrator(orch.url);
     const headers = { ...aiRequestHeaders(Capability.TextToImage, "stabilityai/sdxl-turbo", info.authToken!), "content-type": "application/json" };
-    const direct = async (d: Agent) => {
-      const r = await request(`${info.transcoder}/text-to-image`, { method: "POST", headers, body: BODY, dispatcher: d });
-      await r.body.dump();
-      return r.statusCode;
+    const post = (base: string, hdrs: Record<string, string>) => {
+      const u = new URL(base);
+      return async (d: Agent) => (await exchange(d, { origin: u.origin, path: `${u.pathname.replace(/\/+$/, "")}/text-to-image`, method: "POST", headers: hdrs, body: BODY, timeoutMs: 30_000, maxBytes: 1 << 20 }).response).status;
     };
-    const viaWharf = async (d: Agent) => {
-      const r = await request(`${wharf.http}/text-to-image`, { method: "POST", headers: { authorization: `Bearer ${wharf.adminKey}`, "content-type": "application/json" }, body: BODY, dispatcher: d });
-      await r.body.dump();
-      return r.statusCode;
-    };
+    const direct = post(info.transcoder!, headers);
+    const toWharf = post(wharf.http, { authorization: `Bearer ${wharf.adminKey}`, "content-type": "application/json" });
+    let sentToWharf = 0;
+    const viaWharf = (d: Agent) => (sentToWharf++, toWharf(d));
     const rows: string[] = [];
     rows.push("| clients | direct req/s | direct p50 / p99 ms | Wharf req/s | Wharf p50 / p99 ms | overhead p50 / p99 ms | Wharf CPU ms/req | errors |");
     rows.push("|---|---|---|---|---|---|---|---|");
     for (const c of LEVELS) {
-      const d = await load(c, SECONDS, direct);
       const cpu0 = cpuMs(wharf.proc.pid);
-      const w = await load(c, SECONDS, viaWharf);
-      // Includes the 1 s warm-up's requests, which load() does not count: an upper bound.
-      const cpuPerReq = (cpuMs(wharf.proc.pid) - cpu0) / (w.requests * (1 + 1 / SECONDS));
+      sentToWharf = 0;
+      const { direct: d, wharf: w } = await loadInterleaved(c, SECONDS, 1000, { direct, wharf: viaWharf });
+      const cpuPerReq = (cpuMs(wharf.proc.pid) - cpu0) / sentToWharf;
       const f = (x: number) => x.toFixed(2);
       rows.push(`| ${c} | ${d.rps.toFixed(0)} | ${f(d.p50)} / ${f(d.p99)} | ${w.rps.toFixed(0)} | ${f(w.p50)} / ${f(w.p99)} | ${f(w.p50 - d.p50)} / ${f(w.p99 - d.p99)} | ${f(cpuPerReq)} | ${d.errors + w.errors} |`);
       process.stderr.write(`${rows.at(-1)}\n`);
     }
-    process.stdout.write(`\ntext-to-image (512x512, zero-cost orchestrator${values["data-uris"] ? ", data URIs" : ", result URLs"}), ${SECONDS} s per point\n\n${rows.join("\n")}\n`);
+    process.stdout.write(`\ntext-to-image (512x512, zero-cost orchestrator${values["data-uris"] ? ", data URIs" : ", result URLs"}), ${SECONDS} x 1 s per path and point, interleaved\n\n${rows.join("\n")}\n`);
   } finally {
     await wharf.stop();
     orch.stop();

@@ -1,5 +1,10 @@
-// Closed-loop HTTP load: `concurrency` clients each sending back-to-back requests for
-// `seconds` (after a 1 s warm-up), over keep-alive connections. Latency of 2xx answers.
+// Closed-loop HTTP load: `concurrency` clients each sending back-to-back requests over
+// keep-alive connections. Latency of 2xx answers.
+// - load(): one target for `seconds` (after a 1 s warm-up).
+// - loadInterleaved(): several targets (e.g. direct vs through the gateway) measured in
+//   alternating slices, so a machine whose speed drifts over seconds (shared VMs) does
+//   not favour whichever ran in its faster moment. Each slice starts with an unrecorded
+//   ramp (connections warm, the previous target's queue drained).
 import { Agent } from "undici";
 
 export interface LoadResult {
@@ -10,34 +15,63 @@ export interface LoadResult {
   requests: number;
 }
 
+export type Send = (agent: Agent) => Promise<number>;
+
 export function quantile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
 }
 
-export async function load(concurrency: number, seconds: number, send: (agent: Agent) => Promise<number>): Promise<LoadResult> {
-  const agent = new Agent({ connections: concurrency, pipelining: 1, keepAliveTimeout: 30_000 });
-  const lat: number[] = [];
-  let errors = 0;
-  const run = async (until: number, record: boolean) => {
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (performance.now() < until) {
-          const t0 = performance.now();
-          const status = await send(agent).catch(() => 0);
-          if (!record) continue;
-          if (status >= 200 && status < 300) lat.push(performance.now() - t0);
-          else errors++;
-        }
-      }),
-    );
-  };
-  await run(performance.now() + 1000, false);
+interface Tally {
+  lat: number[];
+  errors: number;
+  ms: number;
+}
+
+async function run(agent: Agent, concurrency: number, ms: number, send: Send, tally?: Tally): Promise<void> {
   const start = performance.now();
-  await run(start + seconds * 1000, true);
-  const elapsed = (performance.now() - start) / 1000;
+  const until = start + ms;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < until) {
+        const t0 = performance.now();
+        const status = await send(agent).catch(() => 0);
+        if (!tally) continue;
+        if (status >= 200 && status < 300) tally.lat.push(performance.now() - t0);
+        else tally.errors++;
+      }
+    }),
+  );
+  if (tally) tally.ms += performance.now() - start;
+}
+
+function result(t: Tally): LoadResult {
+  t.lat.sort((a, b) => a - b);
+  return { rps: t.lat.length / (t.ms / 1000), p50: quantile(t.lat, 0.5), p99: quantile(t.lat, 0.99), errors: t.errors, requests: t.lat.length };
+}
+
+export async function load(concurrency: number, seconds: number, send: Send): Promise<LoadResult> {
+  const agent = new Agent({ connections: concurrency, pipelining: 1, keepAliveTimeout: 30_000 });
+  const t: Tally = { lat: [], errors: 0, ms: 0 };
+  await run(agent, concurrency, 1000, send);
+  await run(agent, concurrency, seconds * 1000, send, t);
   await agent.close();
-  lat.sort((a, b) => a - b);
-  return { rps: lat.length / elapsed, p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), errors, requests: lat.length };
+  return result(t);
+}
+
+/** `slices` recorded slices of `sliceMs` per target, targets taking turns; 1 s warm-up each first. */
+export async function loadInterleaved<K extends string>(concurrency: number, slices: number, sliceMs: number, sends: Record<K, Send>): Promise<Record<K, LoadResult>> {
+  const agent = new Agent({ connections: concurrency, pipelining: 1, keepAliveTimeout: 30_000 });
+  const names = Object.keys(sends) as K[];
+  const tallies = Object.fromEntries(names.map((n) => [n, { lat: [], errors: 0, ms: 0 }])) as unknown as Record<K, Tally>;
+  for (const n of names) await run(agent, concurrency, 1000, sends[n]);
+  for (let i = 0; i < slices; i++) {
+    for (const n of names) {
+      await run(agent, concurrency, 200, sends[n]);
+      await run(agent, concurrency, sliceMs, sends[n], tallies[n]);
+    }
+  }
+  await agent.close();
+  return Object.fromEntries(names.map((n) => [n, result(tallies[n])])) as Record<K, LoadResult>;
 }
 
 export const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : "-");

@@ -1,5 +1,5 @@
 // Secrets: generation (base62 from a CSPRNG, no modulo bias), hashing, display prefixes.
-import { createHash, randomBytes } from "node:crypto";
+import { hash, randomBytes } from "node:crypto";
 
 const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -42,7 +42,7 @@ export function newId(prefix: string): string {
  * (WHARF_ADMIN_KEY) are required to be at least 24 characters.
  */
 export function hashSecret(secret: string): string {
-  return createHash("sha256").update(secret, "utf8").digest("hex");
+  return hash("sha256", secret, "hex"); // one-shot: no Hash object per authenticated request
 }
 
 export function displayPrefix(secret: string): string {
