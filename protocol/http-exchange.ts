@@ -46,8 +46,10 @@ class BufferingHandler {
   ) {}
 
   abort(reason: Error): void {
-    if (this.controller) this.controller.abort(reason);
-    else this.pendingAbort = reason;
+    if (this.controller) return this.controller.abort(reason);
+    // Still queued for a connection: fail now, and abort the request if it starts later.
+    this.pendingAbort = reason;
+    this.reject(reason);
   }
 
   onRequestStart(controller: Controller): void {
@@ -56,7 +58,7 @@ class BufferingHandler {
   }
 
   onResponseStart(controller: Controller, status: number, headers: Record<string, string | string[]>): void {
-    if (status < 200) return; // 1xx
+    if (status < 200 || this.pendingAbort) return; // 1xx, or aborted
     this.status = status;
     this.headers = headers;
     const declared = Number(headers["content-length"] ?? NaN);

@@ -38,8 +38,10 @@ interface ParsedRequest {
   raw: Record<string, unknown>;
   mode: "json" | "form";
   file?: { field: string; data: Buffer; filename: string; mimetype: string };
-  files: Set<string>;
+  files: ReadonlySet<string>;
 }
+
+const NO_FILES: ReadonlySet<string> = new Set();
 
 interface AsyncJob {
   keyId: string;
@@ -126,7 +128,7 @@ export async function registerAiRoutes(app: FastifyInstance, opts: AiRoutesOptio
       const b = req.body;
       if (b === undefined || b === null) throw AiHttpError.msg(400, "expected a JSON body (Content-Type: application/json)");
       if (typeof b !== "object" || Array.isArray(b)) throw new AiHttpError(422, { detail: [{ loc: ["body"], msg: "body: Input should be a JSON object", type: "model_attributes_type" }] });
-      return { raw: b as Record<string, unknown>, mode: "json", files: new Set() };
+      return { raw: b as Record<string, unknown>, mode: "json", files: NO_FILES };
     }
     if (!req.isMultipart()) throw AiHttpError.msg(415, `${spec.pipeline} expects multipart/form-data with a file part "${spec.file}"`);
     const raw: Record<string, unknown> = {};
