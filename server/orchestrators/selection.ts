@@ -77,35 +77,53 @@ export function rejectReason(o: OrchestratorView, req: SelectRequest, policy: Se
   if (!o.reachable) return "unreachable";
   const exp = o.info.authToken?.expiration;
   if (exp !== undefined && exp > 0 && exp * 1000 <= now) return "token-expired";
-  const why = compatibility(o.info, req);
+  const why = fitOf(o.info, req).incompatible;
   if (why) return why;
   if (o.suspendedUntil !== undefined && o.suspendedUntil > now) return "suspended";
   return undefined;
 }
 
-/**
- * checkCompatible for this request, remembered per OrchestratorInfo (a refresh brings a
- * new object): it allocates sets and lists, and runs for every orchestrator on every request.
- */
-const compatCache = new WeakMap<OrchestratorInfo, Map<string, "cold-model" | "incompatible" | null>>();
-function compatibility(info: OrchestratorInfo, req: SelectRequest): "cold-model" | "incompatible" | undefined {
-  const key = `${req.capabilities ? req.capabilities.join(",") : req.capability}|${req.modelId ?? ""}|${req.warmOnly ? 1 : 0}`;
-  let m = compatCache.get(info);
-  if (!m) compatCache.set(info, (m = new Map()));
-  let r = m.get(key);
-  if (r === undefined) {
-    const models = req.modelId !== undefined ? { [req.capability]: [req.modelId] } : undefined;
-    const why = checkCompatible(info.capabilities, { capabilities: req.capabilities ?? [req.capability], models, warm: req.warmOnly });
-    r = why ? (why.kind === "cold-model" ? "cold-model" : "incompatible") : null;
-    if (m.size > 1000) m.clear(); // model ids come from users: bound the memo
-    m.set(key, r);
-  }
-  return r ?? undefined;
+/** What one orchestrator's info says about a request: fixed until the info is refreshed. */
+interface Fit {
+  incompatible: "cold-model" | "incompatible" | undefined;
+  price: Price | undefined;
+  warm: boolean;
 }
 
-function isWarm(o: OrchestratorView, req: SelectRequest): boolean {
-  if (req.modelId === undefined) return true;
-  return modelConstraint(o.info?.capabilities, req.capability, req.modelId)?.warm === true;
+/**
+ * Fits remembered per OrchestratorInfo (a refresh brings a new object) and request shape:
+ * checkCompatible and priceFor allocate sets, lists and closures, and selection runs them
+ * for every orchestrator on every request.
+ */
+const fits = new WeakMap<OrchestratorInfo, Map<string, Fit>>();
+function fitOf(info: OrchestratorInfo, req: SelectRequest): Fit {
+  const key = `${req.capabilities ? req.capabilities.join(",") : req.capability}|${req.modelId ?? ""}|${req.warmOnly ? 1 : 0}`;
+  let m = fits.get(info);
+  if (!m) fits.set(info, (m = new Map()));
+  let f = m.get(key);
+  if (!f) {
+    const models = req.modelId !== undefined ? { [req.capability]: [req.modelId] } : undefined;
+    const why = checkCompatible(info.capabilities, { capabilities: req.capabilities ?? [req.capability], models, warm: req.warmOnly });
+    f = {
+      incompatible: why ? (why.kind === "cold-model" ? "cold-model" : "incompatible") : undefined,
+      price: priceFor(info, req.capability, req.modelId),
+      warm: req.modelId === undefined || modelConstraint(info.capabilities, req.capability, req.modelId)?.warm === true,
+    };
+    if (m.size > 1000) m.clear(); // model ids come from users: bound the memo
+    m.set(key, f);
+  }
+  return f;
+}
+
+/** withinCap, remembered per (cap, price) object pair (both long-lived: price caps, fits). */
+const capChecks = new WeakMap<Price, WeakMap<Price, boolean>>();
+function fitsCap(price: Price | undefined, cap: Price | undefined): boolean {
+  if (!cap || !price) return true;
+  let m = capChecks.get(cap);
+  if (!m) capChecks.set(cap, (m = new WeakMap()));
+  let ok = m.get(price);
+  if (ok === undefined) m.set(price, (ok = withinCap(price, cap)));
+  return ok;
 }
 
 /** Score (higher is better) before randomness. */
@@ -130,22 +148,32 @@ export function selectOrchestrators(
   random: () => number = Math.random,
 ): Selected[] {
   const count = req.count ?? 1;
-  const eligible = views.filter((o) => rejectReason(o, req, policy, now) === undefined);
-  const priced = eligible.map((o) => ({ o, price: priceFor(o.info, req.capability, req.modelId) }));
-  let pool = priced.filter((p) => withinCap(p.price, req.maxPricePerUnit));
-  if (pool.length === 0 && req.ignoreMaxPriceIfNeeded) pool = priced;
+  // The eligible ones within the cap; all eligible ones if none is and ignoreMaxPriceIfNeeded.
+  const within: { o: OrchestratorView; fit: Fit }[] = [];
+  const over: { o: OrchestratorView; fit: Fit }[] = [];
+  for (const o of views) {
+    if (rejectReason(o, req, policy, now) !== undefined) continue;
+    const fit = fitOf(o.info!, req);
+    if (fitsCap(fit.price, req.maxPricePerUnit)) within.push({ o, fit });
+    else if (req.ignoreMaxPriceIfNeeded) over.push({ o, fit });
+  }
+  const pool = within.length > 0 ? within : over;
   if (pool.length === 0) return [];
-  const unitPrices = pool.map((p) => unitPrice(p.price)).filter((u) => u > 0);
-  const minUnit = unitPrices.length ? Math.min(...unitPrices) : 0;
+  let minUnit = Infinity;
+  for (const e of pool) {
+    const u = unitPrice(e.fit.price);
+    if (u > 0 && u < minUnit) minUnit = u;
+  }
+  if (minUnit === Infinity) minUnit = 0;
   const region = req.region ?? policy.region;
   const jitter = policy.jitter ?? 0.15;
-  const ranked = pool.map(({ o, price }) => {
-    const tier = (isWarm(o, req) ? 0 : 2) + (region && o.region !== region ? 1 : 0);
-    const score = baseScore(o, price, minUnit, policy, now);
+  const ranked = pool.map(({ o, fit }) => {
+    const tier = (fit.warm ? 0 : 2) + (region && o.region !== region ? 1 : 0);
+    const score = baseScore(o, fit.price, minUnit, policy, now);
     const noisy = score * (1 - jitter + 2 * jitter * random());
-    return { o, price, tier, score, noisy };
+    return { o, price: fit.price, tier, score, noisy };
   });
-  ranked.sort((a, b) => a.tier - b.tier || b.noisy - a.noisy);
+  if (ranked.length > 1) ranked.sort((a, b) => a.tier - b.tier || b.noisy - a.noisy);
   return ranked.slice(0, count).map(({ o, price, score }) => ({
     address: o.address,
     transcoder: o.info!.transcoder!,
