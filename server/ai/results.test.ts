@@ -124,3 +124,19 @@ test("the byte bound evicts the oldest results, on disk and in memory", async ()
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("the item bound evicts the oldest results", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "wharf-results-"));
+  const store = new ResultStore({ dir: path.join(dir, "r"), ttlSec: 60, maxItems: 100 });
+  try {
+    const ids = [];
+    for (let i = 0; i < 250; i++) ids.push((await store.putBuffer(Buffer.from(`r${i}`), "image/png")).id);
+    assert.equal(store.count, 100);
+    assert.equal(store.get(ids[149]!), undefined);
+    assert.equal(store.get(ids[150]!)!.data!.toString(), "r150");
+    assert.equal(store.get(ids[249]!)!.data!.toString(), "r249");
+  } finally {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

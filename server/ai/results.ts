@@ -7,7 +7,8 @@
 //   the folder is emptied at start (results do not survive a restart).
 // - Ids: 32 random bytes, base64url (public, unguessable).
 // - Expiry: `resultTtlSec` after creation; expired results are removed every second.
-// - Size bound: `maxBytes` in total (default 2 GiB); the oldest results are evicted first.
+// - Size bound: `maxBytes` in total (default 2 GiB) and `maxItems` results (default 1M);
+//   the oldest results are evicted first.
 // - Copies in progress: `reserve()` hands out the id before the bytes are here (the
 //   batch AI answer does not wait for the copy from the orchestrator); a GET of that id
 //   waits for the copy and answers 502 if it failed.
@@ -41,6 +42,8 @@ export interface ResultStoreOptions {
   maxItemBytes?: number;
   /** Results up to this size are kept in memory instead of a file (default 256 KiB). */
   memoryItemBytes?: number;
+  /** Most results kept at once (default 1,000,000; each costs ~100 bytes of index besides its bytes). */
+  maxItems?: number;
 }
 
 export class ResultTooLargeError extends Error {}
@@ -126,6 +129,7 @@ export class ResultStore {
   readonly maxBytes: number;
   readonly maxItemBytes: number;
   readonly memoryItemBytes: number;
+  readonly maxItems: number;
 
   constructor(private readonly opts: ResultStoreOptions) {
     rmSync(opts.dir, { recursive: true, force: true });
@@ -133,6 +137,7 @@ export class ResultStore {
     this.maxBytes = opts.maxBytes ?? 2 * 1024 ** 3;
     this.maxItemBytes = Math.min(opts.maxItemBytes ?? 1024 ** 3, this.maxBytes);
     this.memoryItemBytes = opts.memoryItemBytes ?? 256 * 1024;
+    this.maxItems = opts.maxItems ?? 1_000_000;
     this.arena = new ResultArena(Math.max(4 * 1024 * 1024, this.memoryItemBytes));
     this.timer = setInterval(() => this.sweep(), 1000);
     this.timer.unref();
@@ -221,7 +226,7 @@ export class ResultStore {
   }
 
   private evict(): void {
-    while (this.bytes > this.maxBytes && this.stored > 1) {
+    while ((this.bytes > this.maxBytes || this.stored > this.maxItems) && this.stored > 1) {
       let seq = this.head;
       while (this.state[this.slot(seq)] !== MEMORY && this.state[this.slot(seq)] !== DISK) seq++;
       this.remove(seq);
