@@ -383,7 +383,10 @@ export class AiService {
       fetchResult(target, fetchOpts).catch((err: Error) => {
         throw new Error(`${err.message}${refunded}`);
       });
-    void Promise.all(copies.map((c) => c.reserved.fill(copy(c.target)))).then(async (ok) => {
+    // Started on the next turn of the event loop: the answer, sent in this one, goes out
+    // before the copy's request to the orchestrator.
+    const started = new Promise<void>((resolve) => setImmediate(resolve));
+    void Promise.all(copies.map((c) => started.then(() => c.reserved.fill(copy(c.target))))).then(async (ok) => {
       if (ok.every(Boolean)) return;
       const reason = `result could not be copied from ${cand.address}`;
       log.warn({ requestId, orchestrator: cand.address }, reason);

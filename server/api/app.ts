@@ -1,4 +1,5 @@
 // Builds the HTTP app: error shape, CORS, pages, and every route module.
+import { lazyChildLogger } from "./request-logger.ts";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import cors from "@fastify/cors";
 import fastifyStatic from "@fastify/static";
@@ -27,6 +28,7 @@ export async function createApp(opts: AppOptions = {}): Promise<FastifyInstance>
   const app: FastifyInstance = Fastify({
     loggerInstance: rootLogger.child({ module: "http" }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: lazyChildLogger,
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     trustProxy: false,
   });
