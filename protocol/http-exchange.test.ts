@@ -92,3 +92,14 @@ test("a connection dropped mid-body rejects", () =>
   withServer(async (origin, agent) => {
     await assert.rejects(exchange(agent, req(origin, "/drop")).response);
   }));
+
+test("spillAbove turns a growing answer without a length into a stream, bytes read so far first", () =>
+  withServer(async (origin, agent) => {
+    const r = await exchange(agent, req(origin, "/chunked-big", { spillAbove: 2500 })).response;
+    assert.ok("stream" in r, "spilled past 2500 bytes");
+    let n = 0;
+    for await (const c of r.stream) n += (c as Buffer).length;
+    assert.equal(n, 10_000);
+    const small = await exchange(agent, req(origin, "/small", { spillAbove: 2500 })).response;
+    assert.ok("body" in small);
+  }));

@@ -4,7 +4,9 @@
 // (each one a call plus a result download) that was a tenth of the gateway's CPU.
 // - The answer is read into memory, up to `maxBytes` (more fails the exchange).
 // - With `streamIf`, an answer it picks (from status and headers: a large result, an
-//   event stream) comes back as a Readable instead, with backpressure.
+//   event stream) comes back as a Readable instead, with backpressure. With
+//   `spillAbove`, a 200 answer whose body grows past that many bytes (no or a wrong
+//   Content-Length) switches to a Readable too, starting with what was read so far.
 // - `abort(reason)` on the returned handle cancels the exchange; the promise then
 //   rejects with `reason`.
 import { Readable } from "node:stream";
@@ -21,6 +23,8 @@ export interface ExchangeRequest {
   maxBytes: number;
   /** Answers for which this says true are streamed instead of read into memory. */
   streamIf?: (status: number, headers: Record<string, string | string[]>) => boolean;
+  /** A 200 answer read into memory past this many bytes is streamed from there on. */
+  spillAbove?: number;
 }
 
 export type ExchangeResponse = { status: number; headers: Record<string, string | string[]> } & ({ body: Buffer } | { stream: Readable });
@@ -62,18 +66,24 @@ class BufferingHandler {
     this.status = status;
     this.headers = headers;
     const declared = Number(headers["content-length"] ?? NaN);
-    if (this.req.streamIf?.(status, headers)) {
-      this.stream = new Readable({
-        read: () => controller.resume(),
-        destroy: (err, cb) => {
-          if (!this.ended) controller.abort(err ?? new Error("the stream was closed"));
-          cb(err);
-        },
-      });
-      this.resolve({ status, headers, stream: this.stream });
-    } else if (declared > this.req.maxBytes) {
+    if (this.req.streamIf?.(status, headers)) this.startStream(controller);
+    else if (declared > this.req.maxBytes) {
       controller.abort(new ExchangeTooLargeError(`answer of ${declared} bytes exceeds ${this.req.maxBytes}`));
     }
+  }
+
+  /** From here on the body goes to a Readable (what was read so far first), and the exchange resolves with it. */
+  private startStream(controller: Controller): void {
+    this.stream = new Readable({
+      read: () => controller.resume(),
+      destroy: (err, cb) => {
+        if (!this.ended) controller.abort(err ?? new Error("the stream was closed"));
+        cb(err);
+      },
+    });
+    for (const c of this.chunks) this.stream.push(c);
+    this.chunks = [];
+    this.resolve({ status: this.status, headers: this.headers, stream: this.stream });
   }
 
   onResponseData(controller: Controller, chunk: Buffer): void {
@@ -84,6 +94,7 @@ class BufferingHandler {
     this.length += chunk.length;
     if (this.length > this.req.maxBytes) return controller.abort(new ExchangeTooLargeError(`answer exceeds ${this.req.maxBytes} bytes`));
     this.chunks.push(chunk);
+    if (this.req.spillAbove !== undefined && this.status === 200 && this.length > this.req.spillAbove) this.startStream(controller);
   }
 
   onResponseEnd(): void {

@@ -1,6 +1,8 @@
 // Fetching a batch AI result from the orchestrator that made it, for re-hosting under
 // Wharf (service.ts runs it after the answer). Small results come back as bytes, larger
-// ones as the response stream for the result store to write to disk.
+// ones (declared so, or growing past `memoryItemBytes` without a length) as the response
+// stream for the result store to write to disk.
+import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Dispatcher } from "undici";
 import { exchange, ExchangeTooLargeError } from "../../protocol/http-exchange.ts";
@@ -34,10 +36,14 @@ export async function fetchResult(url: URL, opts: ResultFetchOptions): Promise<R
         method: "GET",
         timeoutMs: opts.timeoutMs,
         maxBytes: opts.maxItemBytes,
-        // Large results of a known type go to disk as they arrive.
-        streamIf: (status, h) => status === 200 && knownType(h) !== "" && Number(h["content-length"] ?? NaN) > opts.memoryItemBytes,
+        // Large results go to disk as they arrive.
+        streamIf: (status, h) => status === 200 && Number(h["content-length"] ?? NaN) > opts.memoryItemBytes,
+        spillAbove: opts.memoryItemBytes,
       }).response;
-      if ("stream" in res) return { stream: res.stream, contentType: knownType(res.headers) };
+      if ("stream" in res) {
+        const known = knownType(res.headers);
+        return known ? { stream: res.stream, contentType: known } : await sniffed(res.stream);
+      }
       if (res.status !== 200) {
         last = `${url.pathname} answered ${res.status}`;
         if (res.status < 500) break;
@@ -51,4 +57,21 @@ export async function fetchResult(url: URL, opts: ResultFetchOptions): Promise<R
     }
   }
   throw new Error(last);
+}
+
+/** A stream whose type is told by its first bytes. */
+async function sniffed(stream: Readable): Promise<ResultSource> {
+  const it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const first = await it.next();
+  const head = first.done ? Buffer.alloc(0) : first.value;
+  async function* all(): AsyncGenerator<Uint8Array> {
+    try {
+      if (first.done) return;
+      yield head;
+      for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+    } finally {
+      stream.destroy(); // a no-op once read to the end; else the exchange is aborted
+    }
+  }
+  return { stream: all(), contentType: sniffContentType(head) };
 }

@@ -262,7 +262,10 @@ export class ResultStore {
     try {
       const src = await copy();
       if (!this.live(seq)) {
-        if ("stream" in src && src.stream instanceof Readable) src.stream.destroy();
+        if ("stream" in src) {
+          if (src.stream instanceof Readable) src.stream.destroy();
+          else void (src.stream as AsyncGenerator).return?.(undefined);
+        }
         return true; // expired or evicted meanwhile: nothing to keep
       }
       if ("data" in src) await this.storeBuffer(seq, src.data, src.contentType);
