@@ -50,6 +50,8 @@ export interface AiFeatureStats {
   requests: Record<string, number>;
   busy: number;
   failures: number;
+  /** Requests whose gateway hung up before the answer (work stopped there). */
+  abandoned: number;
   inFlight: Record<string, number>;
 }
 
@@ -83,7 +85,7 @@ export function createAiFeature(opts: AiFeatureOptions = {}): AiFeature {
   let resultsUnavailable = false;
   const inFlight: Record<string, number> = {};
   const requests: Record<string, number> = {};
-  const counters = { busy: 0, failures: 0 };
+  const counters = { busy: 0, failures: 0, abandoned: 0 };
   const results = new BlobStore(opts.resultTtlMs ?? 10 * 60 * 1000, 512 * 1024 * 1024, "/ai/results");
   const maxUpload = opts.maxUploadBytes ?? 50 * 1024 * 1024;
   const cold = new Set(opts.coldModels ?? []);
@@ -165,7 +167,20 @@ export function createAiFeature(opts: AiFeatureOptions = {}): AiFeature {
       const model = resolveModel(spec, v.values);
       if (!modelsOf(p).includes(model)) return reply.code(503).type("text/plain").send(`model ${model} is not loaded`);
       const extra = latency[p] ?? 0;
-      if (extra > 0) await sleep(extra);
+      if (extra > 0) {
+        // A gateway hanging up (its client left, its timeout) stops the work, as a runner would.
+        const gone = new AbortController();
+        const onClose = () => gone.abort();
+        reply.raw.once("close", onClose);
+        try {
+          await sleep(extra, undefined, { signal: gone.signal });
+        } catch {
+          counters.abandoned++;
+          return reply;
+        } finally {
+          reply.raw.off("close", onClose);
+        }
+      }
       if (await ctx.applyKnobs()) {
         counters.failures++;
         return reply.code(500).send(detail("injected failure"));
@@ -248,7 +263,7 @@ export function createAiFeature(opts: AiFeatureOptions = {}): AiFeature {
     async close() {
       results.close();
     },
-    stats: () => ({ requests: { ...requests }, busy: counters.busy, failures: counters.failures, inFlight: { ...inFlight } }),
+    stats: () => ({ requests: { ...requests }, busy: counters.busy, failures: counters.failures, abandoned: counters.abandoned, inFlight: { ...inFlight } }),
     configure(changes) {
       if (changes.capacity !== undefined) capacityOpt = changes.capacity;
       if (changes.latencyMs) Object.assign(latency, changes.latencyMs);

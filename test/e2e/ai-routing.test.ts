@@ -75,6 +75,29 @@ describe("batch AI routing: busy, failures, warm first", { timeout: 90_000 }, ()
     assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`);
   });
 
+  test("a client hanging up mid-request: the orchestrator call is cancelled, nothing is billed", async () => {
+    warmAi.configure({ latencyMs: { "text-to-image": 3000 } });
+    coldAi.configure({ latencyMs: { "text-to-image": 3000 } });
+    const usage = async () => (await wharf.api<{ records: unknown[] }>("GET", "/v1/usage?limit=1000")).body.records.length;
+    const billed = await usage();
+    const abandoned = warmAi.stats().abandoned + coldAi.stats().abandoned;
+    const t0 = Date.now();
+    await assert.rejects(
+      fetch(`${wharf.http}/text-to-image`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${wharf.adminKey}`, "content-type": "application/json" },
+        body: JSON.stringify({ prompt: "never mind", width: 64, height: 64 }),
+        signal: AbortSignal.timeout(300),
+      }),
+    );
+    await waitFor("the orchestrator sees its call cancelled", () => warmAi.stats().abandoned + coldAi.stats().abandoned === abandoned + 1, 2500, 20);
+    assert.ok(Date.now() - t0 < 2500, "cancelled well before the orchestrator's 3 s");
+    assert.equal(await usage(), billed, "no usage record for the abandoned request");
+    warmAi.configure({ latencyMs: { "text-to-image": 0 } });
+    coldAi.configure({ latencyMs: { "text-to-image": 0 } });
+    assert.equal((await t2i(wharf)).status, 200, "Wharf keeps serving");
+  });
+
   test("all orchestrators failing: 503 with Retry-After naming what happened", async () => {
     cold.configure({ failRate: 1 });
     const r = await t2i(wharf);
