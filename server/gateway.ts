@@ -156,7 +156,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
   // --- Batch AI (server/ai): the nine pipelines at the root, results at /v1/results/{id}
   const ai: BatchAi = await startBatchAi(app, {
     config, dataDir, accounts,
-    auth: auth.requireScope("ai"),
+    auth: auth.requireScope("ai", "livepeer-sdk"),
     publicUrl: () => urls.http,
     registry: orchestrators,
   });

@@ -24,7 +24,7 @@ export type PreHandler = (req: FastifyRequest, reply: FastifyReply) => Promise<u
 
 export interface AiRoutesOptions {
   service: AiService;
-  /** Authentication preHandler for scope "ai" (e.g. `auth.requireScope("ai")`). */
+  /** Authentication preHandler for scope "ai", refusing in the SDK's shape (`auth.requireScope("ai", "livepeer-sdk")`). */
   auth: PreHandler;
   /** Per uploaded file (default 50 MiB, as the ai-runner). */
   maxUploadBytes?: number;
@@ -81,19 +81,7 @@ export async function registerAiRoutes(app: FastifyInstance, opts: AiRoutesOptio
       return reply.code(status).send(detail(status >= 500 ? `internal error: ${e.message}` : e.message));
     });
 
-    // Authenticators answer {"error","message"}: rewrite to the SDK's {"detail":{"msg"}}.
-    // Callback-style hooks: no promise per request on the hot path.
-    sub.addHook("onSend", (_req, reply, payload, done) => {
-      if (reply.statusCode < 400 || typeof payload !== "string" || !payload.startsWith("{")) return done(null, payload);
-      try {
-        const j = JSON.parse(payload) as Record<string, unknown>;
-        if (!("detail" in j) && typeof j.message === "string") return done(null, JSON.stringify(detail(j.message)));
-      } catch {
-        /* leave it */
-      }
-      done(null, payload);
-    });
-
+    // Callback-style hook: no promise per request on the hot path.
     sub.addHook("onResponse", (req, reply, done) => {
       const pipeline = (req.routeOptions.url ?? "/unknown").slice(1);
       metrics.aiRequests.inc({ pipeline, status: String(reply.statusCode) });

@@ -7,13 +7,19 @@ import { createGuard } from "../accounts/guard.ts";
 export type { Scope };
 export type PreHandler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 
+/** How refusals are written: Wharf's `{"error","message"}`, or `{"detail":{"msg"}}` as the @livepeer/ai SDK parses. */
+export type ErrorShape = "wharf" | "livepeer-sdk";
+
 export interface Authenticator {
-  requireScope(scope: Scope | "any"): PreHandler;
+  requireScope(scope: Scope | "any", shape?: ErrorShape): PreHandler;
 }
 
 export function accountsAuthenticator(accounts: Accounts): Authenticator {
-  const guard = createGuard(accounts);
-  return { requireScope: (scope) => guard.requireScope(scope) as PreHandler };
+  const guards: Record<ErrorShape, ReturnType<typeof createGuard>> = {
+    wharf: createGuard(accounts),
+    "livepeer-sdk": createGuard(accounts, { formatError: (_status, _error, message) => ({ detail: { msg: message } }) }),
+  };
+  return { requireScope: (scope, shape = "wharf") => guards[shape].requireScope(scope) as PreHandler };
 }
 
 /** The caller's key id when it is not an admin (admins see everything). */

@@ -227,6 +227,11 @@ describe("batch AI endpoints", { timeout: 90_000 }, () => {
     const anon = await fetch(`${wharf.http}/llm`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
     assert.equal(anon.status, 401);
     assert.ok(((await anon.json()) as { detail: { msg: string } }).detail.msg);
+    // A key without the "ai" scope: 403, also in the SDK's shape.
+    const streamsOnly = await wharf.api<{ secret: string }>("POST", "/v1/keys", { name: "no-ai", scopes: ["streams"] });
+    const noScope = await fetch(`${wharf.http}/llm`, { method: "POST", headers: { authorization: `Bearer ${streamsOnly.body.secret}`, "content-type": "application/json" }, body: "{}" });
+    assert.equal(noScope.status, 403);
+    assert.match(((await noScope.json()) as { detail: { msg: string } }).detail.msg, /scope/);
     const bad = await fetch(`${wharf.http}/llm`, { method: "POST", headers: { ...auth(), "content-type": "application/json" }, body: "{not json" });
     assert.equal(bad.status, 400);
     assert.match(((await bad.json()) as { detail: { msg: string } }).detail.msg, /JSON/);
