@@ -22,7 +22,7 @@ import { registryTranscodeRouting } from "./orchestrators/transcode-routing.ts";
 import { startDevNetwork, type DevNetwork } from "./dev-network.ts";
 import { createTranscodeProcessor } from "../media/processors/transcode.ts";
 import { parseTranscodingOptions, ProfileError } from "../protocol/profiles.ts";
-import { startBatchAi, type BatchAi } from "./ai/index.ts";
+import { sdkRefusal, startBatchAi, type BatchAi } from "./ai/index.ts";
 import { StreamHub } from "../media/hub/hub.ts";
 import { HlsService } from "../media/hls/service.ts";
 import { registerHlsRoutes } from "../media/hls/routes.ts";
@@ -156,7 +156,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
   // --- Batch AI (server/ai): the nine pipelines at the root, results at /v1/results/{id}
   const ai: BatchAi = await startBatchAi(app, {
     config, dataDir, accounts,
-    auth: auth.requireScope("ai", "livepeer-sdk"),
+    auth: auth.requireScope("ai", sdkRefusal),
     publicUrl: () => urls.http,
     registry: orchestrators,
   });

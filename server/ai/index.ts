@@ -17,7 +17,7 @@ import { AiService, type AiBilling } from "./service.ts";
 export { AiService, AiHttpError, type AiBilling, type AiUsage } from "./service.ts";
 export type { AiOrchestratorSource, AiCandidate, AiSelection } from "./orchestrators.ts";
 export { ResultStore } from "./results.ts";
-export { registerAiRoutes } from "./routes.ts";
+export { registerAiRoutes, sdkRefusal } from "./routes.ts";
 export { parsePriceCaps, PriceCaps } from "../orchestrators/price-caps.ts";
 
 export interface BatchAiDeps {

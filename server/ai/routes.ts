@@ -24,7 +24,7 @@ export type PreHandler = (req: FastifyRequest, reply: FastifyReply) => Promise<u
 
 export interface AiRoutesOptions {
   service: AiService;
-  /** Authentication preHandler for scope "ai", refusing in the SDK's shape (`auth.requireScope("ai", "livepeer-sdk")`). */
+  /** Authentication preHandler for scope "ai", refusing in the SDK's shape (`auth.requireScope("ai", sdkRefusal)`). */
   auth: PreHandler;
   /** Per uploaded file (default 50 MiB, as the ai-runner). */
   maxUploadBytes?: number;
@@ -52,6 +52,9 @@ interface AsyncJob {
 }
 
 const detail = (msg: string) => ({ detail: { msg } });
+
+/** Key refusals (401/403/429) in the SDK's shape: the guard's `formatError` for the AI routes. */
+export const sdkRefusal = (_status: number, _error: string, message: string) => detail(message);
 
 export async function registerAiRoutes(app: FastifyInstance, opts: AiRoutesOptions): Promise<void> {
   const maxUpload = opts.maxUploadBytes ?? 50 * 1024 * 1024;

@@ -7,19 +7,18 @@ import { createGuard } from "../accounts/guard.ts";
 export type { Scope };
 export type PreHandler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 
-/** How refusals are written: Wharf's `{"error","message"}`, or `{"detail":{"msg"}}` as the @livepeer/ai SDK parses. */
-export type ErrorShape = "wharf" | "livepeer-sdk";
+/** How a refusal (401/403/429) is written; default Wharf's `{"error","message"}`. */
+export type RefusalFormat = (status: number, error: string, message: string) => unknown;
 
 export interface Authenticator {
-  requireScope(scope: Scope | "any", shape?: ErrorShape): PreHandler;
+  requireScope(scope: Scope | "any", format?: RefusalFormat): PreHandler;
 }
 
 export function accountsAuthenticator(accounts: Accounts): Authenticator {
-  const guards: Record<ErrorShape, ReturnType<typeof createGuard>> = {
-    wharf: createGuard(accounts),
-    "livepeer-sdk": createGuard(accounts, { formatError: (_status, _error, message) => ({ detail: { msg: message } }) }),
+  const guard = createGuard(accounts);
+  return {
+    requireScope: (scope, format) => (format ? createGuard(accounts, { formatError: format }) : guard).requireScope(scope) as PreHandler,
   };
-  return { requireScope: (scope, shape = "wharf") => guards[shape].requireScope(scope) as PreHandler };
 }
 
 /** The caller's key id when it is not an admin (admins see everything). */
