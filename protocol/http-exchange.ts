@@ -9,6 +9,7 @@
 //   Content-Length) switches to a Readable too, starting with what was read so far.
 // - `abort(reason)` on the returned handle cancels the exchange; the promise then
 //   rejects with `reason`.
+import type { IncomingHttpHeaders } from "node:http";
 import { Readable } from "node:stream";
 import type { Dispatcher } from "undici";
 
@@ -22,21 +23,21 @@ export interface ExchangeRequest {
   timeoutMs: number;
   maxBytes: number;
   /** Answers for which this says true are streamed instead of read into memory. */
-  streamIf?: (status: number, headers: Record<string, string | string[]>) => boolean;
+  streamIf?: (status: number, headers: IncomingHttpHeaders) => boolean;
   /** A 200 answer read into memory past this many bytes is streamed from there on. */
   spillAbove?: number;
 }
 
-export type ExchangeResponse = { status: number; headers: Record<string, string | string[]> } & ({ body: Buffer } | { stream: Readable });
+export type ExchangeResponse = { status: number; headers: IncomingHttpHeaders } & ({ body: Buffer } | { stream: Readable });
 
 export class ExchangeTooLargeError extends Error {}
 
-type Controller = { abort(reason: Error): void; pause(): void; resume(): void };
+type Controller = Dispatcher.DispatchController;
 
-class BufferingHandler {
+class BufferingHandler implements Dispatcher.DispatchHandler {
   private controller?: Controller;
   private status = 0;
-  private headers: Record<string, string | string[]> = {};
+  private headers: IncomingHttpHeaders = {};
   private chunks: Buffer[] = [];
   private length = 0;
   private stream?: Readable;
@@ -61,7 +62,7 @@ class BufferingHandler {
     if (this.pendingAbort) controller.abort(this.pendingAbort);
   }
 
-  onResponseStart(controller: Controller, status: number, headers: Record<string, string | string[]>): void {
+  onResponseStart(controller: Controller, status: number, headers: IncomingHttpHeaders): void {
     if (status < 200 || this.pendingAbort) return; // 1xx, or aborted
     this.status = status;
     this.headers = headers;
@@ -131,7 +132,7 @@ export function exchange(dispatcher: Dispatcher, req: ExchangeRequest): Exchange
       headersTimeout: req.timeoutMs,
       bodyTimeout: req.timeoutMs,
     },
-    handler as unknown as Dispatcher.DispatchHandler,
+    handler,
   );
   return { response, abort: (reason) => handler.abort(reason) };
 }

@@ -2,6 +2,7 @@
 // Wharf (service.ts runs it after the answer). Small results come back as bytes, larger
 // ones (declared so, or growing past `memoryItemBytes` without a length) as the response
 // stream for the result store to write to disk.
+import type { IncomingHttpHeaders } from "node:http";
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Dispatcher } from "undici";
@@ -19,7 +20,7 @@ export interface ResultFetchOptions {
   maxItemBytes: number;
 }
 
-const knownType = (h: Record<string, string | string[]>): string => {
+const knownType = (h: IncomingHttpHeaders): string => {
   const declared = String(h["content-type"] ?? "").split(";")[0]!.trim();
   return declared && declared !== "application/octet-stream" ? declared : "";
 };

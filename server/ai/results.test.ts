@@ -1,6 +1,7 @@
 // The result store over real HTTP (fastify on 127.0.0.1): stored results, results whose
 // copy is still running (a GET waits for it), failed copies (502 with the reason),
-// abandoned reservations (404), and large results streamed to disk.
+// abandoned reservations (404), and large results streamed to disk; and its index:
+// expiry order, ring growth with copies pending, the byte and item bounds.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -8,11 +9,11 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import Fastify from "fastify";
-import { ResultStore } from "./results.ts";
+import { ResultStore, ResultTooLargeError, type ResultStoreOptions } from "./results.ts";
 
-async function withStore(fn: (store: ResultStore, base: string) => Promise<void>): Promise<void> {
+async function withStore(fn: (store: ResultStore, base: string) => Promise<void>, opts: Partial<ResultStoreOptions> = {}): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), "wharf-results-"));
-  const store = new ResultStore({ dir: path.join(dir, "r"), ttlSec: 60, memoryItemBytes: 1024, maxItemBytes: 64 * 1024 });
+  const store = new ResultStore({ dir: path.join(dir, "r"), ttlSec: 60, memoryItemBytes: 1024, maxItemBytes: 64 * 1024, ...opts });
   const app = Fastify();
   store.register(app);
   const base = await app.listen({ host: "127.0.0.1", port: 0 });
@@ -76,10 +77,8 @@ test("a large copied result is streamed to disk and served; one over the item li
     assert.match(((await res2.json()) as { message: string }).message, /exceeds 65536 bytes/);
   }));
 
-test("many results: expiry removes the oldest first, copies finishing out of order land in their own slots", async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), "wharf-results-"));
-  const store = new ResultStore({ dir: path.join(dir, "r"), ttlSec: 1, memoryItemBytes: 1024 });
-  try {
+test("many results: expiry removes the oldest first, copies finishing out of order land in their own slots", () =>
+  withStore(async (store) => {
     // 5000 reservations (the ring grows past its initial 1024 slots with copies pending),
     // filled in reverse order.
     const rs = Array.from({ length: 5000 }, () => store.reserve());
@@ -98,16 +97,10 @@ test("many results: expiry removes the oldest first, copies finishing out of ord
     assert.equal(store.totalBytes, 4);
     assert.equal(store.get(rs[0]!.id), undefined);
     assert.equal(store.get(late.id)!.data!.toString(), "late");
-  } finally {
-    store.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }, { ttlSec: 1 }));
 
-test("the byte bound evicts the oldest results, on disk and in memory", async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), "wharf-results-"));
-  const store = new ResultStore({ dir: path.join(dir, "r"), ttlSec: 60, memoryItemBytes: 100, maxBytes: 1000 });
-  try {
+test("the byte bound evicts the oldest results, on disk and in memory", () =>
+  withStore(async (store) => {
     const onDisk = await store.putBuffer(Buffer.alloc(400, 1), "video/mp4");
     const pending = store.reserve();
     const small = await Promise.all(Array.from({ length: 5 }, () => store.putBuffer(Buffer.alloc(100, 2), "image/png")));
@@ -119,24 +112,21 @@ test("the byte bound evicts the oldest results, on disk and in memory", async ()
     // The copy that was pending before them still lands.
     assert.equal(await pending.fill(async () => ({ data: Buffer.from("copied"), contentType: "image/png" })), true);
     assert.equal(store.get(pending.id)!.data!.toString(), "copied");
-  } finally {
-    store.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }, { memoryItemBytes: 100, maxBytes: 1000 }));
 
-test("the item bound evicts the oldest results", async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), "wharf-results-"));
-  const store = new ResultStore({ dir: path.join(dir, "r"), ttlSec: 60, maxItems: 100 });
-  try {
+test("the item bound evicts the oldest results", () =>
+  withStore(async (store) => {
     const ids = [];
     for (let i = 0; i < 250; i++) ids.push((await store.putBuffer(Buffer.from(`r${i}`), "image/png")).id);
     assert.equal(store.count, 100);
     assert.equal(store.get(ids[149]!), undefined);
     assert.equal(store.get(ids[150]!)!.data!.toString(), "r150");
     assert.equal(store.get(ids[249]!)!.data!.toString(), "r249");
-  } finally {
-    store.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }, { maxItems: 100 }));
+
+test("a result over the item limit is refused and leaves nothing behind", () =>
+  withStore(async (store) => {
+    await assert.rejects(store.putBuffer(Buffer.alloc(65 * 1024), "image/png"), ResultTooLargeError);
+    assert.equal(store.count, 0);
+    assert.equal(store.totalBytes, 0);
+  }));

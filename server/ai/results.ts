@@ -160,12 +160,13 @@ export class ResultStore {
     return seq & (this.cap - 1);
   }
 
+  /** Doubles the ring; slots move to their place under the new mask. */
   private grow(): void {
     const cap = this.cap * 2;
     const idOf: (string | undefined)[] = new Array(cap);
     const state = new Uint8Array(cap), expires = new Float64Array(cap), size = new Float64Array(cap), pos = new Float64Array(cap), ctype = new Uint16Array(cap);
     for (let seq = this.head; seq < this.tail; seq++) {
-      const a = seq & (this.cap - 1), b = seq & (cap - 1);
+      const a = this.slot(seq), b = seq & (cap - 1);
       idOf[b] = this.idOf[a];
       state[b] = this.state[a]!;
       expires[b] = this.expires[a]!;
@@ -173,7 +174,13 @@ export class ResultStore {
       pos[b] = this.pos[a]!;
       ctype[b] = this.ctype[a]!;
     }
-    Object.assign(this, { cap, idOf, state, expires, size, pos, ctype });
+    this.cap = cap;
+    this.idOf = idOf;
+    this.state = state;
+    this.expires = expires;
+    this.size = size;
+    this.pos = pos;
+    this.ctype = ctype;
   }
 
   /** A new PENDING slot with a fresh id. */
@@ -304,7 +311,6 @@ export class ResultStore {
 
   /** Stores a result that is already here (a decoded data URI). */
   async putBuffer(data: Buffer, contentType: string): Promise<{ id: string }> {
-    if (data.length > this.maxItemBytes) throw new ResultTooLargeError(`result of ${data.length} bytes exceeds ${this.maxItemBytes}`);
     const { seq, id } = this.allocate();
     try {
       await this.storeBuffer(seq, data, contentType);

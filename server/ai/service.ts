@@ -17,14 +17,14 @@
 // path (a GET of a Wharf URL waits for its copy). A copy is tried 3 times; if it still
 // fails, the orchestrator is penalised, the result answers 502 and the request is
 // refunded (billing.refund).
-import { v7 as uuidv7 } from "uuid";
-import { RandomPool } from "../random-pool.ts";
 import { Response, type Dispatcher, type FormData } from "undici";
+import { v7 as uuidv7 } from "uuid";
 import { exchange, type Exchange } from "../../protocol/http-exchange.ts";
-import type { Cancellation } from "./cancellation.ts";
 import { orchestratorDispatcher } from "../../protocol/http-agent.ts";
 import { aiRequestHeaders } from "../../protocol/segment-header.ts";
 import { moduleLogger } from "../log.ts";
+import { RandomPool } from "../random-pool.ts";
+import type { Cancellation } from "./cancellation.ts";
 import type { AiCandidate, AiOrchestratorSource, NoCandidateReason } from "./orchestrators.ts";
 import { sniffContentType } from "./media-facts.ts";
 import type { ReservedResult, ResultStore } from "./results.ts";

@@ -122,6 +122,25 @@ test("selection: preferred region first, others as fallback; warm models before 
   assert.deepEqual(reg.select({ capability: Capability.TextToImage, modelId: "zzz" }), []);
 });
 
+test("selection follows a refreshed OrchestratorInfo: models, warmth and price (fits are remembered per info)", async () => {
+  const exp = Math.floor(Date.now() / 1000) + 30 * 86400;
+  const infos: Record<string, OrchestratorInfo> = { [A]: info(A, { ai: { m: false }, aiPrice: 10, expSec: exp }), [B]: info(B, { ai: { m: true }, aiPrice: 10, expSec: exp }) };
+  const { reg, clock } = await fakeRegistry(infos);
+  const t2i = { capability: Capability.TextToImage, modelId: "m", count: 2 };
+  const cap = { pricePerUnit: 100, pixelsPerUnit: 1 };
+  assert.deepEqual(reg.select(t2i).map((s) => s.address), [B, A]);
+  assert.equal(reg.select({ ...t2i, maxPricePerUnit: cap }).length, 2);
+  // A warms the model up and raises its price; B drops the model.
+  infos[A] = info(A, { ai: { m: true }, aiPrice: 500, expSec: exp });
+  infos[B] = info(B, { ai: { other: true }, aiPrice: 10, expSec: exp });
+  clock.t += 3600_000;
+  await reg.refreshDue();
+  assert.deepEqual(reg.select(t2i).map((s) => s.address), [A]);
+  assert.deepEqual(reg.select({ ...t2i, warmOnly: true }).map((s) => s.address), [A]);
+  assert.deepEqual(reg.select({ ...t2i, maxPricePerUnit: cap }), [], "A's new price is over the cap");
+  assert.equal(reg.select(t2i)[0]!.price?.pricePerUnit, 500);
+});
+
 test("suspension: faults suspend with growing penalty and expire; busy never suspends", async () => {
   const { reg, clock } = await fakeRegistry({ [A]: info(A), [B]: info(B) }, { suspensionBaseMs: 1000 });
   reg.reportFailure(A, "transcode-failed");
