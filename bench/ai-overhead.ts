@@ -2,9 +2,11 @@
 // development orchestrator whose text-to-image costs nothing (--ai-zero-cost), at
 // 1, 16 and 64 concurrent clients. Both are separate processes (real sockets).
 //
-//   node --import tsx bench/ai-overhead.ts [--seconds 5] [--levels 1,16,64] [--data-uris] [--profile DIR]
+//   node --import tsx bench/ai-overhead.ts [--seconds 5] [--levels 1,16,64] [--data-uris] [--reference] [--profile DIR]
 //
 // --profile DIR writes a V8 CPU profile of the Wharf process to DIR when it stops.
+// --reference also measures a bare proxy making the same hops (bench/support/reference-gateway.ts),
+// interleaved with the other two: how much of the overhead any gateway process costs on this machine.
 //
 // Each point measures both paths in alternating 1 s slices (--seconds of each), so a
 // shared machine whose speed drifts does not favour one path. The load generator sends
@@ -27,7 +29,10 @@ import { REPO, startWharf } from "../test/support/wharf.ts";
 import { loadInterleaved } from "./support/load.ts";
 
 const { values } = parseArgs({
-  options: { seconds: { type: "string", default: "5" }, levels: { type: "string", default: "1,16,64" }, "data-uris": { type: "boolean", default: false }, profile: { type: "string" } },
+  options: {
+    seconds: { type: "string", default: "5" }, levels: { type: "string", default: "1,16,64" }, "data-uris": { type: "boolean", default: false },
+    reference: { type: "boolean", default: false }, profile: { type: "string" },
+  },
 });
 const SECONDS = Number(values.seconds);
 const LEVELS = values.levels!.split(",").map(Number);
@@ -43,10 +48,9 @@ function cpuMs(pid: number | undefined): number {
   }
 }
 
-async function startOrchestratorProcess(): Promise<{ url: string; pid?: number; stop: () => void }> {
-  const args = ["--import", "tsx", "orchestrator/main.ts", "--port", "0", "--http", "--ai-zero-cost", "--ai-capacity", "100000"];
-  if (values["data-uris"]) args.push("--ai-data-uris");
-  const p = spawn(process.execPath, args, { cwd: REPO, env: { ...process.env, WHARF_LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "inherit"] });
+/** Starts `node --import tsx <script>` and waits for the {"listening": url} line it prints. */
+async function startProcess(script: string, args: string[], env: Record<string, string> = {}): Promise<{ url: string; pid?: number; stop: () => void }> {
+  const p = spawn(process.execPath, ["--import", "tsx", script, ...args], { cwd: REPO, env: { ...process.env, WHARF_LOG_LEVEL: "warn", ...env }, stdio: ["ignore", "pipe", "inherit"] });
   const url = await new Promise<string>((resolve, reject) => {
     let out = "";
     p.stdout!.on("data", (d) => {
@@ -54,13 +58,14 @@ async function startOrchestratorProcess(): Promise<{ url: string; pid?: number; 
       const m = /\{"listening":"([^"]+)"/.exec(out);
       if (m) resolve(m[1]!);
     });
-    p.once("exit", (c) => reject(new Error(`orchestrator exited ${c}`)));
+    p.once("exit", (c) => reject(new Error(`${script} exited ${c}`)));
   });
   return { url, pid: p.pid, stop: () => p.kill("SIGTERM") };
 }
 
 async function main(): Promise<void> {
-  const orch = await startOrchestratorProcess();
+  const orch = await startProcess("orchestrator/main.ts", ["--port", "0", "--http", "--ai-zero-cost", "--ai-capacity", "100000", ...(values["data-uris"] ? ["--ai-data-uris"] : [])]);
+  let reference: Awaited<ReturnType<typeof startProcess>> | undefined;
   const wharf = await startWharf({ env: { WHARF_ORCH_ADDR: orch.url, WHARF_LOG_LEVEL: "warn" }, nodeArgs: values.profile ? ["--cpu-prof", "--cpu-prof-dir", values.profile] : [] });
   try {
     const info = await getOrchestrator(orch.url);
@@ -71,23 +76,49 @@ async function main(): Promise<void> {
     };
     const direct = post(info.transcoder!, headers);
     const toWharf = post(wharf.http, { authorization: `Bearer ${wharf.adminKey}`, "content-type": "application/json" });
-    let sentToWharf = 0;
-    const viaWharf = (d: Agent) => (sentToWharf++, toWharf(d));
+    reference = values.reference
+      ? await startProcess("bench/support/reference-gateway.ts", [], { ORCH_URL: info.transcoder!, ORCH_HEADERS: JSON.stringify(headers) })
+      : undefined;
+    const sends: Record<string, (d: Agent) => Promise<number>> = { direct, wharf: toWharf };
+    if (reference) sends.reference = post(reference.url, { "content-type": "application/json" });
+    // CPU time of each process while each target is loaded: Wharf's own, and the orchestrator's
+    // (through Wharf it serves the call and the result download).
+    const procs: Record<string, number | undefined> = { wharf: wharf.proc.pid, orch: orch.pid, reference: reference?.pid };
+    const cpu: Record<string, number> = {};
+    let mark: Record<string, number> = {};
+    const onSlice = (target: string, phase: "start" | "end") => {
+      for (const [name, pid] of Object.entries(procs)) {
+        const now = cpuMs(pid);
+        if (phase === "start") mark[name] = now;
+        else cpu[`${target}:${name}`] = (cpu[`${target}:${name}`] ?? 0) + now - mark[name]!;
+      }
+    };
     const rows: string[] = [];
-    rows.push("| clients | direct req/s | direct p50 / p99 ms | Wharf req/s | Wharf p50 / p99 ms | overhead p50 / p99 ms | Wharf CPU ms/req | errors |");
+    rows.push("| clients | direct req/s | direct p50 / p99 ms | Wharf req/s | Wharf p50 / p99 ms | overhead p50 / p99 ms | CPU ms/req: Wharf / orchestrator (direct: orchestrator) | errors |");
     rows.push("|---|---|---|---|---|---|---|---|");
+    const refRows = ["| clients | reference req/s | reference p50 / p99 ms | reference overhead p50 / p99 ms | CPU ms/req: reference / orchestrator |", "|---|---|---|---|---|"];
+    const f = (x: number) => x.toFixed(2);
+    const f3 = (x: number) => x.toFixed(3);
     for (const c of LEVELS) {
-      const cpu0 = cpuMs(wharf.proc.pid);
-      sentToWharf = 0;
-      const { direct: d, wharf: w } = await loadInterleaved(c, SECONDS, 1000, { direct, wharf: viaWharf });
-      const cpuPerReq = (cpuMs(wharf.proc.pid) - cpu0) / sentToWharf;
-      const f = (x: number) => x.toFixed(2);
-      rows.push(`| ${c} | ${d.rps.toFixed(0)} | ${f(d.p50)} / ${f(d.p99)} | ${w.rps.toFixed(0)} | ${f(w.p50)} / ${f(w.p99)} | ${f(w.p50 - d.p50)} / ${f(w.p99 - d.p99)} | ${f(cpuPerReq)} | ${d.errors + w.errors} |`);
+      for (const k of Object.keys(cpu)) delete cpu[k];
+      mark = {};
+      const r = await loadInterleaved(c, SECONDS, 1000, sends, onSlice);
+      const d = r.direct!;
+      const w = r.wharf!;
+      const per = (target: string, proc: string, n: number) => (cpu[`${target}:${proc}`] ?? NaN) / n;
+      rows.push(`| ${c} | ${d.rps.toFixed(0)} | ${f(d.p50)} / ${f(d.p99)} | ${w.rps.toFixed(0)} | ${f(w.p50)} / ${f(w.p99)} | ${f(w.p50 - d.p50)} / ${f(w.p99 - d.p99)} | ${f3(per("wharf", "wharf", w.requests))} / ${f3(per("wharf", "orch", w.requests))} (${f3(per("direct", "orch", d.requests))}) | ${d.errors + w.errors} |`);
       process.stderr.write(`${rows.at(-1)}\n`);
+      const x = r.reference;
+      if (x) {
+        refRows.push(`| ${c} | ${x.rps.toFixed(0)} | ${f(x.p50)} / ${f(x.p99)} | ${f(x.p50 - d.p50)} / ${f(x.p99 - d.p99)} | ${f3(per("reference", "reference", x.requests))} / ${f3(per("reference", "orch", x.requests))} |`);
+        process.stderr.write(`${refRows.at(-1)}\n`);
+      }
     }
     process.stdout.write(`\ntext-to-image (512x512, zero-cost orchestrator${values["data-uris"] ? ", data URIs" : ", result URLs"}), ${SECONDS} x 1 s per path and point, interleaved\n\n${rows.join("\n")}\n`);
+    if (reference) process.stdout.write(`\nreference gateway (bare proxy, same hops), measured in the same interleaving\n\n${refRows.join("\n")}\n`);
   } finally {
     await wharf.stop();
+    reference?.stop();
     orch.stop();
     await closeGrpcClients();
   }

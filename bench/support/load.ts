@@ -59,7 +59,10 @@ export async function load(concurrency: number, seconds: number, send: Send): Pr
 }
 
 /** `slices` recorded slices of `sliceMs` per target, targets taking turns; 1 s warm-up each first. */
-export async function loadInterleaved<K extends string>(concurrency: number, slices: number, sliceMs: number, sends: Record<K, Send>): Promise<Record<K, LoadResult>> {
+/** Called around each recorded slice (e.g. to read a process's CPU time while one target is loaded). */
+export type SliceHook<K extends string> = (target: K, phase: "start" | "end") => void;
+
+export async function loadInterleaved<K extends string>(concurrency: number, slices: number, sliceMs: number, sends: Record<K, Send>, onSlice?: SliceHook<K>): Promise<Record<K, LoadResult>> {
   const agent = new Agent({ connections: concurrency, pipelining: 1, keepAliveTimeout: 30_000 });
   const names = Object.keys(sends) as K[];
   const tallies = Object.fromEntries(names.map((n) => [n, { lat: [], errors: 0, ms: 0 }])) as unknown as Record<K, Tally>;
@@ -67,7 +70,9 @@ export async function loadInterleaved<K extends string>(concurrency: number, sli
   for (let i = 0; i < slices; i++) {
     for (const n of names) {
       await run(agent, concurrency, 200, sends[n]);
+      onSlice?.(n, "start");
       await run(agent, concurrency, sliceMs, sends[n], tallies[n]);
+      onSlice?.(n, "end");
     }
   }
   await agent.close();

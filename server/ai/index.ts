@@ -51,11 +51,14 @@ export function loadPriceCaps(config: Config): PriceCaps {
   }
 }
 
+const NO_RESERVATION = { ok: true, release: () => {} } as const;
+
 /** Accounts-backed billing: spend-cap reservation before dispatch, durable usage record before replying. */
 export function accountsBilling(accounts: Accounts): AiBilling {
   return {
     async reserve(key, pipeline, units, projectedCostWei) {
-      if (!key) return { ok: true, release: () => {} };
+      // No cap on the key: nothing to check or hold back (the usage record still bills it).
+      if (!key || (key.dailyCapMicros === null && key.monthlyCapMicros === null)) return NO_RESERVATION;
       const micros = accounts.priceBook.charge({ pipeline, units, orchestratorCostWei: projectedCostWei });
       const d = await accounts.checkSpend(key, micros, { reserve: true });
       if (d.ok) return { ok: true, release: d.release };

@@ -293,12 +293,12 @@ export class AiService {
   }
 
   /** Origin and path of a service URL (cached: the same few orchestrators answer every request). */
-  private readonly targets = new Map<string, { origin: string; basePath: string }>();
-  private target(serviceUrl: string): { origin: string; basePath: string } {
+  private readonly targets = new Map<string, { origin: string; host: string; basePath: string }>();
+  private target(serviceUrl: string): { origin: string; host: string; basePath: string } {
     let t = this.targets.get(serviceUrl);
     if (t === undefined) {
       const u = new URL(serviceUrl);
-      t = { origin: u.origin, basePath: u.pathname.replace(/\/+$/, "") };
+      t = { origin: u.origin, host: u.host, basePath: u.pathname.replace(/\/+$/, "") };
       if (this.targets.size > 10_000) this.targets.clear();
       this.targets.set(serviceUrl, t);
     }
@@ -364,7 +364,7 @@ export class AiService {
       throw new OrchestratorFault(`unusable result URL "${url.slice(0, 200)}"`);
     }
     if (target.protocol !== "http:" && target.protocol !== "https:") throw new OrchestratorFault(`unsupported result URL scheme ${target.protocol}`);
-    const svc = new URL(cand.serviceUrl);
+    const svc = this.target(cand.serviceUrl);
     if (!this.opts.allowForeignResultUrls && target.host !== svc.host) {
       throw new OrchestratorFault(`result URL ${target.origin} is not on the orchestrator (${svc.origin})`);
     }
