@@ -2,8 +2,9 @@
 // development orchestrator whose text-to-image costs nothing (--ai-zero-cost), at
 // 1, 16 and 64 concurrent clients. Both are separate processes (real sockets).
 //
-//   node --import tsx bench/ai-overhead.ts [--seconds 5] [--levels 1,16,64] [--data-uris] [--reference] [--profile DIR]
+//   node --import tsx bench/ai-overhead.ts [--seconds 5] [--levels 1,16,64] [--data-uris] [--reference] [--built] [--profile DIR]
 //
+// --built runs Wharf from the compiled dist/ (`npm run build` first), as the production image does.
 // --profile DIR writes a V8 CPU profile of the Wharf process to DIR when it stops.
 // --reference also measures a bare proxy making the same hops (bench/support/reference-gateway.ts),
 // interleaved with the other two: how much of the overhead any gateway process costs on this machine.
@@ -31,7 +32,7 @@ import { loadInterleaved } from "./support/load.ts";
 const { values } = parseArgs({
   options: {
     seconds: { type: "string", default: "5" }, levels: { type: "string", default: "1,16,64" }, "data-uris": { type: "boolean", default: false },
-    reference: { type: "boolean", default: false }, profile: { type: "string" },
+    reference: { type: "boolean", default: false }, built: { type: "boolean", default: false }, profile: { type: "string" },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -66,7 +67,7 @@ async function startProcess(script: string, args: string[], env: Record<string, 
 async function main(): Promise<void> {
   const orch = await startProcess("orchestrator/main.ts", ["--port", "0", "--http", "--ai-zero-cost", "--ai-capacity", "100000", ...(values["data-uris"] ? ["--ai-data-uris"] : [])]);
   let reference: Awaited<ReturnType<typeof startProcess>> | undefined;
-  const wharf = await startWharf({ env: { WHARF_ORCH_ADDR: orch.url, WHARF_LOG_LEVEL: "warn" }, nodeArgs: values.profile ? ["--cpu-prof", "--cpu-prof-dir", values.profile] : [] });
+  const wharf = await startWharf({ env: { WHARF_ORCH_ADDR: orch.url, WHARF_LOG_LEVEL: "warn" }, nodeArgs: values.profile ? ["--cpu-prof", "--cpu-prof-dir", values.profile] : [], built: values.built });
   try {
     const info = await getOrchestrator(orch.url);
     const headers = { ...aiRequestHeaders(Capability.TextToImage, "stabilityai/sdxl-turbo", info.authToken!), "content-type": "application/json" };
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
     // CPU time of each process while each target is loaded: Wharf's own, and the orchestrator's
     // (through Wharf it serves the call and the result download).
     const procs: Record<string, number | undefined> = { wharf: wharf.proc.pid, orch: orch.pid, reference: reference?.pid };
-    const cpu: Record<string, number> = {};
+    let cpu: Record<string, number> = {};
     let mark: Record<string, number> = {};
     const onSlice = (target: string, phase: "start" | "end") => {
       for (const [name, pid] of Object.entries(procs)) {
@@ -100,7 +101,7 @@ async function main(): Promise<void> {
     const f = (x: number) => x.toFixed(2);
     const f3 = (x: number) => x.toFixed(3);
     for (const c of LEVELS) {
-      for (const k of Object.keys(cpu)) delete cpu[k];
+      cpu = {};
       mark = {};
       const r = await loadInterleaved(c, SECONDS, 1000, sends, onSlice);
       const d = r.direct!;

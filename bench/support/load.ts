@@ -58,10 +58,10 @@ export async function load(concurrency: number, seconds: number, send: Send): Pr
   return result(t);
 }
 
-/** `slices` recorded slices of `sliceMs` per target, targets taking turns; 1 s warm-up each first. */
 /** Called around each recorded slice (e.g. to read a process's CPU time while one target is loaded). */
 export type SliceHook<K extends string> = (target: K, phase: "start" | "end") => void;
 
+/** `slices` recorded slices of `sliceMs` per target, targets taking turns; 1 s warm-up each first. */
 export async function loadInterleaved<K extends string>(concurrency: number, slices: number, sliceMs: number, sends: Record<K, Send>, onSlice?: SliceHook<K>): Promise<Record<K, LoadResult>> {
   const agent = new Agent({ connections: concurrency, pipelining: 1, keepAliveTimeout: 30_000 });
   const names = Object.keys(sends) as K[];
