@@ -18,7 +18,6 @@
 // orchestrator call (Livepeer headers), the usage record (committed before the answer)
 // and the answer with Wharf's result URL; the result is then copied from the
 // orchestrator (GET of its URL; with --data-uris, decoded before the answer instead).
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { Agent } from "undici";
@@ -26,7 +25,9 @@ import { exchange } from "../protocol/http-exchange.ts";
 import { getOrchestrator, closeGrpcClients } from "../protocol/grpc-client.ts";
 import { aiRequestHeaders } from "../protocol/segment-header.ts";
 import { Capability } from "../protocol/capabilities.ts";
-import { REPO, startWharf } from "../test/support/wharf.ts";
+import { startWharf } from "../test/support/wharf.ts";
+import { startOrchestratorProcess } from "../test/support/orchestrator.ts";
+import { spawnListening, type ListeningProcess } from "../test/support/listening-process.ts";
 import { loadInterleaved } from "./support/load.ts";
 
 const { values } = parseArgs({
@@ -49,24 +50,9 @@ function cpuMs(pid: number | undefined): number {
   }
 }
 
-/** Starts `node --import tsx <script>` and waits for the {"listening": url} line it prints. */
-async function startProcess(script: string, args: string[], env: Record<string, string> = {}): Promise<{ url: string; pid?: number; stop: () => void }> {
-  const p = spawn(process.execPath, ["--import", "tsx", script, ...args], { cwd: REPO, env: { ...process.env, WHARF_LOG_LEVEL: "warn", ...env }, stdio: ["ignore", "pipe", "inherit"] });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    p.stdout!.on("data", (d) => {
-      out += d;
-      const m = /\{"listening":"([^"]+)"/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    p.once("exit", (c) => reject(new Error(`${script} exited ${c}`)));
-  });
-  return { url, pid: p.pid, stop: () => p.kill("SIGTERM") };
-}
-
 async function main(): Promise<void> {
-  const orch = await startProcess("orchestrator/main.ts", ["--port", "0", "--http", "--ai-zero-cost", "--ai-capacity", "100000", ...(values["data-uris"] ? ["--ai-data-uris"] : [])]);
-  let reference: Awaited<ReturnType<typeof startProcess>> | undefined;
+  const orch = await startOrchestratorProcess(["--ai-zero-cost", "--ai-capacity", "100000", ...(values["data-uris"] ? ["--ai-data-uris"] : [])], { http: true });
+  let reference: ListeningProcess | undefined;
   const wharf = await startWharf({ env: { WHARF_ORCH_ADDR: orch.url, WHARF_LOG_LEVEL: "warn" }, nodeArgs: values.profile ? ["--cpu-prof", "--cpu-prof-dir", values.profile] : [], built: values.built });
   try {
     const info = await getOrchestrator(orch.url);
@@ -78,13 +64,13 @@ async function main(): Promise<void> {
     const direct = post(info.transcoder!, headers);
     const toWharf = post(wharf.http, { authorization: `Bearer ${wharf.adminKey}`, "content-type": "application/json" });
     reference = values.reference
-      ? await startProcess("bench/support/reference-gateway.ts", [], { ORCH_URL: info.transcoder!, ORCH_HEADERS: JSON.stringify(headers) })
+      ? await spawnListening("bench/support/reference-gateway.ts", [], { env: { ORCH_URL: info.transcoder!, ORCH_HEADERS: JSON.stringify(headers) } })
       : undefined;
     const sends: Record<string, (d: Agent) => Promise<number>> = { direct, wharf: toWharf };
     if (reference) sends.reference = post(reference.url, { "content-type": "application/json" });
     // CPU time of each process while each target is loaded: Wharf's own, and the orchestrator's
     // (through Wharf it serves the call and the result download).
-    const procs: Record<string, number | undefined> = { wharf: wharf.proc.pid, orch: orch.pid, reference: reference?.pid };
+    const procs: Record<string, number | undefined> = { wharf: wharf.proc.pid, orch: orch.proc.pid, reference: reference?.proc.pid };
     let cpu: Record<string, number> = {};
     let mark: Record<string, number> = {};
     const onSlice = (target: string, phase: "start" | "end") => {
@@ -119,8 +105,8 @@ async function main(): Promise<void> {
     if (reference) process.stdout.write(`\nreference gateway (bare proxy, same hops), measured in the same interleaving\n\n${refRows.join("\n")}\n`);
   } finally {
     await wharf.stop();
-    reference?.stop();
-    orch.stop();
+    reference?.proc.kill("SIGTERM");
+    await orch.kill("SIGTERM");
     await closeGrpcClients();
   }
 }

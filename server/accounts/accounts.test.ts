@@ -3,22 +3,12 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, statSync, existsSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createAccounts, type Accounts } from "./accounts.ts";
+import { createAccounts } from "./accounts.ts";
 import { hashSecret } from "./crypto.ts";
+import { withAccounts } from "../../test/support/accounts.ts";
 
 function tempDir(): string {
   return mkdtempSync(path.join(tmpdir(), "wharf-accounts-"));
-}
-
-async function withAccounts(fn: (a: Accounts, dir: string) => Promise<void>, opts: { watchIntervalMs?: number } = {}): Promise<void> {
-  const dir = tempDir();
-  const a = createAccounts({ dataDir: dir, watchIntervalMs: opts.watchIntervalMs ?? 0 });
-  try {
-    await fn(a, dir);
-  } finally {
-    await a.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 test("key lifecycle: create, list, update, revoke; events and audit", () =>

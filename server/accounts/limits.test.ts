@@ -1,23 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { createAccounts, type Accounts } from "./accounts.ts";
+import { withAccounts } from "../../test/support/accounts.ts";
 import { csvCell } from "./csv.ts";
 import { PriceBook, formatMicros } from "./pricing.ts";
 import { ConcurrencyLimiter, TokenBucketLimiter } from "./ratelimit.ts";
-
-async function withAccounts(fn: (a: Accounts) => Promise<void>, now?: () => number, priceBook?: ConstructorParameters<typeof PriceBook>[0]): Promise<void> {
-  const dir = mkdtempSync(path.join(tmpdir(), "wharf-limits-"));
-  const a = createAccounts({ dataDir: dir, watchIntervalMs: 0, now, priceBook });
-  try {
-    await fn(a);
-  } finally {
-    await a.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 test("token bucket: burst, then refusal with a sensible retry-after, then refill", () => {
   let t = 0;
@@ -117,7 +103,7 @@ test("spend caps: projected cost over the daily or monthly cap names the cap", a
 
     const { key: uncapped } = await a.createKey({ name: "u", scopes: ["ai"] });
     assert.ok((await a.checkSpend(uncapped, 1e12)).ok);
-  }, () => now);
+  }, { now: () => now });
 });
 
 test("usage: records, idempotent request ids, grouping by day and pipeline, CSV", async () => {

@@ -3,22 +3,8 @@
 // one bad record not failing its batch; and refunds of batch requests.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { createAccounts, type Accounts } from "./accounts.ts";
+import { withAccounts } from "../../test/support/accounts.ts";
 import type { NewUsageRecord } from "./types.ts";
-
-async function withAccounts(fsyncMs: number, fn: (a: Accounts) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(path.join(tmpdir(), "wharf-ledger-"));
-  const a = createAccounts({ dataDir: dir, watchIntervalMs: 0, usageFsyncIntervalMs: fsyncMs });
-  try {
-    await fn(a);
-  } finally {
-    await a.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 const record = (keyId: string, requestId: string, units = 10): NewUsageRecord => ({
   ts: Date.now(), kind: "batch", keyId, pipeline: "llm", model: "m", streamId: null, requestId, units, durationMs: 0,
@@ -27,7 +13,7 @@ const record = (keyId: string, requestId: string, units = 10): NewUsageRecord =>
 
 for (const fsyncMs of [100, 0]) {
   test(`ledger (usageFsyncIntervalMs ${fsyncMs}): a batch commits together, duplicates are idempotent, a bad record fails alone`, () =>
-    withAccounts(fsyncMs, async (a) => {
+    withAccounts(async (a) => {
       const { key } = await a.createKey({ name: "k", scopes: ["ai"] });
       const usage = a.storage.usage;
       // Issued in one event-loop turn: one group commit.
@@ -46,11 +32,11 @@ for (const fsyncMs of [100, 0]) {
       assert.ok(await usage.findByRequest("ok1"));
       assert.ok(await usage.findByRequest("ok2"));
       assert.equal(await usage.findByRequest("bad"), undefined);
-    }));
+    }, { usageFsyncIntervalMs: fsyncMs }));
 }
 
 test("refundBatchUsage negates a batch record once, audited; nothing to refund for unknown ids", () =>
-  withAccounts(100, async (a) => {
+  withAccounts(async (a) => {
     const { key } = await a.createKey({ name: "k", scopes: ["ai"] });
     const orig = await a.recordBatchUsage({ keyId: key.id, pipeline: "text-to-image", units: 4096, orchestratorCostWei: "5000000000000", requestId: "req-1" });
     assert.ok(orig.chargeMicros > 0);
@@ -69,4 +55,4 @@ test("refundBatchUsage negates a batch record once, audited; nothing to refund f
     const audit = await a.queryAudit({ action: "usage.refund" });
     assert.equal(audit.length, 1);
     assert.equal(audit[0]!.details.requestId, "req-1");
-  }));
+  }, { usageFsyncIntervalMs: 100 }));

@@ -2,29 +2,13 @@
 // requests in flight back, keys without caps skip that work and are still billed.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { createAccounts, type Accounts } from "../accounts/accounts.ts";
+import { withAccounts } from "../../test/support/accounts.ts";
 import { accountsBilling } from "./index.ts";
 
 // text-to-image at 0.002 USD per megapixel: a 1024x1024 request is 2098 micros.
 const MP = 1024 * 1024;
 
-async function withAccounts(fn: (a: Accounts) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(path.join(tmpdir(), "wharf-ai-billing-"));
-  const a = createAccounts({
-    dataDir: dir,
-    watchIntervalMs: 0,
-    priceBook: { pipelines: { "text-to-image": { mode: "fixed", price: 0.002, per: 1_000_000, basis: "units" } } },
-  });
-  try {
-    await fn(a);
-  } finally {
-    await a.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+const priceBook = { pipelines: { "text-to-image": { mode: "fixed", price: 0.002, per: 1_000_000, basis: "units" } as const } };
 
 test("a capped key: requests in flight count against the cap until released; past it, 402 with Retry-After", async () => {
   await withAccounts(async (a) => {
@@ -44,7 +28,7 @@ test("a capped key: requests in flight count against the cap until released; pas
     if (second.ok) second.release();
     const spent = await a.checkSpend(key, 0);
     assert.ok(spent.ok && spent.spentTodayMicros === 2098 + 2098, "one record + one reservation still held");
-  });
+  }, { priceBook });
 });
 
 test("a key without caps is never held back, and every request is still billed", async () => {
@@ -59,5 +43,5 @@ test("a key without caps is never held back, and every request is still billed",
     const billed = await a.listUsage({ from: 0, to: Date.now() + 1000, keyId: key.id });
     assert.equal(billed.length, 50);
     assert.equal(billed.reduce((sum, u) => sum + u.chargeMicros, 0), 50 * 2098);
-  });
+  }, { priceBook });
 });

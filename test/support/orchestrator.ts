@@ -1,8 +1,7 @@
 // Development orchestrators as separate processes (the real wire protocol, real ffmpeg).
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { Agent, request } from "undici";
-import { REPO } from "./wharf.ts";
-import { waitFor } from "./wait.ts";
+import { spawnListening } from "./listening-process.ts";
 
 export interface OrchestratorProcess {
   url: string;
@@ -21,9 +20,8 @@ export async function startOrchestratorProcess(args: string[] = [], opts: { port
   // Port 0: the orchestrator binds a free port itself and prints it (no race with parallel tests);
   // a restart then reuses that port.
   let port = opts.port ?? 0;
-  const argsFor = (p: number) => ["--import", "tsx", "orchestrator/main.ts", "--port", String(p), ...(opts.http ? ["--http"] : []), ...args];
+  const argsFor = (p: number) => ["--port", String(p), ...(opts.http ? ["--http"] : []), ...args];
   let out = "";
-  let url = "";
   const o: OrchestratorProcess = {
     url: "",
     port,
@@ -46,19 +44,10 @@ export async function startOrchestratorProcess(args: string[] = [], opts: { port
     },
   };
   async function launch(): Promise<void> {
-    const proc = spawn(process.execPath, argsFor(port), { cwd: REPO, env: { ...process.env, WHARF_LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "pipe"] });
-    o.proc = proc;
-    const mark = out.length; // only this process's "listening" line counts (restarts append)
-    proc.stdout!.on("data", (d) => (out += d));
-    proc.stderr!.on("data", (d) => (out += d));
-    await waitFor(`orchestrator on ${port}`, () => {
-      if (proc.exitCode !== null) throw new Error(`orchestrator exited: ${out}`);
-      const line = out.slice(mark).split("\n").find((l) => l.startsWith("{") && l.includes('"listening"'));
-      if (line) url = (JSON.parse(line) as { listening: string }).listening;
-      return line ? true : undefined;
-    }, 20000, 50);
-    o.url = url;
-    port = Number(new URL(url).port);
+    const p = await spawnListening("orchestrator/main.ts", argsFor(port), { onOutput: (d) => (out += d) });
+    o.proc = p.proc;
+    o.url = p.url;
+    port = Number(new URL(p.url).port);
     o.port = port;
   }
   await launch();
