@@ -9,7 +9,7 @@
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { chromium } from "playwright-core";
-import { runFfmpeg } from "../media/ffmpeg/ffmpeg.ts";
+import { runFfmpeg } from "../core/ffmpeg.ts";
 import { CHROMIUM } from "../test/support/browser.ts";
 import { startWharf } from "../test/support/wharf.ts";
 import { sleep, waitFor } from "../test/support/wait.ts";

@@ -3,7 +3,7 @@
 // capacity and prices through `capabilities()` (called for every
 // GetOrchestrator, so live numbers are fine) and add HTTP routes in `register`.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { Logger } from "../server/log.ts";
+import type { Logger } from "../core/log.ts";
 import type { OrchestratorInfo, SegData } from "../protocol/messages.ts";
 import type { AuthTokenStore } from "./auth-tokens.ts";
 

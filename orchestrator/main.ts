@@ -1,8 +1,8 @@
 // CLI of the development orchestrator: `npm run orchestrator -- --port 8936 --http`.
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
-import { stopAllFfmpeg } from "../media/ffmpeg/ffmpeg.ts";
-import { moduleLogger } from "../server/log.ts";
+import { stopAllFfmpeg } from "../core/ffmpeg.ts";
+import { moduleLogger } from "../core/log.ts";
 import { pipelineToCapability } from "../protocol/capabilities.ts";
 import { startOrchestrator, type CapabilityPriceOption, type OrchestratorOptions } from "./orchestrator.ts";
 import { AI_CLI_OPTIONS, AI_USAGE, aiFeatureFromCli } from "./ai/cli.ts";

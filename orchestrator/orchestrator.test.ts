@@ -7,7 +7,7 @@ import { createInterface } from "node:readline";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { request } from "undici";
-import { ffprobe, runFfmpeg } from "../media/ffmpeg/ffmpeg.ts";
+import { ffprobe, runFfmpeg } from "../core/ffmpeg.ts";
 import { Capability, hasCapability, capabilityCapacity, modelConstraint } from "../protocol/capabilities.ts";
 import { closeGrpcClients, endTranscodingSession, getOrchestrator } from "../protocol/grpc-client.ts";
 import { closeOrchestratorDispatchers, orchestratorDispatcher } from "../protocol/http-agent.ts";

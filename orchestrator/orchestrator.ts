@@ -2,7 +2,7 @@
 // `startOrchestrator(opts)` runs it in-process (tests, `npm start`);
 // orchestrator/main.ts is the CLI around it.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { moduleLogger, type Logger } from "../server/log.ts";
+import { moduleLogger, type Logger } from "../core/log.ts";
 import { buildBitstring, Capability, TRANSCODING_CAPABILITIES } from "../protocol/capabilities.ts";
 import { DecodeError, encodeMessage, type Capabilities, type CapabilityConstraints, type OrchestratorInfo, type PriceInfo, type SegData, type TranscodeResult } from "../protocol/messages.ts";
 import { createProtocolServer, type ProtocolServer } from "../protocol/orchestrator-server.ts";

@@ -4,7 +4,7 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runFfmpeg } from "../media/ffmpeg/ffmpeg.ts";
+import { runFfmpeg } from "../core/ffmpeg.ts";
 import { GOP_INTRA_ONLY } from "../protocol/profiles.ts";
 import { VideoCodec, VideoFormat, VideoProfileLevel, type VideoProfile } from "../protocol/messages.ts";
 

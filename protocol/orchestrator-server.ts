@@ -12,7 +12,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import Fastify, { LogController, type FastifyInstance } from "fastify";
-import { moduleLogger, type Logger } from "../server/log.ts";
+import { moduleLogger, type Logger } from "../core/log.ts";
 import { GrpcStatusError, OrchestratorService, type OrchestratorHandlers } from "./grpc-service.ts";
 
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");

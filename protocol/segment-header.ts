@@ -1,6 +1,6 @@
 // The `Livepeer-Segment` / `Livepeer-Payment` request headers: base64 SegData
 // and Payment (livepeer-wire.md sections 3 and 4).
-import sha3 from "js-sha3";
+import { keccak_256 } from "@noble/hashes/sha3.js";
 import { buildBitstring, DEFAULT_TRANSCODE_JOB } from "./capabilities.ts";
 import { decodeBase64, encodeBase64, type AuthToken, type Capabilities, type SegData, type VideoProfile } from "./messages.ts";
 import { profilesForSegData } from "./profiles.ts";
@@ -11,7 +11,7 @@ export const AI_WORKER_AUTHORIZATION = "Livepeer-AI-Worker-1.0";
 
 /** keccak-256 (Ethereum's, NOT FIPS SHA3-256) of the bytes. */
 export function keccak256(data: Uint8Array): Buffer {
-  return Buffer.from(sha3.keccak256.arrayBuffer(data));
+  return Buffer.from(keccak_256(data));
 }
 
 /** Off-chain payment header value: the empty string. */

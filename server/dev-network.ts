@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { moduleLogger } from "./log.ts";
+import { moduleLogger } from "../core/log.ts";
 
 const log = moduleLogger("dev-network");
 const here = fileURLToPath(new URL(".", import.meta.url));

@@ -1,7 +1,7 @@
 // Packages a stream's output renditions into live HLS: a sliding window per rendition,
 // discontinuities when the timeline breaks, gaps for segments that could not be made.
 import type { Stream } from "../hub/stream.ts";
-import type { LiveSegment } from "../hub/segment.ts";
+import type { LiveSegment } from "../../core/live-segment.ts";
 import type { Rendition } from "../hub/types.ts";
 import { mediaPlaylist, multivariantPlaylist, type PlaylistEntry } from "./playlist.ts";
 

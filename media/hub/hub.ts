@@ -2,11 +2,11 @@
 // here, in exactly one place, before an ingest adapter accepts any media.
 import { EventEmitter } from "node:events";
 import { randomUUID } from "node:crypto";
-import { moduleLogger } from "../../server/log.ts";
-import { metrics } from "../../server/metrics/metrics.ts";
+import { moduleLogger } from "../../core/log.ts";
+import { metrics } from "../../core/metrics.ts";
 import { probeSource } from "./probe.ts";
 import { Stream, type IngestSession, type Processor } from "./stream.ts";
-import type { LiveSegment } from "./segment.ts";
+import type { LiveSegment } from "../../core/live-segment.ts";
 import type { EndReason, IngestProtocol, Pipeline, StreamDirectory } from "./types.ts";
 
 const log = moduleLogger("hub");

@@ -1,6 +1,6 @@
 // The renditions a stream's processor produces; output adapters (HLS, WHEP) consume them.
 import { EventEmitter } from "node:events";
-import type { LiveSegment } from "./segment.ts";
+import type { LiveSegment } from "../../core/live-segment.ts";
 import type { Rendition } from "./types.ts";
 
 export interface OutputEvents {

@@ -1,6 +1,6 @@
 // Source properties (codecs, resolution, frame rate) from the first segment of a session.
-import { ffprobe, type ProbeStream } from "../ffmpeg/ffmpeg.ts";
-import type { LiveSegment } from "./segment.ts";
+import { ffprobe, type ProbeStream } from "../../core/ffmpeg.ts";
+import type { LiveSegment } from "../../core/live-segment.ts";
 import type { SourceInfo } from "./types.ts";
 
 const H264_PROFILE_IDC: Record<string, [number, number]> = {

@@ -1,7 +1,7 @@
 // One stream in the hub: its record, ingest session, source info, stats and outputs.
 import { EventEmitter } from "node:events";
 import { StreamOutputs } from "./outputs.ts";
-import type { LiveSegment } from "./segment.ts";
+import type { LiveSegment } from "../../core/live-segment.ts";
 import type { EndReason, IngestProtocol, SourceInfo, StreamRecord } from "./types.ts";
 
 export interface IngestSession {

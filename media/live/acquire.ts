@@ -2,7 +2,7 @@
 // session at the first that accepts; busy (503) is not a fault, anything else is reported.
 import type { AuthToken } from "../../protocol/messages.ts";
 import type { ClientTlsPolicy } from "../../protocol/tls.ts";
-import { moduleLogger } from "../../server/log.ts";
+import { moduleLogger } from "../../core/log.ts";
 import { LiveStartError, OrchSession, requestLiveSession, type ChunkClock, type LiveFailureReason, type StartErrorKind } from "./orchestrator-session.ts";
 
 const log = moduleLogger("live-acquire");

@@ -6,20 +6,20 @@
 // segment re-sent from its start, a discontinuity marked, the failure reported, a new standby
 // picked, and the swap recorded. Too many swaps in the window end the stream.
 import { randomUUID } from "node:crypto";
-import { moduleLogger } from "../../server/log.ts";
-import { metrics } from "../../server/metrics/metrics.ts";
+import { moduleLogger } from "../../core/log.ts";
+import { metrics } from "../../core/metrics.ts";
 import { probeSource } from "../hub/probe.ts";
-import { completeSegment, type LiveSegment } from "../hub/segment.ts";
+import { completeSegment, type LiveSegment } from "../../core/live-segment.ts";
 import type { Stream } from "../hub/stream.ts";
 import type { Rendition } from "../hub/types.ts";
-import { TsSplitter } from "../segmenter/ts-splitter.ts";
+import { TsSplitter } from "../../core/mpegts/splitter.ts";
 import { acquireSession, type AcquireOptions, type LiveRouting } from "./acquire.ts";
 import { detectFailure } from "./failure-detector.ts";
 import { LatencySample } from "./latency.ts";
 import type { ChunkClock, LiveFailureReason, OrchSession } from "./orchestrator-session.ts";
 import { Standby } from "./standby.ts";
 import { SwapLimiter } from "./swap-limiter.ts";
-import { TsFrameCounter } from "./ts-frames.ts";
+import { TsFrameCounter } from "../../core/mpegts/frame-counter.ts";
 
 const log = moduleLogger("live-session");
 

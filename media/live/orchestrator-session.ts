@@ -11,8 +11,8 @@ import type { AuthToken } from "../../protocol/messages.ts";
 import { aiRequestHeaders } from "../../protocol/segment-header.ts";
 import type { ClientTlsPolicy } from "../../protocol/tls.ts";
 import { TrickleError, TrickleJsonPublisher, TrickleJsonSubscriber, TricklePublisher, TrickleSubscriber } from "../../protocol/trickle/index.ts";
-import { moduleLogger } from "../../server/log.ts";
-import type { LiveSegment } from "../hub/segment.ts";
+import { moduleLogger } from "../../core/log.ts";
+import type { LiveSegment } from "../../core/live-segment.ts";
 
 const log = moduleLogger("live-orch");
 

@@ -3,7 +3,7 @@
 // skips discovery and setup. Its events subscription doubles as a health probe; a standby that
 // fails is reported and replaced, and one that sat unused for `maxAgeMs` is recycled before the
 // orchestrator's idle sweep could remove its channels.
-import { moduleLogger } from "../../server/log.ts";
+import { moduleLogger } from "../../core/log.ts";
 import type { OrchSession } from "./orchestrator-session.ts";
 
 const log = moduleLogger("live-standby");

@@ -1,6 +1,6 @@
 // Passthrough: the source segments are the only rendition; no orchestrator involved.
 import type { Processor, Stream } from "../hub/stream.ts";
-import type { LiveSegment } from "../hub/segment.ts";
+import type { LiveSegment } from "../../core/live-segment.ts";
 import type { Rendition, SourceInfo } from "../hub/types.ts";
 
 export const SOURCE_RENDITION = "source";

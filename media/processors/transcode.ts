@@ -3,10 +3,10 @@
 // fails becomes a gap in each rendition's playlist — never a stall.
 import type { AuthToken, VideoProfile } from "../../protocol/messages.ts";
 import { transcodeSegment, TranscodeError, type TranscodeErrorKind } from "../../protocol/transcode-client.ts";
-import { moduleLogger } from "../../server/log.ts";
-import { metrics } from "../../server/metrics/metrics.ts";
+import { moduleLogger } from "../../core/log.ts";
+import { metrics } from "../../core/metrics.ts";
 import { probeSource } from "../hub/probe.ts";
-import { completeSegment, LiveSegment } from "../hub/segment.ts";
+import { completeSegment, LiveSegment } from "../../core/live-segment.ts";
 import type { Processor, Stream } from "../hub/stream.ts";
 import type { Rendition } from "../hub/types.ts";
 import { SOURCE_RENDITION, sourceRendition } from "./passthrough.ts";

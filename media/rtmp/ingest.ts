@@ -1,5 +1,5 @@
 // RTMP ingest adapter: rtmp://host:port/live/<streamKey> -> hub admission -> segments.
-import { moduleLogger } from "../../server/log.ts";
+import { moduleLogger } from "../../core/log.ts";
 import type { StreamHub } from "../hub/hub.ts";
 import { Segmenter } from "../segmenter/segmenter.ts";
 import { RtmpServer } from "./nms.ts";

@@ -1,8 +1,8 @@
 // Any ffmpeg-readable input -> MPEG-TS on stdout -> keyframe-aligned segments as bytes arrive.
 // Used by ingest adapters (RTMP feeds FLV on stdin, WHIP feeds RTP described by an SDP).
-import { spawnFfmpeg, type FfmpegProcess } from "../ffmpeg/ffmpeg.ts";
-import { TsSplitter } from "./ts-splitter.ts";
-import type { LiveSegment } from "../hub/segment.ts";
+import { spawnFfmpeg, type FfmpegProcess } from "../../core/ffmpeg.ts";
+import { TsSplitter } from "../../core/mpegts/splitter.ts";
+import type { LiveSegment } from "../../core/live-segment.ts";
 
 export interface SegmenterOptions {
   /** ffmpeg input arguments, e.g. ["-f", "flv", "-i", "pipe:0"]. */

@@ -6,9 +6,9 @@
 // tracks when a publisher reconnects or a processor swaps orchestrators.
 import type dgram from "node:dgram";
 import { randomInt } from "node:crypto";
-import { moduleLogger } from "../../server/log.ts";
-import { spawnFfmpeg, type FfmpegProcess } from "../ffmpeg/ffmpeg.ts";
-import type { LiveSegment } from "../hub/segment.ts";
+import { moduleLogger } from "../../core/log.ts";
+import { spawnFfmpeg, type FfmpegProcess } from "../../core/ffmpeg.ts";
+import type { LiveSegment } from "../../core/live-segment.ts";
 import type { Stream } from "../hub/stream.ts";
 import type { Rendition } from "../hub/types.ts";
 import { h264RtpIsKeyframe, isRtp, rtpTimestamp } from "./rtp.ts";

@@ -3,7 +3,7 @@
 // instead of transport-cc, and helpers that never let a callback exception escape.
 import { isIPv4, isIPv6 } from "node:net";
 import { RTCPeerConnection, RTCRtpCodecParameters, type RTCPeerConnectionConfig } from "werift";
-import { moduleLogger } from "../../server/log.ts";
+import { moduleLogger } from "../../core/log.ts";
 import { filterCandidates, type CodecChoice } from "./sdp.ts";
 
 const log = moduleLogger("webrtc");

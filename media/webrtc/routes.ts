@@ -8,7 +8,7 @@
 // CORS preflight is answered by @fastify/cors (registered in server/api/app.ts) before these routes.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { Type } from "typebox";
-import { errorBody } from "../../server/api/errors.ts";
+import { errorBody } from "../../core/errors.ts";
 import type { SessionResult, WebRtcService } from "./service.ts";
 
 const SDP = "application/sdp";

@@ -1,7 +1,7 @@
 // WebRTC sessions of this gateway: WHIP publishers (admitted by the hub like RTMP) and
 // WHEP viewers (one fan-out per watched stream).
 import { createHash, timingSafeEqual } from "node:crypto";
-import { moduleLogger } from "../../server/log.ts";
+import { moduleLogger } from "../../core/log.ts";
 import type { StreamHub } from "../hub/hub.ts";
 import type { StreamRecord } from "../hub/types.ts";
 import { StreamFanout } from "./fanout.ts";

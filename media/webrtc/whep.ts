@@ -2,7 +2,7 @@
 import { EventEmitter } from "node:events";
 import { randomUUID } from "node:crypto";
 import type { RTCPeerConnection, RTCRtpSender } from "werift";
-import { moduleLogger } from "../../server/log.ts";
+import { moduleLogger } from "../../core/log.ts";
 import type { FanoutViewer, StreamFanout } from "./fanout.ts";
 import { answerOffer, closePeer, createPeer, guarded, whenConnected, type NetworkOptions } from "./peer.ts";
 import { RtpRewriter } from "./rtp.ts";

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type dgram from "node:dgram";
 import type { MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RtpPacket } from "werift";
-import { moduleLogger } from "../../server/log.ts";
+import { moduleLogger } from "../../core/log.ts";
 import type { IngestHandle } from "../hub/hub.ts";
 import type { EndReason } from "../hub/types.ts";
 import { Segmenter } from "../segmenter/segmenter.ts";

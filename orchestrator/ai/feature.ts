@@ -13,11 +13,11 @@ import { randomBytes } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import multipart from "@fastify/multipart";
 import { AI_WORKER_AUTHORIZATION } from "../../protocol/segment-header.ts";
-import { UnsupportedMediaError } from "../../server/ai/media-facts.ts";
+import { UnsupportedMediaError } from "../../protocol/ai/media-facts.ts";
 import {
   AI_PIPELINES, PIPELINE_SPECS, resolveModel, semanticError, validateFields,
   type AiPipeline, type FieldValue, type LlmMessage, type PipelineSpec,
-} from "../../server/ai/spec.ts";
+} from "../../protocol/ai/spec.ts";
 import type { FeatureCapability, FeatureContext, FeatureModel, OrchestratorFeature, Price } from "../feature.ts";
 import * as standins from "./standins.ts";
 

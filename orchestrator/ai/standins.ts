@@ -12,9 +12,9 @@
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runFfmpeg } from "../../media/ffmpeg/ffmpeg.ts";
-import { probeAudio, probeImage } from "../../server/ai/media-facts.ts";
-import type { FieldValue, LlmMessage } from "../../server/ai/spec.ts";
+import { runFfmpeg } from "../../core/ffmpeg.ts";
+import { probeAudio, probeImage } from "../../protocol/ai/media-facts.ts";
+import type { FieldValue, LlmMessage } from "../../protocol/ai/spec.ts";
 
 export type Values = Record<string, FieldValue | undefined>;
 

@@ -5,12 +5,12 @@
 // messages on `{mid}-control` switch the effect (a new ffmpeg takes over at the next input
 // segment boundary); status events go to `{mid}-events` every few seconds.
 import { once } from "node:events";
-import { spawnFfmpeg, type FfmpegProcess } from "../../media/ffmpeg/ffmpeg.ts";
-import type { LiveSegment } from "../../media/hub/segment.ts";
-import { TsFrameCounter } from "../../media/live/ts-frames.ts";
-import { TsSplitter } from "../../media/segmenter/ts-splitter.ts";
+import { spawnFfmpeg, type FfmpegProcess } from "../../core/ffmpeg.ts";
+import type { LiveSegment } from "../../core/live-segment.ts";
+import { TsFrameCounter } from "../../core/mpegts/frame-counter.ts";
+import { TsSplitter } from "../../core/mpegts/splitter.ts";
 import type { TrickleServer } from "../../protocol/trickle/index.ts";
-import type { Logger } from "../../server/log.ts";
+import type { Logger } from "../../core/log.ts";
 import { EFFECTS, effectFromParams, isKeepalive, type Effect } from "./effects.ts";
 
 /** Test knobs shared by every session of the feature. */

@@ -7,7 +7,7 @@
 //   const events = new TrickleJsonSubscriber(eventsUrl);
 //   for await (const { seq, value } of events) ...
 
-import { moduleLogger, type Logger } from "../../server/log.ts";
+import { moduleLogger, type Logger } from "../../core/log.ts";
 import { TricklePublisher, type TricklePublisherOptions } from "./publisher.ts";
 import { TrickleSubscriber, type TrickleSubscriberOptions } from "./subscriber.ts";
 

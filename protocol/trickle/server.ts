@@ -17,7 +17,7 @@ import { EventEmitter } from "node:events";
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { FastifyInstance, FastifyPluginAsync } from "fastify";
-import { moduleLogger, type Logger } from "../../server/log.ts";
+import { moduleLogger, type Logger } from "../../core/log.ts";
 import { Channel, Segment, SegmentReader } from "./channel.ts";
 
 export { Channel, Segment, SegmentReader, RING_SIZE } from "./channel.ts";

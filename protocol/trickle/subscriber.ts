@@ -13,7 +13,7 @@
 import { EventEmitter } from "node:events";
 import type http from "node:http";
 import type { Readable } from "node:stream";
-import { moduleLogger, type Logger } from "../../server/log.ts";
+import { moduleLogger, type Logger } from "../../core/log.ts";
 import { TrickleError } from "./errors.ts";
 import {
   childUrl,

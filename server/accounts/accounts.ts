@@ -14,7 +14,7 @@ import {
   SCOPES, type AccountsStorage, type ApiKey, type ApiKeyRow, type AuditEntry, type AuditQuery, type KeyLimitsPatch,
   type Scope, type StreamRecord, type UsageGroup, type UsageGroupBy, type UsageQuery, type UsageRecord,
 } from "./types.ts";
-import { moduleLogger } from "../log.ts";
+import { moduleLogger } from "../../core/log.ts";
 
 const log = moduleLogger("accounts");
 

@@ -3,7 +3,7 @@
 import { hashSecret } from "./crypto.ts";
 import { ipAllowed, parseCidr, type ParsedCidr } from "./ip.ts";
 import type { ApiKey, ApiKeyRow, AuditStore, KeyStore, Scope } from "./types.ts";
-import { moduleLogger } from "../log.ts";
+import { moduleLogger } from "../../core/log.ts";
 
 const log = moduleLogger("accounts.auth");
 

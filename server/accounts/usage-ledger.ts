@@ -16,7 +16,7 @@
 // process alive; if it dies it is restarted (pending every-commit inserts fail).
 import type { Worker } from "node:worker_threads";
 import { startModuleThread } from "../threads.ts";
-import { moduleLogger } from "../log.ts";
+import { moduleLogger } from "../../core/log.ts";
 import { prepareUsageInsert, type DB } from "./sqlite.ts";
 import type { NewUsageRecord, UsageRecord } from "./types.ts";
 

@@ -7,7 +7,7 @@ import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Dispatcher } from "undici";
 import { exchange, ExchangeTooLargeError } from "../../protocol/http-exchange.ts";
-import { sniffContentType } from "./media-facts.ts";
+import { sniffContentType } from "../../protocol/ai/media-facts.ts";
 import { ResultTooLargeError, type ResultSource } from "./results.ts";
 
 export interface ResultFetchOptions {

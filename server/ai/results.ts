@@ -18,10 +18,10 @@ import { join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { FastifyInstance } from "fastify";
-import { errorBody } from "../api/errors.ts";
+import { errorBody } from "../../core/errors.ts";
 import { RandomPool } from "../random-pool.ts";
 import { ResultArena } from "./result-arena.ts";
-import { moduleLogger } from "../log.ts";
+import { moduleLogger } from "../../core/log.ts";
 
 const log = moduleLogger("ai-results");
 

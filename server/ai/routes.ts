@@ -3,20 +3,20 @@
 // fastify plugin whose error handler answers in the Livepeer SDK's shapes
 // (`{"detail": {"msg"}}`, 422 `{"detail": [{"loc", "msg", "type"}]}`) without
 // touching Wharf's own `/v1` error shape. Multipart form strings are coerced here
-// (server/ai/spec.ts), JSON bodies are checked strictly.
-import { metrics } from "../metrics/metrics.ts";
+// (protocol/ai/spec.ts), JSON bodies are checked strictly.
+import { metrics } from "../../core/metrics.ts";
 import { randomUUID } from "node:crypto";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import multipart from "@fastify/multipart";
 import { FormData } from "undici";
-import { moduleLogger } from "../log.ts";
-import { probeAudio, probeImage, UnsupportedMediaError, type AudioInfo, type ImageInfo } from "./media-facts.ts";
+import { moduleLogger } from "../../core/log.ts";
+import { probeAudio, probeImage, UnsupportedMediaError, type AudioInfo, type ImageInfo } from "../../protocol/ai/media-facts.ts";
 import { Cancellation } from "./cancellation.ts";
 import { AiHttpError, type AiJob, type AiOutcome, type AiService } from "./service.ts";
 import {
   AI_PIPELINES, PIPELINE_SPECS, billingUnits, resolveModel, semanticError, validateFields,
   type FieldValue, type PipelineSpec,
-} from "./spec.ts";
+} from "../../protocol/ai/spec.ts";
 
 const log = moduleLogger("ai-routes");
 

@@ -22,14 +22,14 @@ import { v7 as uuidv7 } from "uuid";
 import { exchange, type Exchange } from "../../protocol/http-exchange.ts";
 import { orchestratorDispatcher } from "../../protocol/http-agent.ts";
 import { aiRequestHeaders } from "../../protocol/segment-header.ts";
-import { moduleLogger } from "../log.ts";
+import { moduleLogger } from "../../core/log.ts";
 import { RandomPool } from "../random-pool.ts";
 import type { Cancellation } from "./cancellation.ts";
 import type { AiCandidate, AiOrchestratorSource, NoCandidateReason } from "./orchestrators.ts";
-import { sniffContentType } from "./media-facts.ts";
+import { sniffContentType } from "../../protocol/ai/media-facts.ts";
 import type { ReservedResult, ResultStore } from "./results.ts";
 import { fetchResult } from "./result-fetch.ts";
-import { feeWei, type PipelineSpec } from "./spec.ts";
+import { feeWei, type PipelineSpec } from "../../protocol/ai/spec.ts";
 
 const log = moduleLogger("ai");
 

@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { rootLogger } from "../log.ts";
+import { rootLogger } from "../../core/log.ts";
 import { installErrorHandlers } from "./errors.ts";
 import { installValidation } from "./validation.ts";
 

@@ -1,10 +1,6 @@
-// One JSON error shape for Wharf's own API: {"error": "<status text>", "message": "<what is wrong>"}.
+// Fastify's error and not-found handlers, answering in Wharf's error shape (core/errors.ts).
 import type { FastifyError, FastifyInstance } from "fastify";
-import { STATUS_CODES } from "node:http";
-
-export function errorBody(status: number, message: string): { error: string; message: string } {
-  return { error: STATUS_CODES[status] ?? "Error", message };
-}
+import { errorBody } from "../../core/errors.ts";
 
 export function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, req, reply) => {

@@ -11,7 +11,7 @@ import type { StreamRecord } from "../../media/hub/types.ts";
 import { isLiveAiProcessor, type LiveAiSessions } from "../../media/processors/live-ai.ts";
 import type { StreamStore } from "../streams/store.ts";
 import { ownerFilter, type Authenticator } from "./auth.ts";
-import { errorBody } from "./errors.ts";
+import { errorBody } from "../../core/errors.ts";
 
 const StreamId = Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" });
 const Params = Type.Record(Type.String(), Type.Unknown());

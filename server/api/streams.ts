@@ -5,7 +5,7 @@ import type { StreamHub } from "../../media/hub/hub.ts";
 import { PIPELINES, type Pipeline, type StreamRecord } from "../../media/hub/types.ts";
 import type { StreamStore } from "../streams/store.ts";
 import { actorOf, ownerFilter, type Authenticator } from "./auth.ts";
-import { errorBody } from "./errors.ts";
+import { errorBody } from "../../core/errors.ts";
 import { streamUrls, type PublicUrls } from "./urls.ts";
 
 const StreamId = Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" });

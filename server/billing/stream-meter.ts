@@ -3,7 +3,7 @@
 import type { Accounts } from "../accounts/index.ts";
 import type { StreamHub } from "../../media/hub/hub.ts";
 import type { Stream } from "../../media/hub/stream.ts";
-import { moduleLogger } from "../log.ts";
+import { moduleLogger } from "../../core/log.ts";
 
 const log = moduleLogger("meter");
 

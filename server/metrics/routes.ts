@@ -1,8 +1,8 @@
 // GET /metrics (Prometheus text), optionally behind its own bearer token; and the HTTP timing hook.
 import type { FastifyInstance } from "fastify";
 import { bearerToken } from "../accounts/guard.ts";
-import { errorBody } from "../api/errors.ts";
-import { metrics, registry } from "./metrics.ts";
+import { errorBody } from "../../core/errors.ts";
+import { metrics, registry } from "../../core/metrics.ts";
 
 export function registerMetrics(app: FastifyInstance, token: string): void {
   app.addHook("onResponse", (req, reply, done) => {

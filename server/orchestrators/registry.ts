@@ -8,7 +8,7 @@ import { TranscodeError } from "../../protocol/transcode-client.ts";
 import { bitstringToList, capabilityName } from "../../protocol/capabilities.ts";
 import type { OrchestratorInfo } from "../../protocol/messages.ts";
 import type { ClientTlsPolicy } from "../../protocol/tls.ts";
-import { moduleLogger, type Logger } from "../log.ts";
+import { moduleLogger, type Logger } from "../../core/log.ts";
 import { fetchWebhook, normalizeAddress, parseOrchAddr, type Candidate } from "./discovery.ts";
 import { priceFor, type Price } from "./prices.ts";
 import { rejectReason, selectOrchestrators, type OrchestratorView, type SelectRequest, type Selected, type SelectionPolicy } from "./selection.ts";

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Livepeer } from "@livepeer/ai";
-import { runFfmpeg } from "../../media/ffmpeg/ffmpeg.ts";
+import { runFfmpeg } from "../../core/ffmpeg.ts";
 import { startOrchestrator, type RunningOrchestrator } from "../../orchestrator/orchestrator.ts";
 import { createAiFeature, type AiFeature } from "../../orchestrator/ai/feature.ts";
 import { startWharf, type WharfProcess } from "../support/wharf.ts";

@@ -1,6 +1,6 @@
 // Shared helpers of the live AI end-to-end tests (not a test file itself).
 import assert from "node:assert/strict";
-import { runFfmpeg, spawnFfmpeg, type FfmpegProcess } from "../../media/ffmpeg/ffmpeg.ts";
+import { runFfmpeg, spawnFfmpeg, type FfmpegProcess } from "../../core/ffmpeg.ts";
 import type { WharfProcess } from "../support/wharf.ts";
 import { waitFor } from "../support/wait.ts";
 

@@ -5,7 +5,7 @@ import type { Browser } from "playwright-core";
 import { launchChromium } from "../support/browser.ts";
 import { pushTestPattern } from "../support/publisher.ts";
 import { startWharf, type WharfProcess } from "../support/wharf.ts";
-import type { FfmpegProcess } from "../../media/ffmpeg/ffmpeg.ts";
+import type { FfmpegProcess } from "../../core/ffmpeg.ts";
 
 let w: WharfProcess;
 let browser: Browser;

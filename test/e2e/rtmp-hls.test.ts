@@ -1,7 +1,7 @@
 // RTMP ingest -> HLS playback against a real Wharf process and real ffmpeg publishers.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { ffprobe } from "../../media/ffmpeg/ffmpeg.ts";
+import { ffprobe } from "../../core/ffmpeg.ts";
 import { pushTestPattern } from "../support/publisher.ts";
 import { startWharf, type WharfProcess } from "../support/wharf.ts";
 import { sleep, waitFor } from "../support/wait.ts";

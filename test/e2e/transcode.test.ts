@@ -2,7 +2,7 @@
 // protocol over TLS) into an adaptive HLS ladder, with failures and price caps.
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { ffprobe } from "../../media/ffmpeg/ffmpeg.ts";
+import { ffprobe } from "../../core/ffmpeg.ts";
 import { pushTestPattern } from "../support/publisher.ts";
 import { startOrchestratorProcess, type OrchestratorProcess } from "../support/orchestrator.ts";
 import { startWharf, type WharfProcess } from "../support/wharf.ts";

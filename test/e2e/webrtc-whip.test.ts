@@ -3,7 +3,7 @@
 // concurrent live session.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { ffprobe } from "../../media/ffmpeg/ffmpeg.ts";
+import { ffprobe } from "../../core/ffmpeg.ts";
 import { startWharf, type WharfProcess } from "../support/wharf.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 import { gathered, loopbackPeer, publishWhip, type WhipPublisher } from "../support/whip-client.ts";

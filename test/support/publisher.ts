@@ -1,5 +1,5 @@
 // ffmpeg publishers for e2e tests: an RTMP push of a test pattern with a tone (1 s GOP).
-import { spawnFfmpeg, type FfmpegProcess } from "../../media/ffmpeg/ffmpeg.ts";
+import { spawnFfmpeg, type FfmpegProcess } from "../../core/ffmpeg.ts";
 
 export interface PushOptions {
   seconds?: number;

@@ -4,7 +4,7 @@ import { withoutDefaultStun } from "../../media/webrtc/peer.ts";
 import { h264PayloadIsKeyframe } from "../../media/webrtc/rtp.ts";
 import dgram from "node:dgram";
 import { MediaStreamTrack, RTCPeerConnection, useH264, useOPUS, useVP8 } from "werift";
-import { spawnFfmpeg, type FfmpegProcess } from "../../media/ffmpeg/ffmpeg.ts";
+import { spawnFfmpeg, type FfmpegProcess } from "../../core/ffmpeg.ts";
 
 export interface WhipPublishOptions {
   codec?: "H264" | "VP8";

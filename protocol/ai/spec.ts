@@ -3,7 +3,7 @@
 // validator that coerces multipart form strings and checks JSON bodies strictly.
 // Used by the gateway (server/ai) and by the development orchestrator
 // (orchestrator/ai), so both sides agree on names, defaults and messages.
-import { Capability } from "../../protocol/capabilities.ts";
+import { Capability } from "../capabilities.ts";
 
 export type AiPipeline =
   | "text-to-image"

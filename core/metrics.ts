@@ -1,6 +1,6 @@
 // Prometheus metrics (prom-client). Units in names, bounded label sets: no per-stream labels.
 import client from "prom-client";
-import { runningFfmpegCount } from "../../media/ffmpeg/ffmpeg.ts";
+import { runningFfmpegCount } from "./ffmpeg.ts";
 
 export const registry = new client.Registry();
 client.collectDefaultMetrics({ register: registry, prefix: "wharf_process_" });

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { runFfmpeg } from "../ffmpeg/ffmpeg.ts";
-import { TsFrameCounter } from "./ts-frames.ts";
+import { runFfmpeg } from "../ffmpeg.ts";
+import { TsFrameCounter } from "./frame-counter.ts";
 
 test("counts every video frame of a TS stream fed in odd chunks after junk bytes", async () => {
   const ts = await runFfmpeg([

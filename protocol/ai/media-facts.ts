@@ -5,7 +5,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ffprobe } from "../../media/ffmpeg/ffmpeg.ts";
+import { ffprobe } from "../../core/ffmpeg.ts";
 
 export interface ImageInfo {
   width: number;

@@ -2,7 +2,7 @@
 // and measures frame rates over a sliding wall-clock window. Used on both sides of the live
 // AI path: the gateway (input/output fps, metered output pixels) and the dev orchestrator
 // (frames in/out in its status events).
-import { readPesPts, TsPacketReader, TsProgramMap, type TsPacket } from "../segmenter/ts-packets.ts";
+import { readPesPts, TsPacketReader, TsProgramMap, type TsPacket } from "./packets.ts";
 
 export class TsFrameCounter {
   /** Video frames seen so far. */

@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { runFfmpeg, ffprobe } from "../ffmpeg/ffmpeg.ts";
-import { TsSplitter } from "./ts-splitter.ts";
-import type { LiveSegment } from "../hub/segment.ts";
+import { runFfmpeg, ffprobe } from "../ffmpeg.ts";
+import { TsSplitter } from "./splitter.ts";
+import type { LiveSegment } from "../live-segment.ts";
 
 async function testTs(seconds: number, gop: number): Promise<Buffer> {
   return runFfmpeg([

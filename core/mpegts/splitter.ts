@@ -3,8 +3,8 @@
 // Each segment starts with the latest PAT and PMT, then the video keyframe's packet,
 // so it is independently decodable. Segment bytes are pushed while they are produced.
 import { EventEmitter } from "node:events";
-import { LiveSegment } from "../hub/segment.ts";
-import { readPesPts, TsPacketReader, TsProgramMap, type TsPacket } from "./ts-packets.ts";
+import { LiveSegment } from "../live-segment.ts";
+import { readPesPts, TsPacketReader, TsProgramMap, type TsPacket } from "./packets.ts";
 
 const PTS_WRAP = 2 ** 33;
 
