@@ -10,14 +10,14 @@ module.exports = {
       comment: "The ground floor (log, metrics, errors, ffmpeg, MPEG-TS) must not import any other floor.",
       severity: "error",
       from: { path: "^core/" },
-      to: { path: "^(protocol|media|orchestrator|server|test|bench)/" },
+      to: { path: "^(protocol|media|orchestrator|signer|server|test|bench)/" },
     },
     {
       name: "protocol-imports-only-core",
       comment: "The Livepeer protocol is a leaf library: it may use the ground floor only.",
       severity: "error",
       from: { path: "^protocol/" },
-      to: { path: "^(media|orchestrator|server|test|bench)/" },
+      to: { path: "^(media|orchestrator|signer|server|test|bench)/" },
     },
     {
       name: "media-imports-protocol-and-core",
@@ -41,10 +41,23 @@ module.exports = {
       to: { path: "^orchestrator/" },
     },
     {
+      name: "nothing-imports-the-signer",
+      comment: "The development remote signer is a separate program, like the orchestrator.",
+      severity: "error",
+      from: { pathNot: "^signer/" },
+      to: { path: "^signer/" },
+    },
+    {
+      name: "signer-imports-protocol-and-core",
+      severity: "error",
+      from: { path: "^signer/" },
+      to: { path: "^(media|orchestrator|server|test|bench)/" },
+    },
+    {
       name: "server-is-not-imported-by-floors-below",
       comment: "server/ is the composition root; bench and tests may start it, nothing else imports it.",
       severity: "error",
-      from: { path: "^(core|protocol|media|orchestrator)/" },
+      from: { path: "^(core|protocol|media|orchestrator|signer)/" },
       to: { path: "^server/" },
     },
     {

@@ -10,6 +10,7 @@ COPY server server
 COPY media media
 COPY protocol protocol
 COPY orchestrator orchestrator
+COPY signer signer
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
