@@ -1,122 +1,35 @@
 // The accounts service: API keys, stream records, limits, spend caps, usage ledger and audit log.
 // Entry point: createAccounts({ dataDir }).
 import { EventEmitter } from "node:events";
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, chmodSync, mkdirSync } from "node:fs";
 import path from "node:path";
+import { moduleLogger } from "../../core/log.ts";
+import { ensureAdminKey, type EnsureAdminKeyResult } from "./admin-key.ts";
 import { AuthService, hasScope, publicKey, type AuthFailure, type AuthResult, type RequiredScope } from "./auth.ts";
 import { displayPrefix, hashSecret, newApiKeySecret, newId, newStreamKey } from "./crypto.ts";
 import { usageGroupsCsv, usageRecordsCsv } from "./csv.ts";
-import { canonicalCidr, ipAllowed, parseCidr } from "./ip.ts";
-import { PriceBook, parseWei, utcDayStart, utcMonthStart, type PriceBookConfig } from "./pricing.ts";
-import { ConcurrencyLimiter, TokenBucketLimiter, defaultBurst, type RateDecision, type StreamSlot } from "./ratelimit.ts";
+import { AccountsError, SYSTEM, type Actor } from "./errors.ts";
+import { ipAllowed, parseCidr } from "./ip.ts";
+import { limitsOf, validateKeyInput, type CreateKeyInput, type UpdateKeyInput } from "./key-input.ts";
+import { PriceBook, type PriceBookConfig } from "./pricing.ts";
+import { ConcurrencyLimiter, TokenBucketLimiter, type RateDecision, type StreamSlot } from "./ratelimit.ts";
+import { SpendGuard, type SpendDecision } from "./spend.ts";
 import { SqliteStorage } from "./sqlite.ts";
-import {
-  SCOPES, type AccountsStorage, type ApiKey, type ApiKeyRow, type AuditEntry, type AuditQuery, type KeyLimitsPatch,
-  type Scope, type StreamRecord, type UsageGroup, type UsageGroupBy, type UsageQuery, type UsageRecord,
-} from "./types.ts";
-import { moduleLogger } from "../../core/log.ts";
+import type { AccountsStorage, ApiKey, ApiKeyRow, AuditEntry, AuditQuery, StreamRecord, UsageGroup, UsageGroupBy, UsageQuery, UsageRecord } from "./types.ts";
+import { UsageRecorder, type BatchUsageInput, type StreamUsageInput } from "./usage-recording.ts";
+
+export { AccountsError, type Actor } from "./errors.ts";
+export { validateKeyInput, type CreateKeyInput, type UpdateKeyInput } from "./key-input.ts";
+export type { SpendCap, SpendDecision } from "./spend.ts";
+export type { BatchUsageInput, StreamUsageInput } from "./usage-recording.ts";
+export type { EnsureAdminKeyResult } from "./admin-key.ts";
 
 const log = moduleLogger("accounts");
-
-/** Thrown for invalid input; `field` names the offending field (routes turn it into a 400). */
-export class AccountsError extends Error {
-  constructor(readonly code: "invalid_request" | "not_found" | "conflict", readonly field: string | undefined, message: string) {
-    super(message);
-    this.name = "AccountsError";
-  }
-}
-
-/** Who did it, for the audit log. */
-export interface Actor {
-  /** Key id, or "system" (CLI, start-up). */
-  actor: string;
-  remoteIp?: string | null;
-}
-
-const SYSTEM: Actor = { actor: "system" };
-
-export interface CreateKeyInput {
-  name: string;
-  scopes: Scope[];
-  ipAllowlist?: string[] | null;
-  /** burst defaults to ten seconds' worth (rpm / 6). */
-  rateLimit?: { requestsPerMinute: number; burst?: number } | null;
-  maxConcurrentStreams?: number | null;
-  dailyCapMicros?: number | null;
-  monthlyCapMicros?: number | null;
-}
-
-export type UpdateKeyInput = Partial<CreateKeyInput>;
 
 export interface CreateStreamInput {
   ownerKeyId: string;
   name: string;
   pipeline: string;
   config?: Record<string, unknown>;
-}
-
-export interface BatchUsageInput {
-  keyId: string;
-  pipeline: string;
-  model?: string | null;
-  units: number;
-  orchestrator?: string | null;
-  orchestratorCostWei?: string | bigint;
-  requestId?: string | null;
-  /** Overrides the price book. */
-  chargeMicros?: number;
-  ts?: number;
-}
-
-export interface StreamUsageInput {
-  keyId: string;
-  streamId: string;
-  pipeline: string;
-  durationSeconds: number;
-  /** Output pixels in this interval. */
-  pixels: number;
-  orchestrator?: string | null;
-  orchestratorCostWei?: string | bigint;
-  /** E.g. `${streamId}:${minuteIndex}`; makes the write idempotent. */
-  requestId?: string | null;
-  chargeMicros?: number;
-  ts?: number;
-}
-
-export type SpendCap = "daily" | "monthly";
-
-export type SpendDecision =
-  | {
-      ok: true;
-      spentTodayMicros: number;
-      spentThisMonthMicros: number;
-      /** null = no cap. */
-      remainingDailyMicros: number | null;
-      remainingMonthlyMicros: number | null;
-      /** With reserve: call once the usage is recorded (or the request failed). Otherwise a no-op. */
-      release: () => void;
-    }
-  | {
-      ok: false;
-      /** The cap to report (monthly wins when both would be exceeded: it resets later). */
-      cap: SpendCap;
-      exceeded: SpendCap[];
-      capMicros: number;
-      spentMicros: number;
-      projectedMicros: number;
-      /** When the reported cap resets (ms). */
-      resetsAt: number;
-      message: string;
-    };
-
-export interface EnsureAdminKeyResult {
-  key: ApiKey;
-  /** The secret, when it is known to this process: just generated, or re-read from <dataDir>/admin-key. Never set for WHARF_ADMIN_KEY. */
-  secret?: string;
-  source: "config" | "generated" | "file" | "unavailable";
-  created: boolean;
-  /** Path of the admin-key file (generated keys only). */
-  file?: string;
 }
 
 export interface AccountsEvents {
@@ -142,9 +55,6 @@ export interface AccountsOptions {
   now?: () => number;
 }
 
-const ADMIN_FILE = "admin-key";
-const META_ADMIN_KEY_ID = "bootstrap_admin_key_id";
-
 export class Accounts extends EventEmitter<AccountsEvents> {
   readonly storage: AccountsStorage;
   readonly auth: AuthService;
@@ -153,7 +63,8 @@ export class Accounts extends EventEmitter<AccountsEvents> {
   readonly priceBook: PriceBook;
   readonly dataDir: string;
   private readonly now: () => number;
-  private readonly reservations = new Map<string, number>();
+  private readonly spend: SpendGuard;
+  private readonly usage: UsageRecorder;
   private watchTimer: NodeJS.Timeout | undefined;
   private snapshot = new Map<string, { updatedAt: number; revokedAt: number | null }>();
   private lastCounter = -1;
@@ -166,6 +77,8 @@ export class Accounts extends EventEmitter<AccountsEvents> {
     this.now = opts.now ?? Date.now;
     this.priceBook = new PriceBook(opts.priceBook);
     this.auth = new AuthService({ keys: this.storage.keys, audit: this.storage.audit, cacheTtlMs: opts.authCacheTtlMs, now: this.now });
+    this.spend = new SpendGuard(this.storage.usage, this.priceBook.currency, this.now);
+    this.usage = new UsageRecorder(this.storage.usage, this.priceBook, (e) => this.audit(e), this.now);
     const interval = opts.watchIntervalMs ?? 1000;
     if (interval > 0) {
       void this.pollExternalChanges();
@@ -183,7 +96,8 @@ export class Accounts extends EventEmitter<AccountsEvents> {
     return { key, secret };
   }
 
-  private async insertKey(input: CreateKeyInput, secret: string, by: Actor, extra: Record<string, unknown> = {}): Promise<ApiKey> {
+  /** Stores a key with the given secret (admin bootstrap uses it for configured secrets). */
+  async insertKey(input: CreateKeyInput, secret: string, by: Actor, extra: Record<string, unknown> = {}): Promise<ApiKey> {
     const v = validateKeyInput(input, true);
     const t = this.now();
     const row: ApiKeyRow = {
@@ -269,125 +183,28 @@ export class Accounts extends EventEmitter<AccountsEvents> {
   }
 
   /**
-   * Cost-explosion protection: would `projectedMicros` more push the key over its
-   * daily (since 00:00 UTC) or monthly (since the 1st, 00:00 UTC) cap? Charged
-   * usage plus in-flight reservations of this process count as spent. With
-   * `reserve`, the projected amount is held until `release()`.
+   * Cost-explosion protection: would `projectedMicros` more push the key over its daily or
+   * monthly cap (spend.ts)? With `reserve`, the amount is held until `release()`.
    */
-  async checkSpend(key: Pick<ApiKey, "id" | "dailyCapMicros" | "monthlyCapMicros">, projectedMicros: number, opts: { reserve?: boolean } = {}): Promise<SpendDecision> {
-    const t = this.now();
-    const dayStart = utcDayStart(t);
-    const monthStart = utcMonthStart(t);
-    const pending = this.reservations.get(key.id) ?? 0;
-    const [day, month] = await Promise.all([
-      key.dailyCapMicros === null ? Promise.resolve(0) : this.storage.usage.sumCharges(key.id, dayStart, Number.MAX_SAFE_INTEGER),
-      key.monthlyCapMicros === null ? Promise.resolve(0) : this.storage.usage.sumCharges(key.id, monthStart, Number.MAX_SAFE_INTEGER),
-    ]);
-    const spentDay = day + pending;
-    const spentMonth = month + pending;
-    const exceeded: SpendCap[] = [];
-    if (key.monthlyCapMicros !== null && spentMonth + projectedMicros > key.monthlyCapMicros) exceeded.push("monthly");
-    if (key.dailyCapMicros !== null && spentDay + projectedMicros > key.dailyCapMicros) exceeded.push("daily");
-    if (exceeded.length) {
-      const cap = exceeded[0]!;
-      const d = new Date(t);
-      const resetsAt = cap === "monthly" ? Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1) : dayStart + 86_400_000;
-      const capMicros = cap === "monthly" ? key.monthlyCapMicros! : key.dailyCapMicros!;
-      const spentMicros = cap === "monthly" ? spentMonth : spentDay;
-      return {
-        ok: false, cap, exceeded, capMicros, spentMicros, projectedMicros, resetsAt,
-        message: `${cap} spend cap of ${fmt(capMicros)} ${this.priceBook.currency} would be exceeded (spent ${fmt(spentMicros)}, this request ~${fmt(projectedMicros)}); resets ${new Date(resetsAt).toISOString()}`,
-      };
-    }
-    let release = () => {};
-    if (opts.reserve && projectedMicros > 0) {
-      this.reservations.set(key.id, pending + projectedMicros);
-      let done = false;
-      release = () => {
-        if (done) return;
-        done = true;
-        const left = (this.reservations.get(key.id) ?? 0) - projectedMicros;
-        if (left <= 0) this.reservations.delete(key.id);
-        else this.reservations.set(key.id, left);
-      };
-    }
-    return {
-      ok: true,
-      spentTodayMicros: spentDay,
-      spentThisMonthMicros: spentMonth,
-      remainingDailyMicros: key.dailyCapMicros === null ? null : key.dailyCapMicros - spentDay - projectedMicros,
-      remainingMonthlyMicros: key.monthlyCapMicros === null ? null : key.monthlyCapMicros - spentMonth - projectedMicros,
-      release,
-    };
+  checkSpend(key: Pick<ApiKey, "id" | "dailyCapMicros" | "monthlyCapMicros">, projectedMicros: number, opts: { reserve?: boolean } = {}): Promise<SpendDecision> {
+    return this.spend.check(key, projectedMicros, opts);
   }
 
   // ------------------------------------------------------------ usage ledger
 
   /** Records a billed batch request; durable when the promise resolves (write it before replying 200). */
-  async recordBatchUsage(u: BatchUsageInput): Promise<UsageRecord> {
-    const wei = parseWei(u.orchestratorCostWei);
-    requireNonNegative(u.units, "units");
-    return this.storage.usage.insert({
-      ts: u.ts ?? this.now(),
-      kind: "batch",
-      keyId: u.keyId,
-      pipeline: u.pipeline,
-      model: u.model ?? null,
-      streamId: null,
-      requestId: u.requestId ?? null,
-      units: Math.round(u.units),
-      durationMs: 0,
-      orchestrator: u.orchestrator ?? null,
-      orchestratorCostWei: wei.toString(),
-      chargeMicros: u.chargeMicros ?? this.priceBook.charge({ pipeline: u.pipeline, units: u.units, orchestratorCostWei: wei }),
-      currency: this.priceBook.currency,
-    });
+  recordBatchUsage(u: BatchUsageInput): Promise<UsageRecord> {
+    return this.usage.recordBatch(u);
   }
 
-  /**
-   * Cancels a billed batch request whose result could not be delivered: appends a record
-   * with the negated units, cost and charge (request id `<requestId>:refund`), so totals,
-   * spend caps and exports net it out. Idempotent; undefined when there is nothing to refund.
-   */
-  async refundBatchUsage(requestId: string, reason: string): Promise<UsageRecord | undefined> {
-    const orig = await this.storage.usage.findByRequest(requestId);
-    if (!orig || orig.kind !== "batch") return undefined;
-    const refundId = `${requestId}:refund`;
-    const existing = await this.storage.usage.findByRequest(refundId);
-    if (existing) return existing;
-    const rec = await this.storage.usage.insert({
-      ...orig,
-      ts: this.now(),
-      requestId: refundId,
-      units: -orig.units,
-      orchestratorCostWei: (-BigInt(orig.orchestratorCostWei)).toString(),
-      chargeMicros: -orig.chargeMicros,
-    });
-    await this.audit({ actor: "system", action: "usage.refund", target: orig.keyId, details: { requestId, reason, chargeMicros: orig.chargeMicros } });
-    return rec;
+  /** Cancels a billed batch request whose result could not be delivered (usage-recording.ts). */
+  refundBatchUsage(requestId: string, reason: string): Promise<UsageRecord | undefined> {
+    return this.usage.refundBatch(requestId, reason);
   }
 
   /** Records one interval (typically a minute) of a live or transcode stream. */
-  async recordStreamUsage(u: StreamUsageInput): Promise<UsageRecord> {
-    const wei = parseWei(u.orchestratorCostWei);
-    requireNonNegative(u.durationSeconds, "durationSeconds");
-    requireNonNegative(u.pixels, "pixels");
-    const durationMs = Math.round(u.durationSeconds * 1000);
-    return this.storage.usage.insert({
-      ts: u.ts ?? this.now(),
-      kind: "stream",
-      keyId: u.keyId,
-      pipeline: u.pipeline,
-      model: null,
-      streamId: u.streamId,
-      requestId: u.requestId ?? null,
-      units: Math.round(u.pixels),
-      durationMs,
-      orchestrator: u.orchestrator ?? null,
-      orchestratorCostWei: wei.toString(),
-      chargeMicros: u.chargeMicros ?? this.priceBook.charge({ pipeline: u.pipeline, units: u.pixels, durationMs, orchestratorCostWei: wei }),
-      currency: this.priceBook.currency,
-    });
+  recordStreamUsage(u: StreamUsageInput): Promise<UsageRecord> {
+    return this.usage.recordStream(u);
   }
 
   listUsage(q: UsageQuery): Promise<UsageRecord[]> {
@@ -492,59 +309,9 @@ export class Accounts extends EventEmitter<AccountsEvents> {
 
   // ------------------------------------------------------------ first start
 
-  /**
-   * Makes sure an admin key exists.
-   * - With `adminSecret` (WHARF_ADMIN_KEY): that secret is an admin key (its hash is
-   *   stored once; idempotent). A key of that secret revoked through the API stays revoked.
-   * - Without: on the very first start an admin key is generated, its secret written to
-   *   <dataDir>/admin-key (mode 0600, before the key is committed) and returned so the
-   *   server can print it. On later starts the secret is re-read from that file (so
-   *   `npm start` can print it again) as long as the key is still active; delete the
-   *   file once you have stored the secret elsewhere.
-   */
-  async ensureAdminKey(adminSecret?: string): Promise<EnsureAdminKeyResult> {
-    if (adminSecret !== undefined && adminSecret !== "") {
-      if (adminSecret.length < 16 || /\s/.test(adminSecret)) {
-        throw new AccountsError("invalid_request", "WHARF_ADMIN_KEY", "WHARF_ADMIN_KEY must be at least 16 characters without whitespace");
-      }
-      const existing = await this.storage.keys.getByHash(hashSecret(adminSecret));
-      if (existing) {
-        if (existing.revokedAt !== null) log.warn({ keyId: existing.id }, "the key configured as WHARF_ADMIN_KEY has been revoked");
-        else if (!existing.scopes.includes("admin")) log.warn({ keyId: existing.id }, "the key configured as WHARF_ADMIN_KEY lacks the admin scope");
-        return { key: publicKey(existing), source: "config", created: false };
-      }
-      const key = await this.insertKey({ name: "admin (WHARF_ADMIN_KEY)", scopes: ["admin"] }, adminSecret, SYSTEM, { bootstrap: "config" });
-      return { key, source: "config", created: true };
-    }
-
-    const file = path.join(this.dataDir, ADMIN_FILE);
-    const knownId = await this.storage.meta.get(META_ADMIN_KEY_ID);
-    if (knownId) {
-      const row = await this.storage.keys.get(knownId);
-      if (row && existsSync(file)) {
-        const secret = readFileSync(file, "utf8").trim();
-        if (row.revokedAt === null && hashSecret(secret) === row.secretHash) return { key: publicKey(row), secret, source: "file", created: false, file };
-      }
-      if (row) return { key: publicKey(row), source: "unavailable", created: false };
-      // The bootstrap key vanished (should not happen): fall through and make a new one.
-    }
-    // Never overwrite an existing admin-key file (e.g. written by an earlier bootstrap
-    // helper or by the operator): adopt its secret as the admin key.
-    const existingSecret = existsSync(file) ? readFileSync(file, "utf8").trim() : "";
-    if (existingSecret.length >= 16 && !/\s/.test(existingSecret)) {
-      const row = await this.storage.keys.getByHash(hashSecret(existingSecret));
-      const key = row
-        ? publicKey(row)
-        : await this.insertKey({ name: "admin (admin-key file)", scopes: ["admin"] }, existingSecret, SYSTEM, { bootstrap: "file" });
-      await this.storage.meta.set(META_ADMIN_KEY_ID, key.id);
-      if (key.revokedAt !== null) return { key, source: "unavailable", created: false };
-      return { key, secret: existingSecret, source: "file", created: !row, file };
-    }
-    const secret = newApiKeySecret();
-    writeSecretFile(file, secret);
-    const key = await this.insertKey({ name: "admin (generated)", scopes: ["admin"] }, secret, SYSTEM, { bootstrap: "generated" });
-    await this.storage.meta.set(META_ADMIN_KEY_ID, key.id);
-    return { key, secret, source: "generated", created: true, file };
+  /** Makes sure an admin key exists (admin-key.ts). */
+  ensureAdminKey(adminSecret?: string): Promise<EnsureAdminKeyResult> {
+    return ensureAdminKey(this, adminSecret);
   }
 
   // ------------------------------------------------------------ multi-process
@@ -590,89 +357,4 @@ export class Accounts extends EventEmitter<AccountsEvents> {
 
 export function createAccounts(opts: AccountsOptions): Accounts {
   return new Accounts(opts);
-}
-
-// ---------------------------------------------------------------- helpers
-
-function fmt(micros: number): string {
-  return (micros / 1_000_000).toFixed(2);
-}
-
-function limitsOf(k: ApiKey) {
-  return {
-    ipAllowlist: k.ipAllowlist, rateLimit: k.rateLimit, maxConcurrentStreams: k.maxConcurrentStreams,
-    dailyCapMicros: k.dailyCapMicros, monthlyCapMicros: k.monthlyCapMicros,
-  };
-}
-
-function requireNonNegative(v: number, field: string): void {
-  if (typeof v !== "number" || !Number.isFinite(v) || v < 0) throw new AccountsError("invalid_request", field, `${field} must be a non-negative number`);
-}
-
-function optionalCount(v: number | null | undefined, field: string, min: number): number | null | undefined {
-  if (v === undefined || v === null) return v;
-  if (!Number.isInteger(v) || v < min) throw new AccountsError("invalid_request", field, `${field} must be an integer >= ${min} or null`);
-  return v;
-}
-
-/** Validates and normalizes key input into a store patch. */
-export function validateKeyInput(input: UpdateKeyInput, creating: boolean): KeyLimitsPatch {
-  const out: KeyLimitsPatch = {};
-  if (creating || input.name !== undefined) {
-    if (typeof input.name !== "string" || input.name.trim().length < 1 || input.name.length > 100) throw new AccountsError("invalid_request", "name", "name must be 1-100 characters");
-    out.name = input.name.trim();
-  }
-  if (creating || input.scopes !== undefined) {
-    const scopes = input.scopes;
-    if (!Array.isArray(scopes) || scopes.length === 0) throw new AccountsError("invalid_request", "scopes", `scopes must be a non-empty list of ${SCOPES.join(", ")}`);
-    for (const s of scopes) if (!SCOPES.includes(s)) throw new AccountsError("invalid_request", "scopes", `unknown scope "${String(s)}" (allowed: ${SCOPES.join(", ")})`);
-    out.scopes = [...new Set(scopes)];
-  }
-  if (input.ipAllowlist !== undefined) {
-    if (input.ipAllowlist === null) out.ipAllowlist = null;
-    else {
-      if (!Array.isArray(input.ipAllowlist) || input.ipAllowlist.length === 0 || input.ipAllowlist.length > 100) {
-        throw new AccountsError("invalid_request", "ipAllowlist", "ipAllowlist must be a list of 1-100 CIDR ranges, or null for any address");
-      }
-      out.ipAllowlist = input.ipAllowlist.map((c, i) => {
-        try {
-          return canonicalCidr(String(c));
-        } catch (e) {
-          throw new AccountsError("invalid_request", `ipAllowlist[${i}]`, (e as Error).message);
-        }
-      });
-    }
-  }
-  if (input.rateLimit !== undefined) {
-    if (input.rateLimit === null) out.rateLimit = null;
-    else {
-      const rpm = input.rateLimit.requestsPerMinute;
-      if (!Number.isInteger(rpm) || rpm < 1 || rpm > 1_000_000) throw new AccountsError("invalid_request", "rateLimit.requestsPerMinute", "rateLimit.requestsPerMinute must be an integer 1-1000000");
-      const burst = input.rateLimit.burst ?? defaultBurst(rpm);
-      if (!Number.isInteger(burst) || burst < 1 || burst > 1_000_000) throw new AccountsError("invalid_request", "rateLimit.burst", "rateLimit.burst must be an integer 1-1000000");
-      out.rateLimit = { requestsPerMinute: rpm, burst };
-    }
-  }
-  const mcs = optionalCount(input.maxConcurrentStreams, "maxConcurrentStreams", 0);
-  if (mcs !== undefined) out.maxConcurrentStreams = mcs;
-  const daily = optionalCount(input.dailyCapMicros, "spendCaps.daily", 0);
-  if (daily !== undefined) out.dailyCapMicros = daily;
-  const monthly = optionalCount(input.monthlyCapMicros, "spendCaps.monthly", 0);
-  if (monthly !== undefined) out.monthlyCapMicros = monthly;
-  return out;
-}
-
-/** Writes the admin secret with mode 0600 atomically and durably (tmp + fsync + rename). */
-function writeSecretFile(file: string, secret: string): void {
-  mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fd = openSync(tmp, "w", 0o600);
-  try {
-    writeSync(fd, secret + "\n");
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, file);
 }

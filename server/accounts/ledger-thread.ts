@@ -9,7 +9,8 @@
 //   that fsync.
 import { closeSync, fstatSync, fsyncSync, openSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
-import { openDatabase, prepareUsageInsert } from "./sqlite.ts";
+import { openDatabase } from "./sqlite-schema.ts";
+import { prepareUsageInsert } from "./usage-insert.ts";
 import type { LedgerMessage, LedgerRequest, LedgerThreadConfig } from "./usage-ledger.ts";
 
 const port = parentPort!;

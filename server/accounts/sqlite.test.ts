@@ -1,7 +1,7 @@
 // Schema migrations on a database written by an older Wharf.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
@@ -33,6 +33,23 @@ test("migration 2 keeps every usage row and its id; new ids continue after them"
     const r = db.prepare("INSERT INTO usage (ts, kind, key_id, pipeline, request_id, charge_micros, currency) VALUES (1, 'batch', 'k1', 'llm', 'req-9', 0, 'USD')").run();
     assert.equal(Number(r.lastInsertRowid), 6);
     db.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the database, its WAL and shared-memory files are readable by the owner only (0600), also when an older Wharf left them 0644", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "wharf-mode-"));
+  const file = path.join(dir, "wharf.db");
+  const mode = (f: string) => statSync(f).mode & 0o777;
+  try {
+    const db = openDatabase(file);
+    db.exec("CREATE TABLE t (x); INSERT INTO t VALUES (1)");
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) assert.equal(mode(f), 0o600, f);
+    db.close();
+    chmodSync(file, 0o644);
+    openDatabase(file).close();
+    assert.equal(mode(file), 0o600);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

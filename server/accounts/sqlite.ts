@@ -6,160 +6,16 @@
 // the main connection commits with synchronous=NORMAL and the ledger thread fsyncs
 // the WAL every 100 ms and checkpoints it; `usageFsyncIntervalMs: 0` fsyncs every
 // commit (synchronous=FULL) instead.
-import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
-import path from "node:path";
 import type {
   AccountsStorage, ApiKeyRow, AuditEntry, AuditQuery, AuditStore, KeyLimitsPatch, KeyStore, MetaStore,
-  NewAuditEntry, NewUsageRecord, Scope, StreamRecord, StreamStore, UsageGroup, UsageGroupBy, UsageQuery,
-  UsageRecord, UsageStore,
+  NewAuditEntry, Scope, StreamRecord, StreamStore, UsageStore,
 } from "./types.ts";
+import { openDatabase, type DB } from "./sqlite-schema.ts";
+import { SqliteUsageStore } from "./sqlite-usage.ts";
 import { UsageLedger, type UsageLedgerOptions } from "./usage-ledger.ts";
 
-export type DB = Database.Database;
-
-/** Ordered migrations; index + 1 = schema version. Never edit a shipped entry — append. */
-export const MIGRATIONS: string[] = [
-  `
-  CREATE TABLE meta (
-    name  TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-  );
-
-  CREATE TABLE api_keys (
-    id                     TEXT PRIMARY KEY,
-    name                   TEXT NOT NULL,
-    prefix                 TEXT NOT NULL,
-    secret_hash            TEXT NOT NULL UNIQUE,
-    scopes                 TEXT NOT NULL,
-    ip_allowlist           TEXT,
-    rate_limit_rpm         INTEGER,
-    rate_limit_burst       INTEGER,
-    max_concurrent_streams INTEGER,
-    daily_cap_micros       INTEGER,
-    monthly_cap_micros     INTEGER,
-    created_at             INTEGER NOT NULL,
-    updated_at             INTEGER NOT NULL,
-    revoked_at             INTEGER
-  );
-
-  CREATE TABLE streams (
-    id           TEXT PRIMARY KEY,
-    name         TEXT NOT NULL,
-    pipeline     TEXT NOT NULL,
-    owner_key_id TEXT NOT NULL REFERENCES api_keys(id),
-    stream_key   TEXT NOT NULL UNIQUE,
-    config       TEXT NOT NULL DEFAULT '{}',
-    created_at   INTEGER NOT NULL,
-    deleted_at   INTEGER
-  );
-  CREATE INDEX streams_owner ON streams(owner_key_id, created_at);
-
-  CREATE TABLE usage (
-    id                    INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts                    INTEGER NOT NULL,
-    kind                  TEXT NOT NULL CHECK (kind IN ('batch', 'stream')),
-    key_id                TEXT NOT NULL,
-    pipeline              TEXT NOT NULL,
-    model                 TEXT,
-    stream_id             TEXT,
-    request_id            TEXT,
-    units                 INTEGER NOT NULL DEFAULT 0,
-    duration_ms           INTEGER NOT NULL DEFAULT 0,
-    orchestrator          TEXT,
-    orchestrator_cost_wei TEXT NOT NULL DEFAULT '0',
-    charge_micros         INTEGER NOT NULL,
-    currency              TEXT NOT NULL
-  );
-  CREATE INDEX usage_key_ts ON usage(key_id, ts);
-  CREATE INDEX usage_ts ON usage(ts);
-  CREATE UNIQUE INDEX usage_request ON usage(request_id) WHERE request_id IS NOT NULL;
-
-  CREATE TABLE audit_log (
-    id        INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts        INTEGER NOT NULL,
-    actor     TEXT NOT NULL,
-    action    TEXT NOT NULL,
-    target    TEXT,
-    details   TEXT NOT NULL DEFAULT '{}',
-    remote_ip TEXT
-  );
-  CREATE INDEX audit_ts ON audit_log(ts);
-  CREATE INDEX audit_action ON audit_log(action, id);
-  CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
-    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
-  CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
-    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
-  `,
-  // 2: usage ids without AUTOINCREMENT. Usage rows are never deleted, so a plain rowid is
-  // just as monotonic, and every insert no longer updates sqlite_sequence (one B-tree
-  // page less per commit: ~20 % of a usage commit).
-  `
-  CREATE TABLE usage_v2 (
-    id                    INTEGER PRIMARY KEY,
-    ts                    INTEGER NOT NULL,
-    kind                  TEXT NOT NULL CHECK (kind IN ('batch', 'stream')),
-    key_id                TEXT NOT NULL,
-    pipeline              TEXT NOT NULL,
-    model                 TEXT,
-    stream_id             TEXT,
-    request_id            TEXT,
-    units                 INTEGER NOT NULL DEFAULT 0,
-    duration_ms           INTEGER NOT NULL DEFAULT 0,
-    orchestrator          TEXT,
-    orchestrator_cost_wei TEXT NOT NULL DEFAULT '0',
-    charge_micros         INTEGER NOT NULL,
-    currency              TEXT NOT NULL
-  );
-  INSERT INTO usage_v2 SELECT * FROM usage;
-  DROP TABLE usage;
-  ALTER TABLE usage_v2 RENAME TO usage;
-  CREATE INDEX usage_key_ts ON usage(key_id, ts);
-  CREATE INDEX usage_ts ON usage(ts);
-  CREATE UNIQUE INDEX usage_request ON usage(request_id) WHERE request_id IS NOT NULL;
-  `,
-];
-
-export interface OpenOptions {
-  /** FULL: every commit fsyncs the WAL. NORMAL: commits reach the OS, the ledger thread fsyncs (usage-ledger.ts). */
-  synchronous?: "FULL" | "NORMAL";
-  /** false: this connection never checkpoints by itself (the ledger thread does). */
-  autoCheckpoint?: boolean;
-}
-
-export function openDatabase(file: string, opts: OpenOptions = {}): DB {
-  mkdirSync(path.dirname(file), { recursive: true });
-  const db = new Database(file);
-  db.pragma("journal_mode = WAL");
-  db.pragma(`synchronous = ${opts.synchronous ?? "FULL"}`);
-  if (opts.autoCheckpoint === false) db.pragma("wal_autocheckpoint = 0");
-  db.pragma("busy_timeout = 5000");
-  db.pragma("foreign_keys = ON");
-  migrate(db);
-  db.aggregate("wei_sum", {
-    start: () => 0n,
-    step: (total: bigint, v: unknown) => total + BigInt(typeof v === "string" || typeof v === "number" || typeof v === "bigint" ? v : 0),
-    result: (total: bigint) => total.toString(),
-  });
-  return db;
-}
-
-export function migrate(db: DB): number {
-  db.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
-  // IMMEDIATE: two processes (server + CLI) starting together must not both migrate.
-  const run = db.transaction(() => {
-    const row = db.prepare("SELECT version FROM schema_version").get() as { version: number } | undefined;
-    let version = row?.version ?? 0;
-    if (!row) db.prepare("INSERT INTO schema_version (version) VALUES (0)").run();
-    if (version > MIGRATIONS.length) {
-      throw new Error(`database schema version ${version} is newer than this Wharf (${MIGRATIONS.length}); upgrade Wharf`);
-    }
-    for (; version < MIGRATIONS.length; version++) db.exec(MIGRATIONS[version]!);
-    db.prepare("UPDATE schema_version SET version = ?").run(version);
-    return version;
-  });
-  return run.immediate();
-}
+export { MIGRATIONS, migrate, openDatabase, type DB, type OpenOptions } from "./sqlite-schema.ts";
+export { prepareUsageInsert } from "./usage-insert.ts";
 
 // ---------------------------------------------------------------- rows
 
@@ -197,20 +53,6 @@ function streamFromDb(r: StreamDbRow): StreamRecord {
   return {
     id: r.id, name: r.name, pipeline: r.pipeline, ownerKeyId: r.owner_key_id, streamKey: r.stream_key,
     config: JSON.parse(r.config) as Record<string, unknown>, createdAt: r.created_at, deletedAt: r.deleted_at,
-  };
-}
-
-interface UsageDbRow {
-  id: number; ts: number; kind: "batch" | "stream"; key_id: string; pipeline: string; model: string | null;
-  stream_id: string | null; request_id: string | null; units: number; duration_ms: number;
-  orchestrator: string | null; orchestrator_cost_wei: string; charge_micros: number; currency: string;
-}
-
-function usageFromDb(r: UsageDbRow): UsageRecord {
-  return {
-    id: r.id, ts: r.ts, kind: r.kind, keyId: r.key_id, pipeline: r.pipeline, model: r.model, streamId: r.stream_id,
-    requestId: r.request_id, units: r.units, durationMs: r.duration_ms, orchestrator: r.orchestrator,
-    orchestratorCostWei: r.orchestrator_cost_wei, chargeMicros: r.charge_micros, currency: r.currency,
   };
 }
 
@@ -332,109 +174,6 @@ class SqliteStreamStore implements StreamStore {
     if (!sets.length) return this.get(id);
     const r = this.db.prepare(`UPDATE streams SET ${sets.join(", ")} WHERE id = ? AND deleted_at IS NULL RETURNING *`).get(...vals, id) as StreamDbRow | undefined;
     return r && streamFromDb(r);
-  }
-}
-
-/**
- * The usage insert as a group commit: the whole batch in one transaction. A record whose
- * requestId was recorded before returns the existing row (idempotent). If the batch
- * fails, its records are retried one by one so one bad record cannot fail the others;
- * each result is the stored record or the error for that record.
- */
-export function prepareUsageInsert(db: DB): (batch: NewUsageRecord[]) => Array<UsageRecord | Error> {
-  const insertStmt = db.prepare(
-    `INSERT INTO usage (ts, kind, key_id, pipeline, model, stream_id, request_id, units, duration_ms, orchestrator,
-       orchestrator_cost_wei, charge_micros, currency)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-     ON CONFLICT DO NOTHING`,
-  );
-  const byRequest = db.prepare("SELECT * FROM usage WHERE request_id = ?");
-  const insertOne = (u: NewUsageRecord): UsageRecord => {
-    const r = insertStmt.run(
-      u.ts, u.kind, u.keyId, u.pipeline, u.model, u.streamId, u.requestId, u.units, u.durationMs, u.orchestrator,
-      u.orchestratorCostWei, u.chargeMicros, u.currency,
-    );
-    if (r.changes === 1) {
-      return {
-        id: Number(r.lastInsertRowid), ts: u.ts, kind: u.kind, keyId: u.keyId, pipeline: u.pipeline, model: u.model,
-        streamId: u.streamId, requestId: u.requestId, units: u.units, durationMs: u.durationMs, orchestrator: u.orchestrator,
-        orchestratorCostWei: u.orchestratorCostWei, chargeMicros: u.chargeMicros, currency: u.currency,
-      };
-    }
-    const existing = byRequest.get(u.requestId) as UsageDbRow | undefined;
-    if (!existing) throw new Error("usage insert returned no row");
-    return usageFromDb(existing);
-  };
-  const insertAll = db.transaction((batch: NewUsageRecord[]) => batch.map(insertOne));
-  const insertAlone = db.transaction(insertOne);
-  return (batch) => {
-    try {
-      return insertAll(batch);
-    } catch (err) {
-      if (batch.length === 1) return [err as Error];
-      return batch.map((u) => {
-        try {
-          return insertAlone(u);
-        } catch (e) {
-          return e as Error;
-        }
-      });
-    }
-  };
-}
-
-class SqliteUsageStore implements UsageStore {
-  private readonly sumStmt;
-  private readonly byRequestStmt;
-
-  constructor(
-    private readonly db: DB,
-    private readonly ledger: UsageLedger,
-  ) {
-    // Reads and the sum below use the main connection; inserts go through the ledger.
-    this.sumStmt = db.prepare("SELECT COALESCE(SUM(charge_micros), 0) AS total FROM usage WHERE key_id = ? AND ts >= ? AND ts < ?");
-    this.byRequestStmt = db.prepare("SELECT * FROM usage WHERE request_id = ?");
-  }
-
-  async findByRequest(requestId: string): Promise<UsageRecord | undefined> {
-    const r = this.byRequestStmt.get(requestId) as UsageDbRow | undefined;
-    return r && usageFromDb(r);
-  }
-
-  /** Committed when it resolves; how soon it is fsynced is the ledger's setting (usage-ledger.ts). */
-  insert(u: NewUsageRecord): Promise<UsageRecord> {
-    return this.ledger.insert(u);
-  }
-
-  private where(q: UsageQuery): { sql: string; vals: unknown[] } {
-    const where = ["ts >= ?", "ts < ?"];
-    const vals: unknown[] = [q.from, q.to];
-    if (q.keyId !== undefined) { where.push("key_id = ?"); vals.push(q.keyId); }
-    if (q.pipeline !== undefined) { where.push("pipeline = ?"); vals.push(q.pipeline); }
-    return { sql: where.join(" AND "), vals };
-  }
-
-  async list(q: UsageQuery): Promise<UsageRecord[]> {
-    const { sql, vals } = this.where(q);
-    const limit = Math.max(1, Math.min(q.limit ?? 10_000, 100_000));
-    return (this.db.prepare(`SELECT * FROM usage WHERE ${sql} ORDER BY ts, id LIMIT ?`).all(...vals, limit) as UsageDbRow[]).map(usageFromDb);
-  }
-
-  async group(q: UsageQuery, by: UsageGroupBy): Promise<UsageGroup[]> {
-    const { sql, vals } = this.where(q);
-    const expr = by === "day" ? "strftime('%Y-%m-%d', ts / 1000, 'unixepoch')" : by === "pipeline" ? "pipeline" : "key_id";
-    const rows = this.db.prepare(
-      `SELECT ${expr} AS grp, COUNT(*) AS records, COALESCE(SUM(units), 0) AS units, COALESCE(SUM(duration_ms), 0) AS duration_ms,
-              wei_sum(orchestrator_cost_wei) AS wei, COALESCE(SUM(charge_micros), 0) AS charge
-         FROM usage WHERE ${sql} GROUP BY grp ORDER BY grp`,
-    ).all(...vals) as { grp: string; records: number; units: number; duration_ms: number; wei: string; charge: number }[];
-    return rows.map((r) => ({
-      group: r.grp, records: r.records, units: r.units, durationMs: r.duration_ms, orchestratorCostWei: r.wei, chargeMicros: r.charge,
-    }));
-  }
-
-  async sumCharges(keyId: string, from: number, to: number): Promise<number> {
-    return (this.sumStmt.get(keyId, from, to) as { total: number }).total;
   }
 }
 

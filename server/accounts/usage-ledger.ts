@@ -17,7 +17,8 @@
 import type { Worker } from "node:worker_threads";
 import { startModuleThread } from "../threads.ts";
 import { moduleLogger } from "../../core/log.ts";
-import { prepareUsageInsert, type DB } from "./sqlite.ts";
+import type { DB } from "./sqlite-schema.ts";
+import { prepareUsageInsert } from "./usage-insert.ts";
 import type { NewUsageRecord, UsageRecord } from "./types.ts";
 
 const log = moduleLogger("usage-ledger");

@@ -1,0 +1,110 @@
+// Writing usage records: billed batch requests, their refunds, and intervals of live streams.
+import { requireNonNegative } from "./key-input.ts";
+import { parseWei, type PriceBook } from "./pricing.ts";
+import type { AuditEntry, UsageRecord, UsageStore } from "./types.ts";
+
+export interface BatchUsageInput {
+  keyId: string;
+  pipeline: string;
+  model?: string | null;
+  units: number;
+  orchestrator?: string | null;
+  orchestratorCostWei?: string | bigint;
+  requestId?: string | null;
+  /** Overrides the price book. */
+  chargeMicros?: number;
+  ts?: number;
+}
+
+export interface StreamUsageInput {
+  keyId: string;
+  streamId: string;
+  pipeline: string;
+  durationSeconds: number;
+  /** Output pixels in this interval. */
+  pixels: number;
+  orchestrator?: string | null;
+  orchestratorCostWei?: string | bigint;
+  /** E.g. `${streamId}:${minuteIndex}`; makes the write idempotent. */
+  requestId?: string | null;
+  chargeMicros?: number;
+  ts?: number;
+}
+
+type AuditFn = (e: { actor: string; action: string; target?: string | null; details?: Record<string, unknown> }) => Promise<AuditEntry>;
+
+export class UsageRecorder {
+  constructor(
+    private readonly usage: Pick<UsageStore, "insert" | "findByRequest">,
+    private readonly priceBook: PriceBook,
+    private readonly audit: AuditFn,
+    private readonly now: () => number,
+  ) {}
+
+  /** Records a billed batch request; durable when the promise resolves (write it before replying 200). */
+  async recordBatch(u: BatchUsageInput): Promise<UsageRecord> {
+    const wei = parseWei(u.orchestratorCostWei);
+    requireNonNegative(u.units, "units");
+    return this.usage.insert({
+      ts: u.ts ?? this.now(),
+      kind: "batch",
+      keyId: u.keyId,
+      pipeline: u.pipeline,
+      model: u.model ?? null,
+      streamId: null,
+      requestId: u.requestId ?? null,
+      units: Math.round(u.units),
+      durationMs: 0,
+      orchestrator: u.orchestrator ?? null,
+      orchestratorCostWei: wei.toString(),
+      chargeMicros: u.chargeMicros ?? this.priceBook.charge({ pipeline: u.pipeline, units: u.units, orchestratorCostWei: wei }),
+      currency: this.priceBook.currency,
+    });
+  }
+
+  /**
+   * Cancels a billed batch request whose result could not be delivered: appends a record
+   * with the negated units, cost and charge (request id `<requestId>:refund`), so totals,
+   * spend caps and exports net it out. Idempotent; undefined when there is nothing to refund.
+   */
+  async refundBatch(requestId: string, reason: string): Promise<UsageRecord | undefined> {
+    const orig = await this.usage.findByRequest(requestId);
+    if (!orig || orig.kind !== "batch") return undefined;
+    const refundId = `${requestId}:refund`;
+    const existing = await this.usage.findByRequest(refundId);
+    if (existing) return existing;
+    const rec = await this.usage.insert({
+      ...orig,
+      ts: this.now(),
+      requestId: refundId,
+      units: -orig.units,
+      orchestratorCostWei: (-BigInt(orig.orchestratorCostWei)).toString(),
+      chargeMicros: -orig.chargeMicros,
+    });
+    await this.audit({ actor: "system", action: "usage.refund", target: orig.keyId, details: { requestId, reason, chargeMicros: orig.chargeMicros } });
+    return rec;
+  }
+
+  /** Records one interval (typically a minute) of a live or transcode stream. */
+  async recordStream(u: StreamUsageInput): Promise<UsageRecord> {
+    const wei = parseWei(u.orchestratorCostWei);
+    requireNonNegative(u.durationSeconds, "durationSeconds");
+    requireNonNegative(u.pixels, "pixels");
+    const durationMs = Math.round(u.durationSeconds * 1000);
+    return this.usage.insert({
+      ts: u.ts ?? this.now(),
+      kind: "stream",
+      keyId: u.keyId,
+      pipeline: u.pipeline,
+      model: null,
+      streamId: u.streamId,
+      requestId: u.requestId ?? null,
+      units: Math.round(u.pixels),
+      durationMs,
+      orchestrator: u.orchestrator ?? null,
+      orchestratorCostWei: wei.toString(),
+      chargeMicros: u.chargeMicros ?? this.priceBook.charge({ pipeline: u.pipeline, units: u.pixels, durationMs, orchestratorCostWei: wei }),
+      currency: this.priceBook.currency,
+    });
+  }
+}
