@@ -1,4 +1,4 @@
-// The batch AI API contract (shared/ai-api.md) as data: the nine pipelines, their
+// The batch AI API contract (Livepeer's public AI gateway API) as data: the nine pipelines, their
 // fields, defaults, limits, default models and billing units, plus a small
 // validator that coerces multipart form strings and checks JSON bodies strictly.
 // Used by the gateway (server/ai) and by the development orchestrator

@@ -1,8 +1,8 @@
 // In-memory model of a trickle channel: a ring of the last RING_SIZE segments,
 // each an append-only byte buffer that readers follow live. Transport-free: the
 // HTTP handlers in server.ts and the in-process publish/subscribe API both sit
-// on top of this. Semantics follow go-livepeer's trickle server (see
-// /work/shared/livepeer-wire.md section 6).
+// on top of this. Semantics follow go-livepeer's trickle server.
+
 
 /** Segments kept per channel (slot = seq mod RING_SIZE). */
 export const RING_SIZE = 5;

@@ -397,7 +397,7 @@ describe("trickle clients: network failures", () => {
     const p = sub.next();
     await wait(200);
     // restart on the same port
-    const { TrickleServer, createTrickleHandler } = await import("./server.ts");
+    const { TrickleServer, createTrickleHandler } = await import("./index.ts");
     const http = await import("node:http");
     const server = new TrickleServer();
     server.createChannel("back");

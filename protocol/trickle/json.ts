@@ -10,6 +10,7 @@
 import { moduleLogger, type Logger } from "../../core/log.ts";
 import { TricklePublisher, type TricklePublisherOptions } from "./publisher.ts";
 import { TrickleSubscriber, type TrickleSubscriberOptions } from "./subscriber.ts";
+import { untilNull } from "./iterate.ts";
 
 export const JSON_CONTENT_TYPE = "application/json";
 export const KEEPALIVE_MESSAGE = { keep: "alive" } as const;
@@ -92,16 +93,10 @@ export class TrickleJsonSubscriber<T = unknown> implements AsyncIterable<JsonMes
     }
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<JsonMessage<T>> {
-    try {
-      for (;;) {
-        const m = await this.next();
-        if (!m) return;
-        yield m;
-      }
-    } finally {
+  [Symbol.asyncIterator](): AsyncIterator<JsonMessage<T>> {
+    return untilNull(() => this.next(), () => {
       if (!this.subscriber.ended) this.subscriber.close();
-    }
+    });
   }
 
   close(): void {

@@ -1,6 +1,6 @@
 // Trickle server: hosts channels of numbered, streamed segments under a base path
 // (the orchestrator mounts it at `{serviceUrl}/ai/trickle/`). Wire semantics follow
-// go-livepeer's trickle server; see /work/shared/livepeer-wire.md section 6.
+// go-livepeer's trickle server; see protocol/trickle/README.md.
 //
 //   POST   B/{channel}         create (MIME type from `Expect-Content`)
 //   POST   B/{channel}/{seq}   publish a segment (body streamed; -1 = next write index;
@@ -13,44 +13,17 @@
 // Besides HTTP, the orchestrator publishes and subscribes in-process (publish(),
 // localPublisher(), subscribe()) on the very same channels.
 
-import { EventEmitter } from "node:events";
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
-import type { FastifyInstance, FastifyPluginAsync } from "fastify";
-import { moduleLogger, type Logger } from "../../core/log.ts";
-import { Channel, Segment, SegmentReader } from "./channel.ts";
+import type { Channel } from "./channel.ts";
+import { LocalPublisher, LocalSubscriber, openSegmentWriter, writeWholeSegment, type LocalSegmentWriter } from "./local.ts";
+import { ChannelRegistry } from "./registry.ts";
+import { HEADER_CLOSED, HEADER_LATEST, HEADER_RESET, HEADER_SEQ, STATUS_SEQ_NOT_FOUND, headerValue, parseSeq, validChannelName } from "./wire.ts";
 
 export { Channel, Segment, SegmentReader, RING_SIZE } from "./channel.ts";
-
-export const HEADER_SEQ = "Lp-Trickle-Seq";
-export const HEADER_LATEST = "Lp-Trickle-Latest";
-export const HEADER_CLOSED = "Lp-Trickle-Closed";
-export const HEADER_RESET = "Lp-Trickle-Reset";
-/** Status for "the channel exists but that seq is gone or too far ahead". */
-export const STATUS_SEQ_NOT_FOUND = 470;
-
-export interface TrickleServerOptions {
-  /** A channel with no new segment for this long is removed. Default 5 min. */
-  idleTimeoutMs?: number;
-  /** How often the idle sweep runs. Default min(60 s, idleTimeoutMs). */
-  sweepIntervalMs?: number;
-  /** `100 Continue` keepalive period while a preconnected POST has sent no byte. Default 10 s. */
-  keepaliveIntervalMs?: number;
-  /** Publishing to an unknown channel creates it (go-livepeer `Autocreate`). Default false: 404. */
-  autocreate?: boolean;
-  /** `POST B/{channel}` creates the channel. Default true (false: 404 unless it exists, like go-livepeer without Autocreate). */
-  httpCreate?: boolean;
-  logger?: Logger;
-}
-
-export type ChannelCloseReason = "deleted" | "idle" | "shutdown";
-
-export interface TrickleServerEvents {
-  "channel-created": [name: string, mimeType: string];
-  "channel-closed": [name: string, reason: ChannelCloseReason];
-  /** The first byte of a segment arrived (HTTP or local publish). */
-  "segment-started": [name: string, seq: number];
-}
+export * from "./local.ts";
+export { ChannelRegistry, type ChannelCloseReason, type TrickleServerEvents, type TrickleServerOptions } from "./registry.ts";
+export { HEADER_CLOSED, HEADER_LATEST, HEADER_RESET, HEADER_SEQ, STATUS_SEQ_NOT_FOUND } from "./wire.ts";
 
 /** Request/response objects of node:http and node:http2 (compat API) both fit these. */
 export type TrickleHttpRequest = IncomingMessage | Http2ServerRequest;
@@ -80,143 +53,17 @@ interface Req {
   resume(): unknown;
 }
 
-const SEQ_RE = /^-?\d{1,15}$/;
-
-function parseSeq(raw: string): number | undefined {
-  if (!SEQ_RE.test(raw)) return undefined;
-  const n = Number(raw);
-  return n >= -2 ? n : undefined;
-}
-
-function validChannelName(name: string): boolean {
-  return name.length > 0 && name.length <= 256 && !name.includes("/") && name !== "." && name !== "..";
-}
-
-function headerValue(h: string | string[] | undefined): string | undefined {
-  return Array.isArray(h) ? h[0] : h;
-}
-
-function toBuffer(data: Uint8Array | string): Buffer {
-  return typeof data === "string" ? Buffer.from(data) : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-}
-
-const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-export class TrickleServer extends EventEmitter<TrickleServerEvents> {
-  readonly idleTimeoutMs: number;
-  readonly sweepIntervalMs: number;
-  readonly keepaliveIntervalMs: number;
-  readonly autocreate: boolean;
-  readonly httpCreate: boolean;
-  private readonly log: Logger;
-  private readonly channels = new Map<string, Channel>();
-  private sweeper: NodeJS.Timeout | undefined;
-
-  constructor(opts: TrickleServerOptions = {}) {
-    super();
-    this.idleTimeoutMs = opts.idleTimeoutMs ?? 5 * 60_000;
-    this.sweepIntervalMs = opts.sweepIntervalMs ?? Math.min(60_000, this.idleTimeoutMs);
-    this.keepaliveIntervalMs = opts.keepaliveIntervalMs ?? 10_000;
-    this.autocreate = opts.autocreate ?? false;
-    this.httpCreate = opts.httpCreate ?? true;
-    this.log = opts.logger ?? moduleLogger("trickle-server");
-  }
-
-  /** Starts the idle sweep (idempotent). */
-  start(): this {
-    if (!this.sweeper) {
-      this.sweeper = setInterval(() => this.sweepIdle(), this.sweepIntervalMs);
-      this.sweeper.unref();
-    }
-    return this;
-  }
-
-  /** Stops the sweep and closes every channel (subscribers get `Lp-Trickle-Closed`). */
-  stop(): void {
-    if (this.sweeper) clearInterval(this.sweeper);
-    this.sweeper = undefined;
-    for (const name of [...this.channels.keys()]) this.deleteChannel(name, "shutdown");
-  }
-
-  // ---- channel registry ------------------------------------------------------------
-
-  /** Creates a channel (idempotent: an existing channel is returned unchanged). */
-  createChannel(name: string, mimeType = "application/octet-stream"): Channel {
-    if (!validChannelName(name)) throw new Error(`invalid trickle channel name ${JSON.stringify(name)}`);
-    let ch = this.channels.get(name);
-    if (!ch) {
-      ch = new Channel(name, mimeType);
-      this.channels.set(name, ch);
-      this.log.debug({ channel: name, mimeType }, "trickle channel created");
-      this.emit("channel-created", name, mimeType);
-    }
-    return ch;
-  }
-
-  getChannel(name: string): Channel | undefined {
-    return this.channels.get(name);
-  }
-
-  hasChannel(name: string): boolean {
-    return this.channels.has(name);
-  }
-
-  channelNames(): string[] {
-    return [...this.channels.keys()];
-  }
-
-  /** Closes and removes a channel; false if unknown. */
-  deleteChannel(name: string, reason: ChannelCloseReason = "deleted"): boolean {
-    const ch = this.channels.get(name);
-    if (!ch) return false;
-    this.channels.delete(name);
-    ch.close();
-    this.log.debug({ channel: name, reason }, "trickle channel closed");
-    this.emit("channel-closed", name, reason);
-    return true;
-  }
-
-  /** Removes channels idle longer than idleTimeoutMs (channels named `_...` are internal and kept). Returns their names. */
-  sweepIdle(now = Date.now()): string[] {
-    const removed: string[] = [];
-    for (const ch of [...this.channels.values()]) {
-      if (ch.name.startsWith("_")) continue;
-      if (now - ch.writeTime > this.idleTimeoutMs) {
-        this.deleteChannel(ch.name, "idle");
-        removed.push(ch.name);
-      }
-    }
-    if (removed.length > 0) this.log.debug({ channels: removed }, "swept idle trickle channels");
-    return removed;
-  }
-
-  private requireChannel(name: string): Channel {
-    const ch = this.channels.get(name);
-    if (!ch) throw new Error(`unknown trickle channel ${JSON.stringify(name)}`);
-    return ch;
-  }
-
+export class TrickleServer extends ChannelRegistry {
   // ---- in-process API ---------------------------------------------------------------
 
   /** Opens segment `seq` (-1 = the next write index) of a channel for writing in-process. */
   publish(name: string, seq = -1, opts: { reset?: boolean } = {}): LocalSegmentWriter {
-    const ch = this.requireChannel(name);
-    const resolved = ch.resolveWriteSeq(seq);
-    if (resolved < 0) throw new Error(`invalid trickle publish seq ${seq}`);
-    if (opts.reset) ch.reset(resolved);
-    return new LocalSegmentWriter(this, ch, resolved, ch.getForWrite(resolved));
+    return openSegmentWriter(this, name, seq, opts);
   }
 
   /** Writes one whole segment in-process; resolves with its seq. */
-  async writeSegment(name: string, data: Uint8Array | string | AsyncIterable<Uint8Array>, seq = -1): Promise<number> {
-    const w = this.publish(name, seq);
-    try {
-      if (typeof data === "string" || data instanceof Uint8Array) w.write(data);
-      else for await (const chunk of data) w.write(chunk);
-    } finally {
-      w.end();
-    }
-    return w.seq;
+  writeSegment(name: string, data: Uint8Array | string | AsyncIterable<Uint8Array>, seq = -1): Promise<number> {
+    return writeWholeSegment(this, name, data, seq);
   }
 
   /** A sequential in-process publisher for one channel (seqs counted from the channel's write head). */
@@ -227,12 +74,6 @@ export class TrickleServer extends EventEmitter<TrickleServerEvents> {
   /** In-process subscription with the same semantics as `GET B/{channel}/{seq}`. */
   subscribe(name: string, opts: { start?: number } = {}): LocalSubscriber {
     return new LocalSubscriber(this, name, opts.start ?? -1);
-  }
-
-  /** @internal */
-  noteWriteStarted(ch: Channel, seq: number): void {
-    ch.markWriteStarted(seq);
-    this.emit("segment-started", ch.name, seq);
   }
 
   // ---- HTTP -------------------------------------------------------------------------
@@ -266,7 +107,7 @@ export class TrickleServer extends EventEmitter<TrickleServerEvents> {
         if (method === "DELETE") return this.httpDeleteChannel(channel, rq, rs);
         return this.sendText(rq, rs, 405, "Method not allowed", { Allow: "POST, DELETE" });
       }
-      const ch = this.channels.get(channel);
+      const ch = this.getChannel(channel);
       if (method === "GET" && seq === "next") return this.httpNext(ch, rq, rs);
       if (method !== "GET" && method !== "POST" && method !== "DELETE") {
         return this.sendText(rq, rs, 405, "Method not allowed", { Allow: "GET, POST, DELETE" });
@@ -333,7 +174,7 @@ export class TrickleServer extends EventEmitter<TrickleServerEvents> {
 
   private httpCreateChannel(name: string, req: Req, res: Res): void {
     const mime = headerValue(req.headers["expect-content"]) ?? "application/octet-stream";
-    if (!this.channels.has(name) && !this.httpCreate && !this.autocreate) return this.notFound(req, res);
+    if (!this.hasChannel(name) && !this.httpCreate && !this.autocreate) return this.notFound(req, res);
     this.createChannel(name, mime);
     req.resume();
     this.sendText(req, res, 200, "");
@@ -500,235 +341,3 @@ export class TrickleServer extends EventEmitter<TrickleServerEvents> {
   }
 }
 
-// ---- in-process publish/subscribe ---------------------------------------------------
-
-/** An in-process writer for one segment. */
-export class LocalSegmentWriter {
-  private total = 0;
-  private ended = false;
-
-  constructor(
-    private readonly server: TrickleServer,
-    private readonly channel: Channel,
-    readonly seq: number,
-    private readonly segment: Segment,
-  ) {}
-
-  /** True once ended, or when the segment/channel was closed under the writer. */
-  get closed(): boolean {
-    return this.ended || this.segment.closed;
-  }
-
-  /** Appends bytes (subscribers get them immediately). False if the segment is closed. */
-  write(data: Uint8Array | string): boolean {
-    if (this.closed) return false;
-    const buf = toBuffer(data);
-    if (buf.length === 0) return true;
-    if (this.total === 0) this.server.noteWriteStarted(this.channel, this.seq);
-    this.total += buf.length;
-    return this.segment.write(buf);
-  }
-
-  /** Ends the segment. */
-  end(data?: Uint8Array | string): void {
-    if (data !== undefined) this.write(data);
-    if (this.ended) return;
-    this.ended = true;
-    if (this.total === 0 && !this.channel.closed) this.channel.markWriteStarted(this.seq);
-    this.segment.close();
-  }
-}
-
-/** Sequential in-process publisher: next() opens seq n, n+1, ... */
-export class LocalPublisher {
-  private seq: number;
-
-  constructor(
-    private readonly server: TrickleServer,
-    readonly channel: string,
-  ) {
-    const ch = server.getChannel(channel);
-    if (!ch) throw new Error(`unknown trickle channel ${JSON.stringify(channel)}`);
-    this.seq = ch.nextWrite;
-  }
-
-  /** The seq the next call to next() opens. */
-  get nextSeq(): number {
-    return this.seq;
-  }
-
-  next(): LocalSegmentWriter {
-    return this.server.publish(this.channel, this.seq++);
-  }
-
-  /** Writes one whole segment; resolves with its seq. */
-  async write(data: Uint8Array | string | AsyncIterable<Uint8Array>): Promise<number> {
-    return this.server.writeSegment(this.channel, data, this.seq++);
-  }
-
-  /** One JSON message as one segment; returns its seq. */
-  writeJson(value: unknown): number {
-    const w = this.next();
-    w.end(JSON.stringify(value));
-    return w.seq;
-  }
-}
-
-/** A segment delivered to an in-process subscriber; `reader` yields bytes live. */
-export interface LocalSegment {
-  seq: number;
-  reader: SegmentReader;
-  buffer(): Promise<Buffer>;
-  text(): Promise<string>;
-  json<T = unknown>(): Promise<T>;
-}
-
-export type LocalSubscriberEnd = "closed" | "not-found" | "cancelled";
-
-/**
- * In-process subscriber with the HTTP semantics: start at `start` (-1 = next segment, -2 = the
- * current one), follow seq by seq, jump to the live edge when a seq fell out of the ring.
- * Iteration ends when the channel is closed or removed (see `endReason`).
- */
-export class LocalSubscriber implements AsyncIterable<LocalSegment> {
-  private seq: number;
-  private cancelled = false;
-  private wakeCancel: (() => void) | undefined;
-  endReason: LocalSubscriberEnd | undefined;
-  /** Segments skipped because the subscriber fell behind. */
-  skipped = 0;
-
-  constructor(
-    private readonly server: TrickleServer,
-    readonly channel: string,
-    start: number,
-  ) {
-    this.seq = start;
-  }
-
-  close(): void {
-    this.cancelled = true;
-    this.endReason ??= "cancelled";
-    this.wakeCancel?.();
-  }
-
-  /** The next segment once its first byte is written; null at the end of the stream. */
-  async next(): Promise<LocalSegment | null> {
-    for (;;) {
-      if (this.cancelled) return null;
-      const ch = this.server.getChannel(this.channel);
-      if (!ch) {
-        this.endReason ??= "not-found";
-        return null;
-      }
-      const target = ch.getForRead(this.seq);
-      const segment = target.segment;
-      if (segment) {
-        while (segment.fresh && !this.cancelled) {
-          await new Promise<void>((resolve) => {
-            this.wakeCancel = resolve;
-            void segment.waitForChange().then(resolve);
-          });
-          this.wakeCancel = undefined;
-        }
-        if (this.cancelled) return null;
-        if (segment.byteLength > 0) {
-          this.seq = target.seq + 1;
-          return makeLocalSegment(target.seq, segment);
-        }
-      }
-      if (ch.closed) {
-        this.endReason ??= "closed";
-        return null;
-      }
-      // Gone, too far ahead, or dropped without data: go to the live edge.
-      const latest = ch.nextWrite;
-      if (latest > target.seq) {
-        this.skipped += Math.max(0, latest - target.seq);
-        this.seq = latest;
-      } else {
-        this.seq = latest;
-        await delay(20);
-      }
-    }
-  }
-
-  async *[Symbol.asyncIterator](): AsyncIterator<LocalSegment> {
-    try {
-      for (;;) {
-        const seg = await this.next();
-        if (!seg) return;
-        yield seg;
-      }
-    } finally {
-      if (!this.endReason) this.close();
-    }
-  }
-}
-
-function makeLocalSegment(seq: number, segment: Segment): LocalSegment {
-  const reader = segment.reader();
-  const buffer = async () => {
-    const parts: Buffer[] = [];
-    for await (const c of reader) parts.push(c);
-    return Buffer.concat(parts);
-  };
-  return {
-    seq,
-    reader,
-    buffer,
-    text: async () => (await buffer()).toString("utf8"),
-    json: async <T>() => JSON.parse((await buffer()).toString("utf8")) as T,
-  };
-}
-
-// ---- mounting -----------------------------------------------------------------------
-
-/**
- * A plain node:http / node:http2 request listener for `basePath` (e.g. "/ai/trickle").
- * Returns false when the URL is not under the base path (so the caller can route it elsewhere).
- */
-export function createTrickleHandler(
-  server: TrickleServer,
-  basePath: string,
-): (req: TrickleHttpRequest, res: TrickleHttpResponse) => boolean {
-  const base = basePath.replace(/\/+$/, "") + "/";
-  return (req, res) => {
-    const url = req.url ?? "/";
-    if (!url.startsWith(base)) return false;
-    server.handle(req, res, url.slice(base.length));
-    return true;
-  };
-}
-
-export interface TricklePluginOptions {
-  server: TrickleServer;
-}
-
-/**
- * Fastify plugin: `app.register(tricklePlugin, { prefix: "/ai/trickle", server })`.
- * Request bodies are never buffered by fastify (a pass-through content-type parser is installed
- * in this plugin's encapsulated context) and responses are written raw (`reply.hijack()`), so
- * segments stream both ways.
- */
-export const tricklePlugin: FastifyPluginAsync<TricklePluginOptions> = async (app: FastifyInstance, opts) => {
-  const server = opts.server;
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser("*", (_request, _payload, done) => done(null, undefined));
-
-  type P1 = { Params: { channel: string } };
-  type P2 = { Params: { channel: string; seq: string } };
-  const one = (method: string) => async (request: import("fastify").FastifyRequest<P1>, reply: import("fastify").FastifyReply) => {
-    reply.hijack();
-    server.route(method, request.params.channel, undefined, request.raw, reply.raw);
-  };
-  const two = (method: string) => async (request: import("fastify").FastifyRequest<P2>, reply: import("fastify").FastifyReply) => {
-    reply.hijack();
-    server.route(method, request.params.channel, request.params.seq, request.raw, reply.raw);
-  };
-  app.post<P1>("/:channel", one("POST"));
-  app.delete<P1>("/:channel", one("DELETE"));
-  app.get<P2>("/:channel/:seq", two("GET"));
-  app.post<P2>("/:channel/:seq", two("POST"));
-  app.delete<P2>("/:channel/:seq", two("DELETE"));
-};

@@ -26,6 +26,7 @@ import {
   type AgentHandle,
   type TrickleClientOptions,
 } from "./http-client.ts";
+import { untilNull } from "./iterate.ts";
 
 export interface TrickleSubscriberOptions extends TrickleClientOptions {
   /** First seq: -1 = the next segment to be written (live edge), -2 = the one being written now. Default -1. */
@@ -156,16 +157,10 @@ export class TrickleSubscriber extends EventEmitter<TrickleSubscriberEvents> imp
     }
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<TrickleSegment> {
-    try {
-      for (;;) {
-        const seg = await this.next();
-        if (!seg) return;
-        yield seg;
-      }
-    } finally {
+  [Symbol.asyncIterator](): AsyncIterator<TrickleSegment> {
+    return untilNull(() => this.next(), () => {
       if (!this.finished) this.close();
-    }
+    });
   }
 
   /** Stops: aborts pending requests (including the preconnect) and frees the agent. */

@@ -6,7 +6,8 @@ import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import Fastify, { type FastifyInstance } from "fastify";
 import { generate } from "selfsigned";
-import { TrickleServer, createTrickleHandler, tricklePlugin, type TrickleServerOptions } from "./server.ts";
+import { createTrickleHandler, tricklePlugin } from "./mount.ts";
+import { TrickleServer, type TrickleServerOptions } from "./server.ts";
 
 export const BASE_PATH = "/ai/trickle";
 

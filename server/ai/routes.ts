@@ -1,4 +1,4 @@
-// The batch AI HTTP API at the root of Wharf's origin (shared/ai-api.md): the nine
+// The batch AI HTTP API at the root of Wharf's origin (Livepeer's public AI API, protocol/ai/spec.ts): the nine
 // `POST /<pipeline>` routes, `POST /image-to-video/result`, in one encapsulated
 // fastify plugin whose error handler answers in the Livepeer SDK's shapes
 // (`{"detail": {"msg"}}`, 422 `{"detail": [{"loc", "msg", "type"}]}`) without
