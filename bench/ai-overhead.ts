@@ -18,7 +18,6 @@
 // orchestrator call (Livepeer headers), the usage record (committed before the answer)
 // and the answer with Wharf's result URL; the result is then copied from the
 // orchestrator (GET of its URL; with --data-uris, decoded before the answer instead).
-import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { Agent } from "undici";
 import { exchange } from "../protocol/http-exchange.ts";
@@ -29,6 +28,7 @@ import { startWharf } from "../test/support/wharf.ts";
 import { startOrchestratorProcess } from "../test/support/orchestrator.ts";
 import { spawnListening, type ListeningProcess } from "../test/support/listening-process.ts";
 import { loadInterleaved } from "./support/load.ts";
+import { cpuSeconds } from "./support/proc.ts";
 
 const { values } = parseArgs({
   options: {
@@ -40,15 +40,8 @@ const SECONDS = Number(values.seconds);
 const LEVELS = values.levels!.split(",").map(Number);
 const BODY = JSON.stringify({ model_id: "", prompt: "benchmark", width: 512, height: 512 });
 
-/** CPU time (ms) a process has used so far, from /proc (Linux); NaN elsewhere. */
-function cpuMs(pid: number | undefined): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime + stime, USER_HZ = 100
-  } catch {
-    return NaN;
-  }
-}
+/** CPU time (ms) a process has used so far (NaN where /proc is absent). */
+const cpuMs = (pid: number | undefined) => cpuSeconds(pid) * 1000;
 
 async function main(): Promise<void> {
   const orch = await startOrchestratorProcess(["--ai-zero-cost", "--ai-capacity", "100000", ...(values["data-uris"] ? ["--ai-data-uris"] : [])], { http: true });

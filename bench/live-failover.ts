@@ -7,12 +7,10 @@ import { pushTestPattern } from "../test/support/publisher.ts";
 import { startOrchestratorProcess, type OrchestratorProcess } from "../test/support/orchestrator.ts";
 import { startWharf } from "../test/support/wharf.ts";
 import { sleep, waitFor } from "../test/support/wait.ts";
+import { quantile } from "../core/percentile.ts";
 
 const KILLS = Number(process.argv[2] ?? 10);
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
-};
+const pct = (xs: number[], p: number) => quantile(xs, p / 100);
 
 async function main(): Promise<void> {
   const orchs: OrchestratorProcess[] = await Promise.all(

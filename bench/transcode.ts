@@ -5,12 +5,12 @@
 //     counting skipped segments (gaps) and Wharf's own CPU.
 //
 //   node --import tsx bench/transcode.ts [--streams 1,2,4,6] [--seconds 20] [--orchestrators 2]
-import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { pushTestPattern } from "../test/support/publisher.ts";
 import { startOrchestratorProcess, type OrchestratorProcess } from "../test/support/orchestrator.ts";
 import { startWharf } from "../test/support/wharf.ts";
 import { sleep, waitFor } from "../test/support/wait.ts";
+import { cpuSeconds } from "./support/proc.ts";
 
 const { values } = parseArgs({
   options: {
@@ -22,10 +22,6 @@ const { values } = parseArgs({
 const LEVELS = values.streams!.split(",").map(Number);
 const SECONDS = Number(values.seconds);
 
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks (100 Hz)
-}
 
 async function main(): Promise<void> {
   const orchs: OrchestratorProcess[] = [];

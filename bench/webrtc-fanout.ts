@@ -6,11 +6,12 @@
 // Viewers are werift peers in this process, on the same 2 cores as Wharf and the encoder,
 // so the fan-out figure is a lower bound for Wharf alone.
 //   node --import tsx bench/webrtc-fanout.ts [--viewers 10,25,50] [--seconds 10] [--joins 20]
-import { readFileSync } from "node:fs";
 import { pushTestPattern } from "../test/support/publisher.ts";
 import { startWharf, type WharfProcess } from "../test/support/wharf.ts";
 import { sleep, waitFor } from "../test/support/wait.ts";
 import { playWhep, publishWhip, type WhepPlayer } from "../test/support/whip-client.ts";
+import { quantile } from "../core/percentile.ts";
+import { cpuSeconds } from "./support/proc.ts";
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -20,15 +21,7 @@ const VIEWERS = arg("viewers", "10,25,50").split(",").map(Number);
 const SECONDS = Number(arg("seconds", "10"));
 const JOINS = Number(arg("joins", "20"));
 
-function pct(values: number[], p: number): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : NaN;
-}
-
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(f[11]) + Number(f[12])) / 100; // utime + stime in clock ticks (100 Hz)
-}
+const pct = (values: number[], p: number) => quantile(values, p / 100);
 
 async function createStream(w: WharfProcess, name: string) {
   const r = await w.api("POST", "/v1/streams", { name, pipeline: "passthrough" });

@@ -13,6 +13,7 @@ import { runFfmpeg } from "../core/ffmpeg.ts";
 import { CHROMIUM } from "../test/support/browser.ts";
 import { startWharf } from "../test/support/wharf.ts";
 import { sleep, waitFor } from "../test/support/wait.ts";
+import { quantileOfSorted } from "../core/percentile.ts";
 
 const { values } = parseArgs({ options: { seconds: { type: "string", default: "20" } } });
 const Y4M = "/tmp/wharf-glass-640x360.y4m";
@@ -85,7 +86,7 @@ async function main(): Promise<void> {
       if (best !== undefined && t - best < 3000) lat.push(t - best);
     }
     lat.sort((a, b) => a - b);
-    const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]!;
+    const q = (p: number) => quantileOfSorted(lat, p);
     const stats = await view.evaluate(async () => {
       const v = document.querySelector("#video") as HTMLVideoElement;
       return { width: v.videoWidth, height: v.videoHeight };

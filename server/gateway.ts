@@ -9,7 +9,7 @@ import { accountsAuthenticator, type Authenticator } from "./api/auth.ts";
 import { registerHealthRoutes } from "./api/health.ts";
 import { registerStreamRoutes } from "./api/streams.ts";
 import { displayHost, type PublicUrls } from "./api/urls.ts";
-import { AccountsStreamStore, type StreamStore } from "./streams/store.ts";
+import { AccountsStreamCatalog, type StreamCatalog } from "./streams/catalog.ts";
 import { AccountsError, createAccounts, type Accounts, type PriceBookConfig } from "./accounts/index.ts";
 import { ConfigError } from "./config/load.ts";
 import { registerAccountRoutes } from "./accounts/routes.ts";
@@ -42,7 +42,7 @@ export interface Gateway {
   config: Config;
   app: FastifyInstance;
   hub: StreamHub;
-  store: StreamStore;
+  store: StreamCatalog;
   accounts: Accounts;
   orchestrators: OrchestratorRegistry;
   urls: PublicUrls;
@@ -69,7 +69,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     await accounts.close();
     throw err instanceof AccountsError ? new ConfigError(`adminKey (WHARF_ADMIN_KEY): ${err.message}`) : err;
   });
-  const store: StreamStore = await AccountsStreamStore.open(accounts);
+  const store: StreamCatalog = await AccountsStreamCatalog.open(accounts);
 
   // --- Orchestrators: configured (orchAddr / orchWebhookUrl) or the embedded development network.
   let devNetwork: DevNetwork | undefined;

@@ -6,6 +6,7 @@
 //   not favour whichever ran in its faster moment. Each slice starts with an unrecorded
 //   ramp (connections warm, the previous target's queue drained).
 import { Agent } from "undici";
+import { quantileOfSorted } from "../../core/percentile.ts";
 
 export interface LoadResult {
   rps: number;
@@ -17,9 +18,7 @@ export interface LoadResult {
 
 export type Send = (agent: Agent) => Promise<number>;
 
-export function quantile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
-}
+export { quantileOfSorted as quantile } from "../../core/percentile.ts";
 
 interface Tally {
   lat: number[];
@@ -46,7 +45,7 @@ async function run(agent: Agent, concurrency: number, ms: number, send: Send, ta
 
 function result(t: Tally): LoadResult {
   t.lat.sort((a, b) => a - b);
-  return { rps: t.lat.length / (t.ms / 1000), p50: quantile(t.lat, 0.5), p99: quantile(t.lat, 0.99), errors: t.errors, requests: t.lat.length };
+  return { rps: t.lat.length / (t.ms / 1000), p50: quantileOfSorted(t.lat, 0.5), p99: quantileOfSorted(t.lat, 0.99), errors: t.errors, requests: t.lat.length };
 }
 
 export async function load(concurrency: number, seconds: number, send: Send): Promise<LoadResult> {

@@ -1,4 +1,6 @@
 // A bounded sample of latencies (ms) with percentiles, for the live status and benchmarks.
+import { quantile } from "../../core/percentile.ts";
+
 export class LatencySample {
   private readonly values: number[] = [];
   count = 0;
@@ -14,9 +16,7 @@ export class LatencySample {
 
   percentile(p: number): number | null {
     if (this.values.length === 0) return null;
-    const sorted = [...this.values].sort((a, b) => a - b);
-    const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-    return Math.round(sorted[i]! * 100) / 100;
+    return Math.round(quantile(this.values, p / 100) * 100) / 100;
   }
 
   view(): { p50: number | null; p95: number | null; max: number | null; samples: number } {

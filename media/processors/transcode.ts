@@ -10,6 +10,7 @@ import { completeSegment, LiveSegment } from "../../core/live-segment.ts";
 import type { Processor, Stream } from "../hub/stream.ts";
 import type { Rendition } from "../hub/types.ts";
 import { SOURCE_RENDITION, sourceRendition } from "./passthrough.ts";
+import { quantileOfSorted } from "../../core/percentile.ts";
 
 const log = moduleLogger("transcode");
 
@@ -40,7 +41,7 @@ export const MAX_ATTEMPTS = 3;
 
 function summarize(samples: number[]): { samples: number; p50: number | null; p95: number | null } {
   const sorted = [...samples].sort((a, b) => a - b);
-  const q = (p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! : null);
+  const q = (p: number) => (sorted.length ? quantileOfSorted(sorted, p) : null);
   return { samples: sorted.length, p50: q(0.5), p95: q(0.95) };
 }
 

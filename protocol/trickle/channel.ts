@@ -3,7 +3,6 @@
 // HTTP handlers in server.ts and the in-process publish/subscribe API both sit
 // on top of this. Semantics follow go-livepeer's trickle server.
 
-
 /** Segments kept per channel (slot = seq mod RING_SIZE). */
 export const RING_SIZE = 5;
 

@@ -14,7 +14,7 @@ import { PriceBook, type PriceBookConfig } from "./pricing.ts";
 import { ConcurrencyLimiter, TokenBucketLimiter, type RateDecision, type StreamSlot } from "./ratelimit.ts";
 import { SpendGuard, type SpendDecision } from "./spend.ts";
 import { SqliteStorage } from "./sqlite.ts";
-import type { AccountsStorage, ApiKey, ApiKeyRow, AuditEntry, AuditQuery, StreamRecord, UsageGroup, UsageGroupBy, UsageQuery, UsageRecord } from "./types.ts";
+import type { AccountsStorage, ApiKey, ApiKeyRow, AuditEntry, AuditQuery, StreamRow, UsageGroup, UsageGroupBy, UsageQuery, UsageRecord } from "./types.ts";
 import { UsageRecorder, type BatchUsageInput, type StreamUsageInput } from "./usage-recording.ts";
 
 export { AccountsError, type Actor } from "./errors.ts";
@@ -36,7 +36,7 @@ export interface AccountsEvents {
   keyCreated: [key: ApiKey];
   keyRevoked: [keyId: string];
   keyLimitsChanged: [keyId: string, key: ApiKey];
-  streamCreated: [stream: StreamRecord];
+  streamCreated: [stream: StreamRow];
   streamDeleted: [streamId: string, ownerKeyId: string];
 }
 
@@ -236,7 +236,7 @@ export class Accounts extends EventEmitter<AccountsEvents> {
   // ------------------------------------------------------------ streams
 
   /** Creates a durable stream record with a fresh stream key (shown to the owner on GET). */
-  async createStream(input: CreateStreamInput, by: Actor = SYSTEM): Promise<StreamRecord> {
+  async createStream(input: CreateStreamInput, by: Actor = SYSTEM): Promise<StreamRow> {
     if (typeof input.name !== "string" || input.name.length < 1 || input.name.length > 200) throw new AccountsError("invalid_request", "name", "name must be 1-200 characters");
     if (typeof input.pipeline !== "string" || !/^[a-z0-9][a-z0-9-]{0,63}$/.test(input.pipeline)) throw new AccountsError("invalid_request", "pipeline", "pipeline must be a lower-case pipeline name");
     const owner = await this.storage.keys.get(input.ownerKeyId);
@@ -250,15 +250,15 @@ export class Accounts extends EventEmitter<AccountsEvents> {
     return rec;
   }
 
-  getStream(id: string): Promise<StreamRecord | undefined> {
+  getStream(id: string): Promise<StreamRow | undefined> {
     return this.storage.streams.get(id);
   }
 
-  listStreams(opts: { ownerKeyId?: string; includeDeleted?: boolean } = {}): Promise<StreamRecord[]> {
+  listStreams(opts: { ownerKeyId?: string; includeDeleted?: boolean } = {}): Promise<StreamRow[]> {
     return this.storage.streams.list(opts);
   }
 
-  findStreamByKey(streamKey: string): Promise<StreamRecord | undefined> {
+  findStreamByKey(streamKey: string): Promise<StreamRow | undefined> {
     return this.storage.streams.findByStreamKey(streamKey);
   }
 
@@ -268,7 +268,7 @@ export class Accounts extends EventEmitter<AccountsEvents> {
    * the address. Failures are audited like API-key failures. Concurrency is separate
    * (acquireStreamSlot).
    */
-  async authenticateStreamKey(streamKey: string | undefined | null, remoteIp: string | undefined): Promise<{ ok: true; stream: StreamRecord; key: ApiKey } | AuthFailure> {
+  async authenticateStreamKey(streamKey: string | undefined | null, remoteIp: string | undefined): Promise<{ ok: true; stream: StreamRow; key: ApiKey } | AuthFailure> {
     const stream = streamKey ? await this.storage.streams.findByStreamKey(streamKey) : undefined;
     if (!stream) return this.auth.reject(remoteIp, { status: 401, error: "unauthorized", reason: streamKey ? "unknown" : "missing", message: "invalid stream key" });
     const row = await this.storage.keys.get(stream.ownerKeyId);
@@ -284,7 +284,7 @@ export class Accounts extends EventEmitter<AccountsEvents> {
     return { ok: true, stream, key: publicKey(row) };
   }
 
-  async updateStream(id: string, patch: { name?: string; config?: Record<string, unknown> }, by: Actor = SYSTEM): Promise<StreamRecord> {
+  async updateStream(id: string, patch: { name?: string; config?: Record<string, unknown> }, by: Actor = SYSTEM): Promise<StreamRow> {
     const rec = await this.storage.streams.update(id, patch);
     if (!rec) throw new AccountsError("not_found", "id", `stream ${id} not found`);
     await this.audit({ ...by, action: "stream.updated", target: id, details: { fields: Object.keys(patch) } });
@@ -292,14 +292,14 @@ export class Accounts extends EventEmitter<AccountsEvents> {
   }
 
   /** New stream key; the old one stops working at once (the hub should kick a live publisher). */
-  async rotateStreamKey(id: string, by: Actor = SYSTEM): Promise<StreamRecord> {
+  async rotateStreamKey(id: string, by: Actor = SYSTEM): Promise<StreamRow> {
     const rec = await this.storage.streams.update(id, { streamKey: newStreamKey() });
     if (!rec) throw new AccountsError("not_found", "id", `stream ${id} not found`);
     await this.audit({ ...by, action: "stream.key_rotated", target: id });
     return rec;
   }
 
-  async deleteStream(id: string, by: Actor = SYSTEM): Promise<StreamRecord> {
+  async deleteStream(id: string, by: Actor = SYSTEM): Promise<StreamRow> {
     const rec = await this.storage.streams.delete(id, this.now());
     if (!rec) throw new AccountsError("not_found", "id", `stream ${id} not found`);
     await this.audit({ ...by, action: "stream.deleted", target: id, details: { owner: rec.ownerKeyId } });

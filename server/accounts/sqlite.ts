@@ -8,7 +8,7 @@
 // commit (synchronous=FULL) instead.
 import type {
   AccountsStorage, ApiKeyRow, AuditEntry, AuditQuery, AuditStore, KeyLimitsPatch, KeyStore, MetaStore,
-  NewAuditEntry, Scope, StreamRecord, StreamStore, UsageStore,
+  NewAuditEntry, Scope, StreamRow, StreamStore, UsageStore,
 } from "./types.ts";
 import { openDatabase, type DB } from "./sqlite-schema.ts";
 import { SqliteUsageStore } from "./sqlite-usage.ts";
@@ -49,7 +49,7 @@ interface StreamDbRow {
   created_at: number; deleted_at: number | null;
 }
 
-function streamFromDb(r: StreamDbRow): StreamRecord {
+function streamFromDb(r: StreamDbRow): StreamRow {
   return {
     id: r.id, name: r.name, pipeline: r.pipeline, ownerKeyId: r.owner_key_id, streamKey: r.stream_key,
     config: JSON.parse(r.config) as Record<string, unknown>, createdAt: r.created_at, deletedAt: r.deleted_at,
@@ -134,19 +134,19 @@ class SqliteKeyStore implements KeyStore {
 class SqliteStreamStore implements StreamStore {
   constructor(private readonly db: DB) {}
 
-  async create(s: StreamRecord): Promise<StreamRecord> {
+  async create(s: StreamRow): Promise<StreamRow> {
     this.db.prepare(
       "INSERT INTO streams (id, name, pipeline, owner_key_id, stream_key, config, created_at, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     ).run(s.id, s.name, s.pipeline, s.ownerKeyId, s.streamKey, JSON.stringify(s.config), s.createdAt, s.deletedAt);
     return s;
   }
 
-  async get(id: string): Promise<StreamRecord | undefined> {
+  async get(id: string): Promise<StreamRow | undefined> {
     const r = this.db.prepare("SELECT * FROM streams WHERE id = ?").get(id) as StreamDbRow | undefined;
     return r && streamFromDb(r);
   }
 
-  async list(opts: { ownerKeyId?: string; includeDeleted?: boolean } = {}): Promise<StreamRecord[]> {
+  async list(opts: { ownerKeyId?: string; includeDeleted?: boolean } = {}): Promise<StreamRow[]> {
     const where: string[] = [];
     const vals: unknown[] = [];
     if (opts.ownerKeyId !== undefined) { where.push("owner_key_id = ?"); vals.push(opts.ownerKeyId); }
@@ -155,17 +155,17 @@ class SqliteStreamStore implements StreamStore {
     return (this.db.prepare(sql).all(...vals) as StreamDbRow[]).map(streamFromDb);
   }
 
-  async delete(id: string, now: number): Promise<StreamRecord | undefined> {
+  async delete(id: string, now: number): Promise<StreamRow | undefined> {
     const r = this.db.prepare("UPDATE streams SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL RETURNING *").get(now, id) as StreamDbRow | undefined;
     return r && streamFromDb(r);
   }
 
-  async findByStreamKey(streamKey: string): Promise<StreamRecord | undefined> {
+  async findByStreamKey(streamKey: string): Promise<StreamRow | undefined> {
     const r = this.db.prepare("SELECT * FROM streams WHERE stream_key = ? AND deleted_at IS NULL").get(streamKey) as StreamDbRow | undefined;
     return r && streamFromDb(r);
   }
 
-  async update(id: string, p: Partial<Pick<StreamRecord, "name" | "config" | "streamKey">>): Promise<StreamRecord | undefined> {
+  async update(id: string, p: Partial<Pick<StreamRow, "name" | "config" | "streamKey">>): Promise<StreamRow | undefined> {
     const sets: string[] = [];
     const vals: unknown[] = [];
     if (p.name !== undefined) { sets.push("name = ?"); vals.push(p.name); }

@@ -47,7 +47,7 @@ export type KeyLimitsPatch = Partial<
   Pick<ApiKey, "name" | "scopes" | "ipAllowlist" | "rateLimit" | "maxConcurrentStreams" | "dailyCapMicros" | "monthlyCapMicros">
 >;
 
-export interface StreamRecord {
+export interface StreamRow {
   id: string;
   name: string;
   pipeline: string;
@@ -141,13 +141,13 @@ export interface KeyStore {
 }
 
 export interface StreamStore {
-  create(rec: StreamRecord): Promise<StreamRecord>;
-  get(id: string): Promise<StreamRecord | undefined>;
-  list(opts?: { ownerKeyId?: string; includeDeleted?: boolean }): Promise<StreamRecord[]>;
+  create(rec: StreamRow): Promise<StreamRow>;
+  get(id: string): Promise<StreamRow | undefined>;
+  list(opts?: { ownerKeyId?: string; includeDeleted?: boolean }): Promise<StreamRow[]>;
   /** Soft delete; returns the record or undefined if unknown/already deleted. */
-  delete(id: string, now: number): Promise<StreamRecord | undefined>;
-  findByStreamKey(streamKey: string): Promise<StreamRecord | undefined>;
-  update(id: string, patch: Partial<Pick<StreamRecord, "name" | "config" | "streamKey">>): Promise<StreamRecord | undefined>;
+  delete(id: string, now: number): Promise<StreamRow | undefined>;
+  findByStreamKey(streamKey: string): Promise<StreamRow | undefined>;
+  update(id: string, patch: Partial<Pick<StreamRow, "name" | "config" | "streamKey">>): Promise<StreamRow | undefined>;
 }
 
 export interface UsageStore {

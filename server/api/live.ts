@@ -9,7 +9,7 @@ import { Type, type Static } from "typebox";
 import type { StreamHub } from "../../media/hub/hub.ts";
 import type { StreamRecord } from "../../media/hub/types.ts";
 import { isLiveAiProcessor, type LiveAiSessions } from "../../media/processors/live-ai.ts";
-import type { StreamStore } from "../streams/store.ts";
+import type { StreamCatalog } from "../streams/catalog.ts";
 import { ownerFilter, type Authenticator } from "./auth.ts";
 import { errorBody } from "../../core/errors.ts";
 
@@ -19,7 +19,7 @@ const ParamsBody = Type.Object({ params: Params }, { additionalProperties: false
 
 export interface LiveRoutesContext {
   hub: StreamHub;
-  store: StreamStore;
+  store: StreamCatalog;
   auth: Authenticator;
   sessions: LiveAiSessions;
 }

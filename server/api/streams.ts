@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import { Type, type Static } from "typebox";
 import type { StreamHub } from "../../media/hub/hub.ts";
 import { PIPELINES, type Pipeline, type StreamRecord } from "../../media/hub/types.ts";
-import type { StreamStore } from "../streams/store.ts";
+import type { StreamCatalog } from "../streams/catalog.ts";
 import { actorOf, ownerFilter, type Authenticator } from "./auth.ts";
 import { errorBody } from "../../core/errors.ts";
 import { streamUrls, type PublicUrls } from "./urls.ts";
@@ -24,7 +24,7 @@ type CreateStreamBody = Static<typeof CreateStreamBody>;
 
 export interface StreamRoutesContext {
   hub: StreamHub;
-  store: StreamStore;
+  store: StreamCatalog;
   auth: Authenticator;
   urls: PublicUrls;
   /** Validates pipeline options (e.g. a transcoding ladder) before a stream is stored; returns an error message. */

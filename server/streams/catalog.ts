@@ -1,6 +1,6 @@
-// Stream records: what the API creates and ingest authenticates against. Durable in the
+// The stream catalog: stream records the API creates and ingest authenticates against. Durable in the
 // accounts database; cached in memory so the hub and HLS routes can read them synchronously.
-import type { Accounts, Actor, StreamRecord as StoredStream } from "../accounts/index.ts";
+import type { Accounts, Actor, StreamRow as StoredStream } from "../accounts/index.ts";
 import type { Pipeline, StreamDirectory, StreamOptions, StreamRecord } from "../../media/hub/types.ts";
 
 export interface NewStream {
@@ -10,7 +10,7 @@ export interface NewStream {
   options: StreamOptions;
 }
 
-export interface StreamStore extends StreamDirectory {
+export interface StreamCatalog extends StreamDirectory {
   create(input: NewStream, actor?: Actor): Promise<StreamRecord>;
   list(ownerKeyId?: string): StreamRecord[];
   update(id: string, options: StreamOptions): Promise<StreamRecord | undefined>;
@@ -29,14 +29,14 @@ function fromStored(s: StoredStream): StreamRecord {
   };
 }
 
-export class AccountsStreamStore implements StreamStore {
+export class AccountsStreamCatalog implements StreamCatalog {
   private readonly byId = new Map<string, StreamRecord>();
   private readonly byKey = new Map<string, StreamRecord>();
 
   private constructor(private readonly accounts: Accounts) {}
 
-  static async open(accounts: Accounts): Promise<AccountsStreamStore> {
-    const store = new AccountsStreamStore(accounts);
+  static async open(accounts: Accounts): Promise<AccountsStreamCatalog> {
+    const store = new AccountsStreamCatalog(accounts);
     for (const s of await accounts.listStreams()) store.remember(fromStored(s));
     return store;
   }
