@@ -7,6 +7,7 @@
 //   keys revoke <id>
 //   usage [--from 2024-05-01] [--to 2024-06-01] [--key <id>] [--pipeline p] [--group-by day|pipeline|key] [--csv]
 //   audit [--limit 50] [--action key.*] [--key <id>]
+//   streams list | streams rotate-key <id>
 //
 // Global: --data-dir <dir> (default $WHARF_DATA_DIR or ./data), --json.
 // Works while the server runs (SQLite WAL); the server notices key changes within ~1 s.
@@ -26,6 +27,8 @@ Commands:
   keys revoke ID                        revoke a key (its live streams are disconnected)
   usage [--from DATE] [--to DATE] [--key ID] [--pipeline P] [--group-by day|pipeline|key] [--csv]
   audit [--limit N] [--action ACTION] [--key ID]
+  streams list [--all]                  list streams (--all includes deleted ones)
+  streams rotate-key ID                 new stream key; the old one is refused at once
 
 Data directory: --data-dir, else $WHARF_DATA_DIR, else ./data (the database is DIR/wharf.db).
 Amounts are in the operator's currency (e.g. --daily-cap 5 = 5.00 USD).`;
@@ -158,6 +161,25 @@ async function run(accounts: Accounts, cmd: string[], f: Flags, out: (s: string)
       return out(json ? JSON.stringify(key, null, 2) : `Revoked ${key.id} (${key.name}).`);
     }
     throw new UsageError(`unknown keys command "${sub ?? ""}" (create, list, update, revoke)`);
+  }
+  if (group === "streams") {
+    if (sub === "list") {
+      const streams = await accounts.listStreams({ includeDeleted: f.all === true });
+      if (json) return out(JSON.stringify(streams.map(({ streamKey: _secret, ...s }) => s), null, 2));
+      if (streams.length === 0) return out("No streams.");
+      return out(table([
+        ["ID", "NAME", "PIPELINE", "OWNER", "CREATED", ""],
+        ...streams.map((s) => [s.id, s.name, s.pipeline, s.ownerKeyId, new Date(s.createdAt).toISOString(), s.deletedAt === null ? "" : "deleted"]),
+      ]));
+    }
+    if (sub === "rotate-key") {
+      if (!arg) throw new UsageError("streams rotate-key needs a stream id");
+      const s = await accounts.rotateStreamKey(arg);
+      if (json) return out(JSON.stringify({ id: s.id, streamKey: s.streamKey }, null, 2));
+      out(`New stream key for ${s.id} (${s.name}); the old key is refused from now on:\n\n  ${s.streamKey}\n`);
+      return;
+    }
+    throw new UsageError(`unknown streams command "${sub ?? ""}" (list, rotate-key)`);
   }
   if (group === "usage") {
     const now = Date.now();

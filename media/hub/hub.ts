@@ -90,9 +90,13 @@ export class StreamHub extends EventEmitter<HubEvents> {
 
   /** The in-memory stream for a stored record (created on first use), or undefined if unknown. */
   get(id: string): Stream | undefined {
-    const existing = this.streams.get(id);
-    if (existing) return existing;
     const record = this.directory.get(id);
+    const existing = this.streams.get(id);
+    if (existing) {
+      // The directory holds the current record (a rotated key, new options).
+      if (record) existing.record = record;
+      return existing;
+    }
     if (!record) return undefined;
     const stream = new Stream(record);
     this.streams.set(id, stream);
@@ -114,7 +118,7 @@ export class StreamHub extends EventEmitter<HubEvents> {
   }
 
   private async decide(req: AdmitRequest): Promise<AdmitResult> {
-    const record = req.streamKey ? this.directory.findByStreamKey(req.streamKey) : undefined;
+    const record = req.streamKey ? await this.directory.findByStreamKey(req.streamKey) : undefined;
     if (!record) return { ok: false, status: 401, reason: "unknown stream key" };
     const factory = this.processors.get(record.pipeline);
     if (!factory) return { ok: false, status: 503, reason: `pipeline ${record.pipeline} is not available on this gateway` };

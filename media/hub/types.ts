@@ -28,7 +28,8 @@ export interface StreamOptions {
 /** What the hub needs from the stream store (SQLite in production, memory in unit tests). */
 export interface StreamDirectory {
   get(id: string): StreamRecord | undefined;
-  findByStreamKey(streamKey: string): StreamRecord | undefined;
+  /** Async: a key the cache does not know may have been rotated or created elsewhere (CLI, another node). */
+  findByStreamKey(streamKey: string): Promise<StreamRecord | undefined>;
 }
 
 /** Properties of the source, filled from the first segments. */

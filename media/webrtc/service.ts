@@ -17,7 +17,7 @@ export interface WebRtcOptions extends NetworkOptions {
   /** WHEP viewers per stream. */
   maxViewers: number;
   /** Finds the stream a key belongs to (to tell "wrong stream" 403 from "unknown key" 401). */
-  findStreamByKey?: (key: string) => StreamRecord | undefined;
+  findStreamByKey?: (key: string) => Promise<StreamRecord | undefined>;
   connectTimeoutMs?: number;
 }
 
@@ -68,7 +68,7 @@ export class WebRtcService {
     const stream = this.hub.get(streamId);
     if (!stream) return { ok: false, status: 404, message: `stream ${streamId} not found` };
     if (!sameSecret(streamKey, stream.record.streamKey)) {
-      const other = this.opts.findStreamByKey?.(streamKey);
+      const other = await this.opts.findStreamByKey?.(streamKey);
       if (other) return { ok: false, status: 403, message: "this stream key belongs to a different stream" };
       return { ok: false, status: 401, message: "invalid stream key", headers: { "www-authenticate": 'Bearer error="invalid_token"' } };
     }

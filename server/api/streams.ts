@@ -85,6 +85,17 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: StreamRoutesCont
     return streamView(ctx, record);
   });
 
+  // Admin, or the key that owns the stream. The old key is refused from now on; a publisher
+  // already live on it keeps streaming until it disconnects.
+  app.post("/v1/streams/:id/rotate-key", { preHandler: guard, schema: { params: Type.Object({ id: StreamId }) } }, async (req, reply) => {
+    const { id } = req.params as { id: string };
+    const record = owned(req, ctx.store.get(id));
+    if (!record) return reply.code(404).send(errorBody(404, `stream ${id} not found`));
+    const rotated = await ctx.store.rotateKey(id, actorOf(req));
+    if (!rotated) return reply.code(404).send(errorBody(404, `stream ${id} not found`));
+    return streamView(ctx, rotated);
+  });
+
   app.delete("/v1/streams/:id", { preHandler: guard, schema: { params: Type.Object({ id: StreamId }) } }, async (req, reply) => {
     const { id } = req.params as { id: string };
     const record = owned(req, ctx.store.get(id));

@@ -14,6 +14,7 @@ export interface StreamCatalog extends StreamDirectory {
   create(input: NewStream, actor?: Actor): Promise<StreamRecord>;
   list(ownerKeyId?: string): StreamRecord[];
   update(id: string, options: StreamOptions): Promise<StreamRecord | undefined>;
+  rotateKey(id: string, actor?: Actor): Promise<StreamRecord | undefined>;
   delete(id: string, actor?: Actor): Promise<boolean>;
 }
 
@@ -69,8 +70,27 @@ export class AccountsStreamCatalog implements StreamCatalog {
     return this.byId.get(id);
   }
 
-  findByStreamKey(streamKey: string): StreamRecord | undefined {
-    return this.byKey.get(streamKey);
+  /**
+   * The cached record, else the database's (a key rotated or a stream created by the CLI or
+   * another process). A cached key that was rotated elsewhere still resolves here, but
+   * admission authenticates the key against the database, so it is refused.
+   */
+  async findByStreamKey(streamKey: string): Promise<StreamRecord | undefined> {
+    const cached = this.byKey.get(streamKey);
+    if (cached) return cached;
+    const stored = await this.accounts.findStreamByKey(streamKey);
+    if (!stored || stored.deletedAt !== null) return undefined;
+    const r = fromStored(stored);
+    this.remember(r);
+    return r;
+  }
+
+  /** A new stream key; the old one stops working at once (a live publisher on it is left alone). */
+  async rotateKey(id: string, actor?: Actor): Promise<StreamRecord | undefined> {
+    if (!this.byId.has(id)) return undefined;
+    const r = fromStored(await this.accounts.rotateStreamKey(id, actor));
+    this.remember(r);
+    return r;
   }
 
   list(ownerKeyId?: string): StreamRecord[] {
