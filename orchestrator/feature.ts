@@ -80,4 +80,10 @@ export interface OrchestratorFeature {
   register(app: FastifyInstance, ctx: FeatureContext): Promise<void>;
   /** Release resources (running ffmpegs, timers) on stop. */
   close?(): Promise<void>;
+  /**
+   * Runtime changes through `POST /wharf/configure` (served with the orchestrator's `control`
+   * option): check this feature's section of the body (the key is the feature's name). Return an
+   * error message, or a function applying the changes (called only once every section is valid).
+   */
+  prepareConfigure?(section: unknown): string | (() => void);
 }

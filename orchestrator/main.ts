@@ -27,6 +27,9 @@ Usage: npm run orchestrator -- [options]
                          e.g. --ai-price text-to-image:sdxl=10/1 --ai-price live-video-to-video=5
   --x264-preset P        libx264 preset (default veryfast)
   --cert-dir DIR         cache the self-signed certificate in DIR
+  --control              serve POST /wharf/configure to change knobs at runtime (tests, demos):
+                         {"capacity","latencyMs","failRate","ai":{"capacity","latencyMs":{"<pipeline>":ms},
+                         "llmTokenDelayMs","zeroCost","resultsUnavailable"}}
   --help                 this text
 ${AI_USAGE}${LIVE_USAGE}`;
 
@@ -73,6 +76,7 @@ export function parseCli(argv: string[]): OrchestratorOptions | undefined {
         "ai-price": { type: "string", multiple: true },
         "x264-preset": { type: "string" },
         "cert-dir": { type: "string" },
+        control: { type: "boolean" },
         ...AI_CLI_OPTIONS,
         ...LIVE_CLI_OPTIONS,
         help: { type: "boolean", short: "h" },
@@ -101,6 +105,7 @@ export function parseCli(argv: string[]): OrchestratorOptions | undefined {
     capabilityPrices: (v["ai-price"] ?? []).map(parseAiPrice),
     x264Preset: v["x264-preset"],
     certDir: v["cert-dir"],
+    control: v.control ?? false,
     features: aiFeatures(v),
   };
 }

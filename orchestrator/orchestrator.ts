@@ -58,6 +58,11 @@ export interface OrchestratorOptions {
   onDie?: () => void;
   /** Random source for failRate (tests). */
   random?: () => number;
+  /**
+   * Serve `POST /wharf/configure` (tests, demos): `{capacity?, latencyMs?, failRate?}` plus a
+   * section per feature, keyed by its name (e.g. `"ai": {...}`).
+   */
+  control?: boolean;
 }
 
 export interface OrchestratorStats {
@@ -263,6 +268,15 @@ export async function startOrchestrator(opts: OrchestratorOptions = {}): Promise
     features: features.map((f) => f.name),
   }));
 
+  if (opts.control) {
+    app.post("/wharf/configure", async (req, reply) => {
+      const r = prepareConfigure(req.body);
+      if (typeof r === "string") return reply.code(400).send({ error: "invalid_configuration", message: r });
+      for (const apply of r) apply();
+      return { capacity: sessions.capacity, ...knobs };
+    });
+  }
+
   // --- POST /payment: off-chain, always fine; credentials checked when sent
   app.post("/payment", async (req, reply) => {
     if (req.headers[SEGMENT_HEADER.toLowerCase()] !== undefined) {
@@ -362,6 +376,42 @@ export async function startOrchestrator(opts: OrchestratorOptions = {}): Promise
     void shutdown(0).then(() => opts.onDie?.());
   };
 
+  function configure(changes: Partial<OrchestratorKnobs> & { capacity?: number }): void {
+    if (changes.latencyMs !== undefined) knobs.latencyMs = changes.latencyMs;
+    if (changes.failRate !== undefined) knobs.failRate = changes.failRate;
+    if (changes.capacity !== undefined) sessions.capacity = changes.capacity;
+  }
+
+  /** A `POST /wharf/configure` body checked whole: an error message, or the changes to apply. */
+  function prepareConfigure(body: unknown): string | Array<() => void> {
+    if (!body || typeof body !== "object" || Array.isArray(body)) return "body must be a JSON object";
+    const changes: Partial<OrchestratorKnobs> & { capacity?: number } = {};
+    const applies: Array<() => void> = [() => configure(changes)];
+    for (const [key, value] of Object.entries(body)) {
+      const isNum = typeof value === "number" && Number.isFinite(value);
+      if (key === "capacity") {
+        if (!isNum || !Number.isInteger(value) || value < 0) return "capacity: expected an integer >= 0";
+        changes.capacity = value;
+      } else if (key === "latencyMs") {
+        if (!isNum || value < 0) return "latencyMs: expected a number >= 0";
+        changes.latencyMs = value;
+      } else if (key === "failRate") {
+        if (!isNum || value < 0 || value > 1) return "failRate: expected a number within 0..1";
+        changes.failRate = value;
+      } else {
+        const f = features.find((x) => x.name === key);
+        if (!f?.prepareConfigure) {
+          const known = ["capacity", "latencyMs", "failRate", ...features.filter((x) => x.prepareConfigure).map((x) => x.name)];
+          return `unknown field "${key}" (known: ${known.join(", ")})`;
+        }
+        const r = f.prepareConfigure(value);
+        if (typeof r === "string") return `${key}: ${r}`;
+        applies.push(r);
+      }
+    }
+    return applies;
+  }
+
   return {
     url,
     serviceUrl,
@@ -370,11 +420,7 @@ export async function startOrchestrator(opts: OrchestratorOptions = {}): Promise
     certFingerprint256: cert?.fingerprint256,
     knobs,
     stats,
-    configure(changes) {
-      if (changes.latencyMs !== undefined) knobs.latencyMs = changes.latencyMs;
-      if (changes.failRate !== undefined) knobs.failRate = changes.failRate;
-      if (changes.capacity !== undefined) sessions.capacity = changes.capacity;
-    },
+    configure,
     info: orchestratorInfo,
     stop: (graceMs = 2000) => shutdown(graceMs),
     kill: () => shutdown(0),

@@ -1,5 +1,7 @@
 // CLI flags of the AI feature for orchestrator/main.ts (kept here so main.ts only forwards them).
-import { createAiFeature, type AiFeature } from "./feature.ts";
+import { AI_PIPELINES, type AiPipeline } from "../../protocol/ai/spec.ts";
+import type { Price } from "../feature.ts";
+import { createAiFeature, type AiFeature, type AiFeatureOptions } from "./feature.ts";
 
 export const AI_USAGE = `  --no-ai                do not serve the batch AI pipelines
   --ai-capacity N        concurrent requests per AI pipeline (default 4)
@@ -7,6 +9,10 @@ export const AI_USAGE = `  --no-ai                do not serve the batch AI pipe
   --ai-token-delay-ms N  delay before each streamed LLM token (default 0)
   --ai-zero-cost         text-to-image answers a fixed tiny PNG at once (benchmarks)
   --ai-data-uris         answer data URIs instead of result URLs
+  --ai-cold-models M,M   advertise these models as cold (warm=false)
+  --ai-prices JSON       price of each model of a pipeline, wei per unit:
+                         '{"text-to-image":50,"llm":{"pricePerUnit":5,"pixelsPerUnit":1}}'
+                         (--ai-price overrides what this advertises)
 `;
 
 export const AI_CLI_OPTIONS = {
@@ -16,6 +22,8 @@ export const AI_CLI_OPTIONS = {
   "ai-token-delay-ms": { type: "string" },
   "ai-zero-cost": { type: "boolean" },
   "ai-data-uris": { type: "boolean" },
+  "ai-cold-models": { type: "string" },
+  "ai-prices": { type: "string" },
 } as const;
 
 function int(name: string, v: unknown): number | undefined {
@@ -23,6 +31,38 @@ function int(name: string, v: unknown): number | undefined {
   const n = Number(v);
   if (typeof v !== "string" || v.trim() === "" || !Number.isInteger(n) || n < 0) throw new Error(`--${name}: invalid value "${String(v)}"`);
   return n;
+}
+
+function coldModels(v: unknown): string[] | undefined {
+  if (v === undefined) return undefined;
+  const models = String(v).split(",").map((m) => m.trim());
+  if (models.some((m) => m === "")) throw new Error(`--ai-cold-models: expected model ids separated by commas, got "${String(v)}"`);
+  return models;
+}
+
+function prices(v: unknown): AiFeatureOptions["prices"] {
+  if (v === undefined) return undefined;
+  const bad = (why: string) => new Error(`--ai-prices: ${why} (expected '{"<pipeline>": <wei per unit> | {"pricePerUnit": N, "pixelsPerUnit": N}}')`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(String(v));
+  } catch {
+    throw bad(`not JSON: ${String(v)}`);
+  }
+  if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) throw bad("not a JSON object");
+  const isInt = (n: unknown, min: number): n is number => typeof n === "number" && Number.isInteger(n) && n >= min;
+  const out: Partial<Record<AiPipeline, number | Price>> = {};
+  for (const [p, price] of Object.entries(parsed)) {
+    if (!(AI_PIPELINES as readonly string[]).includes(p)) throw bad(`unknown pipeline "${p}"`);
+    if (isInt(price, 0)) {
+      out[p as AiPipeline] = price;
+    } else if (price && typeof price === "object" && isInt((price as Price).pricePerUnit, 0) && isInt((price as Price).pixelsPerUnit, 1) && Object.keys(price).length === 2) {
+      out[p as AiPipeline] = { pricePerUnit: (price as Price).pricePerUnit, pixelsPerUnit: (price as Price).pixelsPerUnit };
+    } else {
+      throw bad(`invalid price for ${p}: ${JSON.stringify(price)}`);
+    }
+  }
+  return out;
 }
 
 /** The AI feature configured from parsed CLI values (undefined with --no-ai). Throws on bad values. */
@@ -37,5 +77,7 @@ export function aiFeatureFromCli(values: Record<string, unknown>): AiFeature | u
     llmTokenDelayMs: int("ai-token-delay-ms", values["ai-token-delay-ms"]),
     zeroCost: values["ai-zero-cost"] === true,
     resultsAs: values["ai-data-uris"] ? "data" : "auto",
+    coldModels: coldModels(values["ai-cold-models"]),
+    prices: prices(values["ai-prices"]),
   });
 }

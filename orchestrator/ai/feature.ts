@@ -55,17 +55,69 @@ export interface AiFeatureStats {
   inFlight: Record<string, number>;
 }
 
+export interface AiFeatureChanges {
+  capacity?: number | Partial<Record<AiPipeline, number>>;
+  latencyMs?: Partial<Record<AiPipeline, number>>;
+  llmTokenDelayMs?: number;
+  zeroCost?: boolean;
+  /** Fault: result URLs answer 500 (an orchestrator that lost its results after answering). */
+  resultsUnavailable?: boolean;
+}
+
 export interface AiFeature extends OrchestratorFeature {
   stats(): AiFeatureStats;
   /** Change capacity / latency / token delay at runtime (tests, demos). */
-  configure(changes: {
-    capacity?: number | Partial<Record<AiPipeline, number>>;
-    latencyMs?: Partial<Record<AiPipeline, number>>;
-    llmTokenDelayMs?: number;
-    zeroCost?: boolean;
-    /** Fault: result URLs answer 500 (an orchestrator that lost its results after answering). */
-    resultsUnavailable?: boolean;
-  }): void;
+  configure(changes: AiFeatureChanges): void;
+}
+
+/** Checks a JSON `ai` section of `POST /wharf/configure`: the changes, or an error message. */
+export function parseAiChanges(section: unknown): AiFeatureChanges | string {
+  if (!section || typeof section !== "object" || Array.isArray(section)) return "expected a JSON object";
+  const nonNegative = (v: unknown, int: boolean): v is number => typeof v === "number" && Number.isFinite(v) && v >= 0 && (!int || Number.isInteger(v));
+  const perPipeline = (name: string, v: unknown, int: boolean): Partial<Record<AiPipeline, number>> | string => {
+    if (!v || typeof v !== "object" || Array.isArray(v)) return `${name}: expected {"<pipeline>": number}`;
+    const out: Partial<Record<AiPipeline, number>> = {};
+    for (const [p, n] of Object.entries(v)) {
+      if (!(AI_PIPELINES as readonly string[]).includes(p)) return `${name}: unknown pipeline "${p}"`;
+      if (!nonNegative(n, int)) return `${name}.${p}: expected ${int ? "an integer" : "a number"} >= 0`;
+      out[p as AiPipeline] = n;
+    }
+    return out;
+  };
+  const changes: AiFeatureChanges = {};
+  for (const [key, v] of Object.entries(section)) {
+    switch (key) {
+      case "capacity": {
+        if (nonNegative(v, true)) {
+          changes.capacity = v;
+          break;
+        }
+        if (typeof v !== "object") return "capacity: expected an integer >= 0 or {\"<pipeline>\": integer}";
+        const c = perPipeline("capacity", v, true);
+        if (typeof c === "string") return c;
+        changes.capacity = c;
+        break;
+      }
+      case "latencyMs": {
+        const l = perPipeline("latencyMs", v, false);
+        if (typeof l === "string") return l;
+        changes.latencyMs = l;
+        break;
+      }
+      case "llmTokenDelayMs":
+        if (!nonNegative(v, false)) return "llmTokenDelayMs: expected a number >= 0";
+        changes.llmTokenDelayMs = v;
+        break;
+      case "zeroCost":
+      case "resultsUnavailable":
+        if (typeof v !== "boolean") return `${key}: expected true or false`;
+        changes[key] = v;
+        break;
+      default:
+        return `unknown field "${key}" (known: capacity, latencyMs, llmTokenDelayMs, zeroCost, resultsUnavailable)`;
+    }
+  }
+  return changes;
 }
 
 
@@ -109,6 +161,7 @@ export function createAiFeature(opts: AiFeatureOptions = {}): AiFeature {
     });
 
   async function register(app: FastifyInstance, ctx: FeatureContext): Promise<void> {
+    app.get("/wharf/ai/status", async () => stats());
     app.get("/ai/results/:id/:name", async (req, reply) => {
       const { id, name } = req.params as { id: string; name: string };
       if (resultsUnavailable) return reply.code(500).send(detail("result storage unavailable (injected fault)"));
@@ -263,13 +316,23 @@ export function createAiFeature(opts: AiFeatureOptions = {}): AiFeature {
     async close() {
       results.close();
     },
-    stats: () => ({ requests: { ...requests }, busy: counters.busy, failures: counters.failures, abandoned: counters.abandoned, inFlight: { ...inFlight } }),
-    configure(changes) {
-      if (changes.capacity !== undefined) capacityOpt = changes.capacity;
-      if (changes.latencyMs) Object.assign(latency, changes.latencyMs);
-      if (changes.llmTokenDelayMs !== undefined) tokenDelayMs = changes.llmTokenDelayMs;
-      if (changes.zeroCost !== undefined) zeroCost = changes.zeroCost;
-      if (changes.resultsUnavailable !== undefined) resultsUnavailable = changes.resultsUnavailable;
+    stats,
+    configure,
+    prepareConfigure(section) {
+      const changes = parseAiChanges(section);
+      return typeof changes === "string" ? changes : () => configure(changes);
     },
   };
+
+  function stats(): AiFeatureStats {
+    return { requests: { ...requests }, busy: counters.busy, failures: counters.failures, abandoned: counters.abandoned, inFlight: { ...inFlight } };
+  }
+
+  function configure(changes: AiFeatureChanges): void {
+    if (changes.capacity !== undefined) capacityOpt = changes.capacity;
+    if (changes.latencyMs) Object.assign(latency, changes.latencyMs);
+    if (changes.llmTokenDelayMs !== undefined) tokenDelayMs = changes.llmTokenDelayMs;
+    if (changes.zeroCost !== undefined) zeroCost = changes.zeroCost;
+    if (changes.resultsUnavailable !== undefined) resultsUnavailable = changes.resultsUnavailable;
+  }
 }

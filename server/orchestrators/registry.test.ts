@@ -7,7 +7,7 @@ import { buildBitstring, Capability, DEFAULT_TRANSCODE_JOB, TRANSCODING_CAPABILI
 import { closeGrpcClients } from "../../protocol/grpc-client.ts";
 import { TranscodeError } from "../../protocol/transcode-client.ts";
 import type { OrchestratorInfo } from "../../protocol/messages.ts";
-import { startOrchestrator } from "../../orchestrator/orchestrator.ts";
+import { startOrchestratorProcess } from "../../test/support/orchestrator.ts";
 import { parseOrchAddr, parseWebhookBody } from "./discovery.ts";
 import { priceFor, withinCap } from "./prices.ts";
 import { parsePriceCaps } from "./price-caps.ts";
@@ -224,8 +224,10 @@ test("refresh: backoff for unreachable, token refreshed before the last 10%, exp
 });
 
 test("integration: webhook discovery, real dev orchestrators over gRPC, /v1/orchestrators", async () => {
-  const o1 = await startOrchestrator({ port: 0, http: true, pricePerUnit: 10 });
-  const o2 = await startOrchestrator({ port: 0, pricePerUnit: 20, region: "eu" });
+  const [o1, o2] = await Promise.all([
+    startOrchestratorProcess(["--no-ai", "--no-live", "--price-per-unit", "10"], { http: true }),
+    startOrchestratorProcess(["--no-ai", "--no-live", "--price-per-unit", "20", "--region", "eu"]), // TLS, self-signed
+  ]);
   let body: unknown = [{ address: o1.url, score: 1 }, { address: o2.url, score: 2, region: "eu" }];
   let webhookCalls = 0;
   const webhook = http.createServer((_req, res) => {
@@ -269,15 +271,15 @@ test("integration: webhook discovery, real dev orchestrators over gRPC, /v1/orch
     assert.ok(snap1.capabilities.some((c) => c.name === "H264"));
     assert.ok(!res.body.includes('"token"'), "no auth tokens in the snapshot");
     // An orchestrator going away becomes unreachable after a refresh.
-    await o1.stop();
+    await o1.kill("SIGTERM");
     await reg.refresh(o1.url);
     assert.equal(reg.explain(H264)[o1.url], "unreachable");
   } finally {
     reg.stop();
     await app.close();
     webhook.close();
-    await o1.stop();
-    await o2.stop();
+    await o1.kill("SIGTERM");
+    await o2.kill("SIGTERM");
     await closeGrpcClients();
   }
 });

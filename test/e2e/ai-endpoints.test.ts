@@ -6,8 +6,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Livepeer } from "@livepeer/ai";
 import { runFfmpeg } from "../../core/ffmpeg.ts";
-import { startOrchestrator, type RunningOrchestrator } from "../../orchestrator/orchestrator.ts";
-import { createAiFeature, type AiFeature } from "../../orchestrator/ai/feature.ts";
+import { startOrchestratorProcess, type OrchestratorProcess } from "../support/orchestrator.ts";
 import { startWharf, type WharfProcess } from "../support/wharf.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -33,8 +32,7 @@ function pcmWav(seconds: number, rate = 16000): Buffer {
 }
 
 describe("batch AI endpoints", { timeout: 90_000 }, () => {
-  let orch: RunningOrchestrator;
-  let ai: AiFeature;
+  let orch: OrchestratorProcess;
   let wharf: WharfProcess;
   let sdk: Livepeer;
   let png: Buffer;
@@ -42,14 +40,13 @@ describe("batch AI endpoints", { timeout: 90_000 }, () => {
 
   before(async () => {
     png = await runFfmpeg(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=s=64x48:d=1", "-frames:v", "1", "-c:v", "png", "-f", "image2pipe", "pipe:1"]);
-    ai = createAiFeature({ prices: { "text-to-image": 3, llm: 1000 } });
-    orch = await startOrchestrator({ port: 0, http: true, features: [ai] });
+    orch = await startOrchestratorProcess(["--control", "--no-live", "--ai-prices", JSON.stringify({ "text-to-image": 3, llm: 1000 })], { http: true });
     wharf = await startWharf({ env: { WHARF_ORCH_ADDR: orch.url } });
     sdk = new Livepeer({ serverURL: wharf.http, httpBearer: wharf.adminKey });
   });
   after(async () => {
     await wharf?.stop();
-    await orch?.stop();
+    await orch?.kill("SIGTERM");
   });
 
   async function fetched(url: string, type: RegExp): Promise<Buffer> {
@@ -152,7 +149,7 @@ describe("batch AI endpoints", { timeout: 90_000 }, () => {
   });
 
   test("llm stream: events arrive as tokens are produced and end with [DONE]", async () => {
-    ai.configure({ llmTokenDelayMs: 120 });
+    await orch.configure({ ai: { llmTokenDelayMs: 120 } });
     try {
       const t0 = Date.now();
       const res = await fetch(`${wharf.http}/llm`, {
@@ -183,7 +180,7 @@ describe("batch AI endpoints", { timeout: 90_000 }, () => {
       // 8 tokens x 120 ms: the first must arrive long before the last is produced.
       assert.ok(last - first >= 600, `first at ${first} ms, last at ${last} ms: not incremental`);
     } finally {
-      ai.configure({ llmTokenDelayMs: 0 });
+      await orch.configure({ ai: { llmTokenDelayMs: 0 } });
     }
   });
 

@@ -3,12 +3,14 @@
 // (request still succeeds), price caps (503 saying so), unknown models.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startOrchestrator, type RunningOrchestrator } from "../../orchestrator/orchestrator.ts";
-import { createAiFeature, type AiFeature } from "../../orchestrator/ai/feature.ts";
+import { startOrchestratorProcess, type OrchestratorProcess } from "../support/orchestrator.ts";
 import { startWharf, type WharfProcess } from "../support/wharf.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 
 const T2I = "stabilityai/sdxl-turbo";
+
+/** A development orchestrator process with the AI feature, its knobs changeable (--control). */
+const aiOrchestrator = (...args: string[]) => startOrchestratorProcess(["--control", "--no-live", "--ai-zero-cost", ...args], { http: true });
 
 async function t2i(w: WharfProcess, body: Record<string, unknown> = {}) {
   const res = await fetch(`${w.http}/text-to-image`, {
@@ -20,55 +22,50 @@ async function t2i(w: WharfProcess, body: Record<string, unknown> = {}) {
 }
 
 describe("batch AI routing: busy, failures, warm first", { timeout: 90_000 }, () => {
-  let warm: RunningOrchestrator;
-  let cold: RunningOrchestrator;
-  let warmAi: AiFeature;
-  let coldAi: AiFeature;
+  let warm: OrchestratorProcess;
+  let cold: OrchestratorProcess;
   let wharf: WharfProcess;
 
   before(async () => {
-    warmAi = createAiFeature({ zeroCost: true });
-    coldAi = createAiFeature({ zeroCost: true, coldModels: [T2I] });
-    warm = await startOrchestrator({ port: 0, http: true, features: [warmAi] });
-    cold = await startOrchestrator({ port: 0, http: true, features: [coldAi] });
+    [warm, cold] = await Promise.all([aiOrchestrator(), aiOrchestrator("--ai-cold-models", T2I)]);
     wharf = await startWharf({ env: { WHARF_ORCH_ADDR: `${cold.url},${warm.url}`, WHARF_AI_RETRY_BUDGET: "3" } });
   });
   after(async () => {
     await wharf?.stop();
-    await warm?.stop();
-    await cold?.stop();
+    await warm?.kill("SIGTERM");
+    await cold?.kill("SIGTERM");
   });
 
   test("warm orchestrators are tried before cold ones", async () => {
     for (let i = 0; i < 3; i++) assert.equal((await t2i(wharf)).status, 200);
-    assert.equal(warmAi.stats().requests["text-to-image"], 3);
-    assert.equal(coldAi.stats().requests["text-to-image"] ?? 0, 0);
+    assert.equal((await warm.aiStats()).requests["text-to-image"], 3);
+    assert.equal((await cold.aiStats()).requests["text-to-image"] ?? 0, 0);
   });
 
   test("an orchestrator at capacity is skipped (503 -> next) and not penalised", async () => {
-    warmAi.configure({ capacity: 0 });
+    await warm.configure({ ai: { capacity: 0 } });
     const r = await t2i(wharf);
     assert.equal(r.status, 200, JSON.stringify(r.body));
-    assert.equal(warmAi.stats().busy, 1, "the warm one answered 503 insufficient capacity");
-    assert.equal(coldAi.stats().requests["text-to-image"], 1, "the cold one served it");
+    assert.equal((await warm.aiStats()).busy, 1, "the warm one answered 503 insufficient capacity");
+    assert.equal((await cold.aiStats()).requests["text-to-image"], 1, "the cold one served it");
     // Not benched: as soon as it has room again, it is first choice again.
-    warmAi.configure({ capacity: 4 });
+    await warm.configure({ ai: { capacity: 4 } });
     await sleep(1100); // the short busy back-off
-    const before = warmAi.stats().requests["text-to-image"]!;
+    const before = (await warm.aiStats()).requests["text-to-image"]!;
     assert.equal((await t2i(wharf)).status, 200);
-    assert.equal(warmAi.stats().requests["text-to-image"], before + 1, "served by the orchestrator that was busy");
+    assert.equal((await warm.aiStats()).requests["text-to-image"], before + 1, "served by the orchestrator that was busy");
   });
 
   test("an orchestrator dying mid-request: the request still succeeds on another", async () => {
-    warmAi.configure({ latencyMs: { "text-to-image": 3000 } });
-    const coldBefore = coldAi.stats().requests["text-to-image"]!;
+    await warm.configure({ ai: { latencyMs: { "text-to-image": 3000 } } });
+    const coldBefore = (await cold.aiStats()).requests["text-to-image"]!;
     const pending = t2i(wharf, { prompt: "survive this" });
-    await waitFor("request in flight on the warm orchestrator", () => (warmAi.stats().inFlight["text-to-image"] ?? 0) > 0, 5000, 20);
-    await warm.kill();
+    await waitFor("request in flight on the warm orchestrator", async () => ((await warm.aiStats()).inFlight["text-to-image"] ?? 0) > 0, 5000, 20);
+    await warm.kill("SIGKILL"); // the process dies: its connections are reset
     const r = await pending;
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.ok(r.body.images[0].url.startsWith(`${wharf.http}/v1/results/`));
-    assert.equal(coldAi.stats().requests["text-to-image"], coldBefore + 1);
+    assert.equal((await cold.aiStats()).requests["text-to-image"], coldBefore + 1);
     // The dead one is penalised: the next request goes straight to the live one, quickly.
     const t0 = Date.now();
     assert.equal((await t2i(wharf)).status, 200);
@@ -76,11 +73,14 @@ describe("batch AI routing: busy, failures, warm first", { timeout: 90_000 }, ()
   });
 
   test("a client hanging up mid-request: the orchestrator call is cancelled, nothing is billed", async () => {
-    warmAi.configure({ latencyMs: { "text-to-image": 3000 } });
-    coldAi.configure({ latencyMs: { "text-to-image": 3000 } });
+    // The orchestrators still running (the previous test killed the warm one).
+    const running = [warm, cold].filter((o) => o.proc.exitCode === null && o.proc.signalCode === null);
+    const slow = (ms: number) => Promise.all(running.map((o) => o.configure({ ai: { latencyMs: { "text-to-image": ms } } })));
+    const abandonedNow = async () => (await Promise.all(running.map((o) => o.aiStats()))).reduce((n, s) => n + s.abandoned, 0);
+    await slow(3000);
     const usage = async () => (await wharf.api<{ records: unknown[] }>("GET", "/v1/usage?limit=1000")).body.records.length;
     const billed = await usage();
-    const abandoned = warmAi.stats().abandoned + coldAi.stats().abandoned;
+    const abandoned = await abandonedNow();
     const t0 = Date.now();
     await assert.rejects(
       fetch(`${wharf.http}/text-to-image`, {
@@ -90,16 +90,15 @@ describe("batch AI routing: busy, failures, warm first", { timeout: 90_000 }, ()
         signal: AbortSignal.timeout(300),
       }),
     );
-    await waitFor("the orchestrator sees its call cancelled", () => warmAi.stats().abandoned + coldAi.stats().abandoned === abandoned + 1, 2500, 20);
+    await waitFor("the orchestrator sees its call cancelled", async () => (await abandonedNow()) === abandoned + 1, 2500, 20);
     assert.ok(Date.now() - t0 < 2500, "cancelled well before the orchestrator's 3 s");
     assert.equal(await usage(), billed, "no usage record for the abandoned request");
-    warmAi.configure({ latencyMs: { "text-to-image": 0 } });
-    coldAi.configure({ latencyMs: { "text-to-image": 0 } });
+    await slow(0);
     assert.equal((await t2i(wharf)).status, 200, "Wharf keeps serving");
   });
 
   test("all orchestrators failing: 503 with Retry-After naming what happened", async () => {
-    cold.configure({ failRate: 1 });
+    await cold.configure({ failRate: 1 });
     const r = await t2i(wharf);
     assert.equal(r.status, 503);
     assert.ok(r.headers.get("retry-after"));
@@ -109,33 +108,28 @@ describe("batch AI routing: busy, failures, warm first", { timeout: 90_000 }, ()
 });
 
 describe("batch AI results an orchestrator cannot serve after answering", { timeout: 60_000 }, () => {
-  let a: RunningOrchestrator;
-  let b: RunningOrchestrator;
-  let aAi: AiFeature;
-  let bAi: AiFeature;
+  let a: OrchestratorProcess;
+  let b: OrchestratorProcess;
   let wharf: WharfProcess;
 
   before(async () => {
-    aAi = createAiFeature({ zeroCost: true });
-    bAi = createAiFeature({ zeroCost: true });
-    a = await startOrchestrator({ port: 0, http: true, features: [aAi] });
-    b = await startOrchestrator({ port: 0, http: true, features: [bAi] });
+    [a, b] = await Promise.all([aiOrchestrator(), aiOrchestrator()]);
     wharf = await startWharf({ env: { WHARF_ORCH_ADDR: `${a.url},${b.url}` } });
   });
   after(async () => {
     await wharf?.stop();
-    await a?.stop();
-    await b?.stop();
+    await a?.kill("SIGTERM");
+    await b?.kill("SIGTERM");
   });
 
   test("the URL answers 502, the request is refunded, the orchestrator is penalised", async () => {
-    aAi.configure({ resultsUnavailable: true });
-    bAi.configure({ resultsUnavailable: true });
+    await a.configure({ ai: { resultsUnavailable: true } });
+    await b.configure({ ai: { resultsUnavailable: true } });
     const r = await t2i(wharf, { prompt: "lost result" });
     assert.equal(r.status, 200, "the answer does not wait for the copy");
     const requestId = r.headers.get("x-request-id")!;
-    const served = aAi.stats().requests["text-to-image"] === 1 ? { ai: aAi, other: bAi } : { ai: bAi, other: aAi };
-    served.other.configure({ resultsUnavailable: false });
+    const served = (await a.aiStats()).requests["text-to-image"] === 1 ? { orch: a, other: b } : { orch: b, other: a };
+    await served.other.configure({ ai: { resultsUnavailable: false } });
     const res = await fetch(r.body.images[0].url);
     assert.equal(res.status, 502);
     assert.match(((await res.json()) as { message: string }).message, /could not be copied from the orchestrator.*answered 500.*not billed/);
@@ -152,7 +146,7 @@ describe("batch AI results an orchestrator cannot serve after answering", { time
     // Penalised: the next request goes to the other orchestrator, whose result is copied.
     const ok = await t2i(wharf);
     assert.equal(ok.status, 200);
-    assert.equal(served.other.stats().requests["text-to-image"], 1);
+    assert.equal((await served.other.aiStats()).requests["text-to-image"], 1);
     const img = await fetch(ok.body.images[0].url);
     assert.equal(img.status, 200);
     assert.equal(img.headers.get("content-type"), "image/png");
@@ -160,13 +154,15 @@ describe("batch AI results an orchestrator cannot serve after answering", { time
 });
 
 describe("batch AI routing: price caps and models", { timeout: 90_000 }, () => {
-  let a: RunningOrchestrator;
-  let b: RunningOrchestrator;
+  let a: OrchestratorProcess;
+  let b: OrchestratorProcess;
   let wharf: WharfProcess;
 
   before(async () => {
-    a = await startOrchestrator({ port: 0, http: true, features: [createAiFeature({ zeroCost: true, prices: { "text-to-image": 50, llm: 5 } })] });
-    b = await startOrchestrator({ port: 0, http: true, features: [createAiFeature({ zeroCost: true, prices: { "text-to-image": 80, llm: 20 } })] });
+    [a, b] = await Promise.all([
+      aiOrchestrator("--ai-prices", JSON.stringify({ "text-to-image": 50, llm: 5 })),
+      aiOrchestrator("--ai-prices", JSON.stringify({ "text-to-image": 80, llm: 20 })),
+    ]);
     const caps = { capabilities_prices: [{ pipeline: "text-to-image", model_id: "default", price_per_unit: 10, pixels_per_unit: 1, currency: "WEI" }] };
     wharf = await startWharf({
       env: { WHARF_ORCH_ADDR: `${a.url},${b.url}`, WHARF_MAX_PRICE_PER_CAPABILITY: JSON.stringify(caps), WHARF_MAX_PRICE_PER_UNIT: "10" },
@@ -174,8 +170,8 @@ describe("batch AI routing: price caps and models", { timeout: 90_000 }, () => {
   });
   after(async () => {
     await wharf?.stop();
-    await a?.stop();
-    await b?.stop();
+    await a?.kill("SIGTERM");
+    await b?.kill("SIGTERM");
   });
 
   test("all orchestrators over the price cap: 503 saying so, nothing called", async () => {
