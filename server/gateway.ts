@@ -10,7 +10,7 @@ import { registerHealthRoutes } from "./api/health.ts";
 import { registerStreamRoutes } from "./api/streams.ts";
 import { displayHost, type PublicUrls } from "./api/urls.ts";
 import { AccountsStreamCatalog, type StreamCatalog } from "./streams/catalog.ts";
-import { AccountsError, createAccounts, type Accounts, type PriceBookConfig } from "./accounts/index.ts";
+import { AccountsError, ConcurrencyLimiter, createAccounts, type Accounts, type PriceBookConfig } from "./accounts/index.ts";
 import { ConfigError } from "./config/load.ts";
 import { registerAccountRoutes } from "./accounts/routes.ts";
 import { StreamMeter } from "./billing/stream-meter.ts";
@@ -105,11 +105,25 @@ export async function startGateway(config: Config): Promise<Gateway> {
     if (!auth.ok) return { status: auth.status, reason: auth.message };
     const slot = accounts.acquireStreamSlot(auth.key);
     if (!slot.ok) return { status: 429, reason: `API key ${auth.key.name} is at its limit of ${auth.key.maxConcurrentStreams} live streams` };
-    const spend = await accounts.checkSpend(auth.key, 1);
+    let spend;
+    try {
+      spend = await accounts.checkSpend(auth.key, 1);
+    } catch (err) {
+      slot.release(); // the hub only releases what a check returned
+      throw err;
+    }
     if (!spend.ok) {
       slot.release();
       return { status: 402, reason: spend.message };
     }
+    return { release: slot.release };
+  });
+  // maxSessions (go-livepeer's name): transcode streams this gateway runs at once.
+  const transcodeSessions = new ConcurrencyLimiter();
+  hub.addAdmissionCheck((stream) => {
+    if (stream.record.pipeline !== "transcode") return undefined;
+    const slot = transcodeSessions.acquire("transcode", config.maxSessions);
+    if (!slot.ok) return { status: 503, reason: `this gateway runs at most ${slot.limit} transcode sessions at once (maxSessions); try again later` };
     return { release: slot.release };
   });
   // Audit: every stream the gateway ended on purpose (not a publisher that left).

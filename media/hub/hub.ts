@@ -125,7 +125,7 @@ export class StreamHub extends EventEmitter<HubEvents> {
     const stream = this.get(record.id)!;
     stream.record = record;
     const quick = this.quickRefusal(stream);
-    if (quick) return { ok: false, ...quick };
+    if (quick) return refuse(stream, quick);
     const releases: Array<() => void> = [];
     const releaseAll = () => {
       for (const r of releases.splice(0)) {
@@ -143,11 +143,11 @@ export class StreamHub extends EventEmitter<HubEvents> {
       } catch (err) {
         releaseAll();
         log.error({ stream: stream.id, err: (err as Error).message }, "admission check failed");
-        return { ok: false, status: 503, reason: "admission check failed" };
+        return refuse(stream, { status: 503, reason: "admission check failed" });
       }
       if (result && "status" in result) {
         releaseAll();
-        return { ok: false, ...result };
+        return refuse(stream, result);
       }
       if (result?.release) releases.push(result.release);
     }
@@ -155,7 +155,7 @@ export class StreamHub extends EventEmitter<HubEvents> {
     const late = this.quickRefusal(stream);
     if (late) {
       releaseAll();
-      return { ok: false, ...late };
+      return refuse(stream, late);
     }
 
     const session: IngestSession = {
@@ -295,4 +295,10 @@ export class StreamHub extends EventEmitter<HubEvents> {
     clearInterval(this.watchdog);
     for (const stream of this.liveStreams()) this.kick(stream.id, "shutdown");
   }
+}
+
+/** A refusal, remembered on the stream so its owner can read why a publisher was turned away. */
+function refuse(stream: Stream, r: Refusal): AdmitResult {
+  stream.lastRefusal = { at: Date.now(), status: r.status, reason: r.reason };
+  return { ok: false, ...r };
 }

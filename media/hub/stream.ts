@@ -90,6 +90,9 @@ export class Stream extends EventEmitter<StreamEvents> {
   }
 
   /** The JSON view used by the API. */
+  /** The last publisher turned away at admission, and why (GET /v1/streams/{id}). */
+  lastRefusal: { at: number; status: number; reason: string } | undefined;
+
   view(): Record<string, unknown> {
     const s = this.session;
     return {
@@ -114,6 +117,9 @@ export class Stream extends EventEmitter<StreamEvents> {
       processor: this.processor?.status?.() ?? null,
       lastEnded: this.lastEndedAt
         ? { at: new Date(this.lastEndedAt).toISOString(), reason: this.lastEndReason, ...(this.lastEndDetail ? { detail: this.lastEndDetail } : {}) }
+        : null,
+      lastRefusal: this.lastRefusal
+        ? { at: new Date(this.lastRefusal.at).toISOString(), status: this.lastRefusal.status, reason: this.lastRefusal.reason }
         : null,
     };
   }

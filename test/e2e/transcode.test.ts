@@ -131,4 +131,31 @@ describe("transcoding through orchestrators", { timeout: 240000 }, () => {
     assert.ok(!playlist.includes("#EXT-X-GAP"), playlist);
     assert.equal((await fetch(`${w.http}/healthz`)).status, 200);
   });
+
+  test("maxSessions: a transcode publisher past the limit is refused with the reason; passthrough is not counted", async () => {
+    const o = await startOrchestratorProcess(["--no-ai"]);
+    cleanup.push(() => o.kill());
+    const w = await startWharf({ env: { WHARF_ORCH_ADDR: o.url, WHARF_MAX_SESSIONS: "1" } });
+    cleanup.push(() => w.stop());
+    const first = await transcodeStream(w);
+    const second = await transcodeStream(w);
+    const plain = (await w.api("POST", "/v1/streams", { name: "plain", pipeline: "passthrough" })).body;
+    const pub = pushTestPattern(first.rtmpUrl, { seconds: 12, size: "320x180" });
+    cleanup.push(() => pub.stop());
+    await waitFor("first transcode stream live", async () => (await w.api("GET", `/v1/streams/${first.id}`)).body.state === "live", 10000);
+    const refused = await pushTestPattern(second.rtmpUrl, { seconds: 3, size: "320x180" }).exited;
+    assert.notEqual(refused.code, 0, "second transcode publisher refused");
+    const view = (await w.api("GET", `/v1/streams/${second.id}`)).body;
+    assert.equal(view.state, "idle");
+    assert.equal(view.lastRefusal?.status, 503);
+    assert.match(view.lastRefusal?.reason, /at most 1 transcode sessions.*maxSessions/, "the refusal names the setting");
+    const other = pushTestPattern(`${w.rtmp}/${plain.streamKey}`, { seconds: 6, size: "320x180" });
+    cleanup.push(() => other.stop());
+    await waitFor("passthrough still admitted", async () => (await w.api("GET", `/v1/streams/${plain.id}`)).body.state === "live", 10000);
+    await pub.stop();
+    await waitFor("first idle", async () => (await w.api("GET", `/v1/streams/${first.id}`)).body.state === "idle", 8000);
+    const again = pushTestPattern(second.rtmpUrl, { seconds: 6, size: "320x180" });
+    cleanup.push(() => again.stop());
+    await waitFor("the slot is free again", async () => (await w.api("GET", `/v1/streams/${second.id}`)).body.state === "live", 10000);
+  });
 });
