@@ -11,6 +11,9 @@ import type { EndReason, IngestProtocol, Pipeline, StreamDirectory } from "./typ
 
 const log = moduleLogger("hub");
 
+/** Segments whose probe may fail before the stream is ended as not understood. */
+const MAX_PROBE_ATTEMPTS = 3;
+
 export interface AdmitRequest {
   streamKey: string;
   protocol: IngestProtocol;
@@ -173,7 +176,8 @@ export class StreamHub extends EventEmitter<HubEvents> {
     stream.lastEndDetail = undefined;
     stream.sessions += 1;
     let ended = false;
-    let probed = false;
+    let probing = false;
+    let probeFailures = 0;
 
     const handle: IngestHandle = {
       stream,
@@ -182,20 +186,31 @@ export class StreamHub extends EventEmitter<HubEvents> {
         if (ended) return;
         stream.segmentsIn += 1;
         metrics.sourceSegments.inc();
-        if (!probed) {
-          probed = true;
+        if (!probing && !stream.sourceKnown) {
+          // Probed on the first complete segment; a failed probe is retried on the next ones,
+          // and a source that cannot be understood ends the stream with the reason.
+          probing = true;
           segment.once("end", () => {
             if (segment.aborted) {
-              probed = false;
+              probing = false;
               return;
             }
             void probeSource(segment).then(
               (info) => {
+                probing = false;
                 if (stream.session !== session) return;
                 stream.source = info;
                 stream.emit("source", info);
               },
-              (err: Error) => log.warn({ stream: stream.id, err: err.message }, "could not probe source"),
+              (err: Error) => {
+                probing = false;
+                probeFailures++;
+                log.warn({ stream: stream.id, err: err.message, attempt: probeFailures }, "could not probe source");
+                if (probeFailures >= MAX_PROBE_ATTEMPTS && stream.session === session) {
+                  stream.lastEndDetail = `the source could not be understood after ${probeFailures} segments: ${err.message.slice(0, 300)}`;
+                  this.kick(stream.id, "failed");
+                }
+              },
             );
           });
         }

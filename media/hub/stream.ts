@@ -83,10 +83,28 @@ export class Stream extends EventEmitter<StreamEvents> {
     return Math.round((bytes * 8 * 1000) / span);
   }
 
-  /** Resolves with the source info once the first segment was probed. */
+  get sourceKnown(): boolean {
+    return this.source.videoCodec !== undefined || this.source.audioCodec !== undefined;
+  }
+
+  /**
+   * Resolves with the source info once a segment was probed; rejects when the session ends
+   * first (so nothing waits, and holds segments, forever).
+   */
   sourceReady(): Promise<SourceInfo> {
-    if (this.source.videoCodec || this.source.audioCodec) return Promise.resolve(this.source);
-    return new Promise((resolve) => this.once("source", resolve));
+    if (this.sourceKnown) return Promise.resolve(this.source);
+    return new Promise((resolve, reject) => {
+      const onSource = (info: SourceInfo) => {
+        this.off("unpublished", onEnd);
+        resolve(info);
+      };
+      const onEnd = () => {
+        this.off("source", onSource);
+        reject(new Error("the stream ended before its source was known"));
+      };
+      this.once("source", onSource);
+      this.once("unpublished", onEnd);
+    });
   }
 
   /** The JSON view used by the API. */

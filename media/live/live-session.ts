@@ -312,7 +312,7 @@ export class LiveSession {
       try {
         info = await probeSource(completeSegment(0, 0, await seg.bytes(), 0));
       } catch {
-        info = await this.stream.sourceReady();
+        info = await this.stream.sourceReady().catch(() => this.stream.source);
       }
     }
     const source = this.stream.source;

@@ -19,21 +19,29 @@ export function sourceRendition(info: SourceInfo, segment: LiveSegment): Renditi
   };
 }
 
+/** Segments held while the source is being probed; later ones are dropped until it is known. */
+export const MAX_SEGMENTS_BEFORE_SOURCE = 3;
+
 export function createPassthroughProcessor(stream: Stream): Processor {
   let chain: Promise<void> = Promise.resolve();
   let announced = false;
+  let held = 0;
   const onSegment = (seg: LiveSegment) => {
+    if (!announced && held >= MAX_SEGMENTS_BEFORE_SOURCE) return;
+    if (!announced) held++;
     // Publish at once (output adapters may stream its bytes); announce the rendition first.
     chain = chain.then(async () => {
       if (!announced) {
         try {
           await seg.bytes();
+          const info = await stream.sourceReady();
+          if (!announced) stream.outputs.setRenditions([sourceRendition(info, seg)]);
+          announced = true;
         } catch {
-          return;
+          return; // aborted segment, or the stream ended first
+        } finally {
+          held--;
         }
-        const info = await stream.sourceReady();
-        stream.outputs.setRenditions([sourceRendition(info, seg)]);
-        announced = true;
       }
       stream.outputs.publish(SOURCE_RENDITION, seg);
     });

@@ -63,7 +63,7 @@ export function createTranscodeProcessor(stream: Stream, opts: TranscodeOptions)
   const overheadMs: number[] = [];
 
   async function announce(source: LiveSegment, outputs: Array<{ name: string; data: Buffer; profile: VideoProfile }>): Promise<void> {
-    const info = await stream.sourceReady();
+    const info = await stream.sourceReady().catch(() => stream.source);
     const list: Rendition[] = [sourceRendition(info, source)];
     await Promise.all(
       outputs.map(async (o) => {
@@ -139,7 +139,7 @@ export function createTranscodeProcessor(stream: Stream, opts: TranscodeOptions)
     metrics.segmentsSkipped.inc();
     if (!announced) {
       // Nothing transcoded yet: at least let viewers watch the source.
-      const info = await stream.sourceReady();
+      const info = await stream.sourceReady().catch(() => stream.source);
       if (!announced) stream.outputs.setRenditions([sourceRendition(info, source)]);
     }
     log.warn({ stream: stream.id, seq: source.seq, tried: [...tried] }, "segment skipped: no orchestrator could transcode it");
