@@ -22,6 +22,8 @@ export interface HevcSps {
   /** Size after the conformance window. */
   width: number;
   height: number;
+  /** VUI timing info: frames per second = timeScale / numUnitsInTick (undefined when absent or unreadable). */
+  timing?: { numUnitsInTick: number; timeScale: number };
 }
 
 function readProfileTierLevel(r: BitReader, maxSubLayersMinus1: number): HevcProfileTierLevel {
@@ -46,7 +48,7 @@ function readProfileTierLevel(r: BitReader, maxSubLayersMinus1: number): HevcPro
   return { profileSpace, tierFlag, profileIdc, compatibilityFlags, constraintBytes, levelIdc };
 }
 
-/** Parses an SPS NAL unit (type 33, with its two-byte NAL header). Reads up to the bit depths. */
+/** Parses an SPS NAL unit (type 33, with its two-byte NAL header), through the VUI timing info. */
 export function parseHevcSps(nal: Uint8Array): HevcSps {
   const r = new BitReader(unescapeRbsp(nal));
   r.skip(16); // NAL unit header
@@ -68,11 +70,117 @@ export function parseHevcSps(nal: Uint8Array): HevcSps {
   const chromaArrayType = separateColourPlane ? 0 : chromaFormatIdc;
   const subWidthC = chromaArrayType === 1 || chromaArrayType === 2 ? 2 : 1;
   const subHeightC = chromaArrayType === 1 ? 2 : 1;
-  return {
+  const sps: HevcSps = {
     ptl, chromaFormatIdc, bitDepthLuma, bitDepthChroma, codedWidth, codedHeight,
     width: codedWidth - subWidthC * (win[0]! + win[1]!),
     height: codedHeight - subHeightC * (win[2]! + win[3]!),
   };
+  try {
+    sps.timing = readSpsTiming(r, maxSubLayersMinus1);
+  } catch {
+    // The size and profile stand; only the signalled frame rate is lost.
+  }
+  return sps;
+}
+
+function skipScalingListData(r: BitReader): void {
+  for (let sizeId = 0; sizeId < 4; sizeId++) {
+    for (let matrixId = 0; matrixId < 6; matrixId += sizeId === 3 ? 3 : 1) {
+      if (!r.flag()) {
+        r.ue(); // scaling_list_pred_matrix_id_delta
+      } else {
+        const coefNum = Math.min(64, 1 << (4 + (sizeId << 1)));
+        if (sizeId > 1) r.se(); // scaling_list_dc_coef_minus8
+        for (let i = 0; i < coefNum; i++) r.se(); // scaling_list_delta_coef
+      }
+    }
+  }
+}
+
+/** Reads the SPS from log2_max_pic_order_cnt_lsb_minus4 to the VUI timing info (7.3.2.2.1, E.2.1). */
+function readSpsTiming(r: BitReader, maxSubLayersMinus1: number): { numUnitsInTick: number; timeScale: number } | undefined {
+  const log2MaxPocLsb = r.ue() + 4;
+  const orderingInfoForAll = r.flag();
+  for (let i = orderingInfoForAll ? 0 : maxSubLayersMinus1; i <= maxSubLayersMinus1; i++) {
+    r.ue(); // sps_max_dec_pic_buffering_minus1
+    r.ue(); // sps_max_num_reorder_pics
+    r.ue(); // sps_max_latency_increase_plus1
+  }
+  r.ue(); // log2_min_luma_coding_block_size_minus3
+  r.ue(); // log2_diff_max_min_luma_coding_block_size
+  r.ue(); // log2_min_luma_transform_block_size_minus2
+  r.ue(); // log2_diff_max_min_luma_transform_block_size
+  r.ue(); // max_transform_hierarchy_depth_inter
+  r.ue(); // max_transform_hierarchy_depth_intra
+  if (r.flag() && r.flag()) skipScalingListData(r); // scaling_list_enabled_flag, sps_scaling_list_data_present_flag
+  r.skip(2); // amp_enabled_flag, sample_adaptive_offset_enabled_flag
+  if (r.flag()) {
+    // pcm_enabled_flag
+    r.skip(8); // pcm sample bit depths
+    r.ue();
+    r.ue();
+    r.skip(1); // pcm_loop_filter_disabled_flag
+  }
+  const numStRps = r.ue();
+  if (numStRps > 64) return undefined;
+  const numDeltaPocs: number[] = [];
+  for (let idx = 0; idx < numStRps; idx++) {
+    // st_ref_pic_set(idx) (7.3.7); in the SPS a predicted set always refers to the one before it.
+    if (idx > 0 && r.flag()) {
+      r.skip(1); // delta_rps_sign
+      r.ue(); // abs_delta_rps_minus1
+      let k = 0;
+      for (let j = 0; j <= numDeltaPocs[idx - 1]!; j++) {
+        const used = r.flag();
+        const useDelta = used || r.flag();
+        if (used || useDelta) k++;
+      }
+      numDeltaPocs.push(k);
+    } else {
+      const neg = r.ue();
+      const pos = r.ue();
+      if (neg + pos > 32) return undefined;
+      for (let i = 0; i < neg + pos; i++) {
+        r.ue(); // delta_poc_s0/s1_minus1
+        r.skip(1); // used_by_curr_pic_s0/s1_flag
+      }
+      numDeltaPocs.push(neg + pos);
+    }
+  }
+  if (r.flag()) {
+    // long_term_ref_pics_present_flag
+    const n = r.ue();
+    for (let i = 0; i < n; i++) r.skip(log2MaxPocLsb + 1); // lt_ref_pic_poc_lsb_sps, used_by_curr_pic_lt_sps_flag
+  }
+  r.skip(2); // sps_temporal_mvp_enabled_flag, strong_intra_smoothing_enabled_flag
+  if (!r.flag()) return undefined; // vui_parameters_present_flag
+  if (r.flag()) {
+    // aspect_ratio_info_present_flag
+    if (r.u(8) === 255) r.skip(32);
+  }
+  if (r.flag()) r.skip(1); // overscan_info_present_flag, overscan_appropriate_flag
+  if (r.flag()) {
+    // video_signal_type_present_flag
+    r.skip(4);
+    if (r.flag()) r.skip(24);
+  }
+  if (r.flag()) {
+    // chroma_loc_info_present_flag
+    r.ue();
+    r.ue();
+  }
+  r.skip(3); // neutral_chroma_indication_flag, field_seq_flag, frame_field_info_present_flag
+  if (r.flag()) {
+    // default_display_window_flag
+    r.ue();
+    r.ue();
+    r.ue();
+    r.ue();
+  }
+  if (!r.flag()) return undefined; // vui_timing_info_present_flag
+  const numUnitsInTick = r.u(32);
+  const timeScale = r.u(32);
+  return numUnitsInTick > 0 && timeScale > 0 ? { numUnitsInTick, timeScale } : undefined;
 }
 
 /** VPS timing info (type 32): frames per second = timeScale / numUnitsInTick, when signalled. */
