@@ -13,6 +13,10 @@ export class LiveSegment extends EventEmitter {
   /** Wall-clock ms when the first byte arrived. */
   readonly startedAt = Date.now();
   completedAt = 0;
+  /** False when the segment was cut without a keyframe (a publisher with too long a GOP). */
+  startsWithKeyframe = true;
+  /** The publisher's keyframe interval (s) when the segment was cut, if known. */
+  keyframeInterval: number | undefined;
 
   constructor(
     /** Sequence number within its producer (source or rendition). */

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { runFfmpeg, ffprobe } from "../ffmpeg.ts";
-import { TsSplitter } from "./splitter.ts";
+import { maxSegmentDurationFor, TsSplitter } from "./splitter.ts";
 import type { LiveSegment } from "../live-segment.ts";
 
 async function testTs(seconds: number, gop: number): Promise<Buffer> {
@@ -85,4 +85,47 @@ test("an audio-only stream is cut on audio packets at the target duration", asyn
   for (const seg of segments.slice(0, -1)) assert.ok(Math.abs(seg.duration - 2) < 0.1, `segment ${seg.seq} lasted ${seg.duration}`);
   const probe = await ffprobe(await segments[1]!.bytes());
   assert.deepEqual(probe.streams.map((s) => s.codec_name), ["aac"]);
+});
+
+test("a publisher with keyframes too rare: segments are cut at the duration limit, marked as starting mid-GOP; the keyframe interval is measured", async () => {
+  const ts = await testTs(12, 150); // a keyframe every 5 s, segments of 2 s wanted
+  const max = maxSegmentDurationFor(2);
+  const splitter = new TsSplitter({ targetDuration: 2, maxDuration: max });
+  const segments: LiveSegment[] = [];
+  splitter.on("segment", (s) => segments.push(s));
+  splitter.write(ts);
+  splitter.end();
+  assert.ok(segments.length >= 5, `${segments.length} segments`);
+  for (const seg of segments) assert.ok(seg.duration <= max, `segment ${seg.seq} lasted ${seg.duration} s (limit ${max})`);
+  assert.ok(segments.every((s) => Math.round(s.duration) <= 2), "EXT-X-TARGETDURATION 2 holds for every segment");
+  assert.ok(splitter.forcedCuts >= 3, `forced cuts ${splitter.forcedCuts}`);
+  assert.equal(segments[0]!.startsWithKeyframe, true);
+  assert.ok(segments.some((s) => !s.startsWithKeyframe));
+  assert.ok(Math.abs((splitter.keyframeInterval ?? 0) - 5) < 0.1, `keyframe interval ${splitter.keyframeInterval}`);
+});
+
+test("no keyframe ever after the first: segments stay bounded in duration and bytes", async () => {
+  const ts = await testTs(8, 1000);
+  const splitter = new TsSplitter({ targetDuration: 2, maxDuration: maxSegmentDurationFor(2), maxBytes: 40_000 });
+  const segments: LiveSegment[] = [];
+  splitter.on("segment", (s) => segments.push(s));
+  splitter.write(ts);
+  splitter.end();
+  const byDuration = Math.ceil(8 / maxSegmentDurationFor(2));
+  assert.ok(segments.length > byDuration, `${segments.length} segments: the byte limit cut some`);
+  for (const seg of segments) {
+    assert.ok(seg.duration <= maxSegmentDurationFor(2));
+    assert.ok(seg.size <= 40_000 + 32 * 1024, `segment ${seg.seq} has ${seg.size} bytes`);
+  }
+});
+
+test("without a limit (the default) cuts happen at keyframes only", async () => {
+  const ts = await testTs(8, 150);
+  const splitter = new TsSplitter({ targetDuration: 2 });
+  const segments: LiveSegment[] = [];
+  splitter.on("segment", (s) => segments.push(s));
+  splitter.write(ts);
+  splitter.end();
+  assert.equal(splitter.forcedCuts, 0);
+  assert.ok(segments.every((s) => s.startsWithKeyframe));
 });

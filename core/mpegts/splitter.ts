@@ -15,6 +15,25 @@ export interface SplitterOptions {
   firstSeq?: number;
   /** Mark the first segment as a discontinuity. */
   discontinuityFirst?: boolean;
+  /**
+   * A segment reaching this many seconds without a keyframe is cut at the next video frame
+   * anyway (it then starts mid-GOP). Ingest sets it so a publisher with no or rare keyframes
+   * cannot grow a segment without limit, and HLS target durations stay constant.
+   * Default: no limit (cuts only at keyframes).
+   */
+  maxDuration?: number;
+  /** A segment reaching this many bytes is cut at the next video frame start. Default 64 MiB. */
+  maxBytes?: number;
+}
+
+export const DEFAULT_MAX_SEGMENT_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The longest segment an HLS playlist with target duration `target` may list without raising
+ * EXT-X-TARGETDURATION (RFC 8216: each EXTINF, rounded, must not exceed it).
+ */
+export function maxSegmentDurationFor(target: number): number {
+  return Math.max(1, Math.round(target)) + 0.49;
 }
 
 export interface TsSplitterEvents {
@@ -54,6 +73,12 @@ export class TsSplitter extends EventEmitter<TsSplitterEvents> {
   private frameInterval = 1 / 30;
   private nextSeq: number;
   private discontinuityNext: boolean;
+  private currentBytes = 0;
+  private lastKeyPts?: number;
+  /** Seconds between the last two keyframes seen (undefined until two were seen). */
+  keyframeInterval: number | undefined;
+  /** Segments cut without a keyframe (duration or size limit). */
+  forcedCuts = 0;
   /** Packets of the current segment not yet flushed (pushed in one chunk per input write). */
   private pending: Buffer[] = [];
   ended = false;
@@ -115,6 +140,7 @@ export class TsSplitter extends EventEmitter<TsSplitterEvents> {
       if (raw !== undefined) {
         const pts = this.unwrap(raw) / 90000;
         if (!this.current || pts - this.currentStartPts >= this.opts.targetDuration - 0.05) this.cut(pts);
+        else if (this.currentBytes >= (this.opts.maxBytes ?? DEFAULT_MAX_SEGMENT_BYTES)) this.cut(pts);
         if (this.lastPts === undefined || pts > this.lastPts) this.lastPts = pts;
       }
     }
@@ -128,13 +154,31 @@ export class TsSplitter extends EventEmitter<TsSplitterEvents> {
           const d = pts - this.lastPts;
           if (d < 0.2) this.frameInterval = this.frameInterval * 0.9 + d * 0.1;
         }
-        if (key && (!this.current || pts - this.currentStartPts >= this.opts.targetDuration - this.frameInterval / 2)) {
-          this.cut(pts);
+        if (key) {
+          if (this.lastKeyPts !== undefined && pts > this.lastKeyPts) this.keyframeInterval = pts - this.lastKeyPts;
+          this.lastKeyPts = pts;
+        }
+        const elapsed = this.current ? pts - this.currentStartPts : 0;
+        if (key && (!this.current || elapsed >= this.opts.targetDuration - this.frameInterval / 2)) {
+          this.cut(pts, true);
+        } else if (this.current && this.overLimit(elapsed)) {
+          this.forcedCuts++;
+          this.cut(pts, false);
         }
         if (this.lastPts === undefined || pts > this.lastPts) this.lastPts = pts;
       }
     }
-    if (this.current) this.pending.push(Buffer.from(p.raw));
+    if (this.current) {
+      this.pending.push(Buffer.from(p.raw));
+      this.currentBytes += p.raw.length;
+    }
+  }
+
+  /** Would the next frame make the open segment longer or larger than allowed? */
+  private overLimit(elapsed: number): boolean {
+    const max = this.opts.maxDuration;
+    if (max !== undefined && elapsed + this.frameInterval > max) return true;
+    return this.currentBytes >= (this.opts.maxBytes ?? DEFAULT_MAX_SEGMENT_BYTES);
   }
 
   private unwrap(raw: number): number {
@@ -143,10 +187,13 @@ export class TsSplitter extends EventEmitter<TsSplitterEvents> {
     return raw + this.ptsBase;
   }
 
-  private cut(pts: number): void {
+  private cut(pts: number, keyframe = true): void {
     this.flush();
     if (this.current) this.finishCurrent(pts);
     const seg = new LiveSegment(this.nextSeq++, pts, this.discontinuityNext);
+    seg.startsWithKeyframe = keyframe;
+    seg.keyframeInterval = this.keyframeInterval;
+    this.currentBytes = 0;
     this.discontinuityNext = false;
     this.current = seg;
     this.currentStartPts = pts;

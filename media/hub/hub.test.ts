@@ -11,7 +11,7 @@ import type { StreamRecord } from "./types.ts";
 const record: StreamRecord = { id: "str_1", name: "garbage", pipeline: "passthrough", streamKey: "sk_1", ownerKeyId: "key_1", createdAt: 0, options: {} };
 
 test("a source no probe understands: retried, then the stream ends as failed with the reason; no segment is published or piled up", async () => {
-  const hub = new StreamHub({ get: (id) => (id === record.id ? record : undefined), findByStreamKey: async (k) => (k === record.streamKey ? record : undefined) }, { publisherTimeoutMs: 60_000 });
+  const hub = new StreamHub({ get: (id) => (id === record.id ? record : undefined), findByStreamKey: async (k) => (k === record.streamKey ? record : undefined) }, { publisherTimeoutMs: 60_000, maxLive: 10 });
   hub.registerProcessor("passthrough", createPassthroughProcessor);
   let disconnected = "";
   const admitted = await hub.admit({ streamKey: "sk_1", protocol: "rtmp", remoteAddress: "127.0.0.1", disconnect: (r) => (disconnected = r) });

@@ -173,6 +173,8 @@ export class StreamHub extends EventEmitter<HubEvents> {
     stream.lastMediaAt = Date.now();
     stream.bytesIn = 0;
     stream.segmentsIn = 0;
+    stream.segmentsWithoutKeyframe = 0;
+    stream.keyframeInterval = undefined;
     stream.lastEndDetail = undefined;
     stream.sessions += 1;
     let ended = false;
@@ -185,6 +187,8 @@ export class StreamHub extends EventEmitter<HubEvents> {
       pushSegment: (segment) => {
         if (ended) return;
         stream.segmentsIn += 1;
+        stream.keyframeInterval = segment.keyframeInterval ?? stream.keyframeInterval;
+        if (!segment.startsWithKeyframe) stream.segmentsWithoutKeyframe += 1;
         metrics.sourceSegments.inc();
         if (!probing && !stream.sourceKnown) {
           // Probed on the first complete segment; a failed probe is retried on the next ones,

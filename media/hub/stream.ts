@@ -108,6 +108,23 @@ export class Stream extends EventEmitter<StreamEvents> {
   }
 
   /** The JSON view used by the API. */
+  /** The publisher's keyframe interval in seconds, as measured by the segmenter. */
+  keyframeInterval: number | undefined;
+  /** Source segments cut without a keyframe because the publisher's GOP is too long. */
+  segmentsWithoutKeyframe = 0;
+
+  /** What the publisher's owner should fix, in words (GET /v1/streams/{id}). */
+  warnings(): string[] {
+    const out: string[] = [];
+    if (this.segmentsWithoutKeyframe > 0) {
+      const gop = this.keyframeInterval === undefined ? "no keyframe seen" : `a keyframe every ${this.keyframeInterval.toFixed(1)} s`;
+      out.push(
+        `the encoder sends ${gop}, longer than a segment: ${this.segmentsWithoutKeyframe} segments were cut between keyframes and start mid-GOP (players may stall when joining); set the keyframe interval to the segment duration or a divisor of it (e.g. 2 s)`,
+      );
+    }
+    return out;
+  }
+
   /** The last publisher turned away at admission, and why (GET /v1/streams/{id}). */
   lastRefusal: { at: number; status: number; reason: string } | undefined;
 
@@ -124,6 +141,8 @@ export class Stream extends EventEmitter<StreamEvents> {
             bitrate: this.bitrate(),
             bytesIn: this.bytesIn,
             segmentsIn: this.segmentsIn,
+            keyframeInterval: this.keyframeInterval === undefined ? null : Math.round(this.keyframeInterval * 100) / 100,
+            warnings: this.warnings(),
             video: this.source.videoCodec
               ? { codec: this.source.videoCodec, profile: this.source.videoProfile, width: this.source.width, height: this.source.height, fps: this.source.fps }
               : null,

@@ -1,7 +1,7 @@
 // Any ffmpeg-readable input -> MPEG-TS on stdout -> keyframe-aligned segments as bytes arrive.
 // Used by ingest adapters (RTMP feeds FLV on stdin, WHIP feeds RTP described by an SDP).
 import { spawnFfmpeg, type FfmpegProcess } from "../../core/ffmpeg.ts";
-import { TsSplitter } from "../../core/mpegts/splitter.ts";
+import { maxSegmentDurationFor, TsSplitter } from "../../core/mpegts/splitter.ts";
 import type { LiveSegment } from "../../core/live-segment.ts";
 
 export interface SegmenterOptions {
@@ -22,7 +22,7 @@ export class Segmenter {
   private stopping = false;
 
   constructor(opts: SegmenterOptions) {
-    this.splitter = new TsSplitter({ targetDuration: opts.targetDuration });
+    this.splitter = new TsSplitter({ targetDuration: opts.targetDuration, maxDuration: maxSegmentDurationFor(opts.targetDuration) });
     this.splitter.on("segment", opts.onSegment);
     this.proc = spawnFfmpeg(
       [
