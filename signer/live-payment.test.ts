@@ -207,6 +207,13 @@ test("request keys match case-insensitively, as Go's encoding/json", async () =>
   assert.equal(answer.status, 200);
 });
 
+test("go-livepeer's gateway's first request (null state and capabilities, empty ManifestID, inPixels 0) is a new session", async () => {
+  const { ctx } = setup();
+  const body = { state: { State: null, Sig: null }, orchestrator: encodeMessage("OrchestratorInfo", orchInfo({ price: [1, 27_648_000] })).toString("base64"), ManifestID: "", inPixels: 0, type: "lv2v", capabilities: null };
+  const answer = await generateLivePayment(ctx, JSON.stringify(body), { "content-type": ["application/json"] });
+  assert.equal(answer.status, 200);
+});
+
 test("malformed requests are 400s with go's reasons", async () => {
   const { ctx, call } = setup();
   assert.equal((await generateLivePayment(ctx, "{", {})).status, 400);

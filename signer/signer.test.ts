@@ -107,6 +107,14 @@ describe("a signer on loopback, plaintext, with fault knobs", () => {
     assert.equal(sig.addressText, signer.address);
     assert.ok(orchestratorRequestSigValid(sig.address, sig.signature));
     assert.equal(signer.stdoutLines().length, 1);
+    // go-livepeer's gateway posts no body with a JSON content type.
+    const bare = await fetch(`${signer.url}/sign-orchestrator-info`, { method: "POST", headers: { "content-type": "application/json" } });
+    assert.equal(bare.status, 200);
+  });
+
+  test("a request body over 1 MiB is a 413, not a dropped connection", async () => {
+    const r = await fetch(`${signer.url}/generate-live-payment`, { method: "POST", body: "x".repeat(1024 * 1024 + 1) });
+    assert.equal(r.status, 413);
   });
 
   test("a Python-SDK-shaped session: tickets the orchestrator accepts, covering the fee; then a second call with the state", async () => {

@@ -81,15 +81,18 @@ function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on("data", (c: Buffer) => {
+    const onData = (c: Buffer) => {
       size += c.length;
       if (size > MAX_REQUEST_BODY_BYTES) {
-        req.destroy();
+        // Stop keeping it but let it drain, so the 413 reaches the client.
+        req.off("data", onData);
+        req.resume();
         reject(new BodyTooLarge());
         return;
       }
       chunks.push(c);
-    });
+    };
+    req.on("data", onData);
     req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
     req.on("error", reject);
   });
@@ -193,7 +196,7 @@ export async function startSigner(opts: SignerOptions): Promise<RunningSigner> {
     route.handle(req, url).then(
       (answer) => send(res, answer),
       (err: unknown) => {
-        if (err instanceof BodyTooLarge) return send(res, { status: 413, body: signerErrorBody(`request body over ${MAX_REQUEST_BODY_BYTES} bytes`) });
+        if (err instanceof BodyTooLarge) return send(res, { status: 413, body: signerErrorBody(`request body over ${MAX_REQUEST_BODY_BYTES} bytes`), headers: { connection: "close" } });
         log.error({ path: url.pathname, err: (err as Error).message }, "signer request failed");
         if (!res.headersSent) send(res, { status: 500, body: signerErrorBody((err as Error).message) });
       },
