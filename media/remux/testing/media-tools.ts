@@ -61,8 +61,8 @@ export async function probe(input: Buffer, args: string[], format?: string): Pro
 }
 
 /** Decodes the input fully; returns ffmpeg's error output (empty when it decoded cleanly). */
-export async function decodeErrors(input: Buffer, format = "mpegts"): Promise<string> {
-  const proc = spawnFfmpeg(["-hide_banner", "-nostdin", "-v", "error", "-f", format, "-i", "pipe:0", "-f", "null", "-"], { label: "decode" });
+export async function decodeErrors(input: Buffer, format = "mpegts", outputArgs: string[] = []): Promise<string> {
+  const proc = spawnFfmpeg(["-hide_banner", "-nostdin", "-v", "error", "-f", format, "-i", "pipe:0", ...outputArgs, "-f", "null", "-"], { label: "decode" });
   proc.stdout.resume();
   proc.stdin.end(input);
   const { code } = await proc.exited;

@@ -18,8 +18,18 @@ function tbMs(timeBase: string): number {
   return (1000 * n!) / d!;
 }
 
+/** A frame as the messages carry it, in milliseconds. */
+export interface ExpectedFrame {
+  kind: "video" | "audio";
+  dts: number;
+  pts: number;
+  key: boolean;
+}
+
 export interface ProbedMessages {
   messages: MediaMessage[];
+  /** The frames in message order. */
+  frames: ExpectedFrame[];
   probe: ProbeJson;
 }
 
@@ -29,7 +39,7 @@ export interface ProbedMessages {
  */
 export async function messagesFromFile(file: Buffer, format: string): Promise<ProbedMessages> {
   const p = await probe(file, ["-show_streams", "-show_packets", "-show_data"], format);
-  const messages: Array<MediaMessage & { order: number }> = [];
+  const messages: Array<MediaMessage & { order: number; frame?: ExpectedFrame }> = [];
   let order = 0;
   const video = p.streams.find((s) => s.codec_type === "video");
   const audio = p.streams.find((s) => s.codec_type === "audio");
@@ -57,11 +67,15 @@ export async function messagesFromFile(file: Buffer, format: string): Promise<Pr
       const cts = pts - dts;
       const head = Buffer.from([0x80 | ((key ? 1 : 2) << 4) | 1, 0, 0, 0, 0, (cts >> 16) & 0xff, (cts >> 8) & 0xff, cts & 0xff]);
       head.write(fourcc, 1, "latin1");
-      messages.push({ kind: "video", timestampMs: dts, order: order++, data: Buffer.concat([head, body]) });
+      messages.push({ kind: "video", timestampMs: dts, order: order++, data: Buffer.concat([head, body]), frame: { kind: "video", dts, pts, key } });
     } else if (s === audio) {
-      messages.push({ kind: "audio", timestampMs: dts, order: order++, data: Buffer.concat([Buffer.from([0xaf, 0x01]), body]) });
+      messages.push({ kind: "audio", timestampMs: dts, order: order++, data: Buffer.concat([Buffer.from([0xaf, 0x01]), body]), frame: { kind: "audio", dts, pts, key: true } });
     }
   }
   messages.sort((a, b) => a.timestampMs - b.timestampMs || a.order - b.order);
-  return { messages: messages.map(({ kind, timestampMs, data }) => ({ kind, timestampMs, data })), probe: p };
+  return {
+    messages: messages.map(({ kind, timestampMs, data }) => ({ kind, timestampMs, data })),
+    frames: messages.flatMap((m) => (m.frame ? [m.frame] : [])),
+    probe: p,
+  };
 }
