@@ -1,0 +1,213 @@
+// Paying one orchestrator for pixel-priced work (batch AI, transcoded segments) through a remote
+// signer, with the orchestrator's balance kept in view so tickets are bought only when it would
+// fall short.
+//
+// Why not one signer call per request: the signer's state chains (each answer's state is the next
+// call's input, nonces grow per recipient_rand_hash), so calls for one orchestrator run one at a
+// time; at thousands of requests a second that queue would be the gateway's bottleneck. Instead:
+//
+//   B  = what the orchestrator holds for us (credited ticket EV minus the fees it debited)
+//   R  = fees the orchestrator debited that we have not yet reported to the signer
+//   S  = the signer's idea of the balance = B + R
+//
+// An orchestrator does work while B >= its ticket EV (go-livepeer's SufficientBalance) and then
+// debits the fee (B may go negative). So before a request whose fee is f, with fees F of other
+// requests in flight: if B - F - f >= EV, no ticket is needed and the request carries a Payment
+// without tickets. Otherwise one refill runs (concurrent requests wait for it): the signer is asked
+// for X = R + F + f + EV worth of pixels, which makes it sell n tickets with S + n*EV >= X, so
+// B + n*EV = S + n*EV - R >= F + f + EV: every request in flight is covered and B stays >= EV.
+// Every fee is reported exactly once, so S stays equal to B + R and nothing drifts.
+import { decodeBase64, encodeBase64, type OrchestratorInfo, type Payment, type PriceInfo } from "../messages.ts";
+import { Rational } from "./rational.ts";
+import type { LivePaymentRequest, LivePaymentResult } from "./remote-signer-client.ts";
+import type { SignerState } from "./remote-signer-wire.ts";
+import { ticketEV } from "./ticket.ts";
+import { bytesToUint } from "./uint256.ts";
+
+/** The signer calls a session needs (RemoteSignerClient implements it). */
+export interface TicketSource {
+  generateLivePayment(req: LivePaymentRequest, signal?: AbortSignal): Promise<LivePaymentResult>;
+}
+
+/** go-livepeer's limit of consecutive 480 answers before giving up. */
+export const MAX_CONSECUTIVE_REFRESHES = 3;
+
+export type PaymentRefusalKind = "price-too-high" | "refresh-exhausted" | "signer";
+
+/** The work cannot be paid: choose another orchestrator (price) or fail the request (signer). */
+export class PaymentRefusal extends Error {
+  constructor(
+    readonly kind: PaymentRefusalKind,
+    message: string,
+  ) {
+    super(message);
+    this.name = "PaymentRefusal";
+  }
+}
+
+/** What one request carries, and what it cost. */
+export interface RequestPayment {
+  /** `Livepeer-Payment` header value. */
+  payment: string;
+  /** Expected value of the tickets sent with this request, wei (0 when the balance covered it). */
+  evWei: bigint;
+  /** The OrchestratorInfo used (a 480 may have refreshed it): call the orchestrator with its auth token. */
+  info: OrchestratorInfo;
+  /** Call once: "done" when the orchestrator did (or may have done) the work, "not-done" when it surely did not. */
+  settle(outcome: "done" | "not-done"): void;
+}
+
+export interface BalanceSessionOptions {
+  signer: TicketSource;
+  /** The signer's address (the ticket sender). */
+  sender: Uint8Array;
+  /** Names the session to the signer (its ManifestID), e.g. the orchestrator's balance key. */
+  manifestId: string;
+  /** GetOrchestrator again (after a 480 or expired params); resolves with fresh info. */
+  refresh(): Promise<OrchestratorInfo>;
+  /** Sent to the signer; a price above it is a 481. */
+  maxPrice?: LivePaymentRequest["maxPrice"];
+}
+
+/** Wei per pixel of a PriceInfo; zero when absent or free. */
+export function pricePerPixel(p: PriceInfo | undefined): Rational {
+  if (!p?.pricePerUnit || !p.pixelsPerUnit) return Rational.ZERO;
+  return Rational.of(BigInt(Math.round(p.pricePerUnit)), BigInt(Math.round(p.pixelsPerUnit)));
+}
+
+/** Whether an orchestrator wants tickets for this price: ticket params present and a non-zero price. */
+export function wantsTickets(info: OrchestratorInfo, price: PriceInfo | undefined): boolean {
+  return info.ticketParams?.recipient !== undefined && info.ticketParams.recipient.length > 0 && pricePerPixel(price).sign() > 0;
+}
+
+export class BalanceSession {
+  private balance = Rational.ZERO; // B
+  private unreported = Rational.ZERO; // R
+  private inFlight = Rational.ZERO; // F
+  private state: SignerState | undefined;
+  private refill: Promise<void> | undefined;
+
+  constructor(private readonly o: BalanceSessionOptions) {}
+
+  /** B, for status pages and tests (wei, exact). */
+  get balanceWei(): Rational {
+    return this.balance;
+  }
+
+  /**
+   * The payment for one request of `pixels` at `price` to the orchestrator described by `info`
+   * (whose price_info is replaced by `price` for the signer, as the fee's price).
+   */
+  async pay(info: OrchestratorInfo, price: PriceInfo, pixels: number, signal?: AbortSignal): Promise<RequestPayment> {
+    const perPixel = pricePerPixel(price);
+    const fee = perPixel.mul(Rational.of(BigInt(Math.max(0, Math.ceil(pixels)))));
+    let current = info;
+    let evWei = 0n;
+    let tickets: Payment | undefined;
+    // Loop: a refill run by another request may have covered us meanwhile.
+    for (;;) {
+      const ev = ticketEvOf(current);
+      if (this.balance.sub(this.inFlight).sub(fee).cmp(ev) >= 0) break;
+      if (this.refill) {
+        await this.refill;
+        continue;
+      }
+      let done!: () => void;
+      this.refill = new Promise<void>((r) => (done = r));
+      try {
+        const bought = await this.buy(current, price, perPixel, fee, ev, signal);
+        current = bought.info;
+        evWei = bought.evWei;
+        tickets = bought.payment;
+      } finally {
+        this.refill = undefined;
+        done();
+      }
+      break;
+    }
+    this.inFlight = this.inFlight.add(fee);
+    let settled = false;
+    return {
+      payment: encodeBase64("Payment", tickets ?? this.ticketlessPayment(current, price)),
+      evWei,
+      info: current,
+      settle: (outcome) => {
+        if (settled) return;
+        settled = true;
+        this.inFlight = this.inFlight.sub(fee);
+        if (outcome === "done") {
+          this.balance = this.balance.sub(fee);
+          this.unreported = this.unreported.add(fee);
+        }
+      },
+    };
+  }
+
+  private async buy(
+    info: OrchestratorInfo,
+    price: PriceInfo,
+    perPixel: Rational,
+    fee: Rational,
+    ev: Rational,
+    signal: AbortSignal | undefined,
+  ): Promise<{ info: OrchestratorInfo; payment: Payment; evWei: bigint }> {
+    let current = info;
+    for (let refreshes = 0; ; ) {
+      const want = this.unreported.add(this.inFlight).add(fee).add(ev);
+      const pixels = want.sign() > 0 ? want.div(perPixel).ceil() : 1n;
+      const res = await this.o.signer.generateLivePayment(
+        {
+          orchestrator: { ...current, priceInfo: price },
+          state: this.state,
+          manifestId: this.o.manifestId,
+          type: "",
+          inPixels: Number(pixels),
+          maxPrice: this.o.maxPrice,
+        },
+        signal,
+      );
+      switch (res.kind) {
+        case "Paid": {
+          const payment = decodeBase64("Payment", res.payment);
+          const n = BigInt(payment.ticketSenderParams?.length ?? 0);
+          const paidEv = ticketEvOf(current).mul(Rational.of(n));
+          this.state = res.state;
+          this.balance = this.balance.add(paidEv);
+          this.unreported = this.unreported.sub(perPixel.mul(Rational.of(pixels)));
+          return { info: current, payment, evWei: paidEv.ceil() };
+        }
+        case "NoTicketsNeeded":
+          // The signer holds more credit than we think (a restart of ours lost R): trust it once.
+          this.balance = this.balance.add(ev);
+          return { info: current, payment: this.ticketlessPayment(current, price), evWei: 0n };
+        case "RefreshSession":
+          if (++refreshes > MAX_CONSECUTIVE_REFRESHES) {
+            throw new PaymentRefusal("refresh-exhausted", `the remote signer asked for ${refreshes} session refreshes in a row: ${res.message}`);
+          }
+          current = await this.o.refresh();
+          continue;
+        case "PriceTooHigh":
+          throw new PaymentRefusal("price-too-high", res.message || "orchestrator price above the ceiling");
+      }
+    }
+  }
+
+  /** A Payment without tickets: names the sender, the params and the price; the balance pays. */
+  private ticketlessPayment(info: OrchestratorInfo, price: PriceInfo): Payment {
+    const tp = info.ticketParams;
+    return {
+      ticketParams: tp,
+      sender: this.o.sender,
+      expirationParams: tp?.expirationParams,
+      ticketSenderParams: [],
+      expectedPrice: price,
+    };
+  }
+}
+
+/** EV of one ticket under `info`'s params (zero without params). */
+export function ticketEvOf(info: OrchestratorInfo): Rational {
+  const tp = info.ticketParams;
+  if (!tp) return Rational.ZERO;
+  return ticketEV(bytesToUint(tp.faceValue), bytesToUint(tp.winProb));
+}
