@@ -86,6 +86,6 @@ export class BitReader {
   /** Signed exp-Golomb se(v). */
   se(): number {
     const k = this.ue();
-    return k % 2 === 1 ? (k + 1) / 2 : -(k / 2);
+    return k % 2 === 1 ? (k + 1) / 2 : 0 - k / 2;
   }
 }

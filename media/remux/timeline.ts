@@ -31,8 +31,8 @@ export function delta32(a: number, b: number): number {
  */
 export class Timeline {
   private readonly tracks = new Map<TrackKind, TrackState>();
-  /** out - in for a track starting now. */
-  private offset = 0;
+  /** The track mapped last: a track that starts later is placed relative to it. */
+  private latest?: TrackState;
   private readonly maxBack: number;
   private readonly maxFwd: number;
   /** Count of jumps bridged (for logs and tests). */
@@ -47,15 +47,16 @@ export class Timeline {
   map(kind: TrackKind, ms: number): number {
     const t = this.tracks.get(kind);
     if (!t) {
-      const out = ms + this.offset;
-      this.tracks.set(kind, { lastIn: ms, lastOut: out, step: kind === "video" ? 33 : 21 });
+      const ref = this.latest;
+      const out = ref ? ref.lastOut + delta32(ms, ref.lastIn) : ms;
+      this.latest = { lastIn: ms, lastOut: out, step: kind === "video" ? 33 : 21 };
+      this.tracks.set(kind, this.latest);
       return out;
     }
     const d = delta32(ms, t.lastIn);
     let out: number;
     if (d < -this.maxBack || d > this.maxFwd) {
       out = t.lastOut + t.step;
-      this.offset = out - ms;
       this.jumps++;
     } else {
       out = t.lastOut + d;
@@ -63,6 +64,7 @@ export class Timeline {
     }
     t.lastIn = ms;
     t.lastOut = out;
+    this.latest = t;
     return out;
   }
 }
