@@ -123,6 +123,23 @@ test("HEVC over enhanced RTMP (hvc1, B-frames) + AAC: stream type 0x24, VPS/SPS/
     if (u.first.rai) assert.deepEqual(types.slice(0, 4), [35, 32, 33, 34], "AUD, VPS, SPS, PPS before an IRAP picture");
     else assert.ok(!types.includes(32), "parameter sets only before IRAP pictures");
   }
+  // The same stream as CodedFramesX where the composition time is 0, and in the legacy
+  // FLV header with codec id 12 (the pre-standard HEVC-in-FLV extension): byte-identical TS.
+  const codedFramesX = messages.map((m) => {
+    if (m.kind !== "video" || (m.data[0]! & 0x0f) !== 1 || m.data.readIntBE(5, 3) !== 0) return m;
+    return { ...m, data: Buffer.concat([Buffer.from([(m.data[0]! & 0xf0) | 3]), m.data.subarray(1, 5), m.data.subarray(8)]) };
+  });
+  assert.ok(codedFramesX.some((m, i) => m !== messages[i]));
+  assert.ok(remux(codedFramesX).ts.equals(ts), "CodedFramesX");
+  const legacy = messages.map((m) => {
+    if (m.kind !== "video") return m;
+    const frameType = (m.data[0]! >> 4) & 7;
+    const packetType = m.data[0]! & 0x0f;
+    const head = Buffer.from([(frameType << 4) | 12, packetType, 0, 0, 0]);
+    if (packetType === 1) m.data.copy(head, 2, 5, 8);
+    return { ...m, data: Buffer.concat([head, m.data.subarray(packetType === 1 ? 8 : 5)]) };
+  });
+  assert.ok(remux(legacy).ts.equals(ts), "legacy codec id 12");
 });
 
 test("H.264 over enhanced RTMP (avc1 FourCC) remuxes like legacy FLV", async () => {

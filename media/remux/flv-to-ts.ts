@@ -78,6 +78,19 @@ function to90k(ms: number): number {
   return (((ms * 90) % PTS_MODULO) + PTS_MODULO) % PTS_MODULO;
 }
 
+/**
+ * Remuxes one RTMP publish session, in place of the Segmenter's ffmpeg:
+ *
+ *   const splitter = new TsSplitter({ targetDuration });
+ *   const facts = new CodecFacts();
+ *   const remuxer = new FlvToTs({ onData: (ts) => splitter.write(ts), onWarning: (m) => log.warn(m) });
+ *   // per message:  if (facts.observe(msg) && facts.ready) setSourceInfo(facts.sourceInfo()); remuxer.write(msg);
+ *   // at the end:   splitter.end();
+ *
+ * Nothing is buffered between messages: each `write` emits at most one Buffer, synchronously, and keeps
+ * no reference to `msg.data` afterwards (the caller may reuse it). Video frames before the first
+ * keyframe (and after a new sequence header, until its keyframe) are dropped.
+ */
 export class FlvToTs {
   private readonly opts: FlvToTsOptions;
   private readonly delayMs: number;
