@@ -1,12 +1,19 @@
-// Prometheus metrics (prom-client). Units in names, bounded label sets: no per-stream labels.
+// Prometheus metrics (prom-client). Units in names, bounded label sets: no per-stream,
+// per-key or per-orchestrator labels (those live on the dashboard, server/dashboard/).
 import client from "prom-client";
 import { runningFfmpegCount } from "./ffmpeg.ts";
 
 export const registry = new client.Registry();
-client.collectDefaultMetrics({ register: registry, prefix: "wharf_process_" });
+// prom-client's defaults already start with process_/nodejs_: the prefix is only "wharf_"
+// (wharf_process_cpu_seconds_total, not wharf_process_process_cpu_seconds_total).
+client.collectDefaultMetrics({ register: registry, prefix: "wharf_" });
 
+/** API calls: a millisecond to a few seconds. */
 const SECONDS_FAST = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-const SECONDS_SLOW = [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128];
+/** One segment through an orchestrator: around the segment duration (0.5-10 s), finer near it. */
+const SECONDS_SEGMENT = [0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8, 12, 16, 32];
+/** Batch AI: tens of milliseconds (text, small images) up to aiTimeoutMs (default 120 s). */
+const SECONDS_AI = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128];
 
 export const metrics = {
   httpRequests: new client.Histogram({
@@ -52,9 +59,9 @@ export const metrics = {
     registers: [registry],
   }),
   transcodeLatency: new client.Histogram({
-    name: "wharf_transcode_segment_seconds",
+    name: "wharf_transcode_segment_latency_seconds",
     help: "Source segment complete to renditions published",
-    buckets: SECONDS_SLOW,
+    buckets: SECONDS_SEGMENT,
     registers: [registry],
   }),
   segmentsSkipped: new client.Counter({
@@ -84,7 +91,7 @@ export const metrics = {
     name: "wharf_ai_request_duration_seconds",
     help: "Batch AI request duration by pipeline",
     labelNames: ["pipeline"] as const,
-    buckets: SECONDS_SLOW,
+    buckets: SECONDS_AI,
     registers: [registry],
   }),
   ffmpegProcesses: new client.Gauge({
@@ -99,6 +106,36 @@ export const metrics = {
     name: "wharf_webrtc_sessions",
     help: "Open WebRTC sessions by kind (whip, whep)",
     labelNames: ["kind"] as const,
+    registers: [registry],
+  }),
+  orchestrators: new client.Gauge({
+    name: "wharf_orchestrators",
+    help: "Known orchestrators by state (ok, suspended, unreachable)",
+    labelNames: ["state"] as const,
+    registers: [registry],
+  }),
+  spendCapReached: new client.Counter({
+    name: "wharf_spend_cap_refusals_total",
+    help: "Work refused or ended because a key reached its spend cap, by cap (daily, monthly)",
+    labelNames: ["cap"] as const,
+    registers: [registry],
+  }),
+  /**
+   * 1 while the remote signer answers, 0 while it fails, labelled with the signer's host:port
+   * (one per configured signer). Set by the payments work (remote signer client); until then
+   * nothing sets it. The label keeps it absent from the scrape until it is set: a gauge
+   * without labels would read 0 ("failing") on a gateway without a signer.
+   */
+  signerUp: new client.Gauge({
+    name: "wharf_signer_up",
+    help: "1 when the remote signer answered its last call, 0 when it failed, by signer host:port",
+    labelNames: ["signer"] as const,
+    registers: [registry],
+  }),
+  eventClientsDropped: new client.Counter({
+    name: "wharf_event_stream_clients_dropped_total",
+    help: "Server-Sent Events clients cut off because they read too slowly, by endpoint (events, dashboard)",
+    labelNames: ["endpoint"] as const,
     registers: [registry],
   }),
 };

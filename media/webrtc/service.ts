@@ -2,6 +2,7 @@
 // WHEP viewers (one fan-out per watched stream).
 import { createHash, timingSafeEqual } from "node:crypto";
 import { moduleLogger } from "../../core/log.ts";
+import { metrics } from "../../core/metrics.ts";
 import type { StreamHub } from "../hub/hub.ts";
 import type { StreamRecord } from "../hub/types.ts";
 import { StreamFanout } from "./fanout.ts";
@@ -107,8 +108,10 @@ export class WebRtcService {
       return { ok: false, status: 400, message: `could not negotiate the SDP offer: ${(err as Error).message}` };
     }
     this.whip.set(s.id, s);
+    metrics.webrtcSessions.set({ kind: "whip" }, this.whip.size);
     s.once("closed", () => {
       this.whip.delete(s.id);
+      metrics.webrtcSessions.set({ kind: "whip" }, this.whip.size);
       if (this.direct.get(streamId) === s) this.direct.delete(streamId);
     });
     if (s.videoCodec === "H264" && stream.record.pipeline === "passthrough") {
@@ -157,8 +160,10 @@ export class WebRtcService {
     if (!fanout) return { ok: false, status: 404, message: `stream ${streamId} not found` };
     const viewer = new WhepViewer(fanout, offer, this.net, this.opts.connectTimeoutMs);
     this.whep.set(viewer.id, viewer);
+    metrics.webrtcSessions.set({ kind: "whep" }, this.whep.size);
     viewer.once("closed", () => {
       this.whep.delete(viewer.id);
+      metrics.webrtcSessions.set({ kind: "whep" }, this.whep.size);
       this.maybeDropFanout(streamId);
     });
     let answer: string;
