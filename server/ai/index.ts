@@ -32,6 +32,8 @@ export interface BatchAiDeps {
   registry: OrchestratorRegistry;
   /** Selection override (tests); default: the registry with the configured price caps. */
   source?: AiOrchestratorSource;
+  /** Every answered AI request (server/dashboard). */
+  observe?: (pipeline: string, status: number, durationMs: number) => void;
 }
 
 export interface BatchAi {
@@ -90,7 +92,7 @@ export async function startBatchAi(app: FastifyInstance, deps: BatchAiDeps): Pro
     retryBudget: config.aiRetryBudget,
     timeoutMs: config.aiTimeoutMs,
   });
-  await registerAiRoutes(app, { service, auth: deps.auth });
+  await registerAiRoutes(app, { service, auth: deps.auth, observe: deps.observe });
   return {
     service, results, caps,
     stop() {

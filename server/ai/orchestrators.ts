@@ -33,8 +33,8 @@ export interface AiOrchestratorSource {
   /** Candidates for (capability, model), best first: warm before cold, under the price cap, scored. */
   select(req: AiSelectRequest): Promise<AiSelection>;
   reportSuccess(address: string, latencyMs: number): void;
-  /** Network error, timeout, 5xx, bad credentials: penalise. */
-  reportFailure(address: string, reason: string): void;
+  /** Network error, timeout, 5xx, bad credentials: penalise (requestId: the request it happened in, for logs). */
+  reportFailure(address: string, reason: string, requestId?: string): void;
   /** 503 insufficient capacity: skip for a moment, no penalty. */
   reportBusy(address: string): void;
   /** The orchestrator refused our credentials (expired token?): refresh its info. */

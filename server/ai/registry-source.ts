@@ -46,8 +46,12 @@ export function registryAiSource(registry: OrchestratorRegistry, caps: PriceCaps
       return { ok: false, reason: "no-orchestrators", message: `no orchestrator can take ${req.pipeline} "${req.modelId}" now: ${reasons.map(([a, r]) => `${a}: ${r}`).join("; ")}` };
     },
     reportSuccess: (address, latencyMs) => registry.reportSuccess(address, latencyMs),
-    reportFailure: (address, reason) =>
-      registry.reportFailure(address, /timed out/i.test(reason) ? "timeout" : /^40[13]/.test(reason) ? "auth" : /^402/.test(reason) ? "payment" : /^\d{3}/.test(reason) ? "other" : /answer|result|data URI|url/i.test(reason) ? "bad-result" : "network"),
+    reportFailure: (address, reason, requestId) =>
+      registry.reportFailure(
+        address,
+        /timed out/i.test(reason) ? "timeout" : /^40[13]/.test(reason) ? "auth" : /^402/.test(reason) ? "payment" : /^\d{3}/.test(reason) ? "other" : /answer|result|data URI|url/i.test(reason) ? "bad-result" : "network",
+        requestId ? { requestId } : undefined,
+      ),
     reportBusy: (address) => registry.reportBusy(address),
   };
 }

@@ -32,6 +32,8 @@ export interface AiRoutesOptions {
   maxJsonBytes?: number;
   /** How long async image-to-video outcomes are kept (default 1 h). */
   asyncTtlMs?: number;
+  /** Every answered request: pipeline, status and duration (the dashboard's AI figures). */
+  observe?: (pipeline: string, status: number, durationMs: number) => void;
 }
 
 interface ParsedRequest {
@@ -89,6 +91,7 @@ export async function registerAiRoutes(app: FastifyInstance, opts: AiRoutesOptio
       const pipeline = (req.routeOptions.url ?? "/unknown").slice(1);
       metrics.aiRequests.inc({ pipeline, status: String(reply.statusCode) });
       metrics.aiDuration.observe({ pipeline }, reply.elapsedTime / 1000);
+      opts.observe?.(pipeline, reply.statusCode, reply.elapsedTime);
       done();
     });
 
@@ -171,7 +174,7 @@ export async function registerAiRoutes(app: FastifyInstance, opts: AiRoutesOptio
     const model = resolveModel(spec, v.values);
     const units = billingUnits(spec, v.values, { imageWidth: image?.width, imageHeight: image?.height, audioDurationMs: audio?.durationMs });
     const keyId = keyIdOf(req);
-    const job: AiJob = { spec, model, units, keyId, key: req.apiKey, body: buildBody(spec, v.values, model, parsed.file), stream: spec.pipeline === "llm" && v.values.stream === true };
+    const job: AiJob = { requestId: req.id, spec, model, units, keyId, key: req.apiKey, body: buildBody(spec, v.values, model, parsed.file), stream: spec.pipeline === "llm" && v.values.stream === true };
 
     if (spec.pipeline === "image-to-video" && /(^|[,;\s])respond-async($|[,;\s])/i.test(String(req.headers.prefer ?? ""))) {
       const id = randomUUID();

@@ -93,6 +93,11 @@ export interface AiServiceOptions {
 }
 
 export interface AiJob {
+  /**
+   * The HTTP request's id (a UUIDv7, server/api/app.ts): every log line of the request, the
+   * orchestrator call (x-request-id) and the usage record carry it. Made here when absent.
+   */
+  requestId?: string;
   spec: PipelineSpec;
   model: string;
   units: number;
@@ -158,7 +163,7 @@ export class AiService {
     const { spec, model } = job;
     // Time-ordered (UUIDv7): usage records are indexed by request id, and ids that grow
     // append to that index instead of touching a random page of it on every commit.
-    const requestId = uuidv7({ rng: () => this.random.take(16) });
+    const requestId = job.requestId ?? uuidv7({ rng: () => this.random.take(16) });
     const tried = new Set<string>();
     const problems: string[] = [];
     let busy = 0;
@@ -174,6 +179,7 @@ export class AiService {
         }
         const cand = sel.candidates[0]!;
         tried.add(cand.address);
+        log.debug({ requestId, pipeline: spec.pipeline, model, orchestrator: cand.address, attempt }, "orchestrator selected");
         const costWei = feeWei(job.units, cand.price.pricePerUnit, cand.price.pixelsPerUnit);
         if (!reservation && this.opts.billing.reserve) {
           const r = await this.opts.billing.reserve(job.key, spec.pipeline, job.units, costWei);
@@ -196,6 +202,7 @@ export class AiService {
             log.error({ requestId, err: (err as Error).message }, "recording AI usage failed");
             throw AiHttpError.msg(500, "usage could not be recorded; the result is withheld and nothing was billed");
           }
+          log.debug({ requestId, orchestrator: cand.address, costWei: String(costWei) }, "usage recorded");
           if (copies.length) this.deliver(copies, cand, requestId);
           return outcome;
         }
@@ -252,6 +259,7 @@ export class AiService {
       });
       const res = await ex.response;
       const status = res.status;
+      log.debug({ requestId, orchestrator: cand.address, status, ms: Math.round(performance.now() - t0) }, "orchestrator answered");
       if ("stream" in res) {
         // An event stream (llm with stream=true) may outlast the per-attempt timeout; undici
         // still bounds every gap in it.
@@ -277,13 +285,13 @@ export class AiService {
       if (userFault) throw new AiHttpError(status, sdkErrorBody(text, status));
       if (status === 401 || status === 402 || status === 403) src.invalidate?.(cand.address);
       const reason = `${status} ${text.trim().slice(0, 300)}`;
-      src.reportFailure(cand.address, reason);
+      src.reportFailure(cand.address, reason, requestId);
       return { kind: "failed", reason };
     } catch (err) {
       if (err instanceof AiHttpError) throw err;
       if (job.cancel?.cancelled) throw AiHttpError.msg(499, "client closed the request");
       const reason = failure ?? (err as Error).message;
-      src.reportFailure(cand.address, reason);
+      src.reportFailure(cand.address, reason, requestId);
       log.info({ requestId, orchestrator: cand.address, pipeline: spec.pipeline, err: reason }, "AI attempt failed");
       return { kind: "failed", reason };
     } finally {
@@ -390,7 +398,7 @@ export class AiService {
       if (ok.every(Boolean)) return;
       const reason = `result could not be copied from ${cand.address}`;
       log.warn({ requestId, orchestrator: cand.address }, reason);
-      this.opts.source.reportFailure(cand.address, reason);
+      this.opts.source.reportFailure(cand.address, reason, requestId);
       try {
         await this.opts.billing.refund?.(requestId, reason);
       } catch (err) {

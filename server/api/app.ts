@@ -8,11 +8,14 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { v7 as uuidv7 } from "uuid";
 import { rootLogger } from "../../core/log.ts";
+import { RandomPool } from "../random-pool.ts";
 import { installErrorHandlers } from "./errors.ts";
 import { installValidation } from "./validation.ts";
 
 const require = createRequire(import.meta.url);
+const requestIdRandom = new RandomPool();
 /** The folder holding package.json (the repo, or the image's app folder when running compiled code from dist/). */
 export const REPO_ROOT = (() => {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -29,6 +32,9 @@ export async function createApp(opts: AppOptions = {}): Promise<FastifyInstance>
     loggerInstance: rootLogger.child({ module: "http" }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     childLoggerFactory: lazyChildLogger,
+    // One id per request, time-ordered (UUIDv7): request log lines carry it as reqId, and a
+    // batch AI request hands it on to selection, the orchestrator call and its usage record.
+    genReqId: () => uuidv7({ rng: () => requestIdRandom.take(16) }),
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     trustProxy: false,
   });
@@ -48,12 +54,18 @@ export async function createApp(opts: AppOptions = {}): Promise<FastifyInstance>
     },
   });
   app.get("/docs/openapi.json", { schema: { hide: true } }, async () => app.swagger());
-  // Pages (public): landing, player, publisher, viewer, dashboard.
+  // Pages (public; the dashboard's data is admin-only): landing, player, publisher, viewer, dashboard.
   await app.register(fastifyStatic, { root: join(REPO_ROOT, "web-player"), prefix: "/", index: ["index.html"] });
   // hls.js for the player page, straight from the installed package.
   await app.register(fastifyStatic, {
     root: join(dirname(require.resolve("hls.js/package.json")), "dist"),
     prefix: "/vendor/hls/",
+    decorateReply: false,
+  });
+  // uPlot for the dashboard's charts, likewise (dist/uPlot.esm.js, dist/uPlot.min.css).
+  await app.register(fastifyStatic, {
+    root: join(dirname(require.resolve("uplot/package.json")), "dist"),
+    prefix: "/vendor/uplot/",
     decorateReply: false,
   });
   return app;
