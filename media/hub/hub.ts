@@ -62,6 +62,8 @@ export interface HubEvents {
   unpublished: [Stream, EndReason];
   /** The stream was deleted: output adapters drop its state and viewers. */
   removed: [string];
+  /** A publisher of a known stream was turned away at admission. */
+  refused: [Stream, Refusal];
 }
 
 export class StreamHub extends EventEmitter<HubEvents> {
@@ -128,7 +130,7 @@ export class StreamHub extends EventEmitter<HubEvents> {
     const stream = this.get(record.id)!;
     stream.record = record;
     const quick = this.quickRefusal(stream);
-    if (quick) return refuse(stream, quick);
+    if (quick) return this.refuse(stream, quick);
     const releases: Array<() => void> = [];
     const releaseAll = () => {
       for (const r of releases.splice(0)) {
@@ -146,11 +148,11 @@ export class StreamHub extends EventEmitter<HubEvents> {
       } catch (err) {
         releaseAll();
         log.error({ stream: stream.id, err: (err as Error).message }, "admission check failed");
-        return refuse(stream, { status: 503, reason: "admission check failed" });
+        return this.refuse(stream, { status: 503, reason: "admission check failed" });
       }
       if (result && "status" in result) {
         releaseAll();
-        return refuse(stream, result);
+        return this.refuse(stream, result);
       }
       if (result?.release) releases.push(result.release);
     }
@@ -158,7 +160,7 @@ export class StreamHub extends EventEmitter<HubEvents> {
     const late = this.quickRefusal(stream);
     if (late) {
       releaseAll();
-      return refuse(stream, late);
+      return this.refuse(stream, late);
     }
 
     const session: IngestSession = {
@@ -314,10 +316,11 @@ export class StreamHub extends EventEmitter<HubEvents> {
     clearInterval(this.watchdog);
     for (const stream of this.liveStreams()) this.kick(stream.id, "shutdown");
   }
-}
 
-/** A refusal, remembered on the stream so its owner can read why a publisher was turned away. */
-function refuse(stream: Stream, r: Refusal): AdmitResult {
-  stream.lastRefusal = { at: Date.now(), status: r.status, reason: r.reason };
-  return { ok: false, ...r };
+  /** A refusal, remembered on the stream so its owner can read why a publisher was turned away. */
+  private refuse(stream: Stream, r: Refusal): AdmitResult {
+    stream.lastRefusal = { at: Date.now(), status: r.status, reason: r.reason };
+    this.emit("refused", stream, r);
+    return { ok: false, ...r };
+  }
 }

@@ -19,6 +19,18 @@ export interface StreamEvents {
   segment: [LiveSegment];
   source: [SourceInfo];
   unpublished: [EndReason];
+  /** The processor moved the stream to another orchestrator (live AI failover). */
+  orchestratorSwap: [OrchestratorSwap];
+}
+
+/** One failover of a stream's orchestrator, as its processor reports it. */
+export interface OrchestratorSwap {
+  /** Why the old orchestrator was dropped (the failure detector's reason). */
+  reason: string;
+  detail: string;
+  from: string;
+  /** The orchestrator that took over. */
+  to: string;
 }
 
 export interface Processor {

@@ -256,6 +256,7 @@ export class LiveSession {
     }
     record.to = next.address;
     this.promote(next, { record, t0 });
+    this.stream.emit("orchestratorSwap", { reason, detail, from: old.address, to: next.address });
     this.standby?.ensure();
   }
 

@@ -3,6 +3,7 @@
 import { EventEmitter } from "node:events";
 import path from "node:path";
 import { moduleLogger } from "../../core/log.ts";
+import { metrics } from "../../core/metrics.ts";
 import { ensureAdminKey, type EnsureAdminKeyResult } from "./admin-key.ts";
 import { AuthService, hasScope, publicKey, type AuthFailure, type AuthResult, type RequiredScope } from "./auth.ts";
 import { displayPrefix, hashSecret, newApiKeySecret, newId, newStreamKey } from "./crypto.ts";
@@ -38,6 +39,10 @@ export interface AccountsEvents {
   keyLimitsChanged: [keyId: string, key: ApiKey];
   streamCreated: [stream: StreamRow];
   streamDeleted: [streamId: string, ownerKeyId: string];
+  /** A spend check refused: the key is at its cap (every refusal; listeners dedupe). */
+  spendCapReached: [keyId: string, decision: Extract<SpendDecision, { ok: false }>];
+  /** A usage record (or refund) was committed to the ledger. */
+  usageRecorded: [record: UsageRecord];
 }
 
 export interface AccountsOptions {
@@ -186,25 +191,36 @@ export class Accounts extends EventEmitter<AccountsEvents> {
    * Cost-explosion protection: would `projectedMicros` more push the key over its daily or
    * monthly cap (spend.ts)? With `reserve`, the amount is held until `release()`.
    */
-  checkSpend(key: Pick<ApiKey, "id" | "dailyCapMicros" | "monthlyCapMicros">, projectedMicros: number, opts: { reserve?: boolean } = {}): Promise<SpendDecision> {
-    return this.spend.check(key, projectedMicros, opts);
+  async checkSpend(key: Pick<ApiKey, "id" | "dailyCapMicros" | "monthlyCapMicros">, projectedMicros: number, opts: { reserve?: boolean } = {}): Promise<SpendDecision> {
+    const decision = await this.spend.check(key, projectedMicros, opts);
+    if (!decision.ok) {
+      metrics.spendCapReached.inc({ cap: decision.cap });
+      this.emit("spendCapReached", key.id, decision);
+    }
+    return decision;
   }
 
   // ------------------------------------------------------------ usage ledger
 
   /** Records a billed batch request; durable when the promise resolves (write it before replying 200). */
-  recordBatchUsage(u: BatchUsageInput): Promise<UsageRecord> {
-    return this.usage.recordBatch(u);
+  async recordBatchUsage(u: BatchUsageInput): Promise<UsageRecord> {
+    return this.recorded(await this.usage.recordBatch(u));
   }
 
   /** Cancels a billed batch request whose result could not be delivered (usage-recording.ts). */
-  refundBatchUsage(requestId: string, reason: string): Promise<UsageRecord | undefined> {
-    return this.usage.refundBatch(requestId, reason);
+  async refundBatchUsage(requestId: string, reason: string): Promise<UsageRecord | undefined> {
+    const rec = await this.usage.refundBatch(requestId, reason);
+    return rec && this.recorded(rec);
   }
 
   /** Records one interval (typically a minute) of a live or transcode stream. */
-  recordStreamUsage(u: StreamUsageInput): Promise<UsageRecord> {
-    return this.usage.recordStream(u);
+  async recordStreamUsage(u: StreamUsageInput): Promise<UsageRecord> {
+    return this.recorded(await this.usage.recordStream(u));
+  }
+
+  private recorded(rec: UsageRecord): UsageRecord {
+    this.emit("usageRecorded", rec);
+    return rec;
   }
 
   listUsage(q: UsageQuery): Promise<UsageRecord[]> {

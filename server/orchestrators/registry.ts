@@ -3,18 +3,46 @@
 // one shared background refresh (pooled gRPC channels, exponential backoff for
 // unreachable ones, auth tokens refreshed before the last 10% of validity),
 // and the selector. Processors (transcode, live AI, batch AI) share one instance.
+import { EventEmitter } from "node:events";
 import { getOrchestrator, OrchestratorRpcError } from "../../protocol/grpc-client.ts";
 import { TranscodeError } from "../../protocol/transcode-client.ts";
 import { bitstringToList, capabilityName } from "../../protocol/capabilities.ts";
-import type { OrchestratorInfo } from "../../protocol/messages.ts";
+import type { OrchestratorInfo, OrchestratorRequest } from "../../protocol/messages.ts";
 import type { ClientTlsPolicy } from "../../protocol/tls.ts";
 import { moduleLogger, type Logger } from "../../core/log.ts";
+import { metrics } from "../../core/metrics.ts";
 import { fetchWebhook, normalizeAddress, parseOrchAddr, type Candidate } from "./discovery.ts";
 import { priceFor, type Price } from "./prices.ts";
 import { rejectReason, selectOrchestrators, type OrchestratorView, type SelectRequest, type Selected, type SelectionPolicy } from "./selection.ts";
 
 /** Failure kinds a processor reports; "busy" has its own method and never suspends. */
 export type FailureKind = "timeout" | "network" | "auth" | "bad-result" | "transcode-failed" | "payment" | "other";
+
+/** What a failure happened in, for logs and events (one request's or one stream's story). */
+export interface FailureContext {
+  requestId?: string;
+  streamId?: string;
+}
+
+export interface Suspension {
+  address: string;
+  kind: FailureKind;
+  suspendedMs: number;
+  until: number;
+  penaltyLevel: number;
+  context?: FailureContext;
+}
+
+/** Every report the registry takes, as it happens (the dashboard's per-orchestrator figures). */
+export type CallReport = { address: string; result: "ok"; latencyMs: number } | { address: string; result: "failed"; kind: FailureKind } | { address: string; result: "busy" };
+
+export interface RegistryEvents {
+  /** An orchestrator was suspended after a fault. */
+  suspended: [Suspension];
+  /** A suspension ran out: the orchestrator is selectable again. */
+  recovered: [address: string];
+  call: [CallReport];
+}
 
 export interface RegistryOptions {
   /** Comma list of orchestrator URLs (orchAddr). */
@@ -44,6 +72,8 @@ export interface RegistryOptions {
   suspensionBaseMs?: number;
   suspensionMaxMs?: number;
   busyCooldownMs?: number;
+  /** The sender fields of GetOrchestrator (address and signature from the remote signer), once known. */
+  request?: () => OrchestratorRequest | undefined;
   /** Injection points for tests. */
   fetchInfo?: (address: string) => Promise<OrchestratorInfo>;
   fetchCandidates?: () => Promise<Candidate[]>;
@@ -72,6 +102,8 @@ interface OrchState {
   lastBusyAt?: number;
   penaltyLevel: number;
   suspendedUntil?: number;
+  /** The suspension was announced and its end not yet. */
+  suspensionOpen?: boolean;
   lastFailureKind?: FailureKind;
 }
 
@@ -111,7 +143,7 @@ function splitList(list: string[] | undefined): Set<string> {
   return out;
 }
 
-export class OrchestratorRegistry {
+export class OrchestratorRegistry extends EventEmitter<RegistryEvents> {
   private readonly states = new Map<string, OrchState>();
   private staticCandidates: Candidate[];
   private webhookCandidates: Candidate[] = [];
@@ -129,6 +161,7 @@ export class OrchestratorRegistry {
   private stopped = false;
 
   constructor(private readonly opts: RegistryOptions = {}) {
+    super();
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? Math.random;
     this.log = opts.logger ?? moduleLogger("orchestrators");
@@ -139,7 +172,7 @@ export class OrchestratorRegistry {
       region: opts.region || undefined,
       busyCooldownMs: opts.busyCooldownMs,
     };
-    this.fetchInfo = opts.fetchInfo ?? ((address) => getOrchestrator(address, { timeoutMs: opts.grpcTimeoutMs ?? 4000, tls: opts.tls }));
+    this.fetchInfo = opts.fetchInfo ?? ((address) => getOrchestrator(address, { timeoutMs: opts.grpcTimeoutMs ?? 4000, tls: opts.tls, request: opts.request?.() }));
     this.fetchCandidates =
       opts.fetchCandidates ?? (opts.orchWebhookUrl ? () => fetchWebhook({ url: opts.orchWebhookUrl!, regions: opts.regions }) : undefined);
     this.syncCandidates();
@@ -151,7 +184,10 @@ export class OrchestratorRegistry {
   async start(waitMs = 5000): Promise<void> {
     this.stopped = false;
     const first = this.refreshDue();
-    this.timer = setInterval(() => void this.refreshDue(), this.opts.tickMs ?? 500);
+    this.timer = setInterval(() => {
+      this.closeSuspensions();
+      void this.refreshDue();
+    }, this.opts.tickMs ?? 500);
     this.timer.unref();
     await Promise.race([first, new Promise((r) => setTimeout(r, waitMs).unref())]);
   }
@@ -272,6 +308,27 @@ export class OrchestratorRegistry {
     return next;
   }
 
+  /** Announce suspensions that ran out, and count the orchestrators by state (wharf_orchestrators). */
+  closeSuspensions(): void {
+    const now = this.now();
+    let ok = 0;
+    let suspended = 0;
+    let unreachable = 0;
+    for (const s of this.states.values()) {
+      const isSuspended = s.suspendedUntil !== undefined && s.suspendedUntil > now;
+      if (s.suspensionOpen && !isSuspended) {
+        s.suspensionOpen = false;
+        this.emit("recovered", s.address);
+      }
+      if (isSuspended) suspended++;
+      else if (!s.reachable) unreachable++;
+      else ok++;
+    }
+    metrics.orchestrators.set({ state: "ok" }, ok);
+    metrics.orchestrators.set({ state: "suspended" }, suspended);
+    metrics.orchestrators.set({ state: "unreachable" }, unreachable);
+  }
+
   // ------------------------------------------------------------ reports
 
   private state(address: string): OrchState | undefined {
@@ -286,16 +343,18 @@ export class OrchestratorRegistry {
     s.latencyMs = s.latencyMs === undefined ? latencyMs : s.latencyMs + LATENCY_ALPHA * (latencyMs - s.latencyMs);
     s.reliability += RELIABILITY_ALPHA * (1 - s.reliability);
     if (s.penaltyLevel > 0 && (s.suspendedUntil === undefined || s.suspendedUntil <= this.now())) s.penaltyLevel--;
+    this.emit("call", { address: s.address, result: "ok", latencyMs });
   }
 
   /** A fault: suspends with a penalty doubling per consecutive level. Auth failures trigger a refresh. */
-  reportFailure(address: string, kind: FailureKind): void {
+  reportFailure(address: string, kind: FailureKind, context?: FailureContext): void {
     const s = this.state(address);
     if (!s) return;
     const now = this.now();
     s.failures++;
     s.lastFailureKind = kind;
     s.reliability -= RELIABILITY_ALPHA * s.reliability;
+    this.emit("call", { address: s.address, result: "failed", kind });
     if (kind === "auth") {
       // A stale token is the orchestrator's way of saying "ask again": refresh, mild suspension.
       s.nextRefreshAt = now;
@@ -308,7 +367,9 @@ export class OrchestratorRegistry {
     const ms = Math.min(max, base * 2 ** (s.penaltyLevel - 1));
     s.suspendedUntil = now + ms;
     if (kind === "network" || kind === "timeout") s.nextRefreshAt = Math.min(s.nextRefreshAt, now);
-    this.log.info({ address: s.address, kind, suspendedMs: ms }, "orchestrator suspended");
+    s.suspensionOpen = true;
+    this.log.info({ address: s.address, kind, suspendedMs: ms, ...context }, "orchestrator suspended");
+    this.emit("suspended", { address: s.address, kind, suspendedMs: ms, until: s.suspendedUntil, penaltyLevel: s.penaltyLevel, ...(context ? { context } : {}) });
   }
 
   /** No capacity right now: de-prioritised for a few seconds, never suspended, reliability untouched. */
@@ -317,13 +378,14 @@ export class OrchestratorRegistry {
     if (!s) return;
     s.busy++;
     s.lastBusyAt = this.now();
+    this.emit("call", { address: s.address, result: "busy" });
   }
 
   /**
    * Map a client error to the right report: TranscodeError busy/capped -> reportBusy,
    * aborted -> nothing, auth/payment/network/timeout/... -> reportFailure.
    */
-  reportError(address: string, err: unknown): void {
+  reportError(address: string, err: unknown, context?: FailureContext): void {
     if (err instanceof TranscodeError) {
       switch (err.kind) {
         case "busy":
@@ -337,15 +399,15 @@ export class OrchestratorRegistry {
         case "timeout":
         case "bad-result":
         case "transcode-failed":
-          return this.reportFailure(address, err.kind);
+          return this.reportFailure(address, err.kind, context);
         case "download":
-          return this.reportFailure(address, "bad-result");
+          return this.reportFailure(address, "bad-result", context);
         default:
-          return this.reportFailure(address, "other");
+          return this.reportFailure(address, "other", context);
       }
     }
-    if (err instanceof OrchestratorRpcError) return this.reportFailure(address, err.unreachable ? "network" : "other");
-    this.reportFailure(address, "other");
+    if (err instanceof OrchestratorRpcError) return this.reportFailure(address, err.unreachable ? "network" : "other", context);
+    this.reportFailure(address, "other", context);
   }
 
   // ------------------------------------------------------------ queries
