@@ -154,6 +154,14 @@ export class HlsPackager {
     );
   }
 
+  /** Durations (s) of the segments each rendition lists now, oldest first (gaps included, as 0 bytes). */
+  segmentDurations(): Array<{ rendition: string; durations: number[]; gaps: number }> {
+    return [...this.windows].map(([rendition, w]) => {
+      const listed = w.listed();
+      return { rendition, durations: listed.map((s) => Math.round(s.duration * 1000) / 1000), gaps: listed.filter((s) => s.gap).length };
+    });
+  }
+
   segment(name: string, msn: number): Buffer | undefined {
     return this.windows.get(name)?.segments.find((s) => s.msn === msn)?.bytes;
   }

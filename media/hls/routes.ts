@@ -29,6 +29,7 @@ export function registerHlsRoutes(app: FastifyInstance, hls: HlsService): void {
       const text = hls.get(id)?.media(rendition);
       reply.header("cache-control", "no-cache");
       if (!text) return reply.code(404).send(notReady);
+      hls.audience.saw(id, `${req.ip} ${String(req.headers["user-agent"] ?? "").slice(0, 200)}`);
       return reply.type(PLAYLIST_TYPE).send(text);
     },
   );
