@@ -74,8 +74,9 @@ const START_CODE = Buffer.from([0, 0, 0, 1]);
 const AUD_H264 = Buffer.from([0, 0, 0, 1, 0x09, 0xf0]);
 const AUD_HEVC = Buffer.from([0, 0, 0, 1, 0x46, 0x01, 0x50]);
 
+/** Milliseconds -> 90 kHz modulo 2^33. 2^32 ms is a multiple of 2^33 ticks, so a 32-bit FLV wrap stays continuous. */
 function to90k(ms: number): number {
-  return (((ms * 90) % PTS_MODULO) + PTS_MODULO) % PTS_MODULO;
+  return ((Math.round(ms * 90) % PTS_MODULO) + PTS_MODULO) % PTS_MODULO;
 }
 
 /**

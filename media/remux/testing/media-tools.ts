@@ -60,9 +60,9 @@ export async function probe(input: Buffer, args: string[], format?: string): Pro
   return JSON.parse(out.toString("utf8")) as ProbeJson;
 }
 
-/** Decodes the input fully; returns ffmpeg's error output (empty when it decoded cleanly). */
+/** Decodes the input fully; returns ffmpeg's warnings and errors (empty when it decoded cleanly). */
 export async function decodeErrors(input: Buffer, format = "mpegts", outputArgs: string[] = []): Promise<string> {
-  const proc = spawnFfmpeg(["-hide_banner", "-nostdin", "-v", "error", "-f", format, "-i", "pipe:0", ...outputArgs, "-f", "null", "-"], { label: "decode" });
+  const proc = spawnFfmpeg(["-hide_banner", "-nostdin", "-v", "warning", "-f", format, "-i", "pipe:0", ...outputArgs, "-f", "null", "-"], { label: "decode" });
   proc.stdout.resume();
   proc.stdin.end(input);
   const { code } = await proc.exited;
