@@ -193,18 +193,25 @@ async function run(accounts: Accounts, cmd: string[], f: Flags, out: (s: string)
       const groups = await accounts.groupUsage(q, by);
       if (json) return out(JSON.stringify(groups, null, 2));
       const total = groups.reduce((s, g) => s + g.chargeMicros, 0);
+      const paidTotal = accounts.priceBook.weiToMicros(groups.reduce((s, g) => s + BigInt(g.paidWei), 0n));
       return out(table([
-        [by.toUpperCase(), "RECORDS", "UNITS", "SECONDS", "ORCH COST (WEI)", `CHARGE (${currency})`],
-        ...groups.map((g) => [g.group, String(g.records), String(g.units), (g.durationMs / 1000).toFixed(0), g.orchestratorCostWei, formatMicros(g.chargeMicros)]),
-        ["TOTAL", "", "", "", "", formatMicros(total)],
+        [by.toUpperCase(), "RECORDS", "UNITS", "SECONDS", "ORCH COST (WEI)", "PAID EV (WEI)", `PAID (${currency})`, `CHARGE (${currency})`, `MARGIN (${currency})`],
+        ...groups.map((g) => {
+          const paid = accounts.priceBook.weiToMicros(BigInt(g.paidWei));
+          return [g.group, String(g.records), String(g.units), (g.durationMs / 1000).toFixed(0), g.orchestratorCostWei, g.paidWei, formatMicros(paid), formatMicros(g.chargeMicros), formatMicros(g.chargeMicros - paid)];
+        }),
+        ["TOTAL", "", "", "", "", "", formatMicros(paidTotal), formatMicros(total), formatMicros(total - paidTotal)],
       ]));
     }
     const records = await accounts.listUsage(q);
     if (json) return out(JSON.stringify(records, null, 2));
     if (records.length === 0) return out("No usage in this period.");
     return out(table([
-      ["TIME", "KEY", "PIPELINE", "MODEL/STREAM", "UNITS", "SECONDS", "ORCHESTRATOR", `CHARGE (${currency})`],
-      ...records.map((r) => [new Date(r.ts).toISOString(), r.keyId, r.pipeline, r.model ?? r.streamId ?? "", String(r.units), (r.durationMs / 1000).toFixed(0), r.orchestrator ?? "", formatMicros(r.chargeMicros)]),
+      ["TIME", "KEY", "PIPELINE", "MODEL/STREAM", "UNITS", "SECONDS", "ORCHESTRATOR", "PAID EV (WEI)", `CHARGE (${currency})`, `MARGIN (${currency})`],
+      ...records.map((r) => [
+        new Date(r.ts).toISOString(), r.keyId, r.pipeline, r.model ?? r.streamId ?? "", String(r.units), (r.durationMs / 1000).toFixed(0), r.orchestrator ?? "",
+        r.paidWei, formatMicros(r.chargeMicros), formatMicros(r.chargeMicros - accounts.priceBook.weiToMicros(BigInt(r.paidWei))),
+      ]),
     ]));
   }
   if (group === "audit") {

@@ -138,13 +138,13 @@ test("usage: records, idempotent request ids, grouping by day and pipeline, CSV"
 
     const csv = await a.usageCsv({ ...q, keyId: key.id });
     const lines = csv.trimEnd().split("\r\n");
-    assert.equal(lines[0], "id,time,kind,key_id,pipeline,model,stream_id,request_id,units,duration_seconds,orchestrator,orchestrator_cost_wei,charge,currency");
+    assert.equal(lines[0], "id,time,kind,key_id,pipeline,model,stream_id,request_id,units,duration_seconds,orchestrator,orchestrator_cost_wei,paid_wei,charge,currency");
     assert.equal(lines.length, 4);
     assert.ok(lines[1]!.includes(",0.003600,USD"));
     assert.ok(csv.includes(`"'=cmd|' /C calc'!A0"`) || csv.includes(`'=cmd|' /C calc'!A0`), "formula cells are defused");
 
     const groupedCsv = await a.usageCsv(q, "pipeline");
-    assert.equal(groupedCsv.split("\r\n")[0], "pipeline,records,units,duration_seconds,orchestrator_cost_wei,charge,currency");
+    assert.equal(groupedCsv.split("\r\n")[0], "pipeline,records,units,duration_seconds,orchestrator_cost_wei,paid_wei,charge,currency");
     assert.equal(csvCell('a,"b"'), '"a,""b"""');
     assert.equal(csvCell("-12.5"), "-12.5");
   });

@@ -106,6 +106,11 @@ export class PriceBook {
     return this.config.pipelines[pipeline] ?? this.config.default;
   }
 
+  /** Micro-units of the operator currency that `wei` is worth at ethPrice (rounded down). */
+  weiToMicros(wei: bigint): number {
+    return Number((wei * this.ethPriceMicros) / 10n ** 18n);
+  }
+
   /** Customer charge in micro-units. */
   charge(input: ChargeInput): number {
     const rule = this.ruleFor(input.pipeline);

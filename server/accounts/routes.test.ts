@@ -180,7 +180,8 @@ test("usage API: JSON groups, CSV by format and Accept, non-admin sees only its 
     const { key, secret } = await accounts.createKey({ name: "cust", scopes: ["ai"] });
     const { key: other } = await accounts.createKey({ name: "other", scopes: ["ai"] });
     const ts = Date.UTC(2024, 4, 3, 8);
-    await accounts.recordBatchUsage({ keyId: key.id, pipeline: "text-to-image", units: 1000, chargeMicros: 1_500_000, ts });
+    // 1e14 wei paid in tickets = 0.0001 ETH = 0.30 USD at the default ethPrice of 3000.
+    await accounts.recordBatchUsage({ keyId: key.id, pipeline: "text-to-image", units: 1000, chargeMicros: 1_500_000, paidWei: 100_000_000_000_000n, ts });
     await accounts.recordBatchUsage({ keyId: key.id, pipeline: "llm", units: 256, chargeMicros: 250_000, ts: ts + 86_400_000 });
     await accounts.recordBatchUsage({ keyId: other.id, pipeline: "llm", units: 256, chargeMicros: 1, ts });
 
@@ -190,7 +191,9 @@ test("usage API: JSON groups, CSV by format and Accept, non-admin sees only its 
     const body = res.json();
     assert.equal(body.from, "2024-05-01T00:00:00.000Z");
     assert.deepEqual(body.groups.map((g: { group: string; records: number }) => [g.group, g.records]), [["llm", 2], ["text-to-image", 1]]);
-    assert.deepEqual(body.total, { records: 3, charge: 1.750001, chargeMicros: 1_750_001 });
+    assert.deepEqual(body.total, { records: 3, charge: 1.750001, chargeMicros: 1_750_001, paidWei: "100000000000000", paidCost: 0.3, margin: 1.450001 });
+    const t2i = body.groups.find((g: { group: string }) => g.group === "text-to-image");
+    assert.deepEqual([t2i.paidWei, t2i.paidCost, t2i.margin], ["100000000000000", 0.3, 1.2]);
 
     res = await app.inject({ method: "GET", url: `/v1/usage?${range}&groupBy=day&key=${key.id}`, headers: bearer(admin) });
     assert.deepEqual(res.json().groups.map((g: { group: string; charge: number }) => [g.group, g.charge]), [["2024-05-03", 1.5], ["2024-05-04", 0.25]]);
@@ -205,8 +208,8 @@ test("usage API: JSON groups, CSV by format and Accept, non-admin sees only its 
 
     res = await app.inject({ method: "GET", url: `/v1/usage?${range}&groupBy=day`, headers: { ...bearer(admin), accept: "text/csv" } });
     assert.match(res.headers["content-type"] as string, /^text\/csv/);
-    assert.equal(res.body.split("\r\n")[0], "day,records,units,duration_seconds,orchestrator_cost_wei,charge,currency");
-    assert.ok(res.body.includes("2024-05-03,2,1256,0.000,0,1.500001,USD"), res.body);
+    assert.equal(res.body.split("\r\n")[0], "day,records,units,duration_seconds,orchestrator_cost_wei,paid_wei,charge,currency");
+    assert.ok(res.body.includes("2024-05-03,2,1256,0.000,0,100000000000000,1.500001,USD"), res.body);
 
     // A non-admin key: own usage only.
     res = await app.inject({ method: "GET", url: `/v1/usage?${range}`, headers: bearer(secret) });

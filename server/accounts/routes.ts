@@ -12,7 +12,7 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type, type Static, type TSchema, type TUnsafe } from "typebox";
 import { AccountsError, type Accounts, type UpdateKeyInput } from "./accounts.ts";
 import type { RequiredScope } from "./auth.ts";
-import { fromMicros, toMicros } from "./pricing.ts";
+import { fromMicros, toMicros, type PriceBook } from "./pricing.ts";
 import "./guard.ts";
 import type { ApiKey, AuditEntry, UsageGroup, UsageGroupBy, UsageQuery, UsageRecord } from "./types.ts";
 
@@ -111,6 +111,11 @@ const UsageRecordView = Type.Object({
   durationSeconds: Type.Number(),
   orchestrator: Nullable(Type.String()),
   orchestratorCostWei: Type.String(),
+  /** EV of the tickets actually sent for it, wei. */
+  paidWei: Type.String(),
+  /** paidWei in the operator currency (priceBook.ethPrice), and the charge minus it. */
+  paidCost: Type.Number(),
+  margin: Type.Number(),
   charge: Type.Number(),
   chargeMicros: Type.Integer(),
   currency: Type.String(),
@@ -122,6 +127,9 @@ const UsageGroupView = Type.Object({
   units: Type.Number(),
   durationSeconds: Type.Number(),
   orchestratorCostWei: Type.String(),
+  paidWei: Type.String(),
+  paidCost: Type.Number(),
+  margin: Type.Number(),
   charge: Type.Number(),
   chargeMicros: Type.Integer(),
 });
@@ -133,7 +141,7 @@ const UsageResponse = Type.Object({
   groupBy: Type.Optional(Type.String()),
   groups: Type.Optional(Type.Array(UsageGroupView)),
   records: Type.Optional(Type.Array(UsageRecordView)),
-  total: Type.Object({ records: Type.Integer(), charge: Type.Number(), chargeMicros: Type.Integer() }),
+  total: Type.Object({ records: Type.Integer(), charge: Type.Number(), chargeMicros: Type.Integer(), paidWei: Type.String(), paidCost: Type.Number(), margin: Type.Number() }),
 });
 
 const AuditQuerySchema = Type.Object({
@@ -182,18 +190,26 @@ function keyView(k: ApiKey, accounts: Accounts): Static<typeof KeyView> {
   };
 }
 
-function usageView(r: UsageRecord): Static<typeof UsageRecordView> {
+/** What was paid to orchestrators, in wei and in the operator currency, and the margin it leaves. */
+function costView(book: PriceBook, paidWei: string, chargeMicros: number): { paidWei: string; paidCost: number; margin: number } {
+  const paidMicros = book.weiToMicros(BigInt(paidWei));
+  return { paidWei, paidCost: fromMicros(paidMicros), margin: fromMicros(chargeMicros - paidMicros) };
+}
+
+function usageView(book: PriceBook, r: UsageRecord): Static<typeof UsageRecordView> {
   return {
     id: r.id, time: iso(r.ts), kind: r.kind, keyId: r.keyId, pipeline: r.pipeline, model: r.model, streamId: r.streamId,
     requestId: r.requestId, units: r.units, durationSeconds: r.durationMs / 1000, orchestrator: r.orchestrator,
-    orchestratorCostWei: r.orchestratorCostWei, charge: fromMicros(r.chargeMicros), chargeMicros: r.chargeMicros, currency: r.currency,
+    orchestratorCostWei: r.orchestratorCostWei, ...costView(book, r.paidWei, r.chargeMicros),
+    charge: fromMicros(r.chargeMicros), chargeMicros: r.chargeMicros, currency: r.currency,
   };
 }
 
-function groupView(g: UsageGroup): Static<typeof UsageGroupView> {
+function groupView(book: PriceBook, g: UsageGroup): Static<typeof UsageGroupView> {
   return {
     group: g.group, records: g.records, units: g.units, durationSeconds: g.durationMs / 1000,
-    orchestratorCostWei: g.orchestratorCostWei, charge: fromMicros(g.chargeMicros), chargeMicros: g.chargeMicros,
+    orchestratorCostWei: g.orchestratorCostWei, ...costView(book, g.paidWei, g.chargeMicros),
+    charge: fromMicros(g.chargeMicros), chargeMicros: g.chargeMicros,
   };
 }
 
@@ -348,15 +364,24 @@ export const accountRoutes: FastifyPluginAsync<AccountRoutesOptions> = async (in
       const name = `wharf-usage-${iso(from).slice(0, 10)}-${iso(to).slice(0, 10)}${by ? "-by-" + by : ""}.csv`;
       return reply.type("text/csv; charset=utf-8").header("content-disposition", `attachment; filename="${name}"`).send(csv as never);
     }
-    const base = { from: iso(from), to: iso(to), currency: accounts.priceBook.currency };
+    const book = accounts.priceBook;
+    const base = { from: iso(from), to: iso(to), currency: book.currency };
     if (by) {
       const groups = await accounts.groupUsage(query, by);
       const micros = groups.reduce((s, g) => s + g.chargeMicros, 0);
-      return { ...base, groupBy: by, groups: groups.map(groupView), total: { records: groups.reduce((s, g) => s + g.records, 0), charge: fromMicros(micros), chargeMicros: micros } };
+      const paid = groups.reduce((s, g) => s + BigInt(g.paidWei), 0n).toString();
+      return {
+        ...base, groupBy: by, groups: groups.map((g) => groupView(book, g)),
+        total: { records: groups.reduce((s, g) => s + g.records, 0), charge: fromMicros(micros), chargeMicros: micros, ...costView(book, paid, micros) },
+      };
     }
     const records = await accounts.listUsage(query);
     const micros = records.reduce((s, r) => s + r.chargeMicros, 0);
-    return { ...base, records: records.map(usageView), total: { records: records.length, charge: fromMicros(micros), chargeMicros: micros } };
+    const paid = records.reduce((s, r) => s + BigInt(r.paidWei), 0n).toString();
+    return {
+      ...base, records: records.map((r) => usageView(book, r)),
+      total: { records: records.length, charge: fromMicros(micros), chargeMicros: micros, ...costView(book, paid, micros) },
+    };
   });
 
   app.get("/v1/audit", {

@@ -105,6 +105,11 @@ export const MIGRATIONS: string[] = [
   CREATE INDEX usage_ts ON usage(ts);
   CREATE UNIQUE INDEX usage_request ON usage(request_id) WHERE request_id IS NOT NULL;
   `,
+  // 3: the expected value of the tickets actually sent to orchestrators for the record (wei),
+  // next to the cost the orchestrator's price implied.
+  `
+  ALTER TABLE usage ADD COLUMN paid_wei TEXT NOT NULL DEFAULT '0';
+  `,
 ];
 
 export interface OpenOptions {

@@ -46,11 +46,11 @@ export class SqliteUsageStore implements UsageStore {
     const expr = by === "day" ? "strftime('%Y-%m-%d', ts / 1000, 'unixepoch')" : by === "pipeline" ? "pipeline" : "key_id";
     const rows = this.db.prepare(
       `SELECT ${expr} AS grp, COUNT(*) AS records, COALESCE(SUM(units), 0) AS units, COALESCE(SUM(duration_ms), 0) AS duration_ms,
-              wei_sum(orchestrator_cost_wei) AS wei, COALESCE(SUM(charge_micros), 0) AS charge
+              wei_sum(orchestrator_cost_wei) AS wei, wei_sum(paid_wei) AS paid, COALESCE(SUM(charge_micros), 0) AS charge
          FROM usage WHERE ${sql} GROUP BY grp ORDER BY grp`,
-    ).all(...vals) as { grp: string; records: number; units: number; duration_ms: number; wei: string; charge: number }[];
+    ).all(...vals) as { grp: string; records: number; units: number; duration_ms: number; wei: string; paid: string; charge: number }[];
     return rows.map((r) => ({
-      group: r.grp, records: r.records, units: r.units, durationMs: r.duration_ms, orchestratorCostWei: r.wei, chargeMicros: r.charge,
+      group: r.grp, records: r.records, units: r.units, durationMs: r.duration_ms, orchestratorCostWei: r.wei, paidWei: r.paid, chargeMicros: r.charge,
     }));
   }
 

@@ -75,6 +75,8 @@ export interface UsageRecord {
   durationMs: number;
   orchestrator: string | null;
   orchestratorCostWei: string;
+  /** Expected value of the tickets sent for this work (wei): what Wharf really paid. */
+  paidWei: string;
   chargeMicros: number;
   currency: string;
 }
@@ -99,6 +101,7 @@ export interface UsageGroup {
   units: number;
   durationMs: number;
   orchestratorCostWei: string;
+  paidWei: string;
   chargeMicros: number;
 }
 

@@ -5,14 +5,14 @@ import type { NewUsageRecord, UsageRecord } from "./types.ts";
 export interface UsageDbRow {
   id: number; ts: number; kind: "batch" | "stream"; key_id: string; pipeline: string; model: string | null;
   stream_id: string | null; request_id: string | null; units: number; duration_ms: number;
-  orchestrator: string | null; orchestrator_cost_wei: string; charge_micros: number; currency: string;
+  orchestrator: string | null; orchestrator_cost_wei: string; paid_wei: string; charge_micros: number; currency: string;
 }
 
 export function usageFromDb(r: UsageDbRow): UsageRecord {
   return {
     id: r.id, ts: r.ts, kind: r.kind, keyId: r.key_id, pipeline: r.pipeline, model: r.model, streamId: r.stream_id,
     requestId: r.request_id, units: r.units, durationMs: r.duration_ms, orchestrator: r.orchestrator,
-    orchestratorCostWei: r.orchestrator_cost_wei, chargeMicros: r.charge_micros, currency: r.currency,
+    orchestratorCostWei: r.orchestrator_cost_wei, paidWei: r.paid_wei, chargeMicros: r.charge_micros, currency: r.currency,
   };
 }
 
@@ -25,21 +25,21 @@ export function usageFromDb(r: UsageDbRow): UsageRecord {
 export function prepareUsageInsert(db: DB): (batch: NewUsageRecord[]) => Array<UsageRecord | Error> {
   const insertStmt = db.prepare(
     `INSERT INTO usage (ts, kind, key_id, pipeline, model, stream_id, request_id, units, duration_ms, orchestrator,
-       orchestrator_cost_wei, charge_micros, currency)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       orchestrator_cost_wei, paid_wei, charge_micros, currency)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT DO NOTHING`,
   );
   const byRequest = db.prepare("SELECT * FROM usage WHERE request_id = ?");
   const insertOne = (u: NewUsageRecord): UsageRecord => {
     const r = insertStmt.run(
       u.ts, u.kind, u.keyId, u.pipeline, u.model, u.streamId, u.requestId, u.units, u.durationMs, u.orchestrator,
-      u.orchestratorCostWei, u.chargeMicros, u.currency,
+      u.orchestratorCostWei, u.paidWei, u.chargeMicros, u.currency,
     );
     if (r.changes === 1) {
       return {
         id: Number(r.lastInsertRowid), ts: u.ts, kind: u.kind, keyId: u.keyId, pipeline: u.pipeline, model: u.model,
         streamId: u.streamId, requestId: u.requestId, units: u.units, durationMs: u.durationMs, orchestrator: u.orchestrator,
-        orchestratorCostWei: u.orchestratorCostWei, chargeMicros: u.chargeMicros, currency: u.currency,
+        orchestratorCostWei: u.orchestratorCostWei, paidWei: u.paidWei, chargeMicros: u.chargeMicros, currency: u.currency,
       };
     }
     const existing = byRequest.get(u.requestId) as UsageDbRow | undefined;

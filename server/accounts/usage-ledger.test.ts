@@ -8,7 +8,7 @@ import type { NewUsageRecord } from "./types.ts";
 
 const record = (keyId: string, requestId: string, units = 10): NewUsageRecord => ({
   ts: Date.now(), kind: "batch", keyId, pipeline: "llm", model: "m", streamId: null, requestId, units, durationMs: 0,
-  orchestrator: "https://o", orchestratorCostWei: "1000", chargeMicros: 7, currency: "USD",
+  orchestrator: "https://o", orchestratorCostWei: "1000", paidWei: "900", chargeMicros: 7, currency: "USD",
 });
 
 for (const fsyncMs of [100, 0]) {

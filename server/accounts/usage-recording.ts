@@ -10,6 +10,8 @@ export interface BatchUsageInput {
   units: number;
   orchestrator?: string | null;
   orchestratorCostWei?: string | bigint;
+  /** EV of the tickets sent for this request (wei). */
+  paidWei?: string | bigint;
   requestId?: string | null;
   /** Overrides the price book. */
   chargeMicros?: number;
@@ -25,6 +27,8 @@ export interface StreamUsageInput {
   pixels: number;
   orchestrator?: string | null;
   orchestratorCostWei?: string | bigint;
+  /** EV of the tickets sent for this interval's work (wei). */
+  paidWei?: string | bigint;
   /** E.g. `${streamId}:${minuteIndex}`; makes the write idempotent. */
   requestId?: string | null;
   chargeMicros?: number;
@@ -57,6 +61,7 @@ export class UsageRecorder {
       durationMs: 0,
       orchestrator: u.orchestrator ?? null,
       orchestratorCostWei: wei.toString(),
+      paidWei: parseWei(u.paidWei).toString(),
       chargeMicros: u.chargeMicros ?? this.priceBook.charge({ pipeline: u.pipeline, units: u.units, orchestratorCostWei: wei }),
       currency: this.priceBook.currency,
     });
@@ -79,6 +84,8 @@ export class UsageRecorder {
       requestId: refundId,
       units: -orig.units,
       orchestratorCostWei: (-BigInt(orig.orchestratorCostWei)).toString(),
+      // The tickets were sent and stay paid: a refund to the customer does not undo them.
+      paidWei: "0",
       chargeMicros: -orig.chargeMicros,
     });
     await this.audit({ actor: "system", action: "usage.refund", target: orig.keyId, details: { requestId, reason, chargeMicros: orig.chargeMicros } });
@@ -103,6 +110,7 @@ export class UsageRecorder {
       durationMs,
       orchestrator: u.orchestrator ?? null,
       orchestratorCostWei: wei.toString(),
+      paidWei: parseWei(u.paidWei).toString(),
       chargeMicros: u.chargeMicros ?? this.priceBook.charge({ pipeline: u.pipeline, units: u.pixels, durationMs, orchestratorCostWei: wei }),
       currency: this.priceBook.currency,
     });
