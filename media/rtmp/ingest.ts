@@ -2,14 +2,15 @@
 import { moduleLogger } from "../../core/log.ts";
 import type { StreamHub } from "../hub/hub.ts";
 import { Segmenter } from "../segmenter/segmenter.ts";
-import { RtmpServer } from "./nms.ts";
+import { RtmpServer } from "./server.ts";
 
 const log = moduleLogger("rtmp");
 
 export interface RtmpIngestOptions {
   host: string;
   port: number;
-  dataDir: string;
+  /** Unused since the RTMP server writes no files; kept so callers need not change. */
+  dataDir?: string;
   segmentDuration: number;
 }
 
@@ -19,7 +20,6 @@ export async function startRtmpIngest(hub: StreamHub, opts: RtmpIngestOptions): 
   const server = new RtmpServer({
     host: opts.host,
     port: opts.port,
-    dataDir: opts.dataDir,
     onLog: (level, msg, fields) => log[level](fields, msg),
     onPublish: async (req, publisher) => {
       if (req.app !== RTMP_APP) return `unknown application "${req.app}" (use /${RTMP_APP}/<streamKey>)`;
