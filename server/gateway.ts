@@ -35,6 +35,10 @@ import { registerWebRtcRoutes } from "../media/webrtc/routes.ts";
 import { createLiveAiProcessorFactory } from "../media/processors/live-ai.ts";
 import { registryLiveRouting } from "./orchestrators/live-routing.ts";
 import { registerLiveRoutes } from "./api/live.ts";
+import { EventBus } from "./events/bus.ts";
+import { feedEventBus } from "./events/feeds.ts";
+import { registerEventRoutes } from "./events/routes.ts";
+import { startDashboard, type Dashboard } from "./dashboard/index.ts";
 
 const log = moduleLogger("gateway");
 
@@ -45,6 +49,9 @@ export interface Gateway {
   store: StreamCatalog;
   accounts: Accounts;
   orchestrators: OrchestratorRegistry;
+  /** Wharf's events (GET /v1/events; webhooks subscribe here). */
+  events: EventBus;
+  dashboard: Dashboard;
   urls: PublicUrls;
   /** The admin key's secret when this process knows it (generated or re-read; never WHARF_ADMIN_KEY). */
   adminSecret?: string;
@@ -168,8 +175,10 @@ export async function startGateway(config: Config): Promise<Gateway> {
   registerHlsRoutes(app, hls);
 
   // --- Batch AI (server/ai): the nine pipelines at the root, results at /v1/results/{id}
+  let dashboard: Dashboard | undefined; // started below; no request arrives before listen
   const ai: BatchAi = await startBatchAi(app, {
     config, dataDir, accounts,
+    observe: (pipeline, status, ms) => dashboard?.observeAi(pipeline, status, ms),
     auth: auth.requireScope("ai", sdkRefusal),
     publicUrl: () => urls.http,
     registry: orchestrators,
@@ -206,6 +215,11 @@ export async function startGateway(config: Config): Promise<Gateway> {
   hub.registerProcessor("live-video-to-video", liveAi.factory);
   registerLiveRoutes(app, { hub, store, auth, sessions: liveAi.sessions });
   // --- end Live AI ---
+  // --- Events and the dashboard's data, admin only (server/events, server/dashboard) ---
+  const events = new EventBus();
+  const unfeed = feedEventBus(events, { hub, registry: orchestrators, accounts });
+  registerEventRoutes(app, { bus: events, preHandler: auth.requireScope("admin") as never });
+  dashboard = startDashboard(app, { hub, hls, webrtc, registry: orchestrators, accounts, bus: events, preHandler: auth.requireScope("admin") as never });
 
   await app.listen({ host: config.host, port: config.httpPort });
   const httpPort = (app.server.address() as { port: number }).port;
@@ -224,6 +238,8 @@ export async function startGateway(config: Config): Promise<Gateway> {
   const stop = () =>
     (stopping ??= (async () => {
       meter.stop();
+      dashboard?.stop();
+      unfeed();
       await webrtc.stop();
       await hub.stop();
       await Promise.allSettled([rtmp?.stop(), app.close()]);
@@ -235,7 +251,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     })());
 
   return {
-    config, app, hub, store, accounts, urls, orchestrators,
+    config, app, hub, store, accounts, urls, orchestrators, events, dashboard,
     adminSecret: admin.secret, adminKeyId: admin.key.id, adminKeyIsNew: admin.created,
     httpPort, rtmpPort, stop,
   };
