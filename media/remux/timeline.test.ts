@@ -31,3 +31,13 @@ test("a restart (timestamps back to 0) continues one step later on each track; l
   assert.equal(t.map("video", 100_000), 10_120);
   assert.equal(t.map("video", 100_040), 10_160);
 });
+
+test("a restart early in the stream (less than a second back) is a restart too; a few ms back is jitter", () => {
+  const t = new Timeline();
+  for (let ms = 0; ms <= 960; ms += 40) t.map("video", ms);
+  assert.equal(t.map("video", 0), 1000);
+  assert.equal(t.jumps, 1);
+  assert.equal(t.map("video", 40), 1040);
+  assert.equal(t.map("video", 38), 1038, "2 ms back is jitter, passed through");
+  assert.equal(t.jumps, 1);
+});

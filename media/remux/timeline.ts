@@ -3,7 +3,10 @@
 export type TrackKind = "audio" | "video";
 
 export interface TimelineOptions {
-  /** A timestamp this far behind the track's previous one is an encoder restart, not jitter. Default 1000 ms. */
+  /**
+   * A timestamp more than this behind the track's previous one is an encoder restart, not jitter.
+   * Default 100 ms: RTMP timestamps of one track never step back except by rounding.
+   */
   maxBackwardJumpMs?: number;
   /** A timestamp this far ahead of the track's previous one is a restart too. Default 30000 ms. */
   maxForwardJumpMs?: number;
@@ -39,7 +42,7 @@ export class Timeline {
   jumps = 0;
 
   constructor(opts: TimelineOptions = {}) {
-    this.maxBack = opts.maxBackwardJumpMs ?? 1000;
+    this.maxBack = opts.maxBackwardJumpMs ?? 100;
     this.maxFwd = opts.maxForwardJumpMs ?? 30000;
   }
 
