@@ -4,7 +4,7 @@
 // GetOrchestrator, so live numbers are fine) and add HTTP routes in `register`.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "../core/log.ts";
-import type { OrchestratorInfo, SegData } from "../protocol/messages.ts";
+import type { AuthToken, Capabilities, OrchestratorInfo, SegData } from "../protocol/messages.ts";
 import type { AuthTokenStore } from "./auth-tokens.ts";
 
 export interface Price {
@@ -47,6 +47,43 @@ export type CredentialCheck =
   | { ok: true; segData: SegData }
   | { ok: false; status: 400 | 403; error: string; message: string };
 
+/** A request's payment once admitted (`FeatureContext.acceptPayment`): who pays, under which key, at what price. */
+export interface WorkPayment {
+  /** The paying sender, EIP-55 (the zero address for an empty payment). */
+  readonly sender: string;
+  readonly balanceKey: string;
+  /** The advertised price the work is debited at. */
+  readonly price: Price;
+  /** Debit `units` of work once it is done (the balance may go negative). A no-op without --require-payment. */
+  debit(units: number): void;
+  /**
+   * Debit `units` only when the balance covers them (live sessions): undefined when debited, else
+   * the fee and the balance in whole wei (nothing debited). Always undefined without --require-payment.
+   */
+  debitIfCovered(units: number): { fee: string; balance: string } | undefined;
+}
+
+/** The work a payment is for. */
+export interface PaidWork {
+  /** go-livepeer's balance key: "<capability>_<model>" for batch AI, the manifest id for a live session. */
+  balanceKey: string;
+  /** Capability and model whose advertised price the work is debited at. */
+  capability: number;
+  modelId: string;
+}
+
+/** For whom an OrchestratorInfo is made (ticket params are bound to a sender and a price). */
+export interface InfoRequest {
+  /** The sender (20 bytes) the ticket params are for. */
+  sender?: Uint8Array;
+  /** Capabilities asked for: the price is the sum of their models' prices (go's PriceInfoForCaps). */
+  capabilities?: Capabilities;
+  /** Keep this auth token instead of issuing one (PaymentResult, TranscodeResult). */
+  authToken?: AuthToken;
+  /** A balance key whose session price was fixed by its first payment. */
+  balanceKey?: string;
+}
+
 export interface FeatureContext {
   /** Advertised service URL (OrchestratorInfo.transcoder), no trailing slash. */
   readonly serviceUrl: string;
@@ -61,7 +98,17 @@ export interface FeatureContext {
    */
   applyKnobs(): Promise<boolean>;
   /** The current OrchestratorInfo (e.g. for PaymentResult / TranscodeResult.info). */
-  orchestratorInfo(): OrchestratorInfo;
+  orchestratorInfo(request?: InfoRequest): OrchestratorInfo;
+  /** Whether the orchestrator requires payment (--require-payment). */
+  readonly paymentRequired: boolean;
+  /**
+   * Take the request's `Livepeer-Payment` for `work`: credit its good tickets to (sender, balance
+   * key), then refuse work the balance does not cover as go-livepeer does. On refusal it replies
+   * (402 undecodable header; 400 with go's text for a refused ticket; 400 "Insufficient balance"
+   * when the price is not 0 and the balance holds less than one ticket EV) and returns undefined.
+   * Without --require-payment every request is admitted and debits are no-ops.
+   */
+  acceptPayment(req: FastifyRequest, reply: FastifyReply, work: PaidWork): Promise<WorkPayment | undefined>;
   /** Absolute URL on this orchestrator for a path ("/stream/x" -> "https://host:port/stream/x"). */
   publicUrl(path: string): string;
   /**

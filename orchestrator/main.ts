@@ -27,9 +27,15 @@ Usage: npm run orchestrator -- [options]
                          e.g. --ai-price text-to-image:sdxl=10/1 --ai-price live-video-to-video=5
   --x264-preset P        libx264 preset (default veryfast)
   --cert-dir DIR         cache the self-signed certificate in DIR
+  --require-payment      require payment like an on-chain go-livepeer orchestrator: GetOrchestrator
+                         checks the sender's signature and answers ticket params (an ephemeral recipient
+                         key per process), paid routes credit tickets, refuse work the balance does not
+                         cover (400 Insufficient balance) and debit it; GET /wharf/payments shows balances
+  --ticket-ev WEI        required EV per ticket with --require-payment (default 8000000000, go's
+                         -ticketEV); the face value is 100 x EV
   --control              serve POST /wharf/configure to change knobs at runtime (tests, demos):
                          {"capacity","latencyMs","failRate","ai":{"capacity","latencyMs":{"<pipeline>":ms},
-                         "llmTokenDelayMs","zeroCost","resultsUnavailable"}}
+                         "llmTokenDelayMs","zeroCost","resultsUnavailable"},"payments":{"advanceBlocks"}}
   --help                 this text
 ${AI_USAGE}${LIVE_USAGE}`;
 
@@ -77,6 +83,8 @@ export function parseCli(argv: string[]): OrchestratorOptions | undefined {
         "x264-preset": { type: "string" },
         "cert-dir": { type: "string" },
         control: { type: "boolean" },
+        "require-payment": { type: "boolean" },
+        "ticket-ev": { type: "string" },
         ...AI_CLI_OPTIONS,
         ...LIVE_CLI_OPTIONS,
         help: { type: "boolean", short: "h" },
@@ -106,8 +114,17 @@ export function parseCli(argv: string[]): OrchestratorOptions | undefined {
     x264Preset: v["x264-preset"],
     certDir: v["cert-dir"],
     control: v.control ?? false,
+    requirePayment: v["require-payment"] ?? false,
+    ticketEV: ticketEV(v["ticket-ev"], v["require-payment"] ?? false),
     features: aiFeatures(v),
   };
+}
+
+function ticketEV(v: string | undefined, requirePayment: boolean): bigint | undefined {
+  if (v === undefined) return undefined;
+  if (!requirePayment) throw new UsageError("--ticket-ev: only with --require-payment");
+  if (!/^\d+$/.test(v.trim()) || BigInt(v.trim()) <= 0n) throw new UsageError(`--ticket-ev: expected a whole number of wei > 0, got "${v}"`);
+  return BigInt(v.trim());
 }
 
 function aiFeatures(v: Record<string, unknown>): OrchestratorOptions["features"] {
@@ -162,7 +179,7 @@ async function main(): Promise<void> {
     },
   });
   // One machine-readable line for scripts and tests.
-  process.stdout.write(`${JSON.stringify({ listening: orch.url, serviceUrl: orch.serviceUrl, certFingerprint256: orch.certFingerprint256 ?? null })}\n`);
+  process.stdout.write(`${JSON.stringify({ listening: orch.url, serviceUrl: orch.serviceUrl, certFingerprint256: orch.certFingerprint256 ?? null, ...(orch.recipient ? { recipient: orch.recipient } : {}) })}\n`);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -1,17 +1,24 @@
 // The development orchestrator: gRPC + HTTP(S) on one port, like go-livepeer.
 // `startOrchestrator(opts)` runs it in-process (tests, `npm start`);
 // orchestrator/main.ts is the CLI around it.
+import * as grpc from "@grpc/grpc-js";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { moduleLogger, type Logger } from "../core/log.ts";
 import { buildBitstring, Capability, TRANSCODING_CAPABILITIES } from "../protocol/capabilities.ts";
-import { DecodeError, encodeMessage, type Capabilities, type CapabilityConstraints, type OrchestratorInfo, type PriceInfo, type SegData, type TranscodeResult } from "../protocol/messages.ts";
+import { GrpcStatusError } from "../protocol/grpc-service.ts";
+import { DecodeError, encodeMessage, type Capabilities, type CapabilityConstraints, type OrchestratorInfo, type Payment, type PriceInfo, type SegData, type TranscodeResult } from "../protocol/messages.ts";
 import { createProtocolServer, type ProtocolServer } from "../protocol/orchestrator-server.ts";
+import { addressFromBytes, checksumAddress } from "../protocol/payments/address.ts";
+import { orchestratorRequestSigValid } from "../protocol/payments/orchestrator-request-sig.ts";
+import { Rational } from "../protocol/payments/rational.ts";
 import { profilesFromSegData } from "../protocol/profiles.ts";
 import { keccak256, parseSegmentHeader, SEGMENT_HEADER } from "../protocol/segment-header.ts";
 import { selfSignedCertificate } from "../protocol/tls.ts";
 import { AuthTokenStore, DEFAULT_TOKEN_TTL_MS } from "./auth-tokens.ts";
-import type { CredentialCheck, FeatureCapability, FeatureContext, OrchestratorFeature, OrchestratorKnobs, Price } from "./feature.ts";
+import type { CredentialCheck, FeatureCapability, FeatureContext, InfoRequest, OrchestratorFeature, OrchestratorKnobs, Price, WorkPayment } from "./feature.ts";
 import { BlobStore } from "./blob-store.ts";
+import { PaymentGate } from "./payments/gate.ts";
+import { Payee, type PaymentsView } from "./payments/payee.ts";
 import { SessionTable } from "./sessions.ts";
 import { transcodeSegment } from "./transcode.ts";
 
@@ -63,7 +70,18 @@ export interface OrchestratorOptions {
    * section per feature, keyed by its name (e.g. `"ai": {...}`).
    */
   control?: boolean;
+  /**
+   * Require payment like an on-chain go-livepeer orchestrator: GetOrchestrator checks the
+   * sender's signature and answers ticket params; paid routes check and credit tickets, refuse
+   * work the balance does not cover and debit it at the advertised price.
+   */
+  requirePayment?: boolean;
+  /** Required EV per ticket in wei (go's -ticketEV, default 8000000000); face value = EV x 100. */
+  ticketEV?: bigint;
 }
+
+/** The gRPC error go-livepeer answers when the OrchestratorRequest signature does not verify. */
+export const ORCHESTRATOR_REQ_SIG_ERROR = "Invalid orchestrator request: orchestrator req sig check failed";
 
 export interface OrchestratorStats {
   segments: number;
@@ -87,7 +105,11 @@ export interface RunningOrchestrator {
   /** Change knobs and capacity at runtime (tests, demos). */
   configure(changes: Partial<OrchestratorKnobs> & { capacity?: number }): void;
   /** The OrchestratorInfo GetOrchestrator would return now (issues a token). */
-  info(): OrchestratorInfo;
+  info(request?: InfoRequest): OrchestratorInfo;
+  /** The recipient address (EIP-55) when payment is required. */
+  readonly recipient?: string;
+  /** GET /wharf/payments. */
+  payments(): PaymentsView | { required: false };
   /** Graceful stop: finish in-flight requests (up to graceMs), close features. */
   stop(graceMs?: number): Promise<void>;
   /** Abrupt stop: drop every connection now (simulates a crash). */
@@ -98,6 +120,10 @@ export interface RunningOrchestrator {
 
 function priceInfo(p: Price, capability: number, constraint = ""): PriceInfo {
   return { pricePerUnit: p.pricePerUnit, pixelsPerUnit: p.pixelsPerUnit, capability, constraint };
+}
+
+function priceOf(r: Rational): Price {
+  return { pricePerUnit: Number(r.num), pixelsPerUnit: Number(r.den) };
 }
 
 export async function startOrchestrator(opts: OrchestratorOptions = {}): Promise<RunningOrchestrator> {
@@ -114,6 +140,8 @@ export async function startOrchestrator(opts: OrchestratorOptions = {}): Promise
   const transcodePrice: Price = { pricePerUnit: opts.pricePerUnit ?? 0, pixelsPerUnit: opts.pixelsPerUnit ?? 1 };
   if (!(transcodePrice.pixelsPerUnit > 0)) throw new Error("pixelsPerUnit must be > 0");
   if (!(knobs.failRate >= 0 && knobs.failRate <= 1)) throw new Error("failRate must be within 0..1");
+  const payee = opts.requirePayment ? new Payee({ ticketEV: opts.ticketEV, log }) : undefined;
+  const gate = new PaymentGate(payee);
 
   const cert = secure ? await selfSignedCertificate({ dir: opts.certDir, hosts: ["localhost", "127.0.0.1", "::1", ...(host !== "127.0.0.1" && host !== "0.0.0.0" ? [host] : [])] }) : undefined;
   let serviceUrl = "";
@@ -170,20 +198,67 @@ export async function startOrchestrator(opts: OrchestratorOptions = {}): Promise
     return [...prices.values()];
   };
 
-  const orchestratorInfo = (): OrchestratorInfo => {
+  /** The advertised price of a capability's model (its own price, else the capability-wide one, else 0). */
+  const advertisedPrice = (prices: readonly PriceInfo[], capability: number, modelId: string): Price | undefined => {
+    const own = prices.find((p) => p.capability === capability && p.constraint === modelId) ?? prices.find((p) => p.capability === capability && !p.constraint);
+    return own ? { pricePerUnit: own.pricePerUnit ?? 0, pixelsPerUnit: own.pixelsPerUnit || 1 } : undefined;
+  };
+
+  /**
+   * go's PriceInfoForCaps: the sum of the prices of the models the request names per capability;
+   * the transcoding price when that sum is 0 (or no capabilities were named).
+   */
+  const priceForCapabilities = (prices: readonly PriceInfo[], caps: Capabilities | undefined): Price => {
+    let sum = Rational.ZERO;
+    for (const cap of Object.keys(caps?.capacities ?? {})) {
+      const models = caps?.constraints?.PerCapability?.[Number(cap)]?.models;
+      for (const modelId of Object.keys(models ?? {})) {
+        const p = advertisedPrice(prices, Number(cap), modelId);
+        if (p) sum = sum.add(Rational.of(p.pricePerUnit, p.pixelsPerUnit));
+      }
+    }
+    return sum.sign() > 0 ? priceOf(sum) : transcodePrice;
+  };
+
+  const orchestratorInfo = (request: InfoRequest = {}): OrchestratorInfo => {
     const fcaps = featureCaps();
-    counters.tokensIssued++;
+    const prices = buildPrices(fcaps);
+    if (!request.authToken) counters.tokensIssued++;
+    const authToken = request.authToken ?? tokens.issue();
+    if (!payee) {
+      return {
+        transcoder: serviceUrl,
+        ticketParams: {},
+        priceInfo: priceInfo(transcodePrice, 0),
+        capabilities: buildCapabilities(fcaps),
+        authToken,
+        capabilitiesPrices: prices,
+        hardware: [],
+        storage: [],
+        nodes: [],
+      };
+    }
+    // Ticket params are bound to the sender and the price they are paid at (both go into the rand).
+    const sender = addressFromBytes(request.sender);
+    const fixed = request.balanceKey !== undefined ? payee.fixedPrice(checksumAddress(sender), request.balanceKey) : undefined;
+    const price = fixed ?? priceForCapabilities(prices, request.capabilities);
     return {
       transcoder: serviceUrl,
-      ticketParams: {},
-      priceInfo: priceInfo(transcodePrice, 0),
+      ticketParams: payee.ticketParams(sender, price),
+      priceInfo: priceInfo(price, 0),
+      address: payee.address,
       capabilities: buildCapabilities(fcaps),
-      authToken: tokens.issue(),
-      capabilitiesPrices: buildPrices(fcaps),
+      authToken,
+      capabilitiesPrices: prices,
       hardware: [],
       storage: [],
       nodes: [],
     };
+  };
+
+  const acceptPayment: FeatureContext["acceptPayment"] = (req, reply, work) => {
+    const price = advertisedPrice(buildPrices(featureCaps()), work.capability, work.modelId) ?? { pricePerUnit: 0, pixelsPerUnit: 1 };
+    return gate.accept(req, reply, work.balanceKey, price);
   };
 
   const applyKnobs = async (): Promise<boolean> => {
@@ -226,9 +301,16 @@ export async function startOrchestrator(opts: OrchestratorOptions = {}): Promise
     tls: cert,
     logger: log,
     grpc: {
-      getOrchestrator: async () => {
+      getOrchestrator: async (req) => {
         if (knobs.latencyMs > 0) await new Promise((r) => setTimeout(r, knobs.latencyMs));
-        return orchestratorInfo();
+        if (!payee) return orchestratorInfo();
+        // An on-chain orchestrator answers only senders that prove their address (go verifyOrchestratorReq).
+        const sender = addressFromBytes(req.address);
+        if (!orchestratorRequestSigValid(sender, req.sig ?? new Uint8Array(0))) {
+          log.warn({ sender: checksumAddress(sender) }, "GetOrchestrator refused: orchestrator req sig check failed");
+          throw new GrpcStatusError(grpc.status.UNKNOWN, ORCHESTRATOR_REQ_SIG_ERROR);
+        }
+        return orchestratorInfo({ sender, capabilities: req.capabilities });
       },
       endTranscodingSession: (req) => {
         const t = tokens.check(req.authToken);
@@ -251,6 +333,8 @@ export async function startOrchestrator(opts: OrchestratorOptions = {}): Promise
     orchestratorInfo,
     publicUrl: (path: string) => `${serviceUrl}${path.startsWith("/") ? path : `/${path}`}`,
     requireCredentials,
+    paymentRequired: payee !== undefined,
+    acceptPayment,
   };
 
   // --- renditions and status
@@ -268,6 +352,9 @@ export async function startOrchestrator(opts: OrchestratorOptions = {}): Promise
     features: features.map((f) => f.name),
   }));
 
+  const payments = (): PaymentsView | { required: false } => payee?.view() ?? { required: false };
+  app.get("/wharf/payments", async () => payments());
+
   if (opts.control) {
     app.post("/wharf/configure", async (req, reply) => {
       const r = prepareConfigure(req.body);
@@ -277,25 +364,48 @@ export async function startOrchestrator(opts: OrchestratorOptions = {}): Promise
     });
   }
 
-  // --- POST /payment: off-chain, always fine; credentials checked when sent
+  // --- POST /payment: off-chain, always fine (credentials checked when sent); paid: the tickets
+  // are credited to the segment credentials' manifest id, the answer carries fresh ticket params
+  // and the same auth token (go-livepeer lphttp.Payment).
   app.post("/payment", async (req, reply) => {
-    if (req.headers[SEGMENT_HEADER.toLowerCase()] !== undefined) {
-      if (!(await requireCredentials(req, reply))) return reply;
+    if (!payee) {
+      if (req.headers[SEGMENT_HEADER.toLowerCase()] !== undefined) {
+        if (!(await requireCredentials(req, reply))) return reply;
+      }
+      return reply.type("application/octet-stream").send(encodeMessage("PaymentResult", { info: orchestratorInfo() }));
     }
-    return reply.type("application/octet-stream").send(encodeMessage("PaymentResult", { info: orchestratorInfo() }));
+    const payment = await gate.read(req, reply);
+    if (!payment) return reply;
+    const seg = await requireCredentials(req, reply);
+    if (!seg) return reply;
+    const manifestId = Buffer.from(seg.manifestId ?? new Uint8Array()).toString("utf8");
+    if (!(await gate.credit(payment, reply, manifestId))) return reply;
+    const info = orchestratorInfo({ sender: payment.sender, capabilities: seg.capabilities, authToken: seg.authToken, balanceKey: manifestId });
+    return reply.type("application/octet-stream").send(encodeMessage("PaymentResult", { info }));
   });
 
   // --- POST /segment (encapsulated: raw body whatever the content type)
   await app.register(async (sub) => {
     sub.removeAllContentTypeParsers();
     sub.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: 64 * 1024 * 1024 }, (_req, body, done) => done(null, body));
+    // Paid: the payment is read (402), the credentials checked (403), the tickets credited to the
+    // auth token's session and the balance checked (400) before the upload is read, as go-livepeer.
     sub.addHook("onRequest", async (req, reply) => {
+      const payment = payee ? await gate.read(req, reply) : undefined;
+      if (payee && !payment) return reply;
       const c = checkCredentials(req.headers[SEGMENT_HEADER.toLowerCase()]);
       if (!c.ok) return reply.code(c.status).type("application/json").send({ error: c.error, message: c.message });
-      (req as FastifyRequest & { segData?: SegData }).segData = c.segData;
+      const r = req as PaidSegmentRequest;
+      r.segData = c.segData;
+      if (payment) {
+        const work = await gate.admit(payment, reply, c.segData.authToken?.sessionId ?? "", transcodePrice);
+        if (!work) return reply;
+        r.payment = payment;
+        r.work = work;
+      }
     });
     sub.post("/segment", async (req, reply) => {
-      const seg = (req as FastifyRequest & { segData?: SegData }).segData!;
+      const { segData: seg, payment, work } = req as PaidSegmentRequest & { segData: SegData };
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const seq = seg.seq ?? 0;
       const manifestId = Buffer.from(seg.manifestId ?? new Uint8Array()).toString("utf8");
@@ -305,6 +415,9 @@ export async function startOrchestrator(opts: OrchestratorOptions = {}): Promise
       }
       if (await applyKnobs()) return reply.code(500).type("text/plain").send("injected failure");
 
+      // Paid: fresh ticket params for the next segment, the same auth token (go ServeSegment).
+      const paidInfo = (): Pick<TranscodeResult, "info"> =>
+        payment ? { info: orchestratorInfo({ sender: payment.sender, authToken: seg.authToken, balanceKey: seg.authToken?.sessionId ?? "" }) } : {};
       const sendResult = (r: TranscodeResult) => {
         const raw = reply.raw;
         if (!raw.headersSent) raw.writeHead(200, { "content-type": "application/octet-stream" });
@@ -327,11 +440,13 @@ export async function startOrchestrator(opts: OrchestratorOptions = {}): Promise
           url: ctx.publicUrl(renditions.put(`${seq}_${i}_${o.profile.name || `${o.profile.width}x${o.profile.height}`}.ts`, o.data)),
           pixels: o.pixels,
         }));
-        sendResult({ seq, data: { segments, sig: Buffer.alloc(0) } });
+        // Debited by the output pixels of the renditions (go: DebitFees(Σ encoded pixels)).
+        work?.debit(outs.reduce((n, o) => n + o.pixels, 0));
+        sendResult({ seq, data: { segments, sig: Buffer.alloc(0) }, ...paidInfo() });
       } catch (err) {
         counters.transcodeErrors++;
         log.warn({ seq, manifestId, err: (err as Error).message }, "transcode failed");
-        sendResult({ seq, error: `transcode failed: ${(err as Error).message}`.slice(0, 500) });
+        sendResult({ seq, error: `transcode failed: ${(err as Error).message}`.slice(0, 500), ...paidInfo() });
       }
       counters.segments++;
       if (opts.exitAfterSegments !== undefined && counters.segments >= opts.exitAfterSegments) {
@@ -398,10 +513,18 @@ export async function startOrchestrator(opts: OrchestratorOptions = {}): Promise
       } else if (key === "failRate") {
         if (!isNum || value < 0 || value > 1) return "failRate: expected a number within 0..1";
         changes.failRate = value;
+      } else if (key === "payments") {
+        if (!payee) return "payments: payment is not required (start with --require-payment)";
+        const p = value as Record<string, unknown> | null;
+        const blocks = p && typeof p === "object" && !Array.isArray(p) ? p.advanceBlocks : undefined;
+        if (!p || typeof p !== "object" || Array.isArray(p) || Object.keys(p).some((k) => k !== "advanceBlocks") || typeof blocks !== "number" || !Number.isInteger(blocks) || blocks < 0) {
+          return 'payments: expected {"advanceBlocks": integer >= 0}';
+        }
+        applies.push(() => payee.clock.advance(BigInt(blocks)));
       } else {
         const f = features.find((x) => x.name === key);
         if (!f?.prepareConfigure) {
-          const known = ["capacity", "latencyMs", "failRate", ...features.filter((x) => x.prepareConfigure).map((x) => x.name)];
+          const known = ["capacity", "latencyMs", "failRate", ...(payee ? ["payments"] : []), ...features.filter((x) => x.prepareConfigure).map((x) => x.name)];
           return `unknown field "${key}" (known: ${known.join(", ")})`;
         }
         const r = f.prepareConfigure(value);
@@ -422,10 +545,15 @@ export async function startOrchestrator(opts: OrchestratorOptions = {}): Promise
     stats,
     configure,
     info: orchestratorInfo,
+    recipient: payee?.addressText,
+    payments,
     stop: (graceMs = 2000) => shutdown(graceMs),
     kill: () => shutdown(0),
     stopped,
   };
 }
+
+/** A /segment request once its onRequest hook passed: credentials, and when paid the payment and its admission. */
+type PaidSegmentRequest = FastifyRequest & { segData?: SegData; payment?: Payment; work?: WorkPayment };
 
 export { Capability };

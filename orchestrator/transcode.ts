@@ -5,13 +5,14 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runFfmpeg } from "../core/ffmpeg.ts";
+import { TsFrameCounter } from "../core/mpegts/frame-counter.ts";
 import { GOP_INTRA_ONLY } from "../protocol/profiles.ts";
 import { VideoCodec, VideoFormat, VideoProfileLevel, type VideoProfile } from "../protocol/messages.ts";
 
 export interface TranscodedOutput {
   profile: VideoProfile;
   data: Buffer;
-  /** Estimated pixels (width x height x frames). */
+  /** Output pixels: the rendition's frame size x the frames it holds (what a paid orchestrator debits). */
   pixels: number;
 }
 
@@ -77,7 +78,7 @@ export interface TranscodeOptions {
   /** x264 preset (default veryfast; tests use ultrafast). */
   preset?: string;
   timeoutMs?: number;
-  /** Segment duration (ms), for the pixel estimate. */
+  /** Segment duration (ms): unused since pixels are counted from the output frames; kept for callers. */
   durationMs?: number;
 }
 
@@ -91,12 +92,13 @@ export async function transcodeSegment(input: Buffer, profiles: readonly VideoPr
     const args = ["-hide_banner", "-loglevel", "error", "-copyts", "-f", "mpegts", "-i", "pipe:0"];
     profiles.forEach((p, i) => args.push(...profileArgs(p, outs[i]!, preset)));
     await runFfmpeg(args, { input, timeoutMs: opts.timeoutMs ?? 30_000, label: "transcode" });
-    const durS = (opts.durationMs ?? 2000) / 1000;
     return await Promise.all(
       profiles.map(async (p, i) => {
         const data = await readFile(outs[i]!);
-        const frameRate = (p.fps ?? 0) > 0 ? p.fps! / (p.fpsDen || 1) : 30;
-        return { profile: p, data, pixels: Math.round((p.width ?? 0) * (p.height ?? 0) * frameRate * durS) };
+        // Counted, not estimated from the duration the gateway declares (go reports encoded pixels).
+        const frames = new TsFrameCounter();
+        frames.write(data);
+        return { profile: p, data, pixels: even(p.width ?? 0) * even(p.height ?? 0) * frames.frames };
       }),
     );
   } finally {

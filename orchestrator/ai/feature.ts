@@ -6,19 +6,23 @@
 //   prices (PriceInfo per model) through the orchestrator's feature contract.
 // - Results: URLs on this orchestrator when the caller sent
 //   `Authorization: Livepeer-AI-Worker-1.0` (as go-livepeer), data URIs otherwise.
+// - Payment (--require-payment): taken once the request is valid, under the balance key
+//   "<capability>_<model>"; after a successful answer the work is debited in go-livepeer's units
+//   (orchestrator/payments/work-units.ts), llm by the tokens the answer produced.
 // The pipelines are honest CPU stand-ins (orchestrator/ai/standins.ts).
 import { setTimeout as sleep } from "node:timers/promises";
 import { BlobStore } from "../blob-store.ts";
 import { randomBytes } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import multipart from "@fastify/multipart";
-import { AI_WORKER_AUTHORIZATION } from "../../protocol/segment-header.ts";
-import { UnsupportedMediaError } from "../../protocol/ai/media-facts.ts";
+import { AI_WORKER_AUTHORIZATION, aiManifestId } from "../../protocol/segment-header.ts";
+import { probeAudio, probeImage, UnsupportedMediaError } from "../../protocol/ai/media-facts.ts";
 import {
   AI_PIPELINES, PIPELINE_SPECS, resolveModel, semanticError, validateFields,
   type AiPipeline, type FieldValue, type LlmMessage, type PipelineSpec,
 } from "../../protocol/ai/spec.ts";
 import type { FeatureCapability, FeatureContext, FeatureModel, OrchestratorFeature, Price } from "../feature.ts";
+import { aiWorkUnits, type AiMediaFacts } from "../payments/work-units.ts";
 import * as standins from "./standins.ts";
 
 export interface AiFeatureOptions {
@@ -127,6 +131,16 @@ function detail(msg: string) {
   return { detail: { msg } };
 }
 
+/** What the units of a paid request depend on in its upload (image size, audio duration). */
+async function mediaFacts(spec: PipelineSpec, file: Buffer): Promise<AiMediaFacts> {
+  if (spec.file === "image") {
+    const i = await probeImage(file);
+    return { imageWidth: i.width, imageHeight: i.height };
+  }
+  if (spec.file === "audio") return { audioDurationMs: (await probeAudio(file)).durationMs };
+  return {};
+}
+
 
 export function createAiFeature(opts: AiFeatureOptions = {}): AiFeature {
   const pipelines = opts.pipelines ?? AI_PIPELINES;
@@ -219,6 +233,15 @@ export function createAiFeature(opts: AiFeatureOptions = {}): AiFeature {
       if (sem) return reply.code(400).send(detail(sem));
       const model = resolveModel(spec, v.values);
       if (!modelsOf(p).includes(model)) return reply.code(503).type("text/plain").send(`model ${model} is not loaded`);
+      const file = spec.file ? body.files.get(spec.file)! : Buffer.alloc(0);
+      let units = 0;
+      if (ctx.paymentRequired) {
+        // Units from the fields the request carried (go's defaults for the others) and the upload.
+        const sent = Object.fromEntries(Object.entries(v.values).filter(([k]) => Object.hasOwn(body.raw, k)));
+        units = aiWorkUnits(p, sent, await mediaFacts(spec, file));
+      }
+      const work = await ctx.acceptPayment(req, reply, { balanceKey: aiManifestId(spec.capability, model), capability: spec.capability, modelId: model });
+      if (!work) return reply;
       const extra = latency[p] ?? 0;
       if (extra > 0) {
         // A gateway hanging up (its client left, its timeout) stops the work, as a runner would.
@@ -238,34 +261,49 @@ export function createAiFeature(opts: AiFeatureOptions = {}): AiFeature {
         counters.failures++;
         return reply.code(500).send(detail("injected failure"));
       }
-      const file = spec.file ? body.files.get(spec.file)! : Buffer.alloc(0);
       const asUrl = opts.resultsAs === "url" || (opts.resultsAs !== "data" && req.headers.authorization === AI_WORKER_AUTHORIZATION);
       const media = (m: standins.MediaOut) => ({
         url: asUrl ? ctx.publicUrl(results.put(`result${RESULT_EXT[m.contentType] ?? ""}`, m.data, m.contentType)) : `data:${m.contentType};base64,${m.data.toString("base64")}`,
         seed: m.seed,
         nsfw: m.nsfw,
       });
+      let answer: unknown;
       switch (p) {
         case "text-to-image":
-          return reply.send({ images: (await standins.textToImage(v.values, zeroCost)).map(media) });
+          answer = { images: (await standins.textToImage(v.values, zeroCost)).map(media) };
+          break;
         case "image-to-image":
-          return reply.send({ images: (await standins.imageToImage(v.values, file)).map(media) });
+          answer = { images: (await standins.imageToImage(v.values, file)).map(media) };
+          break;
         case "upscale":
-          return reply.send({ images: (await standins.upscale(v.values, file)).map(media) });
+          answer = { images: (await standins.upscale(v.values, file)).map(media) };
+          break;
         case "image-to-video":
-          return reply.send({ images: (await standins.imageToVideo(v.values, file)).map(media) });
+          answer = { images: (await standins.imageToVideo(v.values, file)).map(media) };
+          break;
         case "audio-to-text":
-          return reply.send(await standins.audioToText(v.values, file));
+          answer = await standins.audioToText(v.values, file);
+          break;
         case "segment-anything-2":
-          return reply.send(await standins.segmentAnything2(v.values, file));
+          answer = await standins.segmentAnything2(v.values, file);
+          break;
         case "image-to-text":
-          return reply.send(await standins.imageToText(v.values, file));
+          answer = await standins.imageToText(v.values, file);
+          break;
         case "text-to-speech":
-          return reply.send({ audio: { url: media(await standins.textToSpeech(v.values)).url } });
-        case "llm":
+          answer = { audio: { url: media(await standins.textToSpeech(v.values)).url } };
+          break;
+        case "llm": {
           streaming = v.values.stream === true;
-          return await llm(v.values, model, req, reply);
+          const produced = { tokens: 0 };
+          await llm(v.values, model, req, reply, produced);
+          // go debits max_tokens; the answer's own token count is what was really produced.
+          work.debit(produced.tokens);
+          return reply;
+        }
       }
+      work.debit(units);
+      return reply.send(answer);
     } catch (err) {
       if (err instanceof UnsupportedMediaError) return reply.code(415).send(detail(err.message));
       counters.failures++;
@@ -277,13 +315,15 @@ export function createAiFeature(opts: AiFeatureOptions = {}): AiFeature {
     }
   }
 
-  async function llm(v: Record<string, FieldValue | undefined>, model: string, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+  /** Answers the llm request; `produced.tokens` ends as the completion tokens sent (fewer when a stream's caller hangs up). */
+  async function llm(v: Record<string, FieldValue | undefined>, model: string, req: FastifyRequest, reply: FastifyReply, produced: { tokens: number }): Promise<unknown> {
     const { tokens, promptTokens, finishReason } = standins.llmTokens(v.messages as LlmMessage[], Number(v.max_tokens));
     const id = `chatcmpl-${randomBytes(12).toString("hex")}`;
     const created = Math.floor(Date.now() / 1000);
     const usage = (completion: number) => ({ prompt_tokens: promptTokens, completion_tokens: completion, total_tokens: promptTokens + completion });
     if (v.stream !== true) {
       if (tokenDelayMs > 0) await sleep(tokenDelayMs * tokens.length);
+      produced.tokens = tokens.length;
       return reply.send({
         id, model, created, usage: usage(tokens.length),
         choices: [{ index: 0, finish_reason: finishReason, message: { role: "assistant", content: tokens.join("") } }],
@@ -304,6 +344,7 @@ export function createAiFeature(opts: AiFeatureOptions = {}): AiFeature {
         choices: [{ index: 0, finish_reason: last ? finishReason : null, delta: { role: "assistant", content: tokens[i] } }],
       };
       res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+      produced.tokens = i + 1;
     }
     if (!closed) res.end("data: [DONE]\n\n");
     return reply;

@@ -8,6 +8,8 @@ export const LIVE_USAGE = `  --no-live              do not serve live-video-to-v
   --live-stall-events    start with status events stalled
   --live-crash-after-segments N  exit (code 1) after N live input segments
   --live-faults          serve POST /wharf/live/faults {"stallOutput","stallEvents","crash"} (tests)
+  --live-payment-interval T  with --require-payment: debit live sessions every T (default 5s; "500ms",
+                         "2s" or seconds), paced by input segments; an unpaid session is closed
 `;
 
 export const LIVE_CLI_OPTIONS = {
@@ -18,6 +20,7 @@ export const LIVE_CLI_OPTIONS = {
   "live-stall-events": { type: "boolean" },
   "live-crash-after-segments": { type: "string" },
   "live-faults": { type: "boolean" },
+  "live-payment-interval": { type: "string" },
 } as const;
 
 function int(name: string, v: unknown, min = 0): number | undefined {
@@ -25,6 +28,15 @@ function int(name: string, v: unknown, min = 0): number | undefined {
   const n = Number(v);
   if (typeof v !== "string" || v.trim() === "" || !Number.isInteger(n) || n < min) throw new Error(`--${name}: invalid value "${String(v)}"`);
   return n;
+}
+
+/** "5s", "500ms" or a number of seconds, in ms (go takes a duration for -livePaymentInterval). */
+function interval(name: string, v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(String(v).trim());
+  const ms = m ? Number(m[1]) * (m[2] === "ms" ? 1 : 1000) : NaN;
+  if (!(ms > 0)) throw new Error(`--${name}: expected a duration like 5s or 500ms, got "${String(v)}"`);
+  return ms;
 }
 
 /** The live feature configured from parsed CLI values (undefined with --no-live). Throws on bad values. */
@@ -36,5 +48,6 @@ export function liveFeatureFromCli(values: Record<string, unknown>): LiveFeature
     faults: { stallOutput: values["live-stall-output"] === true, stallEvents: values["live-stall-events"] === true },
     crashAfterSegments: int("live-crash-after-segments", values["live-crash-after-segments"], 1),
     faultRoute: values["live-faults"] === true,
+    paymentIntervalMs: interval("live-payment-interval", values["live-payment-interval"]),
   });
 }

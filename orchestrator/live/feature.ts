@@ -6,12 +6,18 @@
 // - each session runs a LivePipeline (real ffmpeg effects keyed by model id, `noop` = passthrough).
 // - test knobs: stall output, stall events, crash (process exit) — via options, CLI flags and,
 //   when enabled, `POST /wharf/live/faults`.
+// - payment (--require-payment): the start request's payment is credited to the new manifest id;
+//   then, paced by input segments, every payment interval the elapsed time is debited as
+//   1280x720x30 pixels per second at the model's price, and a balance that cannot pay closes the
+//   session's four channels (go-livepeer's LV2VPaymentProcessor). Follow-up payments arrive on
+//   `POST /payment` with the manifest id in the segment credentials.
 import { randomBytes, randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { Capability } from "../../protocol/capabilities.ts";
 import { parseAiManifestId } from "../../protocol/segment-header.ts";
 import { TrickleServer, tricklePlugin } from "../../protocol/trickle/index.ts";
 import type { FeatureCapability, FeatureContext, OrchestratorFeature, Price } from "../feature.ts";
+import { DEFAULT_LIVE_PAYMENT_INTERVAL_MS, LiveMeter } from "../payments/live-meter.ts";
 import { LIVE_MODELS } from "./effects.ts";
 import { LivePipeline, type LiveFaults, type LivePipelineStatus } from "./pipeline.ts";
 
@@ -38,6 +44,8 @@ export interface LiveFeatureOptions {
   faultRoute?: boolean;
   /** How to crash (default: process.exit(1)). */
   crash?: () => void;
+  /** With payment required: how often the session's elapsed time is debited (default 5 s, go's -livePaymentInterval). */
+  paymentIntervalMs?: number;
 }
 
 export interface LiveFeatureStats {
@@ -100,6 +108,10 @@ export function createLiveFeature(opts: LiveFeatureOptions = {}): LiveFeature {
         return reply.code(503).type("text/plain").send("insufficient capacity");
       }
       const mid = randomBytes(8).toString("hex");
+      const work = await ctx.acceptPayment(req, reply, { balanceKey: mid, capability: Capability.LiveVideoToVideo, modelId });
+      if (!work) return reply;
+      // go charges nothing over time for a model without a price.
+      const meter = ctx.paymentRequired && work.price.pricePerUnit > 0 ? new LiveMeter(opts.paymentIntervalMs ?? DEFAULT_LIVE_PAYMENT_INTERVAL_MS) : undefined;
       const requestId = typeof body.gateway_request_id === "string" && body.gateway_request_id ? body.gateway_request_id : randomUUID();
       trickle.createChannel(mid, "video/MP2T");
       trickle.createChannel(`${mid}-out`, "video/MP2T");
@@ -118,6 +130,13 @@ export function createLiveFeature(opts: LiveFeatureOptions = {}): LiveFeature {
         log: ctx.log,
         onInputSegment: () => {
           counters.inputSegments++;
+          const units = meter?.onInputSegment() ?? 0;
+          const refused = units > 0 ? work.debitIfCovered(units) : undefined;
+          if (refused) {
+            ctx.log.warn({ mid, fee: refused.fee, balance: refused.balance, sender: work.sender }, `insufficient balance, mid=${mid}, fee=${refused.fee}, balance=${refused.balance}`);
+            pipeline.close();
+            return;
+          }
           if (opts.crashAfterSegments !== undefined && counters.inputSegments >= opts.crashAfterSegments) {
             ctx.log.warn({ segments: counters.inputSegments }, "live crash-after-segments reached: exiting");
             crash();
