@@ -1,6 +1,6 @@
-// A Server-Sent Events response with a bounded send queue: what the client has not read yet
-// may take at most `maxBufferedBytes`; a client that falls further behind is cut off (it can
-// reconnect with Last-Event-ID), so a slow reader never grows the gateway's memory.
+// A Server-Sent Events response with a bounded send queue: when what the client has not read
+// yet passes `maxBufferedBytes`, the next message cuts it off (it can reconnect with
+// Last-Event-ID), so a slow reader never grows the gateway's memory.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { moduleLogger } from "../../core/log.ts";
 import { metrics } from "../../core/metrics.ts";
@@ -75,7 +75,9 @@ export class SseConnection {
 
   private write(text: string): boolean {
     if (!this.open) return false;
-    if (this.raw.writableLength + text.length > this.maxBuffered) {
+    // Checked before writing: one message larger than the bound (a dashboard's first frame)
+    // still goes out to a client that keeps up; the queue is at most the bound plus one message.
+    if (this.raw.writableLength > this.maxBuffered) {
       metrics.eventClientsDropped.inc({ endpoint: this.opts.endpoint });
       log.info({ endpoint: this.opts.endpoint, bufferedBytes: this.raw.writableLength }, "event stream client reads too slowly: dropped");
       this.raw.destroy();
