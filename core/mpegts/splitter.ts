@@ -68,8 +68,7 @@ export class TsSplitter extends EventEmitter<TsSplitterEvents> {
   private current?: LiveSegment;
   private currentStartPts = 0;
   private lastPts?: number;
-  private ptsBase = 0;
-  private lastRawPts?: number;
+  private lastUnwrapped?: number;
   private frameInterval = 1 / 30;
   private nextSeq: number;
   private discontinuityNext: boolean;
@@ -181,10 +180,19 @@ export class TsSplitter extends EventEmitter<TsSplitterEvents> {
     return this.currentBytes >= (this.opts.maxBytes ?? DEFAULT_MAX_SEGMENT_BYTES);
   }
 
+  /**
+   * The 33-bit PTS made continuous: of raw + k * 2^33, the value nearest the last one. Nearest,
+   * not "smaller means wrapped": with B-frames, PTS go back and forth across the wrap.
+   */
   private unwrap(raw: number): number {
-    if (this.lastRawPts !== undefined && raw < this.lastRawPts - PTS_WRAP / 2) this.ptsBase += PTS_WRAP;
-    this.lastRawPts = raw;
-    return raw + this.ptsBase;
+    if (this.lastUnwrapped === undefined) {
+      this.lastUnwrapped = raw;
+      return raw;
+    }
+    const k = Math.round((this.lastUnwrapped - raw) / PTS_WRAP);
+    const value = raw + k * PTS_WRAP;
+    this.lastUnwrapped = value;
+    return value;
   }
 
   private cut(pts: number, keyframe = true): void {
