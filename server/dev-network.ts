@@ -1,5 +1,7 @@
-// `npm start` with no orchestrators configured: development orchestrators as separate
-// processes on loopback (the same wire protocol as go-livepeer's, real ffmpeg work).
+// `npm start` with no orchestrators configured: development orchestrators as separate processes
+// on loopback (the same wire protocol as go-livepeer's, real ffmpeg work) and a development remote
+// signer that pays them, so every path runs with payments as on the real network. A program that
+// dies is started again on the same port.
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -9,73 +11,146 @@ const log = moduleLogger("dev-network");
 const here = fileURLToPath(new URL(".", import.meta.url));
 const runningFromSource = import.meta.url.endsWith(".ts");
 
+/** How long a development program may take to print its listening line. */
+const START_TIMEOUT_MS = 20_000;
+/** A program that keeps dying is restarted at most this often. */
+const RESTART_DELAY_MS = 1000;
+
 export interface DevNetwork {
   addresses: string[];
   /** Address -> region label (dev-1, dev-2, ...), for regional steering. */
   regions: Record<string, string>;
+  /** The development remote signer (http://127.0.0.1:port), when started. */
+  signerUrl?: string;
   stop(): Promise<void>;
 }
 
-function launch(index: number, host: string, dataDir: string): Promise<{ child: ChildProcess; address: string }> {
-  const entry = join(here, "..", "orchestrator", runningFromSource ? "main.ts" : "main.js");
-  const args = [
-    ...(runningFromSource ? ["--import", "tsx"] : []),
-    entry,
-    "--port", "0",
-    "--host", host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host,
-    "--region", `dev-${index + 1}`,
-    "--cert-dir", join(dataDir, "dev-orchestrator-certs", String(index + 1)),
-  ];
-  const child = spawn(process.execPath, args, {
-    stdio: ["pipe", "pipe", "pipe"],
-    env: { ...process.env, WHARF_EXIT_WITH_PARENT: "1", WHARF_LOG_LEVEL: process.env.WHARF_LOG_LEVEL ?? "warn" },
-  });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    let err = "";
-    const timer = setTimeout(() => reject(new Error(`dev orchestrator ${index + 1} did not start in 20 s: ${err.slice(-500)}`)), 20000);
-    child.stderr!.on("data", (d) => (err = (err + d).slice(-4000)));
-    child.stdout!.on("data", (d) => {
-      out += d;
-      const line = out.split("\n").find((l) => l.startsWith("{") && l.includes('"listening"'));
-      if (!line) return;
-      clearTimeout(timer);
-      const { listening } = JSON.parse(line) as { listening: string };
-      child.stdout!.removeAllListeners("data");
-      child.stdout!.resume();
-      resolve({ child, address: listening });
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`dev orchestrator ${index + 1} exited with ${code}: ${err.slice(-500)}`));
-    });
-  });
+export interface DevNetworkOptions {
+  orchestrators: number;
+  host: string;
+  dataDir: string;
+  /** Start a development signer and make the orchestrators require payment. */
+  payments: boolean;
 }
 
-export async function startDevNetwork(count: number, host: string, dataDir: string): Promise<DevNetwork> {
-  const started = await Promise.all(Array.from({ length: count }, (_, i) => launch(i, host, dataDir)));
-  for (const { child, address } of started) {
-    child.once("exit", (code, signal) => log.warn({ address, code, signal }, "dev orchestrator exited"));
+interface Listening {
+  url: string;
+  line: Record<string, unknown>;
+}
+
+/** One development program, kept running: restarted on the same port when it exits unexpectedly. */
+class DevProgram {
+  private child: ChildProcess | undefined;
+  private stopping = false;
+  private port = 0;
+
+  constructor(
+    private readonly label: string,
+    private readonly entry: string,
+    private readonly args: (port: number) => string[],
+  ) {}
+
+  async start(): Promise<Listening> {
+    const l = await this.launch();
+    this.port = Number(new URL(l.url).port);
+    return l;
   }
-  log.info({ addresses: started.map((s) => s.address) }, "development orchestrators started");
-  return {
-    addresses: started.map((s) => s.address),
-    regions: Object.fromEntries(started.map((s, i) => [s.address, `dev-${i + 1}`])),
-    async stop() {
-      await Promise.all(
-        started.map(
-          ({ child }) =>
-            new Promise<void>((resolve) => {
-              if (child.exitCode !== null || child.signalCode !== null) return resolve();
-              const timer = setTimeout(() => child.kill("SIGKILL"), 2500);
-              child.once("exit", () => {
-                clearTimeout(timer);
-                resolve();
-              });
-              child.kill("SIGTERM");
-            }),
-        ),
+
+  private launch(): Promise<Listening> {
+    const script = join(here, "..", this.entry + (runningFromSource ? ".ts" : ".js"));
+    const child = spawn(process.execPath, [...(runningFromSource ? ["--import", "tsx"] : []), script, ...this.args(this.port)], {
+      stdio: ["pipe", "pipe", "pipe"],
+      env: { ...process.env, WHARF_EXIT_WITH_PARENT: "1", WHARF_LOG_LEVEL: process.env.WHARF_LOG_LEVEL ?? "warn" },
+    });
+    this.child = child;
+    return new Promise((resolve, reject) => {
+      let out = "";
+      let err = "";
+      const timer = setTimeout(() => reject(new Error(`${this.label} did not start in ${START_TIMEOUT_MS / 1000} s: ${err.slice(-500)}`)), START_TIMEOUT_MS);
+      child.stderr!.on("data", (d) => (err = (err + d).slice(-4000)));
+      child.stdout!.on("data", (d) => {
+        out += d;
+        const text = out.split("\n").find((l) => l.startsWith("{") && l.includes('"listening"'));
+        if (!text) return;
+        clearTimeout(timer);
+        const line = JSON.parse(text) as Record<string, unknown>;
+        child.stdout!.removeAllListeners("data");
+        child.stdout!.resume();
+        child.once("exit", (code, signal) => this.exited(code, signal));
+        resolve({ url: String(line.listening), line });
+      });
+      child.once("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`${this.label} exited with ${code}: ${err.slice(-500)}`));
+      });
+    });
+  }
+
+  private exited(code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.stopping) return;
+    log.warn({ program: this.label, code, signal }, "development program exited; restarting it");
+    setTimeout(() => {
+      if (this.stopping) return;
+      this.launch().then(
+        (l) => log.info({ program: this.label, url: l.url }, "development program restarted"),
+        (err: Error) => {
+          log.error({ program: this.label, err: err.message }, "development program could not be restarted");
+          this.exited(null, null);
+        },
       );
-    },
-  };
+    }, RESTART_DELAY_MS).unref();
+  }
+
+  stop(): Promise<void> {
+    this.stopping = true;
+    const child = this.child;
+    return new Promise((resolve) => {
+      if (!child || child.exitCode !== null || child.signalCode !== null) return resolve();
+      const timer = setTimeout(() => child.kill("SIGKILL"), 2500);
+      child.once("exit", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      child.kill("SIGTERM");
+    });
+  }
+}
+
+export async function startDevNetwork(o: DevNetworkOptions): Promise<DevNetwork> {
+  const host = o.host === "0.0.0.0" || o.host === "::" ? "127.0.0.1" : o.host;
+  const programs: DevProgram[] = [];
+  try {
+    let signerUrl: string | undefined;
+    if (o.payments) {
+      const signer = new DevProgram("dev signer", "signer/main", (port) => ["--port", String(port), "--host", host, "--http", "--data-dir", join(o.dataDir, "dev-signer")]);
+      programs.push(signer);
+      signerUrl = (await signer.start()).url;
+    }
+    const orchestrators = Array.from(
+      { length: o.orchestrators },
+      (_, i) =>
+        new DevProgram(`dev orchestrator ${i + 1}`, "orchestrator/main", (port) => [
+          "--port", String(port),
+          "--host", host,
+          "--region", `dev-${i + 1}`,
+          "--cert-dir", join(o.dataDir, "dev-orchestrator-certs", String(i + 1)),
+          ...(o.payments ? ["--require-payment"] : []),
+        ]),
+    );
+    programs.push(...orchestrators);
+    const started = await Promise.all(orchestrators.map((p) => p.start()));
+    const addresses = started.map((s) => s.url);
+    log.info({ addresses, signer: signerUrl ?? null }, "development network started");
+    return {
+      addresses,
+      regions: Object.fromEntries(addresses.map((a, i) => [a, `dev-${i + 1}`])),
+      signerUrl,
+      stop: async () => {
+        await Promise.all(programs.map((p) => p.stop()));
+      },
+    };
+  } catch (err) {
+    await Promise.all(programs.map((p) => p.stop()));
+    throw err;
+  }
 }

@@ -20,6 +20,8 @@ import { OrchestratorRegistry } from "./orchestrators/registry.ts";
 import { registerOrchestratorRoutes } from "./orchestrators/routes.ts";
 import { registryTranscodeRouting } from "./orchestrators/transcode-routing.ts";
 import { startDevNetwork, type DevNetwork } from "./dev-network.ts";
+import { SignerLink, signerCandidates } from "./payments/signer-link.ts";
+import { registryAiPayments } from "./ai/payments.ts";
 import { createTranscodeProcessor } from "../media/processors/transcode.ts";
 import { parseTranscodingOptions, ProfileError } from "../protocol/profiles.ts";
 import { sdkRefusal, startBatchAi, type BatchAi } from "./ai/index.ts";
@@ -27,7 +29,7 @@ import { StreamHub } from "../media/hub/hub.ts";
 import { HlsService } from "../media/hls/service.ts";
 import { registerHlsRoutes } from "../media/hls/routes.ts";
 import { startRtmpIngest } from "../media/rtmp/ingest.ts";
-import type { RtmpServer } from "../media/rtmp/nms.ts";
+import type { RtmpServer } from "../media/rtmp/server.ts";
 import { createPassthroughProcessor } from "../media/processors/passthrough.ts";
 import { ffmpegAvailable, stopAllFfmpeg } from "../core/ffmpeg.ts";
 import { WebRtcService } from "../media/webrtc/service.ts";
@@ -81,18 +83,39 @@ export async function startGateway(config: Config): Promise<Gateway> {
   // --- Orchestrators: configured (orchAddr / orchWebhookUrl) or the embedded development network.
   let devNetwork: DevNetwork | undefined;
   let orchAddr = config.orchAddr;
-  if (!config.orchAddr && !config.orchWebhookUrl && config.devOrchestrators > 0) {
-    devNetwork = await startDevNetwork(config.devOrchestrators, config.host, dataDir);
+  let signerUrl = config.remoteSignerUrl;
+  const discoverThroughSigner = !config.orchAddr && !config.orchWebhookUrl && signerUrl !== "";
+  if (!config.orchAddr && !config.orchWebhookUrl && !signerUrl && config.devOrchestrators > 0) {
+    devNetwork = await startDevNetwork({ orchestrators: config.devOrchestrators, host: config.host, dataDir, payments: config.devSigner });
     orchAddr = devNetwork.addresses.join(",");
+    signerUrl = devNetwork.signerUrl ?? "";
   }
+  // --- Payments: a remote signer holds the key; without one Wharf pays no one.
+  let registry: OrchestratorRegistry | undefined;
+  const signer = signerUrl
+    ? new SignerLink({
+        url: signerUrl,
+        headers: config.remoteSignerHeaders,
+        refresh: async (address) => {
+          await registry!.refresh(address);
+          const info = registry!.info(address);
+          if (!info) throw new Error(`orchestrator ${address} did not answer GetOrchestrator`);
+          return info;
+        },
+      })
+    : undefined;
+  await signer?.start(3000);
   const orchestrators = new OrchestratorRegistry({
     orchAddr,
+    request: () => signer?.payer.orchestratorRequest(),
+    fetchCandidates: discoverThroughSigner && signer ? () => signerCandidates(signer) : undefined,
     orchWebhookUrl: config.orchWebhookUrl || undefined,
     region: config.orchRegion || undefined,
     regions: devNetwork?.regions,
     allow: config.orchAllowlist ? config.orchAllowlist.split(",").map((x) => x.trim()).filter(Boolean) : undefined,
     deny: config.orchDenylist ? config.orchDenylist.split(",").map((x) => x.trim()).filter(Boolean) : undefined,
   });
+  registry = orchestrators;
   await orchestrators.start(3000);
   const maxPricePerUnit = config.maxPricePerUnit > 0 ? { pricePerUnit: config.maxPricePerUnit, pixelsPerUnit: config.pixelsPerUnit } : undefined;
 
@@ -157,6 +180,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     rtmp: () => rtmp !== undefined,
     ffmpeg: () => ffmpegAvailable(),
     orchestrators: () => orchestrators.addresses().length === 0 || orchestrators.snapshot().some((o) => o.reachable),
+    ...(signer ? { signer: () => signer.ready } : {}),
   });
   registerStreamRoutes(app, {
     hub, store, auth, urls,
@@ -170,7 +194,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
       }
     },
   });
-  registerOrchestratorRoutes(app, orchestrators, { preHandler: auth.requireScope("admin") as never });
+  registerOrchestratorRoutes(app, orchestrators, { preHandler: auth.requireScope("admin") as never, signer: () => signer?.status() ?? null });
   await registerAccountRoutes(app, { accounts, authorize: auth.requireScope as never });
   registerHlsRoutes(app, hls);
 
@@ -182,6 +206,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     auth: auth.requireScope("ai", sdkRefusal),
     publicUrl: () => urls.http,
     registry: orchestrators,
+    payments: signer ? registryAiPayments(orchestrators, signer.payer) : undefined,
   });
   // --- WebRTC: WHIP ingest and WHEP playback (media/webrtc) ---
   const webrtc = new WebRtcService(hub, {
@@ -245,6 +270,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
       await Promise.allSettled([rtmp?.stop(), app.close()]);
       ai.stop();
       orchestrators.stop();
+      signer?.stop();
       await stopAllFfmpeg(800);
       await devNetwork?.stop();
       await accounts.close();

@@ -2,7 +2,7 @@
 // request (`Livepeer-Payment`) and what that cost, through a remote signer that holds the key.
 // Work for an orchestrator that charges nothing (no ticket params, or price 0) is not paid.
 import type { OrchestratorInfo, OrchestratorRequest, PriceInfo } from "../messages.ts";
-import { BalanceSession, wantsTickets, type RequestPayment, type TicketSource } from "./balance-session.ts";
+import { BalanceSession, PaymentRefusal, wantsTickets, type RequestPayment, type TicketSource } from "./balance-session.ts";
 import type { RemoteSignerClient } from "./remote-signer-client.ts";
 import type { MaxPrice } from "./remote-signer-wire.ts";
 
@@ -20,7 +20,8 @@ export interface PayerIdentity {
 
 export interface PayerOptions {
   signer: Pick<RemoteSignerClient, "generateLivePayment"> & TicketSource;
-  identity: PayerIdentity;
+  /** The signer's identity once it answered /sign-orchestrator-info; undefined while it has not. */
+  identity: () => PayerIdentity | undefined;
   /** GetOrchestrator on an orchestrator again (a 480, expired params): the fresh info. */
   refresh(orchestrator: string): Promise<OrchestratorInfo>;
   /** Ceiling sent to the signer with each payment, per kind of work. */
@@ -49,18 +50,17 @@ export class Payer {
     this.now = o.now ?? Date.now;
   }
 
-  get address(): Uint8Array {
-    return this.o.identity.address;
-  }
-
   /** The sender's fields of every GetOrchestrator request, so orchestrators quote ticket params for us. */
-  orchestratorRequest(base: OrchestratorRequest = {}): OrchestratorRequest {
-    return { ...base, address: this.o.identity.address, sig: this.o.identity.signature };
+  orchestratorRequest(base: OrchestratorRequest = {}): OrchestratorRequest | undefined {
+    const id = this.o.identity();
+    return id ? { ...base, address: id.address, sig: id.signature } : undefined;
   }
 
   /** The payment for one request of pixel-priced work. Throws PaymentRefusal or RemoteSignerError. */
   async payPixels(work: PixelWork, signal?: AbortSignal): Promise<RequestPayment> {
     if (!wantsTickets(work.info, work.price)) return { ...FREE, info: work.info };
+    const identity = this.o.identity();
+    if (!identity) throw new PaymentRefusal("signer", "the remote signer has not answered yet: no payment can be made");
     const key = `${work.orchestrator}\u0000${work.balanceKey}`;
     let entry = this.sessions.get(key);
     if (!entry) {
@@ -68,7 +68,7 @@ export class Payer {
       entry = {
         session: new BalanceSession({
           signer: this.o.signer,
-          sender: this.o.identity.address,
+          sender: identity.address,
           manifestId: work.balanceKey,
           refresh: () => this.o.refresh(work.orchestrator),
           maxPrice: this.o.maxPrice?.("pixels"),

@@ -24,7 +24,7 @@ test("a capped key: requests in flight count against the cap until released; pas
     if (first.ok) first.release();
     assert.equal((await billing.reserve!(key, "text-to-image", MP, 0n)).ok, true, "fits again once one is released");
     // A billed request counts through its usage record from then on.
-    await billing.record({ keyId: key.id, pipeline: "text-to-image", model: "m", units: MP, orchestrator: "o", orchestratorCostWei: 0n, requestId: "r1" });
+    await billing.record({ keyId: key.id, pipeline: "text-to-image", model: "m", units: MP, orchestrator: "o", orchestratorCostWei: 0n, paidWei: 0n, requestId: "r1" });
     if (second.ok) second.release();
     const spent = await a.checkSpend(key, 0);
     assert.ok(spent.ok && spent.spentTodayMicros === 2098 + 2098, "one record + one reservation still held");
@@ -38,7 +38,7 @@ test("a key without caps is never held back, and every request is still billed",
     for (let i = 0; i < 50; i++) {
       const r = await billing.reserve!(key, "text-to-image", 1000 * MP, 0n);
       assert.equal(r.ok, true);
-      await billing.record({ keyId: key.id, pipeline: "text-to-image", model: "m", units: MP, orchestrator: "o", orchestratorCostWei: 0n, requestId: `r${i}` });
+      await billing.record({ keyId: key.id, pipeline: "text-to-image", model: "m", units: MP, orchestrator: "o", orchestratorCostWei: 0n, paidWei: 0n, requestId: `r${i}` });
     }
     const billed = await a.listUsage({ from: 0, to: Date.now() + 1000, keyId: key.id });
     assert.equal(billed.length, 50);

@@ -7,7 +7,7 @@ import { ConfigError } from "../config/load.ts";
 import { readJsonSetting } from "../config/json-setting.ts";
 import type { Accounts } from "../accounts/index.ts";
 import type { OrchestratorRegistry } from "../orchestrators/registry.ts";
-import type { AiOrchestratorSource } from "./orchestrators.ts";
+import type { AiOrchestratorSource, AiPayments } from "./orchestrators.ts";
 import { registryAiSource } from "./registry-source.ts";
 import { parsePriceCaps, PriceCapError, type PriceCaps } from "../orchestrators/price-caps.ts";
 import { ResultStore } from "./results.ts";
@@ -32,6 +32,8 @@ export interface BatchAiDeps {
   registry: OrchestratorRegistry;
   /** Selection override (tests); default: the registry with the configured price caps. */
   source?: AiOrchestratorSource;
+  /** Pays orchestrators that want tickets (a remote signer is configured). */
+  payments?: AiPayments;
   /** Every answered AI request (server/dashboard). */
   observe?: (pipeline: string, status: number, durationMs: number) => void;
 }
@@ -69,7 +71,7 @@ export function accountsBilling(accounts: Accounts): AiBilling {
     async record(u) {
       await accounts.recordBatchUsage({
         keyId: u.keyId, pipeline: u.pipeline, model: u.model, units: u.units,
-        orchestrator: u.orchestrator, orchestratorCostWei: u.orchestratorCostWei, requestId: u.requestId,
+        orchestrator: u.orchestrator, orchestratorCostWei: u.orchestratorCostWei, paidWei: u.paidWei, requestId: u.requestId,
       });
     },
     async refund(requestId, reason) {
@@ -91,6 +93,7 @@ export async function startBatchAi(app: FastifyInstance, deps: BatchAiDeps): Pro
     publicUrl: deps.publicUrl,
     retryBudget: config.aiRetryBudget,
     timeoutMs: config.aiTimeoutMs,
+    payments: deps.payments,
   });
   await registerAiRoutes(app, { service, auth: deps.auth, observe: deps.observe });
   return {

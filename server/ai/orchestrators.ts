@@ -13,6 +13,8 @@ export interface AiCandidate {
   authToken: AuthToken;
   price: Price;
   warm: boolean;
+  /** The orchestrator wants tickets for this work (ticket params and a non-zero price). */
+  paid: boolean;
 }
 
 export type NoCandidateReason = "no-orchestrators" | "no-capability" | "no-model" | "over-price" | "exhausted";
@@ -27,6 +29,26 @@ export interface AiSelectRequest {
   modelId: string;
   /** Addresses already tried for this request. */
   exclude: ReadonlySet<string>;
+}
+
+/** What one request to one orchestrator carries to pay for itself. */
+export interface AiPaymentTicket {
+  /** `Livepeer-Payment` header value ("" for an orchestrator that charges nothing). */
+  payment: string;
+  /** Expected value of the tickets sent with it, wei. */
+  evWei: bigint;
+  /** The auth token to present (a refresh during payment may have renewed it). */
+  authToken?: AuthToken;
+  /** "done" once the orchestrator did (or may have done) the work, "not-done" when it surely did not. */
+  settle(outcome: "done" | "not-done"): void;
+}
+
+/**
+ * Paying orchestrators (absent: no remote signer, work goes unpaid to free orchestrators).
+ * Throws protocol/payments PaymentRefusal when the work cannot be paid.
+ */
+export interface AiPayments {
+  pay(cand: AiCandidate, capability: number, model: string, units: number, signal?: AbortSignal): Promise<AiPaymentTicket>;
 }
 
 export interface AiOrchestratorSource {

@@ -20,6 +20,7 @@ export function registryAiSource(registry: OrchestratorRegistry, caps: PriceCaps
             authToken: s.authToken,
             price: { pricePerUnit: s.price?.pricePerUnit ?? 0, pixelsPerUnit: s.price?.pixelsPerUnit || 1 },
             warm: true,
+            paid: (s.price?.pricePerUnit ?? 0) > 0 && (registry.info(s.address)?.ticketParams?.recipient?.length ?? 0) > 0,
           })),
         };
       }

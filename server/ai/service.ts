@@ -21,11 +21,12 @@ import { Response, type Dispatcher, type FormData } from "undici";
 import { v7 as uuidv7 } from "uuid";
 import { exchange, type Exchange } from "../../protocol/http-exchange.ts";
 import { orchestratorDispatcher } from "../../protocol/http-agent.ts";
-import { aiRequestHeaders } from "../../protocol/segment-header.ts";
+import { aiRequestHeaders, PAYMENT_HEADER } from "../../protocol/segment-header.ts";
 import { moduleLogger } from "../../core/log.ts";
 import { RandomPool } from "../random-pool.ts";
 import type { Cancellation } from "./cancellation.ts";
-import type { AiCandidate, AiOrchestratorSource, NoCandidateReason } from "./orchestrators.ts";
+import type { AiCandidate, AiOrchestratorSource, AiPaymentTicket, AiPayments, NoCandidateReason } from "./orchestrators.ts";
+import { PaymentRefusal } from "../../protocol/payments/balance-session.ts";
 import { sniffContentType } from "../../protocol/ai/media-facts.ts";
 import type { ReservedResult, ResultStore } from "./results.ts";
 import { fetchResult } from "./result-fetch.ts";
@@ -58,6 +59,8 @@ export interface AiUsage {
   units: number;
   orchestrator: string;
   orchestratorCostWei: bigint;
+  /** EV of the tickets sent for this request, wei. */
+  paidWei: bigint;
   requestId: string;
 }
 
@@ -90,6 +93,8 @@ export interface AiServiceOptions {
   dispatcher?: Dispatcher;
   /** Accept result URLs on other hosts than the orchestrator's (default false: SSRF guard). */
   allowForeignResultUrls?: boolean;
+  /** Pays orchestrators that want tickets; without it only free orchestrators can serve. */
+  payments?: AiPayments;
 }
 
 export interface AiJob {
@@ -194,7 +199,7 @@ export class AiService {
           try {
             await this.opts.billing.record({
               keyId: job.keyId, pipeline: spec.pipeline, model, units: job.units,
-              orchestrator: cand.address, orchestratorCostWei: costWei, requestId,
+              orchestrator: cand.address, orchestratorCostWei: costWei, paidWei: res.paidWei, requestId,
             });
           } catch (err) {
             if (outcome.kind === "stream") outcome.abort();
@@ -227,8 +232,25 @@ export class AiService {
     cand: AiCandidate,
     requestId: string,
     copies: PendingCopy[],
-  ): Promise<{ kind: "ok"; outcome: AttemptOutcome } | { kind: "busy" | "failed"; reason: string }> {
+  ): Promise<{ kind: "ok"; outcome: AttemptOutcome; paidWei: bigint } | { kind: "busy" | "failed"; reason: string }> {
     const { spec } = job;
+    if (cand.paid && !this.opts.payments) {
+      return { kind: "failed", reason: "requires payment and this gateway pays no one (set remoteSignerUrl)" };
+    }
+    let ticket: AiPaymentTicket | undefined;
+    if (cand.paid && this.opts.payments) {
+      try {
+        ticket = await this.opts.payments.pay(cand, spec.capability, job.model, job.units);
+      } catch (err) {
+        if (!(err instanceof PaymentRefusal)) throw err;
+        // No unpaid work is sent: a signer that cannot pay fails the request, a price the
+        // signer refuses (481) or endless refreshes (480) skip this orchestrator.
+        if (err.kind === "signer") throw AiHttpError.msg(503, `payment unavailable: ${err.message}`, { "retry-after": "5" });
+        return { kind: "failed", reason: `payment refused: ${err.message}` };
+      }
+    }
+    const settle = (outcome: "done" | "not-done") => ticket?.settle(outcome);
+    const paidWei = ticket?.evWei ?? 0n;
     const src = this.opts.source;
     const t0 = performance.now();
     let ex: Exchange | undefined;
@@ -244,7 +266,8 @@ export class AiService {
       const b = job.body();
       const { body, contentType } = typeof b.body === "string" ? (b as { body: string; contentType?: string }) : await encodeForm(b.body);
       const target = this.target(cand.serviceUrl);
-      const headers: Record<string, string> = { ...aiRequestHeaders(spec.capability, job.model, cand.authToken), "x-request-id": requestId };
+      const headers: Record<string, string> = { ...aiRequestHeaders(spec.capability, job.model, ticket?.authToken ?? cand.authToken), "x-request-id": requestId };
+      if (ticket?.payment) headers[PAYMENT_HEADER] = ticket.payment;
       if (contentType) headers["content-type"] = contentType;
       if (failure) throw new Error(failure);
       ex = exchange(this.dispatcher, {
@@ -266,16 +289,20 @@ export class AiService {
         clearTimeout(timer);
         keepOpen = true;
         src.reportSuccess(cand.address, performance.now() - t0);
+        settle("done");
         const call = ex;
-        return { kind: "ok", outcome: { kind: "stream", body: res.stream, abort: () => call.abort(new Error("client closed the request")), candidate: cand } };
+        return { kind: "ok", paidWei, outcome: { kind: "stream", body: res.stream, abort: () => call.abort(new Error("client closed the request")), candidate: cand } };
       }
       if (status === 200) {
         const json = parseJson(res.body.toString("utf8"));
         if (!json || typeof json !== "object" || Array.isArray(json)) throw new OrchestratorFault(`answered 200 with a body that is not a JSON object`);
+        settle("done");
         const out = await this.finish(spec, json as Record<string, unknown>, cand, copies);
         src.reportSuccess(cand.address, performance.now() - t0);
-        return { kind: "ok", outcome: { kind: "json", body: out, candidate: cand } };
+        return { kind: "ok", paidWei, outcome: { kind: "json", body: out, candidate: cand } };
       }
+      // An error status: go-livepeer's orchestrator debits AI work only after it succeeded.
+      settle("not-done");
       const text = res.body.subarray(0, 64 * 1024).toString("utf8");
       if (status === 503) {
         src.reportBusy(cand.address);
@@ -288,6 +315,8 @@ export class AiService {
       src.reportFailure(cand.address, reason, requestId);
       return { kind: "failed", reason };
     } catch (err) {
+      // The call may have reached the orchestrator and been done: count it.
+      settle("done");
       if (err instanceof AiHttpError) throw err;
       if (job.cancel?.cancelled) throw AiHttpError.msg(499, "client closed the request");
       const reason = failure ?? (err as Error).message;

@@ -40,7 +40,12 @@ export const ConfigSchema = Type.Object(
       default: DEFAULT_TRANSCODING_OPTIONS,
       description: "Default ladder: go-livepeer preset names or a JSON ladder",
     }),
-    maxSessions: Type.Integer({ minimum: 1, default: 10, description: "Concurrent transcode sessions" }),
+    maxSessions: Type.Integer({ minimum: 1, default: 10, description: "Concurrent transcode streams; more publishers are refused" }),
+    // Payments (go-livepeer names): a remote signer holds the key and makes the tickets
+    remoteSignerUrl: Type.String({ default: "", description: "Remote signer URL (go-livepeer -remoteSignerUrl; https when no scheme). Empty: pay no one (off-chain orchestrators only)" }),
+    remoteSignerHeaders: Type.String({ default: "", description: "Headers sent to the remote signer, 'k:v,k2:v2' (never logged)" }),
+    livePaymentInterval: Type.Number({ minimum: 1, maximum: 60, default: 5, description: "Seconds between live-video-to-video payments (go-livepeer -livePaymentInterval)" }),
+    devSigner: Type.Boolean({ default: true, description: "With the development orchestrators: also start a development remote signer and make them require payment" }),
     // Live AI
     liveNoOutputFactor: Type.Number({ minimum: 1, default: 3, description: "Swap when no output for this many segment durations while input flows" }),
     liveMaxSwaps: Type.Integer({ minimum: 1, default: 5, description: "Swaps allowed per liveSwapWindowSec before the stream is ended" }),

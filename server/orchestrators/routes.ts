@@ -7,6 +7,8 @@ export interface OrchestratorRoutesOptions {
   preHandler?: preHandlerHookHandler | preHandlerHookHandler[];
   /** Route prefix (default "/v1"). */
   prefix?: string;
+  /** The remote signer's state (null: Wharf pays no one). */
+  signer?: () => unknown;
 }
 
 export function registerOrchestratorRoutes(app: FastifyInstance, registry: OrchestratorRegistry, opts: OrchestratorRoutesOptions = {}): void {
@@ -23,6 +25,7 @@ export function registerOrchestratorRoutes(app: FastifyInstance, registry: Orche
     async () => ({
       orchestrators: registry.snapshot(),
       webhook: registry.webhookStatus(),
+      signer: opts.signer?.() ?? null,
     }),
   );
 }
