@@ -28,10 +28,17 @@ module.exports = {
     },
     {
       name: "orchestrator-imports-protocol-and-core",
-      comment: "The development orchestrator is a separate program: it shares the wire protocol, not the gateway.",
+      comment: "The development orchestrator is a separate program: it shares the wire protocol, not the gateway. Its tests may start it as a process with test/support.",
       severity: "error",
       from: { path: "^orchestrator/" },
-      to: { path: "^(media|server|test|bench)/" },
+      to: { path: "^(media|server|test|bench)/", pathNot: "^test/support/" },
+    },
+    {
+      name: "only-orchestrator-tests-use-test-support",
+      comment: "test/support is for tests: the orchestrator program itself never imports it.",
+      severity: "error",
+      from: { path: "^orchestrator/", pathNot: "\\.test\\.ts$" },
+      to: { path: "^test/" },
     },
     {
       name: "nothing-imports-the-orchestrator",

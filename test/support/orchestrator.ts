@@ -22,6 +22,8 @@ export interface OrchestratorConfigure {
     /** Result URLs answer 500. */
     resultsUnavailable?: boolean;
   };
+  /** With --require-payment: move the simulated L1 chain forward (ticket params expire 40 blocks after they are made). */
+  payments?: { advanceBlocks: number };
 }
 
 /** `GET /wharf/ai/status`: the batch AI feature's counters. */
