@@ -266,3 +266,33 @@ test("encodeChunks output is read back exactly (chunk sizes, csid ranges, extend
     }
   }
 });
+
+test("fuzz: random and mutated streams raise only ChunkProtocolError, never another error", () => {
+  let seed = 12345;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const valid = Buffer.concat([
+    chunk(0, 4, { ts: 1000, type: 8, len: 300 }, bytes(128, 1)),
+    chunk(3, 4, {}, bytes(128, 2)),
+    chunk(3, 4, {}, bytes(44, 3)),
+    chunk(1, 4, { ts: 0xffffff, type: 9, len: 20 }, bytes(20, 4)),
+    chunk(2, 4, { ts: 5 }, bytes(20, 5)),
+    chunk(0, 70, { ts: 5, type: 20, sid: 0 }, bytes(3, 7)),
+  ]);
+  for (let i = 0; i < 3000; i++) {
+    let data: Buffer;
+    if (i % 2 === 0) {
+      data = Buffer.alloc(1 + Math.floor(rnd() * 600));
+      for (let j = 0; j < data.length; j++) data[j] = Math.floor(rnd() * 256);
+    } else {
+      data = Buffer.from(valid);
+      for (let k = 0; k < 1 + Math.floor(rnd() * 6); k++) data[Math.floor(rnd() * data.length)] = Math.floor(rnd() * 256);
+    }
+    const { r } = reader({ maxChunkStreams: 4, maxMessageLength: (t) => (t === 8 || t === 9 || t === 20 ? 4096 : -1), maxInFlightBytes: () => 8192 });
+    try {
+      feed(r, data, randomCuts(data.length, 1 + (i % 5)));
+    } catch (err) {
+      assert.ok(err instanceof ChunkProtocolError, `${(err as Error).name}: ${(err as Error).message}`);
+    }
+    assert.ok(r.bufferedBytes <= 8192);
+  }
+});
