@@ -7,7 +7,7 @@ import type { Dispatcher } from "undici";
 import { request } from "undici";
 import { orchestratorDispatcher } from "./http-agent.ts";
 import { DecodeError, decodeMessage, type AuthToken, type Capabilities, type OrchestratorInfo, type TranscodeResult, type VideoProfile } from "./messages.ts";
-import { segmentRequestHeaders } from "./segment-header.ts";
+import { PAYMENT_HEADER, segmentRequestHeaders } from "./segment-header.ts";
 import type { ClientTlsPolicy } from "./tls.ts";
 
 export type TranscodeErrorKind =
@@ -70,6 +70,8 @@ export interface TranscodeSegmentRequest {
   download?: boolean;
   /** Max bytes per rendition (default 64 MiB). */
   maxRenditionBytes?: number;
+  /** `Livepeer-Payment` header value (default: the empty off-chain payment). */
+  payment?: string;
 }
 
 export interface TranscodedRendition {
@@ -199,6 +201,7 @@ export async function transcodeSegment(req: TranscodeSegmentRequest): Promise<Tr
       profiles: req.profiles,
       capabilities: req.capabilities,
     });
+    if (req.payment) headers[PAYMENT_HEADER] = req.payment;
     const res = await request(segmentUrl, {
       method: "POST",
       headers,

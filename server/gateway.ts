@@ -121,7 +121,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
 
   const hub = new StreamHub(store, { publisherTimeoutMs: config.publisherTimeoutMs, maxLive: config.maxStreamsLive });
   hub.registerProcessor("passthrough", createPassthroughProcessor);
-  const transcodeRouting = registryTranscodeRouting(orchestrators, { maxPricePerUnit, ignoreMaxPriceIfNeeded: config.ignoreMaxPriceIfNeeded });
+  const transcodeRouting = registryTranscodeRouting(orchestrators, { maxPricePerUnit, ignoreMaxPriceIfNeeded: config.ignoreMaxPriceIfNeeded, payer: signer?.payer });
   hub.registerProcessor("transcode", (stream) =>
     createTranscodeProcessor(stream, {
       routing: transcodeRouting,

@@ -56,12 +56,14 @@ export class Stream extends EventEmitter<StreamEvents> {
   sessions = 0;
   private byteSamples: Array<[number, number]> = [];
   /** Billable work since the last usage record (processors add, the meter drains). */
-  usage = { pixels: 0, costWei: 0n, orchestrator: null as string | null };
+  usage = { pixels: 0, costWei: 0n, paidWei: 0n, orchestrator: null as string | null };
 
   /** Processors report orchestrator work here (output pixels, what the orchestrator charged). */
-  addUsage(pixels: number, costWei: bigint, orchestrator: string | null): void {
+  /** `costWei` at the orchestrator's price; `paidWei` the EV of the tickets actually sent for it. */
+  addUsage(pixels: number, costWei: bigint, orchestrator: string | null, paidWei = 0n): void {
     this.usage.pixels += pixels;
     this.usage.costWei += costWei;
+    this.usage.paidWei += paidWei;
     if (orchestrator) this.usage.orchestrator = orchestrator;
   }
 

@@ -11,6 +11,7 @@ import type { Processor, Stream } from "../hub/stream.ts";
 import type { Rendition } from "../hub/types.ts";
 import { SOURCE_RENDITION, sourceRendition } from "./passthrough.ts";
 import { quantileOfSorted } from "../../core/percentile.ts";
+import { PaymentRefusal } from "../../protocol/payments/balance-session.ts";
 
 const log = moduleLogger("transcode");
 
@@ -23,10 +24,26 @@ export interface SegmentRoute {
   pricePerPixelWei: number;
 }
 
+/** What one segment request carries to pay for itself (server/ implements the paying). */
+export interface SegmentPayment {
+  /** `Livepeer-Payment` header value. */
+  payment: string;
+  /** Expected value of the tickets sent with it, wei. */
+  evWei: bigint;
+  /** The auth token to present (a refresh during payment may have renewed it). */
+  authToken?: AuthToken;
+  settle(outcome: "done" | "not-done"): void;
+}
+
 /** What the processor needs from orchestrator selection (server/orchestrators). */
 export interface TranscodeRouting {
   /** The best orchestrator for transcoding not in `exclude`, or undefined. */
   pick(exclude: ReadonlySet<string>): SegmentRoute | undefined;
+  /**
+   * The payment for transcoding `pixels` output pixels on `route` (absent: orchestrators are not
+   * paid). Throws when it cannot be paid: the segment then goes to another orchestrator or is a gap.
+   */
+  pay?(route: SegmentRoute, pixels: number): Promise<SegmentPayment>;
   success(address: string, latencyMs: number): void;
   failure(address: string, kind: TranscodeErrorKind, message: string): void;
 }
@@ -43,6 +60,13 @@ function summarize(samples: number[]): { samples: number; p50: number | null; p9
   const sorted = [...samples].sort((a, b) => a - b);
   const q = (p: number) => (sorted.length ? quantileOfSorted(sorted, p) : null);
   return { samples: sorted.length, p50: q(0.5), p95: q(0.95) };
+}
+
+/** Output pixels of a ladder for a segment: what an orchestrator charges for transcoding it. */
+export function ladderPixels(ladder: readonly VideoProfile[], durationMs: number): number {
+  let perSecond = 0;
+  for (const p of ladder) perSecond += (p.width ?? 0) * (p.height ?? 0) * (p.fps && p.fps > 0 ? p.fps / (p.fpsDen || 1) : 30);
+  return Math.ceil((perSecond * durationMs) / 1000);
 }
 
 function renditionName(p: VideoProfile, i: number): string {
@@ -98,10 +122,13 @@ export function createTranscodeProcessor(stream: Stream, opts: TranscodeOptions)
       if (!route) break;
       tried.add(route.address);
       const t0 = Date.now();
+      let paid: SegmentPayment | undefined;
       try {
+        paid = await opts.routing.pay?.(route, ladderPixels(opts.ladder, durationMs));
         const result = await transcodeSegment({
           transcoder: route.transcoder,
-          authToken: route.authToken,
+          authToken: paid?.authToken ?? route.authToken,
+          payment: paid?.payment,
           manifestId,
           seq: source.seq,
           data: bytes,
@@ -109,6 +136,7 @@ export function createTranscodeProcessor(stream: Stream, opts: TranscodeOptions)
           profiles: opts.ladder,
           totalTimeoutMs: Math.max(1000, deadline - Date.now()),
         });
+        paid?.settle("done");
         opts.routing.success(route.address, Date.now() - t0);
         metrics.orchestratorCalls.inc({ kind: "segment", result: "ok" });
         const outputs = result.renditions.map((r, i) => ({ name: names[i]!, data: r.data!, profile: opts.ladder[i]! }));
@@ -122,12 +150,21 @@ export function createTranscodeProcessor(stream: Stream, opts: TranscodeOptions)
         overheadMs.push(Date.now() - source.completedAt - orchestratorMs);
         if (overheadMs.length > 200) overheadMs.shift();
         const pixels = result.renditions.reduce((sum, r) => sum + (r.pixels || 0), 0);
-        stream.addUsage(pixels, BigInt(Math.ceil(pixels * route.pricePerPixelWei)), route.address);
+        stream.addUsage(pixels, BigInt(Math.ceil(pixels * route.pricePerPixelWei)), route.address, paid?.evWei ?? 0n);
         lastOrchestrator = route.address;
         segmentsDone++;
         metrics.transcodeLatency.observe((Date.now() - startedAt) / 1000);
         return;
       } catch (err) {
+        // Refused before the work (busy, rejected): not debited; anything else may have been.
+        const kind = err instanceof TranscodeError ? err.kind : undefined;
+        paid?.settle(kind === "busy" || kind === "capped" || kind === "rejected" || kind === "payment" ? "not-done" : "done");
+        if (err instanceof PaymentRefusal) {
+          // Not the orchestrator's fault (its price, or our signer): no penalty, no unpaid work sent.
+          log.warn({ stream: stream.id, seq: source.seq, orchestrator: route.address, err: err.message }, "segment could not be paid");
+          if (Date.now() >= deadline) break;
+          continue;
+        }
         const e = err instanceof TranscodeError ? err : new TranscodeError("network", (err as Error).message);
         opts.routing.failure(route.address, e.kind, e.message);
         metrics.orchestratorCalls.inc({ kind: "segment", result: e.kind === "busy" ? "busy" : e.kind === "timeout" ? "timeout" : "error" });

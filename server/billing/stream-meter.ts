@@ -33,8 +33,9 @@ export class StreamMeter {
     const keyId = stream.record.ownerKeyId;
     if (since === undefined || !keyId) return;
     const now = Date.now();
-    const { pixels, costWei, orchestrator } = stream.usage;
-    stream.usage = { pixels: 0, costWei: 0n, orchestrator: stream.usage.orchestrator };
+    const taken = stream.usage;
+    const { pixels, costWei, paidWei, orchestrator } = taken;
+    stream.usage = { pixels: 0, costWei: 0n, paidWei: 0n, orchestrator: taken.orchestrator };
     const n = (this.intervals.get(stream.id) ?? 0) + 1;
     this.intervals.set(stream.id, n);
     if (final) {
@@ -51,11 +52,18 @@ export class StreamMeter {
         pixels,
         orchestrator,
         orchestratorCostWei: costWei,
+        paidWei,
         requestId: `${stream.id}:${since}`,
         ts: now,
       });
     } catch (err) {
-      log.error({ stream: stream.id, err: (err as Error).message }, "could not record stream usage");
+      // Keep what was not written: it goes into the next record (same start, so the retry of an
+      // interval whose write did land is still recorded once).
+      stream.usage.pixels += pixels;
+      stream.usage.costWei += costWei;
+      stream.usage.paidWei += paidWei;
+      if (!final) this.lastMeteredAt.set(stream.id, since);
+      log.error({ stream: stream.id, err: (err as Error).message }, "could not record stream usage; kept for the next interval");
       return;
     }
     if (final) return;
