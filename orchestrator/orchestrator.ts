@@ -427,7 +427,7 @@ export async function startOrchestrator(opts: OrchestratorOptions = {}): Promise
       const tokenCheck = tokens.check(seg.authToken);
       if (!sessions.admit(manifestId, tokenCheck.ok ? tokenCheck.sessionId : "")) {
         counters.busy++;
-        sendResult({ seq, error: "OrchestratorBusy" });
+        sendResult({ seq, error: "OrchestratorBusy", ...paidInfo() });
         return;
       }
       // 200 early: the upload is accepted, the result body follows when transcoding ends.
