@@ -23,10 +23,13 @@ import { AI_WORKER_AUTHORIZATION, buildAiSegData, buildSegData, PAYMENT_HEADER, 
 import { TricklePublisher } from "../protocol/trickle/index.ts";
 import { startOrchestratorProcess, type OrchestratorProcess } from "../test/support/orchestrator.ts";
 import { sleep, waitFor } from "../test/support/wait.ts";
+import { parseCli } from "./main.ts";
 import type { PaymentsView } from "./payments/payee.ts";
 
 const T2I_MODEL = "stabilityai/sdxl-turbo";
 const T2I_PRICE = 2; // wei per pixel
+const LLM_MODEL = "meta-llama/llama-3.1-8B-Instruct";
+const LLM_PRICE = 1_000; // wei per token
 const TRANSCODE_PRICE = 3; // wei per pixel
 // 300 wei per pixel x 1280x720x30 pixels per second: about one ticket's EV (8 gwei) per second of live video.
 const LIVE_PRICE = 300;
@@ -76,7 +79,7 @@ describe("an orchestrator that requires payment, paid by a gateway over the netw
         [
           "--require-payment", "--control", "--x264-preset", "ultrafast", "--ai-zero-cost",
           "--price-per-unit", String(TRANSCODE_PRICE),
-          "--ai-prices", JSON.stringify({ "text-to-image": T2I_PRICE }),
+          "--ai-prices", JSON.stringify({ "text-to-image": T2I_PRICE, llm: LLM_PRICE }),
           "--ai-price", `live-video-to-video=${LIVE_PRICE}`,
           "--live-payment-interval", "1s",
         ],
@@ -131,6 +134,25 @@ describe("an orchestrator that requires payment, paid by a gateway over the netw
     assert.equal(acct.exact.credited, evOf(oi).mul(Rational.of(2)).toString(), "exactly 2 x the tickets' EV");
     assert.equal(acct.debited, String(256 * 256 * T2I_PRICE), "height x width x images at the model's price");
     assert.deepEqual(acct.tickets, { received: 2, accepted: 2, rejected: {}, winning: acct.tickets.winning });
+  });
+
+  test("an llm answer is debited by the tokens it produced, not by max_tokens", async () => {
+    const oi = await info(modelCaps(Capability.LLM, LLM_MODEL));
+    const res = await fetch(`${orch.url}/llm`, {
+      method: "POST",
+      headers: {
+        [SEGMENT_HEADER]: encodeBase64("SegData", buildAiSegData(Capability.LLM, LLM_MODEL, oi.authToken!)),
+        [PAYMENT_HEADER]: pay(oi, 0, 1),
+        "content-type": "application/json",
+      },
+      body: JSON.stringify({ model: LLM_MODEL, messages: [{ role: "user", content: "is this paid for" }], max_tokens: 200 }),
+    });
+    assert.equal(res.status, 200, await res.clone().text());
+    const answer = (await res.json()) as { usage: { completion_tokens: number } };
+    assert.ok(answer.usage.completion_tokens > 0 && answer.usage.completion_tokens < 200);
+    const acct = (await account(`${Capability.LLM}_${LLM_MODEL}`))!;
+    assert.equal(acct.credited, "8000000000");
+    assert.equal(acct.debited, String(answer.usage.completion_tokens * LLM_PRICE));
   });
 
   test("work without payment is refused: 400 Insufficient balance; an undecodable payment header is 402", async () => {
@@ -263,4 +285,17 @@ describe("an orchestrator that requires payment, paid by a gateway over the netw
       await r.body?.cancel();
     }
   });
+});
+
+test("the payment flags: --require-payment, --ticket-ev in wei (only with it), --live-payment-interval as a duration", () => {
+  const o = parseCli(["--require-payment", "--ticket-ev", "1000", "--live-payment-interval", "500ms"])!;
+  assert.equal(o.requirePayment, true);
+  assert.equal(o.ticketEV, 1000n);
+  assert.equal(parseCli([])!.requirePayment, false, "off by default");
+  assert.equal(parseCli(["--require-payment"])!.ticketEV, undefined, "go's default then");
+  assert.throws(() => parseCli(["--ticket-ev", "1000"]), /only with --require-payment/);
+  assert.throws(() => parseCli(["--require-payment", "--ticket-ev", "1.5"]), /--ticket-ev/);
+  assert.throws(() => parseCli(["--require-payment", "--ticket-ev", "0"]), /--ticket-ev/);
+  assert.throws(() => parseCli(["--live-payment-interval", "soon"]), /--live-payment-interval/);
+  for (const ok of ["5s", "2", "0.5", "250ms"]) assert.ok(parseCli(["--live-payment-interval", ok]), ok);
 });
