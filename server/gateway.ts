@@ -226,7 +226,9 @@ export async function startGateway(config: Config): Promise<Gateway> {
         // maxPricePerCapability for live-video-to-video (per model or "default"), else maxPricePerUnit.
         maxPricePerUnit: ai.caps.capFor("live-video-to-video", modelId),
         ignoreMaxPriceIfNeeded: config.ignoreMaxPriceIfNeeded,
+        payments: signer ? { signer: signer.payerSigner } : undefined,
       }),
+    paymentIntervalMs: config.livePaymentInterval * 1000,
     segmentDuration: config.segmentDuration,
     noOutputFactor: config.liveNoOutputFactor,
     maxSwaps: config.liveMaxSwaps,

@@ -122,6 +122,8 @@ export class LiveSession {
       clock: this.clock,
       onIngestLatency: (ms) => this.ingestLatency.add(ms),
       paymentIntervalMs: opts.paymentIntervalMs ?? 5000,
+      // Tickets paid for the active and the standby session are this stream's cost.
+      onPaid: (wei) => this.stream.addUsage(0, 0n, null, wei),
     };
     if (opts.standby ?? true) {
       this.standby = new Standby({

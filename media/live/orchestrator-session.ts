@@ -8,7 +8,9 @@ import { request } from "undici";
 import { Capability } from "../../protocol/capabilities.ts";
 import { orchestratorDispatcher } from "../../protocol/http-agent.ts";
 import type { AuthToken } from "../../protocol/messages.ts";
-import { aiRequestHeaders } from "../../protocol/segment-header.ts";
+import { aiRequestHeaders, PAYMENT_HEADER, SEGMENT_HEADER } from "../../protocol/segment-header.ts";
+import { PaymentRefusal } from "../../protocol/payments/balance-session.ts";
+import type { LivePaymentSession, LiveStartPayment } from "../../protocol/payments/live-payments.ts";
 import type { ClientTlsPolicy } from "../../protocol/tls.ts";
 import { TrickleError, TrickleJsonPublisher, TrickleJsonSubscriber, TricklePublisher, TrickleSubscriber } from "../../protocol/trickle/index.ts";
 import { moduleLogger } from "../../core/log.ts";
@@ -23,7 +25,9 @@ export type LiveFailureReason =
   | "output-error"
   | "events-ended"
   | "events-silent"
-  | "no-output";
+  | "no-output"
+  /** The session could not be paid (price above the ceiling, signer failing): the orchestrator stops serving. */
+  | "payment";
 
 export type StartErrorKind = "busy" | "auth" | "payment" | "bad-request" | "timeout" | "network" | "other";
 
@@ -63,7 +67,16 @@ export interface StartRequest {
 }
 
 /** `POST {transcoder}/live-video-to-video`: the orchestrator creates the channels and answers their URLs. */
-export async function requestLiveSession(target: LiveTarget, req: StartRequest, opts: { timeoutMs?: number; tls?: ClientTlsPolicy } = {}): Promise<LiveUrls> {
+export async function requestLiveSession(
+  target: LiveTarget,
+  req: StartRequest,
+  opts: { timeoutMs?: number; tls?: ClientTlsPolicy; payment?: LiveStartPayment } = {},
+): Promise<LiveUrls> {
+  const headers: Record<string, string> = { ...aiRequestHeaders(Capability.LiveVideoToVideo, req.modelId, target.authToken), "content-type": "application/json" };
+  if (opts.payment) {
+    headers[PAYMENT_HEADER] = opts.payment.payment;
+    if (opts.payment.segCreds) headers[SEGMENT_HEADER] = opts.payment.segCreds;
+  }
   const base = target.transcoder.replace(/\/+$/, "");
   const timeoutMs = opts.timeoutMs ?? 5000;
   const signal = AbortSignal.timeout(timeoutMs);
@@ -74,7 +87,7 @@ export async function requestLiveSession(target: LiveTarget, req: StartRequest, 
       method: "POST",
       dispatcher: orchestratorDispatcher(opts.tls),
       signal,
-      headers: { ...aiRequestHeaders(Capability.LiveVideoToVideo, req.modelId, target.authToken), "content-type": "application/json" },
+      headers,
       body: JSON.stringify({ model_id: req.modelId, params: req.params, gateway_request_id: req.requestId, stream_id: req.streamId }),
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
@@ -157,9 +170,20 @@ export class OrchSession extends EventEmitter<OrchSessionEvents> {
       tls?: ClientTlsPolicy;
       keepaliveMs?: number;
       paymentIntervalMs?: number;
+      /** Pays this session (absent: a free orchestrator, which gets empty payments while active). */
+      payment?: LivePaymentSession;
+      /** New ticket EV sent for this session, wei (for usage records). */
+      onPaid?: (wei: bigint) => void;
     },
   ) {
     super();
+    this.paidReported = opts.payment?.paidWei ?? 0n; // the start payment was reported by acquire
+    if (opts.payment && opts.paymentIntervalMs) {
+      // Paid sessions, active or standby, pay every interval; checked on every input segment
+      // (go-livepeer paces live payments by segments) and on a timer (a standby gets none).
+      this.paymentTimer = setInterval(() => void this.payDue(), Math.max(250, opts.paymentIntervalMs / 2));
+      this.paymentTimer.unref();
+    }
     this.publisher = new TricklePublisher(urls.publishUrl, { contentType: "video/MP2T" });
     this.publisher.on("error", (e: TrickleError) => {
       if (e.terminal) this.fail("publish-error", `${e.kind}: ${e.message}`);
@@ -184,7 +208,7 @@ export class OrchSession extends EventEmitter<OrchSessionEvents> {
   activate(): void {
     this.role = "active";
     this.activatedAt = Date.now();
-    if (this.opts.paymentIntervalMs && !this.paymentTimer) {
+    if (this.opts.paymentIntervalMs && !this.paymentTimer && !this.opts.payment) {
       this.paymentTimer = setInterval(() => void this.pay(), this.opts.paymentIntervalMs);
       this.paymentTimer.unref();
     }
@@ -213,6 +237,7 @@ export class OrchSession extends EventEmitter<OrchSessionEvents> {
       return;
     }
     this.segmentsSent++;
+    void this.payDue();
     try {
       for await (const chunk of seg.iterate()) {
         if (this.closed || this.failed) {
@@ -292,6 +317,39 @@ export class OrchSession extends EventEmitter<OrchSessionEvents> {
     }
   }
 
+  /** The last payment problem, if the latest cycle failed (shown with a failure it may explain). */
+  paymentError: string | undefined;
+  private paying = false;
+  private paidReported = 0n;
+
+  /** One payment cycle when the interval has passed since the last one. */
+  private async payDue(): Promise<void> {
+    const p = this.opts.payment;
+    if (!p || this.paying || this.closed || this.failed) return;
+    if (Date.now() - p.lastPaidAt < (this.opts.paymentIntervalMs ?? 5000)) return;
+    this.paying = true;
+    try {
+      await p.cycle();
+      this.paymentError = undefined;
+    } catch (err) {
+      this.paymentError = (err as Error).message;
+      log.warn({ address: this.address, manifestId: this.urls.manifestId, err: this.paymentError }, "live payment failed");
+      if (err instanceof PaymentRefusal && err.kind !== "signer") this.fail("payment", this.paymentError);
+    } finally {
+      this.paying = false;
+      this.reportPaid();
+    }
+  }
+
+  private reportPaid(): void {
+    const total = this.opts.payment?.paidWei ?? 0n;
+    if (total > this.paidReported) {
+      this.opts.onPaid?.(total - this.paidReported);
+      this.paidReported = total;
+    }
+  }
+
+  /** Empty payments to a free orchestrator while active (as the Python SDK does off-chain). */
   private async pay(): Promise<void> {
     if (this.closed) return;
     try {
@@ -311,6 +369,11 @@ export class OrchSession extends EventEmitter<OrchSessionEvents> {
   /** Reports a failure (once) — unless the session was closed on purpose. */
   fail(reason: LiveFailureReason, detail: string): void {
     if (this.closed || this.failed) return;
+    // An orchestrator closes a session it is not paid for: say so instead of "output ended".
+    if (this.paymentError && reason !== "payment") {
+      detail = `${detail} (after a failed payment: ${this.paymentError})`;
+      reason = "payment";
+    }
     this.failed = { reason, detail };
     log.info({ address: this.address, role: this.role, manifestId: this.urls.manifestId, reason, detail }, "live orchestrator session failed");
     this.emit("failure", reason, detail);

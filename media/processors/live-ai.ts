@@ -18,6 +18,8 @@ export interface LiveAiOptions {
   swapWindowSec: number;
   /** No status event for this long while input flows = failure (0 = off; default 30 s). */
   eventSilenceMs?: number;
+  /** Seconds between live payments (go-livepeer -livePaymentInterval; default 5). */
+  paymentIntervalMs?: number;
   /** End a stream (hub.kick(id, "failed") with the detail). */
   kick(stream: Stream, detail: string): void;
 }
@@ -69,6 +71,7 @@ export function createLiveAiProcessorFactory(opts: LiveAiOptions, sessions = new
       maxSwaps: opts.maxSwaps,
       swapWindowSec: opts.swapWindowSec,
       eventSilenceMs: opts.eventSilenceMs ?? 30_000,
+      paymentIntervalMs: opts.paymentIntervalMs,
       fail: (detail) => opts.kick(stream, detail),
     });
     let stopped = false;

@@ -3,6 +3,10 @@
 import { Capability } from "../../protocol/capabilities.ts";
 import type { LiveCandidate, LiveRouting } from "../../media/live/acquire.ts";
 import type { Price } from "./prices.ts";
+import type { PriceInfo } from "../../protocol/messages.ts";
+import { wantsTickets, type TicketSource } from "../../protocol/payments/balance-session.ts";
+import { LivePaymentSession } from "../../protocol/payments/live-payments.ts";
+import type { ClientTlsPolicy } from "../../protocol/tls.ts";
 import type { FailureKind, OrchestratorRegistry } from "./registry.ts";
 
 const FAILURE_KIND: Record<string, FailureKind> = {
@@ -18,13 +22,45 @@ const FAILURE_KIND: Record<string, FailureKind> = {
   payment: "payment",
 };
 
-/** LiveRouting over the shared registry: capability 35 + model, price caps. */
+export interface LivePaymentDeps {
+  signer: TicketSource;
+  tls?: ClientTlsPolicy;
+}
+
+/** The price of live-video-to-video for `modelId` at an orchestrator, as a PriceInfo. */
+function livePrice(registry: Pick<OrchestratorRegistry, "priceOf">, address: string, modelId: string): PriceInfo | undefined {
+  const p = registry.priceOf(address, Capability.LiveVideoToVideo, modelId);
+  return p ? { pricePerUnit: p.pricePerUnit, pixelsPerUnit: p.pixelsPerUnit, capability: Capability.LiveVideoToVideo, constraint: modelId } : undefined;
+}
+
+/** LiveRouting over the shared registry: capability 35 + model, price caps, payments through the signer. */
 export function registryLiveRouting(
-  registry: Pick<OrchestratorRegistry, "select" | "reportSuccess" | "reportFailure" | "reportBusy">,
+  registry: Pick<OrchestratorRegistry, "select" | "reportSuccess" | "reportFailure" | "reportBusy" | "info" | "priceOf" | "refresh">,
   modelId: string,
-  opts: { maxPricePerUnit?: Price; ignoreMaxPriceIfNeeded?: boolean } = {},
+  opts: { maxPricePerUnit?: Price; ignoreMaxPriceIfNeeded?: boolean; payments?: LivePaymentDeps } = {},
 ): LiveRouting {
+  const wants = (address: string) => {
+    const info = registry.info(address);
+    return info !== undefined && wantsTickets(info, livePrice(registry, address, modelId));
+  };
   return {
+    payments(c: LiveCandidate): LivePaymentSession | undefined {
+      const info = registry.info(c.address);
+      const price = livePrice(registry, c.address, modelId);
+      if (!opts.payments || !info || !wantsTickets(info, price)) return undefined;
+      return new LivePaymentSession({
+        signer: opts.payments.signer,
+        // The signer prices the session from price_info: the live price for this model.
+        info: { ...info, priceInfo: price },
+        refresh: async () => {
+          await registry.refresh(c.address);
+          const fresh = registry.info(c.address);
+          if (!fresh) throw new Error(`orchestrator ${c.address} did not answer GetOrchestrator`);
+          return { ...fresh, priceInfo: livePrice(registry, c.address, modelId) };
+        },
+        tls: opts.payments.tls,
+      });
+    },
     candidates(exclude, count): LiveCandidate[] {
       return registry
         .select({
@@ -35,6 +71,8 @@ export function registryLiveRouting(
           maxPricePerUnit: opts.maxPricePerUnit,
           ignoreMaxPriceIfNeeded: opts.ignoreMaxPriceIfNeeded,
         })
+        // Without a signer, an orchestrator that wants tickets cannot be used.
+        .filter((s) => opts.payments !== undefined || !wants(s.address))
         .map((s) => ({
           address: s.address,
           transcoder: s.transcoder,
@@ -43,7 +81,11 @@ export function registryLiveRouting(
         }));
     },
     success: (address, ms) => registry.reportSuccess(address, ms),
-    failure: (address, reason) => registry.reportFailure(address, FAILURE_KIND[reason] ?? "other"),
+    failure: (address, reason) => {
+      // A session that could not be paid is our signer's or the price's doing, not a fault.
+      if (reason === "payment") return;
+      registry.reportFailure(address, FAILURE_KIND[reason] ?? "other");
+    },
     busy: (address) => registry.reportBusy(address),
   };
 }

@@ -3,7 +3,7 @@
 import { moduleLogger } from "../../core/log.ts";
 import { metrics } from "../../core/metrics.ts";
 import type { OrchestratorInfo } from "../../protocol/messages.ts";
-import { PaymentRefusal } from "../../protocol/payments/balance-session.ts";
+import { PaymentRefusal, type TicketSource } from "../../protocol/payments/balance-session.ts";
 import { Payer, type PayerIdentity } from "../../protocol/payments/payer.ts";
 import { RemoteSignerClient, RemoteSignerError, type LivePaymentRequest, type LivePaymentResult } from "../../protocol/payments/remote-signer-client.ts";
 import type { MaxPrice } from "../../protocol/payments/remote-signer-wire.ts";
@@ -49,6 +49,8 @@ export function parseSignerHeaders(text: string): Record<string, string> {
 export class SignerLink {
   readonly client: RemoteSignerClient;
   readonly payer: Payer;
+  /** The signer as payments see it: its health follows every call. */
+  readonly payerSigner: TicketSource;
   private identity: (PayerIdentity & { text: string }) | undefined;
   private state: SignerStatus["state"] = "starting";
   private lastError: string | undefined;
@@ -61,6 +63,7 @@ export class SignerLink {
     this.client = new RemoteSignerClient({ url: o.url, headers: parseSignerHeaders(o.headers ?? ""), timeoutMs: o.timeoutMs });
     // Every payment goes through observe() so the signer's health is what payments see.
     const observed = { generateLivePayment: (req: LivePaymentRequest, signal?: AbortSignal) => this.observe(this.client.generateLivePayment(req, signal)) };
+    this.payerSigner = observed;
     this.payer = new Payer({ signer: observed, identity: () => this.identity, refresh: o.refresh, maxPrice: o.maxPrice });
   }
 
