@@ -91,9 +91,9 @@ export class Payee {
     };
     if (!payment.sender || payment.sender.length === 0) return refuseAll("missing sender", "Could not find Sender for payment");
     const expected = payment.expectedPrice;
-    if (!expected) return refuseAll("invalid expected price", "invalid expected price sent with payment err=expected price is nil");
+    if (!expected) return refuseAll("invalid expected price", 'invalid expected price sent with payment err="expected price is nil"');
     if (!((expected.pixelsPerUnit ?? 0) > 0) || (expected.pricePerUnit ?? 0) < 0) {
-      return refuseAll("invalid expected price", `invalid expected price sent with payment err=invalid price ${expected.pricePerUnit ?? 0}/${expected.pixelsPerUnit ?? 0}`);
+      return refuseAll("invalid expected price", `invalid expected price sent with payment err="invalid price ${expected.pricePerUnit ?? 0}/${expected.pixelsPerUnit ?? 0}"`);
     }
     const price = Rational.of(expected.pricePerUnit ?? 0, expected.pixelsPerUnit!);
     const block = this.clock.block();
