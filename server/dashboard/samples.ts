@@ -86,7 +86,8 @@ export interface Hello {
 export const isStreamSeries = (key: string) => key.startsWith("stream.");
 
 export class DashboardSampler {
-  readonly window: SeriesWindow;
+  /** Replaced only by fillSyntheticHistory (bench). */
+  window: SeriesWindow;
   private readonly ai = new SecondTally();
   private readonly calls = new SecondTally();
   private readonly recent = new Map<string, RecentLatencies>();
@@ -132,6 +133,20 @@ export class DashboardSampler {
    */
   injectSyntheticStreams(fn: (() => StreamSample[]) | undefined): void {
     this.synthetic = fn;
+  }
+
+  /**
+   * BENCH ONLY: starts the window over with `seconds` of points sampled now (the synthetic
+   * streams included), dated up to the last second, so a page opens on a full hour of history.
+   */
+  fillSyntheticHistory(seconds: number, now = Date.now()): void {
+    const running = this.timer !== undefined;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.window = new SeriesWindow(this.window.capacity, this.window.maxSeries);
+    this.keysText = "";
+    for (let i = seconds; i >= 1; i--) this.tick(now - i * 1000);
+    if (running) this.start();
   }
 
   start(): void {
