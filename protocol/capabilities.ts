@@ -204,3 +204,15 @@ export function capabilityCapacity(orch: Capabilities | undefined, cap: number):
   const m = orch?.capacities as Record<string, number> | undefined;
   return m && Object.hasOwn(m, String(cap)) ? m[String(cap)] : undefined;
 }
+
+/**
+ * The Capabilities a gateway sends in GetOrchestrator for one model of one capability, so the
+ * orchestrator answers with that model's price in price_info and ticket params made for it.
+ */
+export function modelJobCapabilities(capability: number, modelId: string): Capabilities {
+  return {
+    bitstring: buildBitstring([capability]),
+    capacities: { [capability]: 1 },
+    constraints: { PerCapability: { [capability]: { models: { [modelId]: {} } } } },
+  };
+}

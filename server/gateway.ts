@@ -21,7 +21,9 @@ import { registerOrchestratorRoutes } from "./orchestrators/routes.ts";
 import { registryTranscodeRouting } from "./orchestrators/transcode-routing.ts";
 import { startDevNetwork, type DevNetwork } from "./dev-network.ts";
 import { SignerLink, signerCandidates } from "./payments/signer-link.ts";
-import { registryAiPayments } from "./ai/payments.ts";
+import { aiPayments } from "./ai/payments.ts";
+import { PricedInfoCache } from "./payments/priced-info.ts";
+import { getOrchestrator } from "../protocol/grpc-client.ts";
 import { createTranscodeProcessor } from "../media/processors/transcode.ts";
 import { parseTranscodingOptions, ProfileError } from "../protocol/profiles.ts";
 import { sdkRefusal, startBatchAi, type BatchAi } from "./ai/index.ts";
@@ -102,6 +104,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
           if (!info) throw new Error(`orchestrator ${address} did not answer GetOrchestrator`);
           return info;
         },
+        onLateIdentity: () => void registry?.refreshAll(),
       })
     : undefined;
   await signer?.start(3000);
@@ -116,6 +119,8 @@ export async function startGateway(config: Config): Promise<Gateway> {
     deny: config.orchDenylist ? config.orchDenylist.split(",").map((x) => x.trim()).filter(Boolean) : undefined,
   });
   registry = orchestrators;
+  // GetOrchestrator per model, for paying AI and live work at the price the tickets are made for.
+  const priced = signer ? new PricedInfoCache((address, request) => getOrchestrator(address, { timeoutMs: 4000, request }), () => signer.payer.orchestratorRequest()) : undefined;
   await orchestrators.start(3000);
   const maxPricePerUnit = config.maxPricePerUnit > 0 ? { pricePerUnit: config.maxPricePerUnit, pixelsPerUnit: config.pixelsPerUnit } : undefined;
 
@@ -206,7 +211,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     auth: auth.requireScope("ai", sdkRefusal),
     publicUrl: () => urls.http,
     registry: orchestrators,
-    payments: signer ? registryAiPayments(orchestrators, signer.payer) : undefined,
+    payments: signer && priced ? aiPayments(priced, signer.payer) : undefined,
   });
   // --- WebRTC: WHIP ingest and WHEP playback (media/webrtc) ---
   const webrtc = new WebRtcService(hub, {
@@ -226,7 +231,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
         // maxPricePerCapability for live-video-to-video (per model or "default"), else maxPricePerUnit.
         maxPricePerUnit: ai.caps.capFor("live-video-to-video", modelId),
         ignoreMaxPriceIfNeeded: config.ignoreMaxPriceIfNeeded,
-        payments: signer ? { signer: signer.payerSigner } : undefined,
+        payments: signer && priced ? { signer: signer.payerSigner, priced } : undefined,
       }),
     paymentIntervalMs: config.livePaymentInterval * 1000,
     segmentDuration: config.segmentDuration,

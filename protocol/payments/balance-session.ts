@@ -32,7 +32,8 @@ export interface TicketSource {
 /** go-livepeer's limit of consecutive 480 answers before giving up. */
 export const MAX_CONSECUTIVE_REFRESHES = 3;
 
-export type PaymentRefusalKind = "price-too-high" | "refresh-exhausted" | "signer";
+/** price-too-high: 481; refresh-exhausted: 480s in a row; no-quote: the orchestrator gave no info to pay with; signer: ours failed. */
+export type PaymentRefusalKind = "price-too-high" | "refresh-exhausted" | "no-quote" | "signer";
 
 /** The work cannot be paid: choose another orchestrator (price) or fail the request (signer). */
 export class PaymentRefusal extends Error {

@@ -18,10 +18,11 @@ const MAX_PAYMENT_RESULT_BYTES = 256 * 1024;
 
 export interface LivePaymentOptions {
   signer: TicketSource;
-  /** The orchestrator's OrchestratorInfo when the session starts. */
-  info: OrchestratorInfo;
-  /** GetOrchestrator again (480). */
-  refresh(): Promise<OrchestratorInfo>;
+  /**
+   * GetOrchestrator for this session's model (its price_info is the price the tickets are made
+   * for): at the start, and again on a 480.
+   */
+  quote(): Promise<OrchestratorInfo>;
   maxPrice?: MaxPrice;
   tls?: ClientTlsPolicy;
 }
@@ -35,7 +36,7 @@ export interface LiveStartPayment {
 export type LiveCycleResult = "paid" | "skipped";
 
 export class LivePaymentSession {
-  private info: OrchestratorInfo;
+  private info: OrchestratorInfo = {};
   private state: SignerState | undefined;
   private manifestId = "";
   private paidEv = Rational.ZERO;
@@ -43,9 +44,7 @@ export class LivePaymentSession {
   lastPaidAt = 0;
   cycles = 0;
 
-  constructor(private readonly o: LivePaymentOptions) {
-    this.info = o.info;
-  }
+  constructor(private readonly o: LivePaymentOptions) {}
 
   /** EV of every ticket sent so far, wei. */
   get paidWei(): bigint {
@@ -59,6 +58,11 @@ export class LivePaymentSession {
 
   /** The first payment, for `POST /live-video-to-video` (no state yet; the signer prepays 60 s). */
   async first(signal?: AbortSignal): Promise<LiveStartPayment> {
+    try {
+      this.info = await this.o.quote();
+    } catch (err) {
+      throw new PaymentRefusal("no-quote", `no price quote for the live session: ${(err as Error).message}`);
+    }
     const paid = await this.generate(signal);
     if (!paid) throw new PaymentRefusal("signer", "the remote signer sold no tickets for the first live payment");
     this.lastPaidAt = Date.now();
@@ -103,7 +107,7 @@ export class LivePaymentSession {
           if (++refreshes > MAX_CONSECUTIVE_REFRESHES) {
             throw new PaymentRefusal("refresh-exhausted", `the remote signer asked for ${refreshes} session refreshes in a row: ${res.message}`);
           }
-          this.info = await this.o.refresh();
+          this.info = await this.o.quote();
           continue;
         case "PriceTooHigh":
           throw new PaymentRefusal("price-too-high", res.message || "orchestrator price above the ceiling");

@@ -38,6 +38,8 @@ export interface PixelWork {
   /** The orchestrator's balance key: "<capability>_<model>" for AI, the auth token's session id for segments. */
   balanceKey: string;
   pixels: number;
+  /** How to get fresh info for this work (a 480); default: the Payer's refresh of the orchestrator. */
+  refresh?: () => Promise<OrchestratorInfo>;
 }
 
 const FREE: Omit<RequestPayment, "info"> = { payment: "", evWei: 0n, settle: () => {} };
@@ -70,7 +72,7 @@ export class Payer {
           signer: this.o.signer,
           sender: identity.address,
           manifestId: work.balanceKey,
-          refresh: () => this.o.refresh(work.orchestrator),
+          refresh: work.refresh ?? (() => this.o.refresh(work.orchestrator)),
           maxPrice: this.o.maxPrice?.("pixels"),
         }),
         usedAt: this.now(),

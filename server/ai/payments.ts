@@ -1,23 +1,26 @@
 // Paying for batch AI requests: the orchestrator's balance for (capability, model) is topped up
-// through the remote signer (protocol/payments), one payment per request, priced as the
-// orchestrator prices that model.
+// through the remote signer (protocol/payments), one payment per request, with the info and
+// price the orchestrator quotes for that model (server/payments/priced-info.ts says why).
+import { PaymentRefusal } from "../../protocol/payments/balance-session.ts";
 import type { Payer } from "../../protocol/payments/payer.ts";
-import type { OrchestratorRegistry } from "../orchestrators/registry.ts";
+import type { PricedInfoCache } from "../payments/priced-info.ts";
 import type { AiCandidate, AiPayments } from "./orchestrators.ts";
 
-export function registryAiPayments(registry: OrchestratorRegistry, payer: Payer): AiPayments {
+export function aiPayments(priced: PricedInfoCache, payer: Payer): AiPayments {
   return {
     async pay(cand: AiCandidate, capability: number, model: string, units: number, signal?: AbortSignal) {
-      const info = registry.info(cand.address);
-      if (!info) throw new Error(`no OrchestratorInfo for ${cand.address}`);
+      const info = await priced.get(cand.address, capability, model).catch((err: Error) => {
+        throw new PaymentRefusal("no-quote", `${cand.address} gave no price for ${model}: ${err.message}`);
+      });
       const paid = await payer.payPixels(
         {
           orchestrator: cand.address,
           info,
-          price: { pricePerUnit: cand.price.pricePerUnit, pixelsPerUnit: cand.price.pixelsPerUnit, capability, constraint: model },
+          price: info.priceInfo ?? {},
           // go-livepeer's orchestrator keeps an AI balance per "<capability>_<model>".
           balanceKey: `${capability}_${model}`,
           pixels: units,
+          refresh: () => priced.refresh(cand.address, capability, model),
         },
         signal,
       );

@@ -3,6 +3,7 @@
 import { Capability } from "../../protocol/capabilities.ts";
 import type { LiveCandidate, LiveRouting } from "../../media/live/acquire.ts";
 import type { Price } from "./prices.ts";
+import type { PricedInfoCache } from "../payments/priced-info.ts";
 import type { PriceInfo } from "../../protocol/messages.ts";
 import { wantsTickets, type TicketSource } from "../../protocol/payments/balance-session.ts";
 import { LivePaymentSession } from "../../protocol/payments/live-payments.ts";
@@ -24,6 +25,8 @@ const FAILURE_KIND: Record<string, FailureKind> = {
 
 export interface LivePaymentDeps {
   signer: TicketSource;
+  /** Info for (orchestrator, live-video-to-video, model), priced for that model. */
+  priced: PricedInfoCache;
   tls?: ClientTlsPolicy;
 }
 
@@ -48,15 +51,15 @@ export function registryLiveRouting(
       const info = registry.info(c.address);
       const price = livePrice(registry, c.address, modelId);
       if (!opts.payments || !info || !wantsTickets(info, price)) return undefined;
+      const priced = opts.payments.priced;
+      let fresh = false;
       return new LivePaymentSession({
         signer: opts.payments.signer,
-        // The signer prices the session from price_info: the live price for this model.
-        info: { ...info, priceInfo: price },
-        refresh: async () => {
-          await registry.refresh(c.address);
-          const fresh = registry.info(c.address);
-          if (!fresh) throw new Error(`orchestrator ${c.address} did not answer GetOrchestrator`);
-          return { ...fresh, priceInfo: livePrice(registry, c.address, modelId) };
+        // The first quote may come from the cache; a 480 asks the orchestrator again.
+        quote: () => {
+          const q = fresh ? priced.refresh(c.address, Capability.LiveVideoToVideo, modelId) : priced.get(c.address, Capability.LiveVideoToVideo, modelId);
+          fresh = true;
+          return q;
         },
         tls: opts.payments.tls,
       });

@@ -11,8 +11,9 @@ import { startOrchestratorProcess } from "../../test/support/orchestrator.ts";
 import { parseOrchAddr, parseWebhookBody } from "./discovery.ts";
 import { priceFor, withinCap } from "./prices.ts";
 import { parsePriceCaps } from "./price-caps.ts";
-import { OrchestratorRegistry, type RegistryOptions } from "./registry.ts";
+import { OrchestratorRegistry, SUSPENSION_MAX_MS, type RegistryOptions } from "./registry.ts";
 import { registerOrchestratorRoutes } from "./routes.ts";
+import { SUSPENDED_PROBE_INTERVAL_MS } from "./selection.ts";
 
 function info(addr: string, o: { price?: number; pixels?: number; ai?: Record<string, boolean>; aiPrice?: number; expSec?: number } = {}): OrchestratorInfo {
   const caps: number[] = [...TRANSCODING_CAPABILITIES];
@@ -148,7 +149,7 @@ test("suspension: faults suspend with growing penalty and expire; busy never sus
   assert.equal(reg.explain(H264)[A], "suspended");
   clock.t += 1001;
   assert.equal(reg.select({ ...H264, count: 2 }).length, 2, "suspension expired");
-  reg.reportFailure(A, "timeout"); // second consecutive fault: 2 s
+  reg.reportFailure(A, "network"); // second consecutive fault: 2 s
   clock.t += 1500;
   assert.equal(reg.explain(H264)[A], "suspended");
   clock.t += 600;
@@ -283,3 +284,24 @@ test("integration: webhook discovery, real dev orchestrators over gRPC, /v1/orch
     await closeGrpcClients();
   }
 });
+
+test("overload: timeouts never escalate, suspensions are capped at 30 s, a suspended orchestrator gets a trial every 3 s and a success ends its suspension", async () => {
+  const { reg, clock } = await fakeRegistry({ [A]: info(A), [B]: info(B) });
+  for (let i = 0; i < 10; i++) reg.reportFailure(A, "timeout");
+  const snap = () => reg.snapshot().find((s) => s.address === A)!;
+  assert.equal(snap().penaltyLevel, 1, "ten timeouts in a row stay at the first level");
+  for (let i = 0; i < 20; i++) reg.reportFailure(B, "transcode-failed");
+  const untilB = Date.parse(reg.snapshot().find((s) => s.address === B)!.suspendedUntil!);
+  assert.ok(untilB - clock.t <= SUSPENSION_MAX_MS, `B suspended for ${untilB - clock.t} ms`);
+  // Both suspended: the best of them is still offered rather than nothing.
+  assert.equal(reg.select(H264).length, 1, "all suspended: the best is tried");
+  // Half-open: B (suspended 30 s) gets a trial after 3 s; its success ends the suspension.
+  clock.t += SUSPENDED_PROBE_INTERVAL_MS + 1;
+  assert.equal(reg.explain(H264)[B], "eligible", "trial due");
+  reg.select({ ...H264, exclude: new Set([A]) });
+  assert.equal(reg.explain(H264)[B], "suspended", "one trial per interval");
+  reg.reportSuccess(B, 50);
+  assert.equal(reg.snapshot().find((s) => s.address === B)!.suspendedUntil, null, "healthy again within seconds");
+  assert.equal(reg.explain(H264)[B], "eligible");
+});
+

@@ -11,6 +11,7 @@ import type { OrchestratorInfo, OrchestratorRequest } from "../../protocol/messa
 import type { ClientTlsPolicy } from "../../protocol/tls.ts";
 import { moduleLogger, type Logger } from "../../core/log.ts";
 import { metrics } from "../../core/metrics.ts";
+import { LocalLoad } from "./local-load.ts";
 import { fetchWebhook, normalizeAddress, parseOrchAddr, type Candidate } from "./discovery.ts";
 import { priceFor, type Price } from "./prices.ts";
 import { rejectReason, selectOrchestrators, type OrchestratorView, type SelectRequest, type Selected, type SelectionPolicy } from "./selection.ts";
@@ -102,6 +103,8 @@ interface OrchState {
   lastBusyAt?: number;
   penaltyLevel: number;
   suspendedUntil?: number;
+  suspendedAt?: number;
+  lastProbeAt?: number;
   /** The suspension was announced and its end not yet. */
   suspensionOpen?: boolean;
   lastFailureKind?: FailureKind;
@@ -143,7 +146,11 @@ function splitList(list: string[] | undefined): Set<string> {
   return out;
 }
 
+/** The longest suspension: a faulty orchestrator is retried at least this often (half-open trials come sooner). */
+export const SUSPENSION_MAX_MS = 30_000;
+
 export class OrchestratorRegistry extends EventEmitter<RegistryEvents> {
+  private readonly localLoad = new LocalLoad();
   private readonly states = new Map<string, OrchState>();
   private staticCandidates: Candidate[];
   private webhookCandidates: Candidate[] = [];
@@ -194,6 +201,7 @@ export class OrchestratorRegistry extends EventEmitter<RegistryEvents> {
 
   stop(): void {
     this.stopped = true;
+    this.localLoad.stop();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
   }
@@ -208,6 +216,12 @@ export class OrchestratorRegistry extends EventEmitter<RegistryEvents> {
       if (this.stopped) return;
       await Promise.all(due.slice(i, i + limit).map((s) => this.refreshOne(s)));
     }
+  }
+
+  /** Refresh every orchestrator now, backoff ignored (e.g. the signer's identity just arrived). */
+  async refreshAll(): Promise<void> {
+    for (const s of this.states.values()) s.nextRefreshAt = 0;
+    await this.refreshDue();
   }
 
   /** Refresh one orchestrator now (e.g. after an auth failure). */
@@ -318,6 +332,7 @@ export class OrchestratorRegistry extends EventEmitter<RegistryEvents> {
       const isSuspended = s.suspendedUntil !== undefined && s.suspendedUntil > now;
       if (s.suspensionOpen && !isSuspended) {
         s.suspensionOpen = false;
+        s.suspendedAt = undefined;
         this.emit("recovered", s.address);
       }
       if (isSuspended) suspended++;
@@ -342,7 +357,17 @@ export class OrchestratorRegistry extends EventEmitter<RegistryEvents> {
     s.successes++;
     s.latencyMs = s.latencyMs === undefined ? latencyMs : s.latencyMs + LATENCY_ALPHA * (latencyMs - s.latencyMs);
     s.reliability += RELIABILITY_ALPHA * (1 - s.reliability);
-    if (s.penaltyLevel > 0 && (s.suspendedUntil === undefined || s.suspendedUntil <= this.now())) s.penaltyLevel--;
+    const now = this.now();
+    if (s.suspendedUntil !== undefined && s.suspendedUntil > now) {
+      // A trial request succeeded: the orchestrator is healthy again, end the suspension now.
+      s.suspendedUntil = undefined;
+      s.suspendedAt = undefined;
+      s.penaltyLevel = Math.max(0, s.penaltyLevel - 1);
+      if (s.suspensionOpen) {
+        s.suspensionOpen = false;
+        this.emit("recovered", s.address);
+      }
+    } else if (s.penaltyLevel > 0) s.penaltyLevel--;
     this.emit("call", { address: s.address, result: "ok", latencyMs });
   }
 
@@ -361,11 +386,18 @@ export class OrchestratorRegistry extends EventEmitter<RegistryEvents> {
       void this.refreshOne(s);
       return;
     }
-    s.penaltyLevel = Math.min(s.penaltyLevel + 1, 20);
+    if (kind === "timeout" && this.localLoad.overloaded()) {
+      // Our own event loop is lagging: the timeout says more about us than about the orchestrator.
+      this.log.info({ address: s.address, ...context }, "timeout while this gateway is overloaded: not suspending");
+      return;
+    }
+    // Timeouts do not escalate: under load every orchestrator times out now and then.
+    s.penaltyLevel = kind === "timeout" ? Math.max(1, Math.min(s.penaltyLevel, 1)) : Math.min(s.penaltyLevel + 1, 20);
     const base = this.opts.suspensionBaseMs ?? 5000;
-    const max = this.opts.suspensionMaxMs ?? 10 * 60 * 1000;
+    const max = this.opts.suspensionMaxMs ?? SUSPENSION_MAX_MS;
     const ms = Math.min(max, base * 2 ** (s.penaltyLevel - 1));
     s.suspendedUntil = now + ms;
+    s.suspendedAt = now;
     if (kind === "network" || kind === "timeout") s.nextRefreshAt = Math.min(s.nextRefreshAt, now);
     s.suspensionOpen = true;
     this.log.info({ address: s.address, kind, suspendedMs: ms, ...context }, "orchestrator suspended");
@@ -419,7 +451,15 @@ export class OrchestratorRegistry extends EventEmitter<RegistryEvents> {
 
   /** Best orchestrators for a job (see SelectRequest); empty when none fits. */
   select(req: SelectRequest): Selected[] {
-    return selectOrchestrators(this.views(), req, this.policy, this.now(), this.random);
+    const now = this.now();
+    const picked = selectOrchestrators(this.views(), req, this.policy, now, this.random);
+    for (const p of picked) {
+      // A suspended orchestrator handed out (half-open trial, or the best of an all-suspended
+      // set): space its next trial from now.
+      const s = this.states.get(p.address);
+      if (s?.suspendedUntil !== undefined && s.suspendedUntil > now) s.lastProbeAt = now;
+    }
+    return picked;
   }
 
   /** Why each known orchestrator is or is not eligible (diagnostics, "no orchestrator" errors). */

@@ -20,6 +20,10 @@ export interface OrchestratorView {
   /** EWMA of success (1 = always succeeds). */
   reliability: number;
   suspendedUntil?: number;
+  /** When the current suspension began (trial requests are spaced from it). */
+  suspendedAt?: number;
+  /** When the last trial request of a suspended orchestrator was handed out. */
+  lastProbeAt?: number;
   lastBusyAt?: number;
 }
 
@@ -68,8 +72,19 @@ export interface SelectionPolicy {
 
 export type RejectReason = "denied" | "not-allowed" | "excluded" | "no-info" | "unreachable" | "token-expired" | "incompatible" | "cold-model" | "suspended" | "over-price";
 
+/**
+ * A suspended orchestrator may take one trial request this often (half-open): a healthy one that
+ * was suspended by a burst of failures is back within seconds, not at the end of its suspension.
+ */
+export const SUSPENDED_PROBE_INTERVAL_MS = 3000;
+
+/** Whether a suspended orchestrator is due a trial request now. */
+export function probeDue(o: OrchestratorView, now: number): boolean {
+  return o.suspendedAt !== undefined && now - Math.max(o.suspendedAt, o.lastProbeAt ?? 0) >= SUSPENDED_PROBE_INTERVAL_MS;
+}
+
 /** Why an orchestrator cannot serve this request (undefined = eligible, price aside). */
-export function rejectReason(o: OrchestratorView, req: SelectRequest, policy: SelectionPolicy, now: number): RejectReason | undefined {
+export function rejectReason(o: OrchestratorView, req: SelectRequest, policy: SelectionPolicy, now: number, ignoreSuspension = false): RejectReason | undefined {
   if (policy.deny?.has(o.address)) return "denied";
   if (policy.allow && policy.allow.size > 0 && !policy.allow.has(o.address)) return "not-allowed";
   if (req.exclude?.has(o.address)) return "excluded";
@@ -79,7 +94,7 @@ export function rejectReason(o: OrchestratorView, req: SelectRequest, policy: Se
   if (exp !== undefined && exp > 0 && exp * 1000 <= now) return "token-expired";
   const why = fitOf(o.info, req).incompatible;
   if (why) return why;
-  if (o.suspendedUntil !== undefined && o.suspendedUntil > now) return "suspended";
+  if (!ignoreSuspension && o.suspendedUntil !== undefined && o.suspendedUntil > now && !probeDue(o, now)) return "suspended";
   return undefined;
 }
 
@@ -151,13 +166,22 @@ export function selectOrchestrators(
   // The eligible ones within the cap; all eligible ones if none is and ignoreMaxPriceIfNeeded.
   const within: { o: OrchestratorView; fit: Fit }[] = [];
   const over: { o: OrchestratorView; fit: Fit }[] = [];
+  let suspended: { o: OrchestratorView; fit: Fit }[] | undefined;
   for (const o of views) {
-    if (rejectReason(o, req, policy, now) !== undefined) continue;
+    const why = rejectReason(o, req, policy, now);
+    if (why === "suspended") {
+      const fit = fitOf(o.info!, req);
+      if (fitsCap(fit.price, req.maxPricePerUnit) || req.ignoreMaxPriceIfNeeded) (suspended ??= []).push({ o, fit });
+      continue;
+    }
+    if (why !== undefined) continue;
     const fit = fitOf(o.info!, req);
     if (fitsCap(fit.price, req.maxPricePerUnit)) within.push({ o, fit });
     else if (req.ignoreMaxPriceIfNeeded) over.push({ o, fit });
   }
-  const pool = within.length > 0 ? within : over;
+  // Every fitting orchestrator is suspended: try the best of them rather than refusing (a
+  // suspension may come from our own overload, and a refusal helps no one).
+  const pool = within.length > 0 ? within : over.length > 0 ? over : (suspended ?? []);
   if (pool.length === 0) return [];
   let minUnit = Infinity;
   for (const e of pool) {

@@ -22,6 +22,8 @@ export interface SignerLinkOptions {
   timeoutMs?: number;
   refresh(orchestrator: string): Promise<OrchestratorInfo>;
   maxPrice?: (work: "pixels" | "lv2v") => MaxPrice | undefined;
+  /** The identity arrived after a failed first attempt (orchestrators refused unsigned requests meanwhile). */
+  onLateIdentity?: () => void;
 }
 
 export interface SignerStatus {
@@ -96,8 +98,10 @@ export class SignerLink {
     if (this.stopped) return;
     try {
       const sig = await this.client.signOrchestratorInfo();
+      const late = this.state === "down";
       this.identity = { address: sig.address, signature: sig.signature, text: sig.addressText };
       this.markUp();
+      if (late) this.o.onLateIdentity?.();
       log.info({ signer: this.client.origin, address: sig.addressText }, "remote signer identity");
     } catch (err) {
       this.markDown(err);

@@ -1,0 +1,37 @@
+// Whether this gateway process is overloaded right now, judged by its own event-loop delay:
+// a timeout while our loop lags is not evidence against the orchestrator we were waiting for.
+import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
+
+/** p99 event-loop delay above this (over the last window) means "overloaded". */
+export const OVERLOAD_LOOP_DELAY_MS = 100;
+/** The window the delay is measured over. */
+const WINDOW_MS = 2000;
+
+export class LocalLoad {
+  private readonly histogram: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 });
+  private windowStart = Date.now();
+  private lastP99Ms = 0;
+
+  constructor() {
+    this.histogram.enable();
+  }
+
+  /** p99 event-loop delay (ms) over the last completed window. */
+  loopDelayP99Ms(): number {
+    const now = Date.now();
+    if (now - this.windowStart >= WINDOW_MS) {
+      this.lastP99Ms = this.histogram.percentile(99) / 1e6;
+      this.histogram.reset();
+      this.windowStart = now;
+    }
+    return Math.max(this.lastP99Ms, this.histogram.count > 0 ? this.histogram.percentile(99) / 1e6 : 0);
+  }
+
+  overloaded(): boolean {
+    return this.loopDelayP99Ms() > OVERLOAD_LOOP_DELAY_MS;
+  }
+
+  stop(): void {
+    this.histogram.disable();
+  }
+}
