@@ -162,6 +162,8 @@ export async function registerAiRoutes(app: FastifyInstance, opts: AiRoutesOptio
   }
 
   async function handle(spec: PipelineSpec, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    // On every answer, errors too: the id to quote, the one in the logs and the usage record.
+    reply.header("x-request-id", req.id);
     const parsed = await readRequest(spec, req);
     const v = validateFields(spec, parsed.raw, parsed.mode, parsed.files);
     if (!v.ok) return reply.code(422).send({ detail: v.issues });
@@ -202,7 +204,6 @@ export async function registerAiRoutes(app: FastifyInstance, opts: AiRoutesOptio
     });
     job.cancel = cancel;
     const outcome = await opts.service.run(job);
-    reply.header("x-request-id", outcome.requestId);
     if (outcome.kind === "json") return reply.send(outcome.body);
     return relayStream(outcome, reply);
   }
