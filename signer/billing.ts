@@ -18,11 +18,11 @@ export interface BillableUnits {
 }
 
 /** Units to charge; a non-positive elapsed time (first call, clock skew) means the prepaid period. */
-export function billableUnits(type: PaymentType, lastUpdateMs: number, nowMs: number, inPixels: number): BillableUnits {
+export function billableUnits(type: PaymentType, lastUpdateMs: number, nowMs: number, inPixels: number, lv2vPrepaidSeconds = LV2V_PREPAID_SECONDS): BillableUnits {
   const elapsed = lastUpdateMs > 0 ? (nowMs - lastUpdateMs) / 1000 : 0;
   switch (type) {
     case "lv2v": {
-      const secs = elapsed > 0 ? elapsed : LV2V_PREPAID_SECONDS;
+      const secs = elapsed > 0 ? elapsed : lv2vPrepaidSeconds;
       return { units: Math.trunc(LV2V_PIXELS_PER_SECOND * secs), billableSeconds: secs };
     }
     case "live": {

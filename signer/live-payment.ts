@@ -30,6 +30,8 @@ export interface LivePaymentContext {
   limits: SenderLimits;
   /** The L1 block the signer believes is the latest (ticket params expire relative to it). */
   lastSeenL1Block: bigint;
+  /** Seconds the first lv2v payment prepays (go-livepeer: 60). */
+  lv2vPrepaidSeconds?: number;
   /** -maxPricePerUnit / -pixelsPerUnit equivalent: wei per pixel (per unit). */
   configuredMaxPrice?: Rational;
   authWebhook?: AuthWebhook;
@@ -117,7 +119,7 @@ export async function generateLivePayment(ctx: LivePaymentContext, rawBody: stri
   }
 
   if (req.type === "invalid") return fail(400, "invalid job type");
-  const { units } = billableUnits(req.type, state.LastUpdate, nowMs, req.inPixels);
+  const { units } = billableUnits(req.type, state.LastUpdate, nowMs, req.inPixels, ctx.lv2vPrepaidSeconds);
   if (units <= 0) return fail(400, "missing billable unit or job type");
 
   const orchPrice = Rational.of(price.pricePerUnit, price.pixelsPerUnit);

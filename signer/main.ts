@@ -30,10 +30,18 @@ Usage: npm run signer -- [options]
   --orchestrators LIST   comma-separated orchestrator URLs for GET /discover-orchestrators
   --discovery-interval S seconds between GetOrchestrator rounds (default 60)
   --faults               enable POST /wharf/faults and POST /wharf/exit (tests)
+  --lv2v-prepay-seconds N  seconds the first lv2v payment prepays (default 60, as go-livepeer; tests)
   --help                 this text
 `;
 
 export class UsageError extends Error {}
+
+function seconds(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!(n > 0) || !Number.isFinite(n)) throw new UsageError(`--${name}: expected seconds > 0, got "${v}"`);
+  return n;
+}
 
 function wei(name: string, v: string | undefined): Rational | undefined {
   if (v === undefined) return undefined;
@@ -78,6 +86,7 @@ export function parseCli(argv: string[]): SignerCliOptions | undefined {
         orchestrators: { type: "string" },
         "discovery-interval": { type: "string" },
         faults: { type: "boolean" },
+        "lv2v-prepay-seconds": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -108,6 +117,7 @@ export function parseCli(argv: string[]): SignerCliOptions | undefined {
     orchestrators: (v.orchestrators ?? "").split(",").map((s) => s.trim()).filter(Boolean),
     discoveryIntervalMs: interval === undefined ? undefined : interval * 1000,
     faults: v.faults ?? false,
+    lv2vPrepaidSeconds: seconds("lv2v-prepay-seconds", v["lv2v-prepay-seconds"]),
   };
 }
 

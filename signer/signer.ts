@@ -40,6 +40,8 @@ export interface SignerOptions {
   dataDir: string;
   limits: SenderLimits;
   lastSeenL1Block?: bigint;
+  /** Seconds the first lv2v payment prepays (default go-livepeer's 60; tests shorten it). */
+  lv2vPrepaidSeconds?: number;
   configuredMaxPrice?: Rational;
   authWebhook?: AuthWebhook;
   /** Serve without an auth webhook on a non-loopback host (anyone reaching it can spend the key's money). */
@@ -130,6 +132,7 @@ export async function startSigner(opts: SignerOptions): Promise<RunningSigner> {
     signer,
     limits: opts.limits,
     lastSeenL1Block: opts.lastSeenL1Block ?? 0n,
+    lv2vPrepaidSeconds: opts.lv2vPrepaidSeconds,
     configuredMaxPrice: opts.configuredMaxPrice,
     authWebhook: opts.authWebhook,
     now: opts.now ?? Date.now,

@@ -247,9 +247,15 @@ export class LiveSession {
       return this.end(`live AI: ${this.limiter.count(t0)} orchestrator swaps within ${this.o.swapWindowSec} s (limit ${this.o.maxSwaps}); last failure: ${reason} (${detail})`);
     }
     let next = this.standby?.take();
+    const deadline = t0 + (this.o.startTimeoutMs ?? 15_000);
     while (!next && !this.stopped) {
       next = await acquireSession(this.acquireOpts, this.excluded());
-      if (!next) await new Promise((r) => setTimeout(r, 500));
+      if (next) break;
+      // No endless retrying of a stream nobody can serve (it would be metered meanwhile).
+      if (Date.now() > deadline) {
+        return this.end(`${reason === "payment" ? "payment: " : ""}no orchestrator could take over live-video-to-video for model ${this.o.modelId} after ${reason} (${detail})`);
+      }
+      await new Promise((r) => setTimeout(r, 500));
     }
     if (!next) return;
     if (this.stopped) {
