@@ -16,6 +16,20 @@ const START_TIMEOUT_MS = 20_000;
 /** A program that keeps dying is restarted at most this often. */
 const RESTART_DELAY_MS = 1000;
 
+/**
+ * What the paying development orchestrators charge, in wei: small real prices, so every request,
+ * segment and live session is paid with tickets (EV 8 gwei each, go-livepeer's default) while a
+ * laptop's usage stays far from anything that matters.
+ */
+export const DEV_PRICE_ARGS = [
+  "--price-per-unit", "1", // transcoding: 1 wei per output pixel
+  "--ai-prices", JSON.stringify({
+    "text-to-image": 2, "image-to-image": 2, "image-to-video": 1, upscale: 2, "segment-anything-2": 1,
+    "image-to-text": 1, "audio-to-text": 100, llm: 50_000, "text-to-speech": 1000,
+  }),
+  "--ai-price", "live-video-to-video=1", // 27.6 Mwei per second of 720p30
+];
+
 export interface DevNetwork {
   addresses: string[];
   /** Address -> region label (dev-1, dev-2, ...), for regional steering. */
@@ -134,7 +148,7 @@ export async function startDevNetwork(o: DevNetworkOptions): Promise<DevNetwork>
           "--host", host,
           "--region", `dev-${i + 1}`,
           "--cert-dir", join(o.dataDir, "dev-orchestrator-certs", String(i + 1)),
-          ...(o.payments ? ["--require-payment"] : []),
+          ...(o.payments ? ["--require-payment", ...DEV_PRICE_ARGS] : []),
         ]),
     );
     programs.push(...orchestrators);
