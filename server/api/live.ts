@@ -12,6 +12,7 @@ import { isLiveAiProcessor, type LiveAiSessions } from "../../media/processors/l
 import type { StreamCatalog } from "../streams/catalog.ts";
 import { ownerFilter, type Authenticator } from "./auth.ts";
 import { errorBody } from "../../core/errors.ts";
+import { nestingError } from "./validation.ts";
 
 const StreamId = Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" });
 const Params = Type.Record(Type.String(), Type.Unknown());
@@ -32,7 +33,9 @@ export function registerLiveRoutes(app: FastifyInstance, ctx: LiveRoutesContext)
     return record && (owner === undefined || record.ownerKeyId === owner) ? record : undefined;
   };
 
-  const update = async (req: FastifyRequest, reply: FastifyReply, id: string, params: Record<string, unknown>) => {
+  const update = async (req: FastifyRequest, reply: FastifyReply, id: string, params: Record<string, unknown>, field: string) => {
+    const tooDeep = nestingError(field, params);
+    if (tooDeep) return reply.code(400).send(errorBody(400, tooDeep));
     const record = find(req, id);
     if (!record) return reply.code(404).send(errorBody(404, `stream ${id} not found`));
     if (record.pipeline !== "live-video-to-video") {
@@ -70,7 +73,7 @@ export function registerLiveRoutes(app: FastifyInstance, ctx: LiveRoutesContext)
   app.post(
     "/v1/streams/:id/params",
     { preHandler: guard, schema: { summary: "Update a live AI stream's params (sent on the control channel)", tags: ["live"], params: Type.Object({ id: StreamId }), body: ParamsBody } },
-    async (req, reply) => update(req, reply, (req.params as { id: string }).id, (req.body as Static<typeof ParamsBody>).params),
+    async (req, reply) => update(req, reply, (req.params as { id: string }).id, (req.body as Static<typeof ParamsBody>).params, "body/params"),
   );
   app.get(
     "/v1/streams/:id/status",
@@ -80,7 +83,7 @@ export function registerLiveRoutes(app: FastifyInstance, ctx: LiveRoutesContext)
   app.post(
     "/live/video-to-video/:stream/update",
     { preHandler: guard, schema: { summary: "go-livepeer compatible params update (body = params)", tags: ["live"], params: Type.Object({ stream: StreamId }), body: Params } },
-    async (req, reply) => update(req, reply, (req.params as { stream: string }).stream, req.body as Record<string, unknown>),
+    async (req, reply) => update(req, reply, (req.params as { stream: string }).stream, req.body as Record<string, unknown>, "body"),
   );
   app.get(
     "/live/video-to-video/:stream/status",

@@ -7,6 +7,7 @@ import type { StreamCatalog } from "../streams/catalog.ts";
 import { actorOf, ownerFilter, type Authenticator } from "./auth.ts";
 import { errorBody } from "../../core/errors.ts";
 import { streamUrls, type PublicUrls } from "./urls.ts";
+import { nestingError } from "./validation.ts";
 
 const StreamId = Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" });
 
@@ -58,6 +59,8 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: StreamRoutesCont
     const body = req.body as CreateStreamBody;
     const pipeline = body.pipeline as Pipeline;
     if (!ctx.hub.supports(pipeline)) return reply.code(400).send(errorBody(400, `pipeline "${pipeline}" is not available on this gateway`));
+    const tooDeep = nestingError("body/params", body.params);
+    if (tooDeep) return reply.code(400).send(errorBody(400, tooDeep));
     const invalid = ctx.validateOptions?.(pipeline, body);
     if (invalid) return reply.code(400).send(errorBody(400, invalid));
     const record = await ctx.store.create({

@@ -3,6 +3,7 @@
 import { Ajv, type ErrorObject } from "ajv";
 import addFormats from "ajv-formats";
 import type { FastifyInstance, FastifySchema } from "fastify";
+import { MAX_JSON_DEPTH, nestedDeeperThan } from "../../core/json-depth.ts";
 
 function makeAjv(coerce: boolean): Ajv {
   const ajv = new Ajv({
@@ -43,6 +44,15 @@ export function installValidation(app: FastifyInstance): void {
     const first = errors[0];
     return new Error(first ? describeError(first as ErrorObject, dataVar) : `${dataVar} is invalid`);
   });
+}
+
+/**
+ * The 400 message for a free-form JSON field nested deeper than MAX_JSON_DEPTH, else undefined.
+ * Schemas cannot say it (`Type.Unknown()` is not walked), and recursive code downstream (the
+ * stream store's JSON.stringify) overflows the stack on such a value.
+ */
+export function nestingError(field: string, value: unknown): string | undefined {
+  return nestedDeeperThan(value, MAX_JSON_DEPTH) ? `${field} must not nest objects or arrays deeper than ${MAX_JSON_DEPTH} levels` : undefined;
 }
 
 export type { FastifySchema };
