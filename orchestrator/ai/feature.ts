@@ -157,7 +157,7 @@ export function createAiFeature(opts: AiFeatureOptions = {}): AiFeature {
   const cold = new Set(opts.coldModels ?? []);
 
   const capacityOf = (p: AiPipeline): number => (typeof capacityOpt === "number" ? capacityOpt : capacityOpt[p] ?? 4);
-  const modelsOf = (p: AiPipeline): readonly string[] => opts.models?.[p] ?? [PIPELINE_SPECS[p].defaultModel];
+  const modelsOf = (p: AiPipeline): readonly string[] => opts.models?.[p] ?? PIPELINE_SPECS[p].knownModels;
   const priceOf = (p: AiPipeline): Price => {
     const v = opts.prices?.[p] ?? 0;
     return typeof v === "number" ? { pricePerUnit: v, pixelsPerUnit: 1 } : v;

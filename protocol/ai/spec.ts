@@ -49,6 +49,8 @@ export interface PipelineSpec {
   pipeline: AiPipeline;
   capability: Capability;
   defaultModel: string;
+  /** Models Livepeer's documentation and public gateways use for this pipeline (the default first). */
+  knownModels: readonly string[];
   body: "json" | "multipart";
   /** Field that names the model ("model" for /llm). */
   modelField: "model_id" | "model";
@@ -75,6 +77,7 @@ export const PIPELINE_SPECS: Readonly<Record<AiPipeline, PipelineSpec>> = {
     pipeline: "text-to-image",
     capability: Capability.TextToImage,
     defaultModel: "stabilityai/sdxl-turbo",
+    knownModels: ["stabilityai/sdxl-turbo", "SG161222/RealVisXL_V4.0_Lightning", "ByteDance/SDXL-Lightning", "stabilityai/stable-diffusion-3-medium-diffusers", "black-forest-labs/FLUX.1-schnell", "black-forest-labs/FLUX.1-dev"],
     body: "json",
     modelField: "model_id",
     result: "images",
@@ -96,6 +99,7 @@ export const PIPELINE_SPECS: Readonly<Record<AiPipeline, PipelineSpec>> = {
     pipeline: "image-to-image",
     capability: Capability.ImageToImage,
     defaultModel: "stabilityai/sdxl-turbo",
+    knownModels: ["stabilityai/sdxl-turbo", "timbrooks/instruct-pix2pix", "ByteDance/SDXL-Lightning", "SG161222/RealVisXL_V4.0_Lightning"],
     body: "multipart",
     modelField: "model_id",
     file: "image",
@@ -119,6 +123,7 @@ export const PIPELINE_SPECS: Readonly<Record<AiPipeline, PipelineSpec>> = {
     pipeline: "image-to-video",
     capability: Capability.ImageToVideo,
     defaultModel: "stabilityai/stable-video-diffusion-img2vid-xt",
+    knownModels: ["stabilityai/stable-video-diffusion-img2vid-xt", "stabilityai/stable-video-diffusion-img2vid-xt-1-1"],
     body: "multipart",
     modelField: "model_id",
     file: "image",
@@ -140,6 +145,7 @@ export const PIPELINE_SPECS: Readonly<Record<AiPipeline, PipelineSpec>> = {
     pipeline: "upscale",
     capability: Capability.Upscale,
     defaultModel: "stabilityai/stable-diffusion-x4-upscaler",
+    knownModels: ["stabilityai/stable-diffusion-x4-upscaler"],
     body: "multipart",
     modelField: "model_id",
     file: "image",
@@ -150,6 +156,7 @@ export const PIPELINE_SPECS: Readonly<Record<AiPipeline, PipelineSpec>> = {
     pipeline: "audio-to-text",
     capability: Capability.AudioToText,
     defaultModel: "openai/whisper-large-v3",
+    knownModels: ["openai/whisper-large-v3"],
     body: "multipart",
     modelField: "model_id",
     file: "audio",
@@ -164,6 +171,7 @@ export const PIPELINE_SPECS: Readonly<Record<AiPipeline, PipelineSpec>> = {
     pipeline: "llm",
     capability: Capability.LLM,
     defaultModel: "meta-llama/llama-3.1-8B-Instruct",
+    knownModels: ["meta-llama/llama-3.1-8B-Instruct", "meta-llama/Meta-Llama-3.1-8B-Instruct"],
     body: "json",
     modelField: "model",
     result: "llm",
@@ -181,6 +189,7 @@ export const PIPELINE_SPECS: Readonly<Record<AiPipeline, PipelineSpec>> = {
     pipeline: "segment-anything-2",
     capability: Capability.SegmentAnything2,
     defaultModel: "facebook/sam2-hiera-large",
+    knownModels: ["facebook/sam2-hiera-large", "facebook/sam2-hiera-base-plus", "facebook/sam2-hiera-small", "facebook/sam2-hiera-tiny"],
     body: "multipart",
     modelField: "model_id",
     file: "image",
@@ -201,6 +210,7 @@ export const PIPELINE_SPECS: Readonly<Record<AiPipeline, PipelineSpec>> = {
     pipeline: "image-to-text",
     capability: Capability.ImageToText,
     defaultModel: "Salesforce/blip-image-captioning-large",
+    knownModels: ["Salesforce/blip-image-captioning-large"],
     body: "multipart",
     modelField: "model_id",
     file: "image",
@@ -211,6 +221,7 @@ export const PIPELINE_SPECS: Readonly<Record<AiPipeline, PipelineSpec>> = {
     pipeline: "text-to-speech",
     capability: Capability.TextToSpeech,
     defaultModel: "parler-tts/parler-tts-large-v1",
+    knownModels: ["parler-tts/parler-tts-large-v1"],
     body: "json",
     modelField: "model_id",
     result: "audio",

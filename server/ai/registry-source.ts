@@ -44,7 +44,16 @@ export function registryAiSource(registry: OrchestratorRegistry, caps: PriceCaps
       if (!hasModel && reasons.every(([, r]) => r === "incompatible" || r === "denied" || r === "not-allowed")) {
         return { ok: false, reason: "no-model", message: `no orchestrator has the model "${req.modelId}" for ${req.pipeline} (${reasons.map(([a, r]) => `${a}: ${r}`).join("; ")})` };
       }
-      return { ok: false, reason: "no-orchestrators", message: `no orchestrator can take ${req.pipeline} "${req.modelId}" now: ${reasons.map(([a, r]) => `${a}: ${r}`).join("; ")}` };
+      // Say why an orchestrator is unreachable (e.g. it refuses unsigned requests: it wants payment).
+      const errors = new Map(registry.snapshot().map((s) => [s.address, s.lastError]));
+      const why = ([a, r]: [string, string]) => {
+        const err = errors.get(a);
+        if ((r !== "unreachable" && r !== "no-info") || !err) return `${a}: ${r}`;
+        // go-livepeer's orchestrators refuse unsigned GetOrchestrator requests when they want payment.
+        const hint = /sig check failed/.test(err) ? "; it serves only paying gateways: set remoteSignerUrl" : "";
+        return `${a}: ${r} (${err}${hint})`;
+      };
+      return { ok: false, reason: "no-orchestrators", message: `no orchestrator can take ${req.pipeline} "${req.modelId}" now: ${reasons.map(why).join("; ")}` };
     },
     reportSuccess: (address, latencyMs) => registry.reportSuccess(address, latencyMs),
     reportFailure: (address, reason, requestId) =>
