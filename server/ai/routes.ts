@@ -12,6 +12,8 @@ import { FormData } from "undici";
 import { moduleLogger } from "../../core/log.ts";
 import { probeAudio, probeImage, UnsupportedMediaError, type AudioInfo, type ImageInfo } from "../../protocol/ai/media-facts.ts";
 import { Cancellation } from "./cancellation.ts";
+import { formLimits, readFormBody, type FormCaps } from "./form-body.ts";
+import { MAX_JSON_DEPTH, nestedDeeperThan } from "../../core/json-depth.ts";
 import { AiHttpError, type AiJob, type AiOutcome, type AiService } from "./service.ts";
 import {
   AI_PIPELINES, PIPELINE_SPECS, billingUnits, resolveModel, semanticError, validateFields,
@@ -28,6 +30,8 @@ export interface AiRoutesOptions {
   auth: PreHandler;
   /** Per uploaded file (default 50 MiB, as the ai-runner). */
   maxUploadBytes?: number;
+  /** Per multipart text field (default 2 MiB: a SAM2 mask_input of 256x256 logits as JSON is ~1.6 MB). A multipart body may be one file plus this. */
+  maxFieldBytes?: number;
   /** JSON bodies (default 4 MiB). */
   maxJsonBytes?: number;
   /** How long async image-to-video outcomes are kept (default 1 h). */
@@ -61,6 +65,8 @@ export const sdkRefusal = (_status: number, _error: string, message: string) => 
 export async function registerAiRoutes(app: FastifyInstance, opts: AiRoutesOptions): Promise<void> {
   const maxUpload = opts.maxUploadBytes ?? 50 * 1024 * 1024;
   const maxJson = opts.maxJsonBytes ?? 4 * 1024 * 1024;
+  const maxField = opts.maxFieldBytes ?? 2 * 1024 * 1024;
+  const formCaps: FormCaps = { totalBytes: maxUpload + maxField, fileBytes: maxUpload, fieldBytes: maxField };
   const asyncTtl = opts.asyncTtlMs ?? 60 * 60 * 1000;
   const jobs = new Map<string, AsyncJob>();
   const sweep = setInterval(() => {
@@ -71,14 +77,14 @@ export async function registerAiRoutes(app: FastifyInstance, opts: AiRoutesOptio
   app.addHook("onClose", async () => clearInterval(sweep));
 
   await app.register(async (sub) => {
-    await sub.register(multipart, { limits: { fileSize: maxUpload, files: 2, fields: 64, fieldSize: 16 * 1024 * 1024, parts: 80 } });
+    await sub.register(multipart, { limits: formLimits(formCaps) });
 
     sub.setErrorHandler((err: FastifyError | AiHttpError | UnsupportedMediaError, req, reply) => {
       if (err instanceof AiHttpError) return reply.code(err.status).headers(err.headers).send(err.body);
       if (err instanceof UnsupportedMediaError) return reply.code(415).send(detail(err.message));
       const e = err as FastifyError;
       const status = e.statusCode && e.statusCode >= 400 && e.statusCode < 600 ? e.statusCode : 500;
-      if (status === 413) return reply.code(413).send(detail(`request too large: files are limited to ${maxUpload} bytes, JSON bodies to ${maxJson} bytes`));
+      if (status === 413) return reply.code(413).send(detail(`request too large: JSON bodies are limited to ${maxJson} bytes, multipart bodies to ${formCaps.totalBytes} bytes (files to ${maxUpload} bytes each)`));
       if (e.code === "FST_ERR_CTP_INVALID_JSON_BODY" || e instanceof SyntaxError) return reply.code(400).send(detail(`malformed JSON body: ${e.message}`));
       if (e.code === "FST_ERR_CTP_EMPTY_JSON_BODY") return reply.code(400).send(detail("the JSON body is empty"));
       if (status === 415) return reply.code(415).send(detail(`unsupported content type "${req.headers["content-type"] ?? ""}"`));
@@ -97,7 +103,7 @@ export async function registerAiRoutes(app: FastifyInstance, opts: AiRoutesOptio
 
     for (const p of AI_PIPELINES) {
       const spec = PIPELINE_SPECS[p];
-      sub.post(`/${p}`, { preHandler: opts.auth, bodyLimit: spec.body === "json" ? maxJson : maxUpload + 1024 * 1024 }, (req, reply) => handle(spec, req, reply));
+      sub.post(`/${p}`, { preHandler: opts.auth, bodyLimit: spec.body === "json" ? maxJson : formCaps.totalBytes }, (req, reply) => handle(spec, req, reply));
     }
 
     sub.post("/image-to-video/result", { preHandler: opts.auth, bodyLimit: 64 * 1024 }, async (req, reply) => {
@@ -117,7 +123,7 @@ export async function registerAiRoutes(app: FastifyInstance, opts: AiRoutesOptio
     return req.apiKey?.id ?? "anonymous";
   }
 
-  async function readRequest(spec: PipelineSpec, req: FastifyRequest): Promise<ParsedRequest> {
+  async function readRequest(spec: PipelineSpec, req: FastifyRequest, reply: FastifyReply): Promise<ParsedRequest> {
     if (spec.body === "json") {
       const b = req.body;
       if (b === undefined || b === null) throw AiHttpError.msg(400, "expected a JSON body (Content-Type: application/json)");
@@ -125,19 +131,14 @@ export async function registerAiRoutes(app: FastifyInstance, opts: AiRoutesOptio
       return { raw: b as Record<string, unknown>, mode: "json", files: NO_FILES };
     }
     if (!req.isMultipart()) throw AiHttpError.msg(415, `${spec.pipeline} expects multipart/form-data with a file part "${spec.file}"`);
-    const raw: Record<string, unknown> = {};
-    const files = new Set<string>();
-    let file: ParsedRequest["file"];
-    for await (const part of req.parts()) {
-      if (part.type === "file") {
-        const data = await part.toBuffer();
-        files.add(part.fieldname);
-        if (part.fieldname === spec.file) file = { field: part.fieldname, data, filename: part.filename || spec.file, mimetype: part.mimetype };
-      } else {
-        raw[part.fieldname] = typeof part.value === "string" ? part.value : String(part.value);
-      }
-    }
-    return { raw, mode: "form", file, files };
+    const form = await readFormBody(req, reply.raw, spec.file, formCaps);
+    return { raw: form.fields, mode: "form", file: form.file, files: form.files };
+  }
+
+  /** The first field nested deeper than MAX_JSON_DEPTH (recursive code downstream would overflow the stack on it). */
+  function tooDeep(fields: Record<string, unknown>): string | undefined {
+    for (const k in fields) if (nestedDeeperThan(fields[k], MAX_JSON_DEPTH)) return k;
+    return undefined;
   }
 
   function buildBody(spec: PipelineSpec, v: Record<string, FieldValue | undefined>, model: string, file: ParsedRequest["file"]): () => { body: string | FormData; contentType?: string } {
@@ -164,9 +165,12 @@ export async function registerAiRoutes(app: FastifyInstance, opts: AiRoutesOptio
   async function handle(spec: PipelineSpec, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     // On every answer, errors too: the id to quote, the one in the logs and the usage record.
     reply.header("x-request-id", req.id);
-    const parsed = await readRequest(spec, req);
+    const parsed = await readRequest(spec, req, reply);
     const v = validateFields(spec, parsed.raw, parsed.mode, parsed.files);
     if (!v.ok) return reply.code(422).send({ detail: v.issues });
+    // JSON bodies: every field, known or not; forms: the JSON-typed fields once parsed.
+    const deep = tooDeep(parsed.mode === "json" ? parsed.raw : v.values);
+    if (deep) return reply.code(400).send(detail(`${deep}: objects and arrays must not nest deeper than ${MAX_JSON_DEPTH} levels`));
     const sem = semanticError(spec, v.values);
     if (sem) return reply.code(400).send(detail(sem));
     let image: ImageInfo | undefined;
