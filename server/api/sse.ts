@@ -28,7 +28,7 @@ export class SseConnection {
   private readonly raw: FastifyReply["raw"];
 
   constructor(
-    req: FastifyRequest,
+    _req: FastifyRequest,
     reply: FastifyReply,
     private readonly opts: SseOptions,
   ) {
@@ -47,10 +47,8 @@ export class SseConnection {
     raw.write(`retry: ${opts.retryMs ?? 2000}\n\n`);
     this.heartbeat = setInterval(() => this.write(": ping\n\n"), HEARTBEAT_MS);
     this.heartbeat.unref();
+    // The response's close is the connection's (the client left, or was cut off).
     raw.on("close", () => this.close());
-    req.raw.on("close", () => {
-      if (!raw.writableFinished) this.close();
-    });
   }
 
   get closed(): boolean {

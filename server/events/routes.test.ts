@@ -59,6 +59,9 @@ test("on connect the kept events are replayed, then new ones follow; Last-Event-
 
   const resumed = await fetch(`${base}/v1/events`, { headers: { "last-event-id": String(first.id) } });
   assert.deepEqual((await readEvents(resumed, 2)).map((e) => e.id), [second.id, got[2]!.id]);
+  // Clients that left are unsubscribed.
+  for (let i = 0; i < 100 && bus.subscribers > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(bus.subscribers, 0);
 });
 
 test("?types= filters replay and live events; an unknown type is a 400 naming it", async () => {
