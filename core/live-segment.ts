@@ -2,6 +2,22 @@
 import { EventEmitter } from "node:events";
 import { Readable } from "node:stream";
 
+/**
+ * A partial segment (an LL-HLS part): a byte range of its segment, known once the next part starts
+ * or the segment ends. Parts follow each other without gaps and cover the whole segment.
+ */
+export interface SegmentPart {
+  /** Position within the segment, from 0. */
+  index: number;
+  /** Byte offset in the segment. */
+  offset: number;
+  size: number;
+  /** Seconds. */
+  duration: number;
+  /** Starts with a keyframe (and the program tables): decodable without the parts before it. */
+  independent: boolean;
+}
+
 export class LiveSegment extends EventEmitter {
   readonly chunks: Buffer[] = [];
   size = 0;
@@ -17,6 +33,10 @@ export class LiveSegment extends EventEmitter {
   startsWithKeyframe = true;
   /** The publisher's keyframe interval (s) when the segment was cut, if known. */
   keyframeInterval: number | undefined;
+  /** Completed parts, in order ("part" is emitted for each); empty when the producer cuts none. */
+  readonly parts: SegmentPart[] = [];
+  /** The producer cuts parts of about this many seconds (set before the first byte), else undefined. */
+  partTarget: number | undefined;
 
   constructor(
     /** Sequence number within its producer (source or rendition). */
@@ -35,6 +55,27 @@ export class LiveSegment extends EventEmitter {
     this.chunks.push(chunk);
     this.size += chunk.length;
     this.emit("data", chunk);
+  }
+
+  /** The producer closed a part (its bytes were pushed already). */
+  addPart(part: SegmentPart): void {
+    if (this.complete) return;
+    this.parts.push(part);
+    this.emit("part", part);
+  }
+
+  /** The bytes of a completed part (a copy when they span several pushed chunks). */
+  partBytes(part: SegmentPart): Buffer {
+    const end = part.offset + part.size;
+    const pieces: Buffer[] = [];
+    let at = 0;
+    for (const chunk of this.chunks) {
+      const next = at + chunk.length;
+      if (next > part.offset && at < end) pieces.push(chunk.subarray(Math.max(0, part.offset - at), Math.min(chunk.length, end - at)));
+      if (next >= end) break;
+      at = next;
+    }
+    return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
   }
 
   end(durationSec: number): void {

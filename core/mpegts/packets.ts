@@ -126,3 +126,15 @@ export function readPesPts(payload: Buffer): number | undefined {
     (((p[12]! << 8) | p[13]!) >> 1)
   );
 }
+
+/** The 33-bit DTS of a PES header (its PTS when it carries no DTS), or undefined. */
+export function readPesDts(payload: Buffer): number | undefined {
+  if (payload.length < 19 || (payload[7]! & 0xc0) !== 0xc0) return readPesPts(payload);
+  if (payload[0] !== 0 || payload[1] !== 0 || payload[2] !== 1) return undefined;
+  const p = payload;
+  return (
+    ((p[14]! >> 1) & 0x07) * 2 ** 30 +
+    (((p[15]! << 8) | p[16]!) >> 1) * 2 ** 15 +
+    (((p[17]! << 8) | p[18]!) >> 1)
+  );
+}

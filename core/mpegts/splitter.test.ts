@@ -129,3 +129,51 @@ test("without a limit (the default) cuts happen at keyframes only", async () => 
   assert.equal(splitter.forcedCuts, 0);
   assert.ok(segments.every((s) => s.startsWithKeyframe));
 });
+
+test("parts (LL-HLS): at most the part target each, covering the segment byte for byte; a part at a keyframe starts with the program tables and decodes on its own", async () => {
+  // 1 s GOP with B-frames: the keyframe in the middle of each 2 s segment opens an independent part.
+  const ts = await runFfmpeg([
+    "-hide_banner", "-loglevel", "error",
+    "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=7",
+    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=7",
+    "-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-g", "30", "-keyint_min", "30", "-sc_threshold", "0",
+    "-c:a", "aac", "-b:a", "64k", "-f", "mpegts", "pipe:1",
+  ], { timeoutMs: 30000 });
+  const partTarget = 0.334;
+  const splitter = new TsSplitter({ targetDuration: 2, maxDuration: maxSegmentDurationFor(2), partTarget });
+  const segments: LiveSegment[] = [];
+  const announced: number[] = [];
+  splitter.on("segment", (s) => {
+    segments.push(s);
+    assert.equal(s.partTarget, partTarget);
+    s.on("part", () => announced.push(s.seq));
+  });
+  for (let off = 0; off < ts.length; off += 5000) splitter.write(ts.subarray(off, off + 5000));
+  splitter.end();
+  assert.ok(segments.length >= 3);
+  assert.equal(announced.length, segments.reduce((n, s) => n + s.parts.length, 0), "a part event for every part");
+  for (const seg of segments) {
+    const bytes = await seg.bytes();
+    let offset = 0;
+    for (const [i, part] of seg.parts.entries()) {
+      assert.equal(part.index, i);
+      assert.equal(part.offset, offset, `segment ${seg.seq} part ${i} follows the one before`);
+      offset += part.size;
+      assert.ok(part.duration <= partTarget + 0.002, `segment ${seg.seq} part ${i} lasts ${part.duration}`);
+      const last = i === seg.parts.length - 1;
+      if (!last) assert.ok(part.duration >= 0.85 * partTarget - 0.001, `segment ${seg.seq} part ${i} lasts only ${part.duration}`);
+      assert.ok(seg.partBytes(part).equals(bytes.subarray(part.offset, part.offset + part.size)));
+    }
+    assert.equal(offset, seg.size, "the parts cover the whole segment");
+    const sum = seg.parts.reduce((s, p) => s + p.duration, 0);
+    assert.ok(Math.abs(sum - seg.duration) < 0.001, `parts add up to ${sum}, segment lasts ${seg.duration}`);
+    assert.equal(seg.parts[0]!.independent, true, "the first part starts with the keyframe");
+  }
+  const middle = segments[1]!;
+  const inner = middle.parts.filter((p) => p.independent && p.index > 0);
+  assert.equal(inner.length, 1, "the mid-segment keyframe opens an independent part");
+  const fromThere = (await middle.bytes()).subarray(inner[0]!.offset);
+  assert.equal(((fromThere[1]! & 0x1f) << 8) | fromThere[2]!, 0, "the independent part starts with the PAT");
+  const frames = await ffprobe(fromThere, ["-show_frames", "-select_streams", "v", "-read_intervals", "%+#1"]);
+  assert.equal(frames.frames?.[0]?.key_frame, 1, "and decodes from its first frame");
+});

@@ -1,10 +1,11 @@
 // Cuts a continuous MPEG-TS byte stream into keyframe-aligned segments as bytes arrive
 // (on audio packet starts when the stream has no video).
 // Each segment starts with the latest PAT and PMT, then the video keyframe's packet,
-// so it is independently decodable. Segment bytes are pushed while they are produced.
+// so it is independently decodable. Segment bytes are pushed while they are produced; with
+// `partTarget` each segment is also cut into parts (LL-HLS partial segments).
 import { EventEmitter } from "node:events";
 import { LiveSegment } from "../live-segment.ts";
-import { readPesPts, TsPacketReader, TsProgramMap, type TsPacket } from "./packets.ts";
+import { readPesDts, readPesPts, TsPacketReader, TsProgramMap, type TsPacket } from "./packets.ts";
 
 const PTS_WRAP = 2 ** 33;
 
@@ -24,7 +25,21 @@ export interface SplitterOptions {
   maxDuration?: number;
   /** A segment reaching this many bytes is cut at the next video frame start. Default 64 MiB. */
   maxBytes?: number;
+  /**
+   * Also cut every segment into parts of at most this many seconds (LL-HLS partial segments), at
+   * video frame starts (audio frame starts without video); timed by DTS, so B-frames do not
+   * shorten or stretch them. A part that starts with a keyframe gets the program tables in front,
+   * so a player can start there. Default: no parts.
+   */
+  partTarget?: number;
 }
+
+/** A part may end early at a keyframe once it has this share of the part target (RFC 8216bis: 85 %). */
+const MIN_PART_SHARE = 0.85;
+/** Audio-only parts end within this many seconds of the part target (about one AAC frame). */
+const AUDIO_PART_TOLERANCE_S = 0.025;
+/** Timestamp jitter a part may exceed its target by (FLV times are whole milliseconds). */
+const PART_SLACK_S = 0.002;
 
 export const DEFAULT_MAX_SEGMENT_BYTES = 64 * 1024 * 1024;
 
@@ -78,8 +93,24 @@ export class TsSplitter extends EventEmitter<TsSplitterEvents> {
   keyframeInterval: number | undefined;
   /** Segments cut without a keyframe (duration or size limit). */
   forcedCuts = 0;
-  /** Packets of the current segment not yet flushed (pushed in one chunk per input write). */
+  /**
+   * Bytes of the current segment not yet flushed (pushed in one chunk per input write). Packets
+   * are kept as views of the input (runs of adjacent packets become one view), not copied: the
+   * input chunks must not be reused by the caller after `write`.
+   */
   private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private run?: ArrayBufferLike;
+  private runOffset = 0;
+  private runLength = 0;
+  /** The open part: its byte offset in the current segment, start time (s) and kind. */
+  private partOffset = 0;
+  private partStart = 0;
+  private partIndependent = true;
+  private partIndex = 0;
+  /** Decode-time spacing of video frames (seconds), for part cuts: regular even with B-frames. */
+  private dtsInterval = 1 / 30;
+  private lastDts?: number;
   ended = false;
 
   constructor(private readonly opts: SplitterOptions) {
@@ -106,23 +137,89 @@ export class TsSplitter extends EventEmitter<TsSplitterEvents> {
     this.flush();
     if (this.current) {
       const last = this.lastPts ?? this.currentStartPts;
-      this.finishCurrent(last + this.frameInterval);
+      // With parts, the DTS spacing is known: B-frames make the PTS-based estimate too long.
+      this.finishCurrent(last + (this.opts.partTarget === undefined ? this.frameInterval : this.dtsInterval));
     }
   }
 
   /** Abort the open segment (producer failed). */
   abort(reason: string): void {
     this.ended = true;
+    this.run = undefined;
     this.pending = [];
+    this.pendingBytes = 0;
     this.current?.abort(reason);
     this.current = undefined;
   }
 
   private flush(): void {
+    this.closeRun();
     if (this.current && this.pending.length) {
-      this.current.push(this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending));
+      this.current.push(this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes));
     }
     this.pending = [];
+    this.pendingBytes = 0;
+  }
+
+  /** Appends one packet (a view of the input) to the pending bytes, extending the current run when adjacent. */
+  private keep(raw: Buffer): void {
+    if (this.run === raw.buffer && raw.byteOffset === this.runOffset + this.runLength) {
+      this.runLength += raw.length;
+    } else {
+      this.closeRun();
+      this.run = raw.buffer;
+      this.runOffset = raw.byteOffset;
+      this.runLength = raw.length;
+    }
+    this.pendingBytes += raw.length;
+    this.currentBytes += raw.length;
+  }
+
+  private closeRun(): void {
+    if (this.run === undefined) return;
+    this.pending.push(Buffer.from(this.run, this.runOffset, this.runLength));
+    this.run = undefined;
+  }
+
+  /** Adds stored packets (the program tables) to the pending bytes. */
+  private keepCopy(bytes: Buffer): void {
+    this.closeRun();
+    this.pending.push(bytes);
+    this.pendingBytes += bytes.length;
+  }
+
+  /** Closes the open part at `time` (s) and opens the next one at the current end of the segment. */
+  private cutPart(time: number, independent: boolean): void {
+    const seg = this.current!;
+    this.flush();
+    if (seg.size > this.partOffset) {
+      seg.addPart({ index: this.partIndex++, offset: this.partOffset, size: seg.size - this.partOffset, duration: Math.max(0, time - this.partStart), independent: this.partIndependent });
+    }
+    this.partOffset = seg.size;
+    this.partStart = time;
+    this.partIndependent = independent;
+    if (independent) this.pushTables();
+  }
+
+  /** Closes the last part of the current segment so that the parts add up to the segment's duration. */
+  private closeLastPart(segmentDuration: number): void {
+    const seg = this.current!;
+    if (this.opts.partTarget === undefined || seg.size <= this.partOffset) return;
+    const before = seg.parts.reduce((sum, p) => sum + p.duration, 0);
+    seg.addPart({ index: this.partIndex++, offset: this.partOffset, size: seg.size - this.partOffset, duration: Math.max(0, segmentDuration - before), independent: this.partIndependent });
+  }
+
+  private pushTables(): void {
+    if (this.patPacket) this.keepCopy(this.patPacket);
+    if (this.pmtPacket) this.keepCopy(this.pmtPacket);
+  }
+
+  /** Should a part end before a frame at `time` (s)? Yes once the frame after it would take the part past the target (`tolerance`: about a frame). */
+  private partDue(time: number, key: boolean, tolerance: number): boolean {
+    const target = this.opts.partTarget;
+    if (target === undefined || !this.current) return false;
+    const elapsed = time - this.partStart;
+    return elapsed >= target - tolerance || (key && elapsed >= target * MIN_PART_SHARE);
   }
 
   private packet(p: TsPacket): void {
@@ -138,8 +235,9 @@ export class TsSplitter extends EventEmitter<TsSplitterEvents> {
       const raw = readPesPts(payload);
       if (raw !== undefined) {
         const pts = this.unwrap(raw) / 90000;
-        if (!this.current || pts - this.currentStartPts >= this.opts.targetDuration - 0.05) this.cut(pts);
-        else if (this.currentBytes >= (this.opts.maxBytes ?? DEFAULT_MAX_SEGMENT_BYTES)) this.cut(pts);
+        if (!this.current || pts - this.currentStartPts >= this.opts.targetDuration - 0.05) this.cut(pts, true, pts);
+        else if (this.currentBytes >= (this.opts.maxBytes ?? DEFAULT_MAX_SEGMENT_BYTES)) this.cut(pts, true, pts);
+        else if (this.partDue(pts, false, AUDIO_PART_TOLERANCE_S)) this.cutPart(pts, true);
         if (this.lastPts === undefined || pts > this.lastPts) this.lastPts = pts;
       }
     }
@@ -158,19 +256,22 @@ export class TsSplitter extends EventEmitter<TsSplitterEvents> {
           this.lastKeyPts = pts;
         }
         const elapsed = this.current ? pts - this.currentStartPts : 0;
+        // Parts are timed by decode time: frames arrive in decode order, and so do the bytes.
+        const dts = this.opts.partTarget === undefined ? pts : this.unwrapNear(readPesDts(payload) ?? raw, pts) / 90000;
+        if (this.lastDts !== undefined && dts > this.lastDts && dts - this.lastDts < 0.2) this.dtsInterval = this.dtsInterval * 0.9 + (dts - this.lastDts) * 0.1;
+        this.lastDts = dts;
         if (key && (!this.current || elapsed >= this.opts.targetDuration - this.frameInterval / 2)) {
-          this.cut(pts, true);
+          this.cut(pts, true, dts);
         } else if (this.current && this.overLimit(elapsed)) {
           this.forcedCuts++;
-          this.cut(pts, false);
+          this.cut(pts, false, dts);
+        } else if (this.partDue(dts, key, this.dtsInterval - PART_SLACK_S)) {
+          this.cutPart(dts, key);
         }
         if (this.lastPts === undefined || pts > this.lastPts) this.lastPts = pts;
       }
     }
-    if (this.current) {
-      this.pending.push(Buffer.from(p.raw));
-      this.currentBytes += p.raw.length;
-    }
+    if (this.current) this.keep(p.raw);
   }
 
   /** Would the next frame make the open segment longer or larger than allowed? */
@@ -184,6 +285,12 @@ export class TsSplitter extends EventEmitter<TsSplitterEvents> {
    * The 33-bit PTS made continuous: of raw + k * 2^33, the value nearest the last one. Nearest,
    * not "smaller means wrapped": with B-frames, PTS go back and forth across the wrap.
    */
+  /** A 33-bit timestamp made continuous next to `near` (90 kHz, already unwrapped), without moving the unwrap state. */
+  private unwrapNear(raw: number, nearSeconds: number): number {
+    const near = nearSeconds * 90000;
+    return raw + Math.round((near - raw) / PTS_WRAP) * PTS_WRAP;
+  }
+
   private unwrap(raw: number): number {
     if (this.lastUnwrapped === undefined) {
       this.lastUnwrapped = raw;
@@ -195,26 +302,32 @@ export class TsSplitter extends EventEmitter<TsSplitterEvents> {
     return value;
   }
 
-  private cut(pts: number, keyframe = true): void {
+  /** Starts a new segment at `pts`; `partStart` is the time its first part is measured from (the frame's DTS). */
+  private cut(pts: number, keyframe: boolean, partStart: number): void {
     this.flush();
     if (this.current) this.finishCurrent(pts);
     const seg = new LiveSegment(this.nextSeq++, pts, this.discontinuityNext);
     seg.startsWithKeyframe = keyframe;
     seg.keyframeInterval = this.keyframeInterval;
+    seg.partTarget = this.opts.partTarget;
     this.currentBytes = 0;
     this.discontinuityNext = false;
     this.current = seg;
     this.currentStartPts = pts;
+    this.partOffset = 0;
+    this.partStart = partStart;
+    this.partIndependent = keyframe;
+    this.partIndex = 0;
     this.emit("segment", seg);
-    const head: Buffer[] = [];
-    if (this.patPacket) head.push(this.patPacket);
-    if (this.pmtPacket) head.push(this.pmtPacket);
-    if (head.length) seg.push(Buffer.concat(head));
+    this.pushTables();
+    this.flush();
   }
 
   private finishCurrent(endPts: number): void {
     const seg = this.current!;
+    const duration = Math.max(0, endPts - this.currentStartPts);
+    this.closeLastPart(duration);
     this.current = undefined;
-    seg.end(Math.max(0, endPts - this.currentStartPts));
+    seg.end(duration);
   }
 }

@@ -7,7 +7,7 @@ import { metrics } from "../../core/metrics.ts";
 import { probeSource } from "./probe.ts";
 import { Stream, type IngestSession, type Processor } from "./stream.ts";
 import type { LiveSegment } from "../../core/live-segment.ts";
-import type { EndReason, IngestProtocol, Pipeline, StreamDirectory } from "./types.ts";
+import type { EndReason, IngestProtocol, Pipeline, SourceInfo, StreamDirectory } from "./types.ts";
 
 const log = moduleLogger("hub");
 
@@ -46,6 +46,13 @@ export interface IngestHandle {
   readonly sessionId: string;
   /** A source segment started (bytes keep arriving into it). */
   pushSegment(segment: LiveSegment): void;
+  /**
+   * The adapter read the source facts itself (RTMP: from the sequence headers), so the hub runs no
+   * ffprobe for this session. Adapters that cannot (WHIP, whose media ffmpeg turns into TS) never
+   * call it: their first complete segment is probed. Called again when the facts change (an
+   * encoder restart with another size).
+   */
+  setSource(info: SourceInfo): void;
   /** Media bytes arrived (loss detection, bitrate). */
   touch(bytes: number): void;
   /** The session ended; idempotent. */
@@ -197,7 +204,8 @@ export class StreamHub extends EventEmitter<HubEvents> {
           // and a source that cannot be understood ends the stream with the reason.
           probing = true;
           segment.once("end", () => {
-            if (segment.aborted) {
+            // The adapter may have told the facts while the segment was written.
+            if (segment.aborted || stream.sourceKnown) {
               probing = false;
               return;
             }
@@ -221,6 +229,11 @@ export class StreamHub extends EventEmitter<HubEvents> {
           });
         }
         stream.emit("segment", segment);
+      },
+      setSource: (info) => {
+        if (ended || stream.session !== session) return;
+        stream.source = info;
+        stream.emit("source", info);
       },
       touch: (bytes) => {
         if (ended) return;

@@ -25,23 +25,34 @@ export const MAX_SEGMENTS_BEFORE_SOURCE = 3;
 export function createPassthroughProcessor(stream: Stream): Processor {
   let chain: Promise<void> = Promise.resolve();
   let announced = false;
+  let measured = false;
   let held = 0;
   const onSegment = (seg: LiveSegment) => {
     if (!announced && held >= MAX_SEGMENTS_BEFORE_SOURCE) return;
     if (!announced) held++;
-    // Publish at once (output adapters may stream its bytes); announce the rendition first.
+    // Publish at once (output adapters serve its parts while it is written); announce the rendition
+    // first, as soon as the source is known. Its bandwidth is measured on the first complete
+    // segment: playlists list nothing before that, so no player sees the unmeasured figure.
     chain = chain.then(async () => {
       if (!announced) {
         try {
-          await seg.bytes();
           const info = await stream.sourceReady();
           if (!announced) stream.outputs.setRenditions([sourceRendition(info, seg)]);
           announced = true;
         } catch {
-          return; // aborted segment, or the stream ended first
+          return; // the stream ended first
         } finally {
           held--;
         }
+      }
+      if (!measured) {
+        const measure = () => {
+          if (measured || seg.aborted) return;
+          measured = true;
+          stream.outputs.setRenditions([sourceRendition(stream.source, seg)]);
+        };
+        if (seg.complete) measure();
+        else seg.once("end", measure);
       }
       stream.outputs.publish(SOURCE_RENDITION, seg);
     });

@@ -1,7 +1,16 @@
-// RTMP ingest adapter: rtmp://host:port/live/<streamKey> -> hub admission -> segments.
+// RTMP ingest adapter: rtmp://host:port/live/<streamKey> -> hub admission -> segments, remuxed in process.
+//
+// Each publisher's FLV messages go through FlvToTs (MPEG-TS) into a TsSplitter (keyframe-aligned
+// segments, and LL-HLS parts) and straight to the hub; the source facts (codecs, size, frame rate)
+// come from the sequence headers (CodecFacts), so the hub runs no ffprobe. No process per stream:
+// measured side by side with nginx-rtmp in bench/ingest.ts (docs/benchmarks.md). What a stream
+// holds here is the segment being written; finished segments belong to the HLS window.
 import { moduleLogger } from "../../core/log.ts";
-import type { StreamHub } from "../hub/hub.ts";
-import { Segmenter } from "../segmenter/segmenter.ts";
+import { maxSegmentDurationFor, TsSplitter } from "../../core/mpegts/splitter.ts";
+import type { IngestHandle, StreamHub } from "../hub/hub.ts";
+import { CodecFacts } from "../remux/codec-facts.ts";
+import { FlvToTs } from "../remux/flv-to-ts.ts";
+import type { RtmpPublisher } from "./publisher.ts";
 import { RtmpServer } from "./server.ts";
 
 const log = moduleLogger("rtmp");
@@ -12,6 +21,8 @@ export interface RtmpIngestOptions {
   /** Unused since the RTMP server writes no files; kept so callers need not change. */
   dataDir?: string;
   segmentDuration: number;
+  /** LL-HLS part target in seconds (segments are also cut into parts of at most this); 0 or absent: no parts. */
+  partTarget?: number;
 }
 
 export const RTMP_APP = "live";
@@ -23,39 +34,85 @@ export async function startRtmpIngest(hub: StreamHub, opts: RtmpIngestOptions): 
     onLog: (level, msg, fields) => log[level](fields, msg),
     onPublish: async (req, publisher) => {
       if (req.app !== RTMP_APP) return `unknown application "${req.app}" (use /${RTMP_APP}/<streamKey>)`;
-      let segmenter: Segmenter | undefined;
+      let remux: RtmpRemux | undefined;
       const admitted = await hub.admit({
         streamKey: req.name,
         protocol: "rtmp",
         remoteAddress: req.remoteAddress,
-        disconnect: () => {
-          publisher.close();
-          void segmenter?.stop();
-        },
+        // The hub ends the session itself (with its reason) right after this.
+        disconnect: () => remux?.stop(),
       });
       if (!admitted.ok) return admitted.reason;
-      const ingest = admitted.ingest;
-      segmenter = new Segmenter({
-        inputArgs: ["-f", "flv", "-i", "pipe:0"],
-        targetDuration: opts.segmentDuration,
-        label: `rtmp-segmenter ${ingest.stream.id}`,
-        onSegment: (seg) => ingest.pushSegment(seg),
-        onExit: (code, stderr) => {
-          log.warn({ stream: ingest.stream.id, code, stderr: stderr.slice(-500) }, "segmenter stopped; ending ingest");
-          publisher.close();
-          ingest.end("failed");
-        },
-      });
-      const s = segmenter;
-      publisher.onFlv((chunk) => {
-        ingest.touch(chunk.length);
-        s.write(chunk);
-      });
-      // Flush the last segment, then end the session.
-      publisher.onClose(() => void s.finish().then(() => ingest.end("publisher-left")));
+      remux = new RtmpRemux(admitted.ingest, publisher, opts);
       return true;
     },
   });
   await server.start();
   return server;
+}
+
+/** One accepted publish: FLV messages -> facts + MPEG-TS -> segments pushed to the hub. */
+class RtmpRemux {
+  private readonly facts = new CodecFacts();
+  private readonly splitter: TsSplitter;
+  private readonly remuxer: FlvToTs;
+  private stopped = false;
+
+  constructor(
+    private readonly ingest: IngestHandle,
+    private readonly publisher: RtmpPublisher,
+    opts: RtmpIngestOptions,
+  ) {
+    const stream = ingest.stream.id;
+    this.splitter = new TsSplitter({
+      targetDuration: opts.segmentDuration,
+      maxDuration: maxSegmentDurationFor(opts.segmentDuration),
+      partTarget: opts.partTarget ? opts.partTarget : undefined,
+    });
+    this.splitter.on("segment", (segment) => {
+      if (segment.seq === 0) {
+        // Facts still incomplete when the first segment is done (no frame rate in the SPS and
+        // fewer frames than CodecFacts averages over): hand over what is known rather than
+        // have the hub probe. Registered before the hub's own listener, so it runs first.
+        segment.once("end", () => {
+          if (!ingest.stream.sourceKnown && this.knowsAnything()) ingest.setSource(this.facts.sourceInfo());
+        });
+      }
+      ingest.pushSegment(segment);
+    });
+    this.remuxer = new FlvToTs({
+      onData: (ts) => this.splitter.write(ts),
+      onWarning: (message) => log.warn({ stream }, `RTMP media: ${message}`),
+    });
+    publisher.onMedia((msg) => {
+      if (this.stopped) return;
+      ingest.touch(msg.data.length);
+      if (this.facts.observe(msg) && this.facts.ready) ingest.setSource(this.facts.sourceInfo());
+      this.remuxer.write(msg);
+    });
+    publisher.onClose(() => {
+      if (this.stopped) return;
+      this.finish();
+      ingest.end("publisher-left");
+    });
+  }
+
+  /** The hub ends the session: disconnect the publisher and complete the open segment. */
+  stop(): void {
+    if (this.stopped) return;
+    this.finish();
+    this.publisher.close();
+  }
+
+  private finish(): void {
+    this.stopped = true;
+    this.splitter.end();
+    const stats = this.remuxer.stats;
+    if (stats.droppedFrames || stats.timestampJumps) log.info({ stream: this.ingest.stream.id, ...stats }, "RTMP publish ended");
+  }
+
+  private knowsAnything(): boolean {
+    const f = this.facts.facts;
+    return f.videoCodec !== undefined || f.audioCodec !== undefined;
+  }
 }
