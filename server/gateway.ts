@@ -260,6 +260,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     port: config.rtmpPort,
     dataDir,
     segmentDuration: config.segmentDuration,
+    partTarget: config.hlsPartTarget,
   });
   const rtmpPort = config.rtmpPort;
   urls.http = config.publicUrl || `http://${displayHost(config.host)}:${httpPort}`;

@@ -4,13 +4,22 @@ import type { Stream } from "../hub/stream.ts";
 import { HlsAudience } from "./audience.ts";
 import { HlsPackager, type PackagerOptions } from "./packager.ts";
 
+/** A playlist request for a live stream without a segment yet waits this many target durations for the first. */
+const FIRST_SEGMENT_WAIT_TARGETS = 2;
+/** A blocking playlist reload, or a request for the hinted part, is held at most this many target durations (RFC 8216bis: 3). */
+const BLOCKING_WAIT_TARGETS = 3;
+
 export class HlsService {
   private readonly packagers = new Map<string, HlsPackager>();
   /** Who is watching: clients reading media playlists within three target durations (at least 6 s). */
   readonly audience: HlsAudience;
+  readonly firstSegmentWaitMs: number;
+  readonly blockingWaitMs: number;
 
   constructor(hub: StreamHub, private readonly opts: PackagerOptions) {
     this.audience = new HlsAudience(Math.max(6000, 3 * opts.targetDuration * 1000));
+    this.firstSegmentWaitMs = FIRST_SEGMENT_WAIT_TARGETS * opts.targetDuration * 1000;
+    this.blockingWaitMs = BLOCKING_WAIT_TARGETS * opts.targetDuration * 1000;
     hub.on("published", (stream) => this.ensure(stream));
     hub.on("removed", (streamId) => this.remove(streamId));
   }
