@@ -130,13 +130,13 @@ export class SignerLink {
     this.state = "up";
     this.lastOkAt = Date.now();
     this.retryMs = IDENTITY_RETRY_BASE_MS;
-    metrics.signerUp.set(1);
+    metrics.signerUp.set({ signer: new URL(this.client.origin).host }, 1);
   }
 
   private markDown(err: unknown): void {
     this.state = "down";
     this.lastError = (err as Error).message.slice(0, 300);
-    metrics.signerUp.set(0);
+    metrics.signerUp.set({ signer: new URL(this.client.origin).host }, 0);
   }
 }
 
