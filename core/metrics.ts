@@ -15,6 +15,12 @@ const SECONDS_SEGMENT = [0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8, 12, 16, 32
 /** Batch AI: tens of milliseconds (text, small images) up to aiTimeoutMs (default 120 s). */
 const SECONDS_AI = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128];
 
+let hlsHeldBytes: () => number = () => 0;
+/** The HLS service tells how many segment bytes its windows hold (read at each scrape). */
+export function reportHlsHeldBytes(source: () => number): void {
+  hlsHeldBytes = source;
+}
+
 export const metrics = {
   httpRequests: new client.Histogram({
     name: "wharf_http_request_duration_seconds",
@@ -100,6 +106,14 @@ export const metrics = {
     registers: [registry],
     collect() {
       this.set(runningFfmpegCount());
+    },
+  }),
+  hlsHeldBytes: new client.Gauge({
+    name: "wharf_hls_held_bytes",
+    help: "Bytes of media segments (and the segments being written) held in memory by the HLS windows",
+    registers: [registry],
+    collect() {
+      this.set(hlsHeldBytes());
     },
   }),
   webrtcSessions: new client.Gauge({

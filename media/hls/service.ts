@@ -1,4 +1,5 @@
 // One HLS packager per stream, created when the stream first goes live.
+import { reportHlsHeldBytes } from "../../core/metrics.ts";
 import type { StreamHub } from "../hub/hub.ts";
 import type { Stream } from "../hub/stream.ts";
 import { HlsAudience } from "./audience.ts";
@@ -20,6 +21,7 @@ export class HlsService {
     this.audience = new HlsAudience(Math.max(6000, 3 * opts.targetDuration * 1000));
     this.firstSegmentWaitMs = FIRST_SEGMENT_WAIT_TARGETS * opts.targetDuration * 1000;
     this.blockingWaitMs = BLOCKING_WAIT_TARGETS * opts.targetDuration * 1000;
+    reportHlsHeldBytes(() => [...this.packagers.values()].reduce((sum, p) => sum + p.heldBytes(), 0));
     hub.on("published", (stream) => this.ensure(stream));
     hub.on("removed", (streamId) => this.remove(streamId));
   }
