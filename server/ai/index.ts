@@ -13,6 +13,7 @@ import { parsePriceCaps, PriceCapError, type PriceCaps } from "../orchestrators/
 import { ResultStore } from "./results.ts";
 import { registerAiRoutes, type PreHandler } from "./routes.ts";
 import { AiService, type AiBilling } from "./service.ts";
+import { AdmissionQueue } from "./admission-queue.ts";
 
 export { AiService, AiHttpError, type AiBilling, type AiUsage } from "./service.ts";
 export type { AiOrchestratorSource, AiCandidate, AiSelection } from "./orchestrators.ts";
@@ -86,6 +87,7 @@ export async function startBatchAi(app: FastifyInstance, deps: BatchAiDeps): Pro
   const source = deps.source ?? registryAiSource(deps.registry, caps, { ignoreMaxPriceIfNeeded: config.ignoreMaxPriceIfNeeded });
   const results = new ResultStore({ dir: join(deps.dataDir, "ai-results"), ttlSec: config.resultTtlSec });
   results.register(app);
+  const queue = config.aiQueueTimeoutMs > 0 ? new AdmissionQueue({ timeoutMs: config.aiQueueTimeoutMs, maxLength: config.aiQueueMax }) : undefined;
   const service = new AiService({
     source,
     results,
@@ -94,11 +96,13 @@ export async function startBatchAi(app: FastifyInstance, deps: BatchAiDeps): Pro
     retryBudget: config.aiRetryBudget,
     timeoutMs: config.aiTimeoutMs,
     payments: deps.payments,
+    queue,
   });
   await registerAiRoutes(app, { service, auth: deps.auth, observe: deps.observe });
   return {
     service, results, caps,
     stop() {
+      queue?.close();
       results.close();
     },
   };

@@ -9,7 +9,10 @@
 //   401/402/403/404, other 4xx, 5xx,
 //   network errors, timeouts              next orchestrator, with a penalty
 // At most `retryBudget` orchestrators are tried, each bounded by `timeoutMs`; when
-// none could serve, a 503 (with Retry-After) says why.
+// none could serve, a 503 (with Retry-After) says why. When some were only busy, the
+// request waits in the admission queue (admission-queue.ts) for a slot and is tried again,
+// until the queue's timeout; a request arriving while others of its pipeline and model
+// wait queues behind them instead of overtaking.
 //
 // Results: data URIs are decoded and stored before the answer. Result URLs on the
 // orchestrator are checked (scheme, host) before the answer, which already carries
@@ -25,6 +28,7 @@ import { aiRequestHeaders, PAYMENT_HEADER } from "../../protocol/segment-header.
 import { moduleLogger } from "../../core/log.ts";
 import { RandomPool } from "../random-pool.ts";
 import type { Cancellation } from "./cancellation.ts";
+import { QueueRefusal, type AdmissionQueue } from "./admission-queue.ts";
 import type { AiCandidate, AiOrchestratorSource, AiPaymentTicket, AiPayments, NoCandidateReason } from "./orchestrators.ts";
 import { PaymentRefusal } from "../../protocol/payments/balance-session.ts";
 import { sniffContentType } from "../../protocol/ai/media-facts.ts";
@@ -95,6 +99,8 @@ export interface AiServiceOptions {
   allowForeignResultUrls?: boolean;
   /** Pays orchestrators that want tickets; without it only free orchestrators can serve. */
   payments?: AiPayments;
+  /** Where requests wait when every candidate is at capacity; without it they get 503 at once. */
+  queue?: AdmissionQueue;
 }
 
 export interface AiJob {
@@ -133,6 +139,21 @@ const RETRY_AFTER: Record<NoCandidateReason | "busy" | "failed", string> = {
   failed: "5",
 };
 
+/** The admission queue's lane of a request: capacity is per model runner. */
+const laneOf = (spec: PipelineSpec, model: string) => `${spec.pipeline}\n${model}`;
+
+/** Orchestrators' answers quoted in a 503 (a request waiting in the queue may try many times). */
+const MAX_PROBLEMS = 16;
+
+/** Yields `body` and runs `onEnd` once it is over: read to the end, failed, or left by its reader. */
+async function* endingWith(body: AsyncIterable<Uint8Array>, onEnd: () => void): AsyncGenerator<Uint8Array> {
+  try {
+    yield* body;
+  } finally {
+    onEnd();
+  }
+}
+
 /** A body for undici's dispatch: FormData is encoded here (multipart, with its boundary). */
 async function encodeForm(fd: FormData): Promise<{ body: Buffer; contentType?: string }> {
   const r = new Response(fd);
@@ -169,52 +190,78 @@ export class AiService {
     // Time-ordered (UUIDv7): usage records are indexed by request id, and ids that grow
     // append to that index instead of touching a random page of it on every commit.
     const requestId = job.requestId ?? uuidv7({ rng: () => this.random.take(16) });
+    const queue = this.opts.queue;
+    // With nobody waiting this costs one field read: no lane string, no timer.
+    let lane: string | undefined;
+    let waitingSince: number | undefined;
+    if (queue && queue.length > 0 && queue.has((lane = laneOf(spec, model)))) {
+      waitingSince = Date.now();
+      await this.waitForSlot(queue, lane, job, waitingSince, false);
+    }
     const tried = new Set<string>();
     const problems: string[] = [];
     let busy = 0;
     let failed = 0;
     let reservation: { release: () => void } | undefined;
     try {
-      for (let attempt = 0; attempt < this.opts.retryBudget; attempt++) {
-        if (job.cancel?.cancelled) throw AiHttpError.msg(499, "client closed the request");
-        const sel = await this.opts.source.select({ pipeline: spec.pipeline, capability: spec.capability, modelId: model, exclude: tried });
-        if (!sel.ok) {
-          if (attempt === 0) throw AiHttpError.msg(503, sel.message, { "retry-after": RETRY_AFTER[sel.reason] });
-          break;
-        }
-        const cand = sel.candidates[0]!;
-        tried.add(cand.address);
-        log.debug({ requestId, pipeline: spec.pipeline, model, orchestrator: cand.address, attempt }, "orchestrator selected");
-        const costWei = feeWei(job.units, cand.price.pricePerUnit, cand.price.pixelsPerUnit);
-        if (!reservation && this.opts.billing.reserve) {
-          const r = await this.opts.billing.reserve(job.key, spec.pipeline, job.units, costWei);
-          if (!r.ok) throw AiHttpError.msg(r.status, r.message, r.headers);
-          reservation = r;
-        }
-        const copies: PendingCopy[] = [];
-        const res = await this.attempt(job, cand, requestId, copies);
-        if (res.kind === "ok") {
-          const outcome = { ...res.outcome, requestId, costWei } as AiOutcome;
-          // Metered before anything reaches the client (durable when record resolves).
-          try {
-            await this.opts.billing.record({
-              keyId: job.keyId, pipeline: spec.pipeline, model, units: job.units,
-              orchestrator: cand.address, orchestratorCostWei: costWei, paidWei: res.paidWei, requestId,
-            });
-          } catch (err) {
-            if (outcome.kind === "stream") outcome.abort();
-            for (const c of copies) c.reserved.abandon();
-            log.error({ requestId, err: (err as Error).message }, "recording AI usage failed");
-            throw AiHttpError.msg(500, "usage could not be recorded; the result is withheld and nothing was billed");
+      // Rounds: every candidate once; another round after a wait in the queue when some were busy.
+      for (;;) {
+        let busyNow = 0;
+        for (let attempt = 0; attempt < this.opts.retryBudget; attempt++) {
+          if (job.cancel?.cancelled) throw AiHttpError.msg(499, "client closed the request");
+          const sel = await this.opts.source.select({ pipeline: spec.pipeline, capability: spec.capability, modelId: model, exclude: tried });
+          if (!sel.ok) {
+            if (attempt === 0) throw AiHttpError.msg(503, sel.message, { "retry-after": RETRY_AFTER[sel.reason] });
+            break;
           }
-          log.debug({ requestId, orchestrator: cand.address, costWei: String(costWei) }, "usage recorded");
-          if (copies.length) this.deliver(copies, cand, requestId);
-          return outcome;
+          const cand = sel.candidates[0]!;
+          tried.add(cand.address);
+          log.debug({ requestId, pipeline: spec.pipeline, model, orchestrator: cand.address, attempt }, "orchestrator selected");
+          const costWei = feeWei(job.units, cand.price.pricePerUnit, cand.price.pixelsPerUnit);
+          if (!reservation && this.opts.billing.reserve) {
+            const r = await this.opts.billing.reserve(job.key, spec.pipeline, job.units, costWei);
+            if (!r.ok) throw AiHttpError.msg(r.status, r.message, r.headers);
+            reservation = r;
+          }
+          const copies: PendingCopy[] = [];
+          const res = await this.attempt(job, cand, requestId, copies);
+          // The orchestrator's slot is free again (an event stream's once the stream ends): a waiting request's turn.
+          const slotFree = res.kind === "failed" || (res.kind === "ok" && res.outcome.kind === "json");
+          if (slotFree && queue && queue.length > 0) queue.release((lane ??= laneOf(spec, model)));
+          if (res.kind === "ok") {
+            const outcome = { ...res.outcome, requestId, costWei } as AiOutcome;
+            if (queue && outcome.kind === "stream") {
+              const streamLane = (lane ??= laneOf(spec, model));
+              outcome.body = endingWith(outcome.body, () => queue.release(streamLane));
+            }
+            // Metered before anything reaches the client (durable when record resolves).
+            try {
+              await this.opts.billing.record({
+                keyId: job.keyId, pipeline: spec.pipeline, model, units: job.units,
+                orchestrator: cand.address, orchestratorCostWei: costWei, paidWei: res.paidWei, requestId,
+              });
+            } catch (err) {
+              if (outcome.kind === "stream") outcome.abort();
+              for (const c of copies) c.reserved.abandon();
+              log.error({ requestId, err: (err as Error).message }, "recording AI usage failed");
+              throw AiHttpError.msg(500, "usage could not be recorded; the result is withheld and nothing was billed");
+            }
+            log.debug({ requestId, orchestrator: cand.address, costWei: String(costWei) }, "usage recorded");
+            if (copies.length) this.deliver(copies, cand, requestId);
+            return outcome;
+          }
+          for (const c of copies) c.reserved.abandon();
+          if (res.kind === "busy") {
+            busy++;
+            busyNow++;
+          } else failed++;
+          if (problems.length < MAX_PROBLEMS) problems.push(`${cand.address}: ${res.reason}`);
         }
-        for (const c of copies) c.reserved.abandon();
-        if (res.kind === "busy") busy++;
-        else failed++;
-        problems.push(`${cand.address}: ${res.reason}`);
+        // Some were only busy: wait for a slot, then try them all again.
+        if (!queue || busyNow === 0) break;
+        waitingSince ??= Date.now();
+        await this.waitForSlot(queue, (lane ??= laneOf(spec, model)), job, waitingSince, true);
+        tried.clear();
       }
     } finally {
       reservation?.release();
@@ -225,6 +272,19 @@ export class AiService {
         ? `all ${n} orchestrator(s) tried for ${spec.pipeline} "${model}" are at capacity`
         : `no orchestrator could serve ${spec.pipeline} "${model}": ${n} tried (${busy} busy, ${failed} failed)`;
     throw AiHttpError.msg(503, `${why}: ${problems.join("; ")}`.slice(0, 2000), { "retry-after": RETRY_AFTER[failed === 0 ? "busy" : "failed"] });
+  }
+
+  /** Waits in the admission queue; its refusals as the client's answer (503 with Retry-After, 499). */
+  private async waitForSlot(queue: AdmissionQueue, lane: string, job: AiJob, since: number, rejoin: boolean): Promise<void> {
+    try {
+      await queue.wait(lane, job.keyId, since, job.cancel, rejoin);
+    } catch (err) {
+      if (!(err instanceof QueueRefusal)) throw err;
+      if (err.reason === "cancelled") throw AiHttpError.msg(499, "client closed the request");
+      throw AiHttpError.msg(503, `every orchestrator for ${job.spec.pipeline} "${job.model}" is at capacity and ${err.message}`, {
+        "retry-after": String(Math.max(1, Math.ceil(queue.timeoutMs / 1000))),
+      });
+    }
   }
 
   private async attempt(

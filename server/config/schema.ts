@@ -55,6 +55,11 @@ export const ConfigSchema = Type.Object(
     // Batch AI
     aiRetryBudget: Type.Integer({ minimum: 1, maximum: 10, default: 3, description: "Orchestrator attempts per AI request" }),
     aiTimeoutMs: Type.Integer({ minimum: 1000, default: 120000 }),
+    aiQueueTimeoutMs: Type.Integer({
+      minimum: 0, maximum: 600000, default: 10000,
+      description: "A batch AI request that finds every orchestrator at capacity waits this long for a slot (turns round-robin over keys) before 503 with Retry-After; 0 = refuse at once",
+    }),
+    aiQueueMax: Type.Integer({ minimum: 1, default: 1000, description: "Batch AI requests waiting for an orchestrator slot, all keys together; more get 503 at once" }),
     resultTtlSec: Type.Integer({ minimum: 10, default: 3600, description: "How long re-hosted AI results are served" }),
     // Billing
     priceBook: Type.String({ default: "", description: "Customer price book: JSON {currency, ethPrice, default, pipelines} or a path to it (default 20% margin over orchestrator cost, USD)" }),
