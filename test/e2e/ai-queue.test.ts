@@ -57,6 +57,28 @@ describe("batch AI admission queue", { timeout: 120_000 }, () => {
       assert.ok(slowest < 3000, `two rounds of 300 ms work, queued: the last answer took ${slowest} ms`);
     });
 
+    test("clients hanging up while queued leave the queue: their requests never reach an orchestrator", async () => {
+      const requestsSoFar = async () => (await Promise.all(orchs.map((o) => o.aiStats()))).reduce((n, s) => n + (s.requests["text-to-image"] ?? 0), 0);
+      const before = await requestsSoFar();
+      const aborts = Array.from({ length: 16 }, () => new AbortController());
+      const sent = aborts.map((a) =>
+        fetch(`${wharf.http}/text-to-image`, {
+          method: "POST",
+          signal: a.signal,
+          headers: { authorization: `Bearer ${wharf.adminKey}`, "content-type": "application/json" },
+          body: JSON.stringify({ model_id: "", prompt: "gone", width: 64, height: 64 }),
+        }).catch(() => undefined),
+      );
+      await sleep(150); // 8 on the orchestrators, 8 queued
+      for (const a of aborts) a.abort();
+      await Promise.all(sent);
+      await sleep(1000); // slots free up: nobody is left to take them
+      assert.equal((await requestsSoFar()) - before, 8, "only the 8 that had a slot reached an orchestrator");
+      const next = await t2i(wharf, wharf.adminKey);
+      assert.equal(next.status, 200);
+      assert.ok(next.ms < 1000, `the queue is empty again: ${next.ms} ms`);
+    });
+
     test("a second key's single request is served while the first key's burst waits", async (t) => {
       const [burstKey, otherKey] = await Promise.all([aiKey(wharf, "burst"), aiKey(wharf, "single")]);
       // 40 requests = 5 rounds of the 8 slots; the other key's one request comes once the burst queues.
