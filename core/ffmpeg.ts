@@ -35,8 +35,16 @@ export function ffmpegBinaries(): { ffmpeg: string; ffprobe: string } {
 }
 
 /** True when an ffmpeg binary can be run. Used by /readyz. */
+/** How long a positive answer of ffmpegAvailable() is kept (a readiness probe must not spawn per call). */
+const AVAILABLE_TTL_MS = 60_000;
+let availableAt = 0;
+
 export function ffmpegAvailable(): boolean {
-  return onPath(ffmpegBinaries().ffmpeg);
+  const now = Date.now();
+  if (now - availableAt < AVAILABLE_TTL_MS) return true;
+  const ok = onPath(ffmpegBinaries().ffmpeg);
+  if (ok) availableAt = now;
+  return ok;
 }
 
 export class FfmpegError extends Error {

@@ -12,6 +12,7 @@ import { displayHost, type PublicUrls } from "./api/urls.ts";
 import { AccountsStreamCatalog, type StreamCatalog } from "./streams/catalog.ts";
 import { AccountsError, ConcurrencyLimiter, createAccounts, type Accounts, type PriceBookConfig } from "./accounts/index.ts";
 import { ConfigError } from "./config/load.ts";
+import { requireFreePorts } from "./config/ports.ts";
 import { registerAccountRoutes } from "./accounts/routes.ts";
 import { StreamMeter } from "./billing/stream-meter.ts";
 import { readJsonSetting } from "./config/json-setting.ts";
@@ -69,6 +70,11 @@ export interface Gateway {
 
 export async function startGateway(config: Config): Promise<Gateway> {
   rootLogger.level = config.logLevel;
+  await requireFreePorts(config.host, { httpPort: config.httpPort, rtmpPort: config.rtmpPort });
+  if (!config.orchAddr && !config.orchWebhookUrl && !config.remoteSignerUrl && process.env.NODE_ENV === "production" && process.env.WHARF_DEV_ORCHESTRATORS === undefined) {
+    // The development network (stand-in results, billed) belongs to `npm start`, not to production.
+    throw new ConfigError("no orchestrators configured: set orchAddr (WHARF_ORCH_ADDR), orchWebhookUrl (WHARF_ORCH_WEBHOOK_URL) or remoteSignerUrl (WHARF_REMOTE_SIGNER_URL, discovery through the signer); development orchestrators start in production only with WHARF_DEV_ORCHESTRATORS set");
+  }
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true });
   const accounts = createAccounts({

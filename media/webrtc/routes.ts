@@ -11,6 +11,9 @@ import { Type } from "typebox";
 import { errorBody } from "../../core/errors.ts";
 import type { SessionResult, WebRtcService } from "./service.ts";
 
+/** WHIP/WHEP endpoints and their session resources. */
+const WEBRTC_ENDPOINT = /^\/(v1\/streams\/[^/?]+\/wh[ie]p|live\/video-to-video\/[^/?]+\/whip|v1\/wh[ie]p\/[^/?]+)(\?|$)/;
+
 const SDP = "application/sdp";
 const TRICKLE = "application/trickle-ice-sdpfrag";
 const SDP_LIMIT = 64 * 1024;
@@ -64,6 +67,15 @@ export function registerWebRtcRoutes(app: FastifyInstance, webrtc: WebRtcService
     onRequest: requireSdp,
     bodyLimit: SDP_LIMIT,
     schema: { params: Type.Object({ [key]: Id }), hide: true },
+  });
+  // RFC 9725: OPTIONS on a WHIP/WHEP endpoint (with or without CORS preflight headers) says
+  // what it takes. The CORS plugin answers every OPTIONS with 204; this adds the WHIP headers.
+  app.addHook("onSend", async (req, reply, payload) => {
+    if (req.method === "OPTIONS" && WEBRTC_ENDPOINT.test(req.url)) {
+      reply.header("accept-post", "application/sdp");
+      reply.header("allow", /\/v1\/wh[ie]p\//.test(req.url) ? "DELETE, OPTIONS" : "POST, OPTIONS");
+    }
+    return payload;
   });
   app.post("/v1/streams/:id/whip", whipOpts("id"), whip);
   app.post("/live/video-to-video/:stream/whip", whipOpts("stream"), whip);

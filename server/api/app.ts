@@ -43,7 +43,9 @@ export async function createApp(opts: AppOptions = {}): Promise<FastifyInstance>
   await app.register(cors, {
     origin: true,
     methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-    exposedHeaders: ["Location", "ETag", "Link", "Retry-After", "Content-Type"],
+    exposedHeaders: ["Location", "ETag", "Link", "Retry-After", "Content-Type", "Accept-Post"],
+    // A plain OPTIONS (a WHIP client asking what the endpoint takes) is answered, not a 400.
+    strictPreflight: false,
   });
   // OpenAPI document generated from the route schemas.
   await app.register(swagger, {

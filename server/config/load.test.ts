@@ -37,3 +37,10 @@ test("an invalid value names the field", () => {
   assert.throws(() => loadConfig({ env: {}, argv: ["--no-such-thing", "1"] }), (e: Error) => /unknown flag --no-such-thing/.test(e.message));
   assert.throws(() => loadConfig({ env: {}, overrides: { logLevel: "loud" as never } }), (e: Error) => /logLevel/.test(e.message));
 });
+
+test("an unknown flag suggests the nearest setting", () => {
+  assert.throws(() => loadConfig({ env: {}, argv: ["--http-prot", "9000"] }), (e: Error) => /unknown flag --http-prot \(did you mean --http-port\?\)/.test(e.message));
+  assert.throws(() => loadConfig({ env: {}, argv: ["--remote-signer", "x"] }), (e: Error) => /did you mean --remote-signer-url\?/.test(e.message));
+  assert.throws(() => loadConfig({ env: {}, argv: ["--zzzzzzzz", "1"] }), (e: Error) => !/did you mean/.test(e.message));
+});
+

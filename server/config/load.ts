@@ -94,7 +94,10 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   }
   for (const [flag, raw] of Object.entries(flags.values)) {
     const field = fieldFromFlag(flag);
-    if (!field) throw new ConfigError(`unknown flag --${flag}`);
+    if (!field) {
+      const near = nearestFlag(flag, fields);
+      throw new ConfigError(`unknown flag --${flag}${near ? ` (did you mean --${near}?)` : ""}; npm start -- --help lists them`);
+    }
     merged[field] = coerce(field, raw, `--${flag}`);
   }
   Object.assign(merged, opts.overrides ?? {});
@@ -127,3 +130,25 @@ export function configHelp(): string {
   lines.push("  --config <file.json>  WHARF_CONFIG  JSON file with any of the settings above");
   return lines.join("\n");
 }
+
+/** The setting whose flag spelling is closest to `flag` (edit distance at most 3), for "did you mean". */
+export function nearestFlag(flag: string, fields: readonly string[]): string | undefined {
+  const want = flag.toLowerCase().replace(/[-_]/g, "");
+  let best: { field: string; d: number } | undefined;
+  for (const f of fields) {
+    const d = editDistance(want, f.toLowerCase());
+    if (d <= 3 && (!best || d < best.d)) best = { field: f, d };
+  }
+  return best && best.field.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+

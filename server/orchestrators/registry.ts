@@ -4,7 +4,7 @@
 // unreachable ones, auth tokens refreshed before the last 10% of validity),
 // and the selector. Processors (transcode, live AI, batch AI) share one instance.
 import { EventEmitter } from "node:events";
-import { getOrchestrator, OrchestratorRpcError } from "../../protocol/grpc-client.ts";
+import { closeGrpcClients, getOrchestrator, OrchestratorRpcError } from "../../protocol/grpc-client.ts";
 import { TranscodeError } from "../../protocol/transcode-client.ts";
 import { bitstringToList, capabilityName } from "../../protocol/capabilities.ts";
 import type { OrchestratorInfo, OrchestratorRequest } from "../../protocol/messages.ts";
@@ -254,7 +254,12 @@ export class OrchestratorRegistry extends EventEmitter<RegistryEvents> {
     const merged = new Map<string, Candidate>();
     for (const c of this.webhookCandidates) merged.set(c.address, c);
     for (const c of this.staticCandidates) merged.set(c.address, c);
-    for (const [addr] of this.states) if (!merged.has(addr)) this.states.delete(addr);
+    for (const [addr] of this.states) {
+      if (merged.has(addr)) continue;
+      this.states.delete(addr);
+      // Dropped from discovery: its pooled gRPC channel goes too.
+      void closeGrpcClients(addr);
+    }
     for (const c of merged.values()) {
       const s = this.states.get(c.address);
       if (s) {
