@@ -12,7 +12,7 @@ export const USAGE = `Wharf development orchestrator (speaks the go-livepeer orc
 
 Usage: npm run orchestrator -- [options]
 
-  --port N               listen port (default 8935; 0 = any free port)
+  --port N               listen port (default 8936: 8935 is Wharf's; 0 = any free port)
   --host H               listen host (default 127.0.0.1)
   --http                 plaintext (h2c gRPC + HTTP/1.1); default is TLS with a self-signed certificate
   --service-url URL      advertised transcoder URL (default scheme://host:port)

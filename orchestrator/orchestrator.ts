@@ -22,6 +22,9 @@ import { Payee, type PaymentsView } from "./payments/payee.ts";
 import { SessionTable } from "./sessions.ts";
 import { transcodeSegment } from "./transcode.ts";
 
+/** go-livepeer orchestrators listen on 8935, but so does Wharf on a laptop: the dev orchestrator takes the next port. */
+export const DEFAULT_DEV_ORCHESTRATOR_PORT = 8936;
+
 export const ORCHESTRATOR_VERSION = "0.9.0-wharf-dev";
 
 export interface CapabilityPriceOption extends Price {
@@ -31,7 +34,7 @@ export interface CapabilityPriceOption extends Price {
 }
 
 export interface OrchestratorOptions {
-  /** Listen port (0 = any free port; default 8935). */
+  /** Listen port (0 = any free port; default DEFAULT_DEV_ORCHESTRATOR_PORT, beside Wharf's 8935). */
   port?: number;
   /** Listen host (default 127.0.0.1). */
   host?: string;
@@ -461,7 +464,7 @@ export async function startOrchestrator(opts: OrchestratorOptions = {}): Promise
     log.debug({ feature: f.name }, "feature registered");
   }
 
-  const port = await server.listen(opts.port ?? 8935, host);
+  const port = await server.listen(opts.port ?? DEFAULT_DEV_ORCHESTRATOR_PORT, host);
   const advertisedHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
   const url = `${secure ? "https" : "http"}://${advertisedHost}:${port}`;
   serviceUrl = (opts.serviceUrl ?? url).replace(/\/+$/, "");
