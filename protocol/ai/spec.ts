@@ -439,10 +439,47 @@ export function billingUnits(spec: PipelineSpec, v: Record<string, FieldValue | 
     case "audio-to-text":
       return Math.ceil(facts.audioDurationMs ?? 0);
     case "llm":
+      // The most the answer may use: what the spend check reserves and the orchestrator is paid
+      // for before the call. The usage record takes what the answer used (usedUnits).
       return n("max_tokens");
     case "text-to-speech":
       return 1000 * String(v.text ?? "").length;
   }
+}
+
+/** Tokens a chat template adds around each message (role markers, separators), generously. */
+const LLM_TEMPLATE_TOKENS_PER_MESSAGE = 16;
+
+/**
+ * For pipelines billed by what the answer used (llm), the most an answer can be billed:
+ * max_tokens plus a bound on the prompt's tokens (a token is at least one character, and a
+ * chat template adds a few per message). Undefined: the projection (billingUnits) is the bill.
+ */
+export function unitCeiling(spec: PipelineSpec, v: Record<string, FieldValue | undefined>): number | undefined {
+  if (spec.pipeline !== "llm") return undefined;
+  const messages = (v.messages ?? []) as LlmMessage[];
+  let prompt = 0;
+  for (const m of messages) prompt += m.content.length + LLM_TEMPLATE_TOKENS_PER_MESSAGE;
+  return prompt + Number(v.max_tokens ?? 0);
+}
+
+/**
+ * The units an answer says it used (undefined: it does not say; bill the projection). llm:
+ * the `usage` of Livepeer's LLM response (each streamed chunk carries it too, counting so
+ * far): total_tokens (prompt + completion, as LLM APIs bill), else the sum of the two it
+ * gives. Never more than `ceiling` (unitCeiling): the count comes from the orchestrator.
+ */
+export function usedUnits(answer: unknown, ceiling: number): number | undefined {
+  if (!answer || typeof answer !== "object") return undefined;
+  const u = (answer as { usage?: unknown }).usage;
+  if (!u || typeof u !== "object") return undefined;
+  const count = (x: unknown) => (typeof x === "number" && Number.isFinite(x) && x >= 0 ? Math.round(x) : undefined);
+  const { total_tokens, prompt_tokens, completion_tokens } = u as Record<string, unknown>;
+  const total = count(total_tokens);
+  const prompt = count(prompt_tokens);
+  const completion = count(completion_tokens);
+  const used = total ?? (prompt === undefined && completion === undefined ? undefined : (prompt ?? 0) + (completion ?? 0));
+  return used === undefined ? undefined : Math.min(used, ceiling);
 }
 
 /** Fee in wei = ceil(units x pricePerUnit / pixelsPerUnit). */

@@ -213,6 +213,12 @@ export class Accounts extends EventEmitter<AccountsEvents> {
     return rec && this.recorded(rec);
   }
 
+  /** Brings a billed batch request to the units its answer used (a streamed LLM answer, once it ended; usage-recording.ts). */
+  async settleBatchUsage(requestId: string, final: { units: number; orchestratorCostWei: string | bigint }): Promise<UsageRecord | undefined> {
+    const rec = await this.usage.settleBatch(requestId, final);
+    return rec && this.recorded(rec);
+  }
+
   /** Records one interval (typically a minute) of a live or transcode stream. */
   async recordStreamUsage(u: StreamUsageInput): Promise<UsageRecord> {
     return this.recorded(await this.usage.recordStream(u));

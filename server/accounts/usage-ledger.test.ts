@@ -56,3 +56,23 @@ test("refundBatchUsage negates a batch record once, audited; nothing to refund f
     assert.equal(audit.length, 1);
     assert.equal(audit[0]!.details.requestId, "req-1");
   }, { usageFsyncIntervalMs: 100 }));
+
+test("settleBatchUsage brings a request's records to the units its answer used, once; nothing when they match", () =>
+  withAccounts(async (a) => {
+    const { key } = await a.createKey({ name: "k", scopes: ["ai"] });
+    // A streamed LLM answer billed by max_tokens (256) before its first byte; it used 6 tokens.
+    const orig = await a.recordBatchUsage({ keyId: key.id, pipeline: "llm", units: 256, orchestratorCostWei: "256000", paidWei: "300000", requestId: "llm-1" });
+    const settle = await a.settleBatchUsage("llm-1", { units: 6, orchestratorCostWei: 6000n });
+    assert.ok(settle);
+    assert.equal(settle.requestId, "llm-1:settle");
+    assert.equal(settle.units, 6 - 256);
+    assert.equal(settle.orchestratorCostWei, String(6000 - 256000));
+    assert.equal(settle.paidWei, "0", "the tickets sent stay on the first record");
+    const used = await a.recordBatchUsage({ keyId: key.id, pipeline: "llm", units: 6, orchestratorCostWei: "6000", requestId: "llm-6" });
+    assert.equal(orig.chargeMicros + settle.chargeMicros, used.chargeMicros, "charged as if billed by 6 tokens from the start");
+    assert.equal((await a.settleBatchUsage("llm-1", { units: 6, orchestratorCostWei: 6000n }))?.id, settle.id, "idempotent");
+    assert.equal(await a.settleBatchUsage("llm-6", { units: 6, orchestratorCostWei: 6000n }), undefined, "nothing to settle");
+    assert.equal(await a.settleBatchUsage("no-such-request", { units: 1, orchestratorCostWei: 0n }), undefined);
+    const records = await a.listUsage({ from: 0, to: Date.now() + 1000, keyId: key.id });
+    assert.equal(records.filter((r) => r.requestId?.startsWith("llm-1")).reduce((n, r) => n + r.units, 0), 6);
+  }, { usageFsyncIntervalMs: 100 }));

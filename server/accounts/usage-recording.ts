@@ -1,4 +1,4 @@
-// Writing usage records: billed batch requests, their refunds, and intervals of live streams.
+// Writing usage records: billed batch requests, their refunds and settlements, and intervals of live streams.
 import { requireNonNegative } from "./key-input.ts";
 import { parseWei, type PriceBook } from "./pricing.ts";
 import type { AuditEntry, UsageRecord, UsageStore } from "./types.ts";
@@ -90,6 +90,36 @@ export class UsageRecorder {
     });
     await this.audit({ actor: "system", action: "usage.refund", target: orig.keyId, details: { requestId, reason, chargeMicros: orig.chargeMicros } });
     return rec;
+  }
+
+  /**
+   * Brings a billed batch request to the units its answer turned out to use (a streamed LLM
+   * answer is billed by max_tokens before its first byte, and counted when it ends): appends
+   * a record of the difference in units, cost and charge (request id `<requestId>:settle`),
+   * so the request's records add up to `final`. Append-only like refunds, idempotent, no
+   * record when nothing differs; undefined when there is no such request.
+   */
+  async settleBatch(requestId: string, final: { units: number; orchestratorCostWei: string | bigint }): Promise<UsageRecord | undefined> {
+    requireNonNegative(final.units, "units");
+    const orig = await this.usage.findByRequest(requestId);
+    if (!orig || orig.kind !== "batch") return undefined;
+    const settleId = `${requestId}:settle`;
+    const existing = await this.usage.findByRequest(settleId);
+    if (existing) return existing;
+    const units = Math.round(final.units);
+    const wei = parseWei(final.orchestratorCostWei);
+    const charge = this.priceBook.charge({ pipeline: orig.pipeline, units, orchestratorCostWei: wei });
+    if (units === orig.units && wei === BigInt(orig.orchestratorCostWei) && charge === orig.chargeMicros) return undefined;
+    return this.usage.insert({
+      ...orig,
+      ts: this.now(),
+      requestId: settleId,
+      units: units - orig.units,
+      orchestratorCostWei: (wei - BigInt(orig.orchestratorCostWei)).toString(),
+      // The tickets were paid from the projection before the call; they stay on the first record.
+      paidWei: "0",
+      chargeMicros: charge - orig.chargeMicros,
+    });
   }
 
   /** Records one interval (typically a minute) of a live or transcode stream. */

@@ -78,6 +78,9 @@ export function accountsBilling(accounts: Accounts): AiBilling {
     async refund(requestId, reason) {
       await accounts.refundBatchUsage(requestId, reason);
     },
+    async settle(requestId, final) {
+      await accounts.settleBatchUsage(requestId, final);
+    },
   };
 }
 

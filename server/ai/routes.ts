@@ -16,7 +16,7 @@ import { formLimits, readFormBody, type FormCaps } from "./form-body.ts";
 import { MAX_JSON_DEPTH, nestedDeeperThan } from "../../core/json-depth.ts";
 import { AiHttpError, type AiJob, type AiOutcome, type AiService } from "./service.ts";
 import {
-  AI_PIPELINES, PIPELINE_SPECS, billingUnits, resolveModel, semanticError, validateFields,
+  AI_PIPELINES, PIPELINE_SPECS, billingUnits, resolveModel, semanticError, unitCeiling, validateFields,
   type FieldValue, type PipelineSpec,
 } from "../../protocol/ai/spec.ts";
 
@@ -180,7 +180,10 @@ export async function registerAiRoutes(app: FastifyInstance, opts: AiRoutesOptio
     const model = resolveModel(spec, v.values);
     const units = billingUnits(spec, v.values, { imageWidth: image?.width, imageHeight: image?.height, audioDurationMs: audio?.durationMs });
     const keyId = keyIdOf(req);
-    const job: AiJob = { requestId: req.id, spec, model, units, keyId, key: req.apiKey, body: buildBody(spec, v.values, model, parsed.file), stream: spec.pipeline === "llm" && v.values.stream === true };
+    const job: AiJob = {
+      requestId: req.id, spec, model, units, unitCeiling: unitCeiling(spec, v.values), keyId, key: req.apiKey,
+      body: buildBody(spec, v.values, model, parsed.file), stream: spec.pipeline === "llm" && v.values.stream === true,
+    };
 
     if (spec.pipeline === "image-to-video" && /(^|[,;\s])respond-async($|[,;\s])/i.test(String(req.headers.prefer ?? ""))) {
       const id = randomUUID();

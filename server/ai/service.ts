@@ -34,7 +34,8 @@ import { PaymentRefusal } from "../../protocol/payments/balance-session.ts";
 import { sniffContentType } from "../../protocol/ai/media-facts.ts";
 import type { ReservedResult, ResultStore } from "./results.ts";
 import { fetchResult } from "./result-fetch.ts";
-import { feeWei, type PipelineSpec } from "../../protocol/ai/spec.ts";
+import { feeWei, usedUnits, type PipelineSpec } from "../../protocol/ai/spec.ts";
+import { StreamedUsage } from "./stream-usage.ts";
 
 const log = moduleLogger("ai");
 
@@ -77,6 +78,8 @@ export interface AiBilling {
   record(u: AiUsage): Promise<void>;
   /** The request's result could not be delivered after all: cancel its charge (optional). */
   refund?(requestId: string, reason: string): Promise<void>;
+  /** A streamed answer ended having used other units than recorded: bring the request's charge to them (optional). */
+  settle?(requestId: string, final: { units: number; orchestratorCostWei: bigint }): Promise<void>;
 }
 
 /** A result URL answered to the client whose bytes are still on the orchestrator. */
@@ -111,7 +114,13 @@ export interface AiJob {
   requestId?: string;
   spec: PipelineSpec;
   model: string;
+  /** Billing units projected from the request (protocol/ai/spec.ts billingUnits): reserved, paid to the orchestrator. */
   units: number;
+  /**
+   * Set for pipelines billed by what the answer used (llm): the most it can be billed
+   * (unitCeiling). The usage record then takes the answer's own count (usedUnits).
+   */
+  unitCeiling?: number;
   keyId: string;
   /** The caller's key limits (spend caps), when known. */
   key?: { id: string; dailyCapMicros: number | null; monthlyCapMicros: number | null };
@@ -145,10 +154,16 @@ const laneOf = (spec: PipelineSpec, model: string) => `${spec.pipeline}\n${model
 /** Orchestrators' answers quoted in a 503 (a request waiting in the queue may try many times). */
 const MAX_PROBLEMS = 16;
 
-/** Yields `body` and runs `onEnd` once it is over: read to the end, failed, or left by its reader. */
-async function* endingWith(body: AsyncIterable<Uint8Array>, onEnd: () => void): AsyncGenerator<Uint8Array> {
+/** Yields `body` (each chunk shown to `usage` first) and runs `onEnd` once it is over: read to the end, failed, or left by its reader. */
+async function* endingWith(body: AsyncIterable<Uint8Array>, usage: StreamedUsage | undefined, onEnd: () => void): AsyncGenerator<Uint8Array> {
   try {
-    yield* body;
+    if (!usage) yield* body;
+    else {
+      for await (const chunk of body) {
+        usage.feed(chunk);
+        yield chunk;
+      }
+    }
   } finally {
     onEnd();
   }
@@ -230,16 +245,34 @@ export class AiService {
           if (slotFree && queue && queue.length > 0) queue.release((lane ??= laneOf(spec, model)));
           if (res.kind === "ok") {
             const outcome = { ...res.outcome, requestId, costWei } as AiOutcome;
-            if (queue && outcome.kind === "stream") {
-              const streamLane = (lane ??= laneOf(spec, model));
-              outcome.body = endingWith(outcome.body, () => queue.release(streamLane));
+            const usage: AiUsage = {
+              keyId: job.keyId, pipeline: spec.pipeline, model, units: job.units,
+              orchestrator: cand.address, orchestratorCostWei: costWei, paidWei: res.paidWei, requestId,
+            };
+            // Billed by what the answer used (llm): a JSON answer says it now; an event stream is
+            // recorded at the projection before its first byte and settled when it ends. The
+            // tickets (paidWei) were paid from the projection before the call and stay as they are.
+            const price = cand.price;
+            if (outcome.kind === "json" && job.unitCeiling !== undefined) {
+              const used = usedUnits(outcome.body, job.unitCeiling);
+              if (used !== undefined) {
+                usage.units = used;
+                usage.orchestratorCostWei = outcome.costWei = feeWei(used, price.pricePerUnit, price.pixelsPerUnit);
+              }
+            }
+            if (outcome.kind === "stream") {
+              const streamed = job.unitCeiling !== undefined ? new StreamedUsage(job.unitCeiling) : undefined;
+              const streamLane = queue ? (lane ??= laneOf(spec, model)) : undefined;
+              if (streamed || streamLane !== undefined) {
+                outcome.body = endingWith(outcome.body, streamed, () => {
+                  if (streamLane !== undefined) queue!.release(streamLane);
+                  if (streamed && streamed.units !== usage.units) this.settle(usage, streamed.units, price);
+                });
+              }
             }
             // Metered before anything reaches the client (durable when record resolves).
             try {
-              await this.opts.billing.record({
-                keyId: job.keyId, pipeline: spec.pipeline, model, units: job.units,
-                orchestrator: cand.address, orchestratorCostWei: costWei, paidWei: res.paidWei, requestId,
-              });
+              await this.opts.billing.record(usage);
             } catch (err) {
               if (outcome.kind === "stream") outcome.abort();
               for (const c of copies) c.reserved.abandon();
@@ -272,6 +305,17 @@ export class AiService {
         ? `all ${n} orchestrator(s) tried for ${spec.pipeline} "${model}" are at capacity`
         : `no orchestrator could serve ${spec.pipeline} "${model}": ${n} tried (${busy} busy, ${failed} failed)`;
     throw AiHttpError.msg(503, `${why}: ${problems.join("; ")}`.slice(0, 2000), { "retry-after": RETRY_AFTER[failed === 0 ? "busy" : "failed"] });
+  }
+
+  /** Brings a streamed answer's usage record to the units it used (after the stream; a failure is logged). */
+  private settle(usage: AiUsage, units: number, price: AiCandidate["price"]): void {
+    const settle = this.opts.billing.settle;
+    if (!settle) return;
+    const orchestratorCostWei = feeWei(units, price.pricePerUnit, price.pixelsPerUnit);
+    settle.call(this.opts.billing, usage.requestId, { units, orchestratorCostWei }).then(
+      () => log.debug({ requestId: usage.requestId, units, recorded: usage.units }, "streamed usage settled"),
+      (err: Error) => log.error({ requestId: usage.requestId, units, err: err.message }, "settling a streamed answer's usage failed; it stays billed at the projection"),
+    );
   }
 
   /** Waits in the admission queue; its refusals as the client's answer (503 with Retry-After, 499). */

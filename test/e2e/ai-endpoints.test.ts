@@ -144,8 +144,10 @@ describe("batch AI endpoints", { timeout: 90_000 }, () => {
     assert.equal(wav.toString("latin1", 8, 12), "WAVE");
     const usage = await wharf.api("GET", "/v1/usage");
     const rec = usage.body.records.find((x: { pipeline: string }) => x.pipeline === "llm");
-    assert.equal(rec.units, 256, "llm is billed on max_tokens (default 256)");
-    assert.equal(rec.orchestratorCostWei, String(256 * 1000));
+    // "hello wharf" (2 prompt tokens) -> "You said: hello wharf" (4): not max_tokens (256).
+    assert.equal(l.usage.totalTokens, 6);
+    assert.equal(rec.units, 6, "llm is billed by the tokens the answer used");
+    assert.equal(rec.orchestratorCostWei, String(6 * 1000));
   });
 
   test("llm stream: events arrive as tokens are produced and end with [DONE]", async () => {
@@ -179,6 +181,16 @@ describe("batch AI endpoints", { timeout: 90_000 }, () => {
       const last = events.at(-2)!.at;
       // 8 tokens x 120 ms: the first must arrive long before the last is produced.
       assert.ok(last - first >= 600, `first at ${first} ms, last at ${last} ms: not incremental`);
+      // Billed at max_tokens before the first byte (durable), then settled to what the stream used:
+      // 6 prompt tokens + 8 completion tokens, as its last chunk says.
+      const requestId = res.headers.get("x-request-id")!;
+      const billed = await waitFor("the streamed answer's usage settled", async () => {
+        const usage = await wharf.api("GET", "/v1/usage");
+        const mine = (usage.body.records as Array<{ requestId: string; units: number; orchestratorCostWei: string }>).filter((r) => r.requestId?.startsWith(requestId));
+        return mine.length === 2 ? mine : undefined;
+      }, 5000, 50);
+      assert.equal(billed.reduce((n, r) => n + r.units, 0), 14);
+      assert.equal(billed.reduce((n, r) => n + BigInt(r.orchestratorCostWei), 0n), BigInt(14 * 1000));
     } finally {
       await orch.configure({ ai: { llmTokenDelayMs: 0 } });
     }
