@@ -43,7 +43,10 @@ test("lanes are separate: a slot freed for one model gives no turn to another", 
   assert.deepEqual(order, ["b0"]);
   assert.equal(q.has("llm\nllama"), true);
   assert.equal(q.has(T2I), false);
+  const waiting = q.wait("llm\nllama", "c", Date.now());
   q.close();
+  await assert.rejects(waiting, (e: QueueRefusal) => e.reason === "closing" && /shutting down/.test(e.message));
+  assert.equal(q.length, 0);
 });
 
 test("a request that found no room again rejoins at the head of its key's line", async () => {

@@ -22,7 +22,7 @@ const POLL_MS = 250;
 
 export class QueueRefusal extends Error {
   constructor(
-    readonly reason: "timeout" | "full" | "cancelled",
+    readonly reason: "timeout" | "full" | "cancelled" | "closing",
     message: string,
   ) {
     super(message);
@@ -114,7 +114,7 @@ export class AdmissionQueue {
   /** Refuses every waiter (shutdown). */
   close(): void {
     for (const [name, l] of this.lanes) {
-      for (const line of l.keys.values()) for (const w of [...line]) if (this.remove(name, w)) w.reject(new QueueRefusal("cancelled", "the gateway is shutting down"));
+      for (const line of l.keys.values()) for (const w of [...line]) if (this.remove(name, w)) w.reject(new QueueRefusal("closing", "the gateway is shutting down"));
     }
   }
 
