@@ -7,6 +7,7 @@ import type { PricedInfoCache } from "../payments/priced-info.ts";
 import type { PriceInfo } from "../../protocol/messages.ts";
 import { wantsTickets, type TicketSource } from "../../protocol/payments/balance-session.ts";
 import { LivePaymentSession } from "../../protocol/payments/live-payments.ts";
+import { MAX_PRICE_UNIT } from "../../protocol/payments/remote-signer-wire.ts";
 import type { ClientTlsPolicy } from "../../protocol/tls.ts";
 import type { FailureKind, OrchestratorRegistry } from "./registry.ts";
 
@@ -62,6 +63,10 @@ export function registryLiveRouting(
           return q;
         },
         tls: opts.payments.tls,
+        // The price cap travels to the signer too (go-livepeer compares it with wei per pixel as is).
+        maxPrice: opts.maxPricePerUnit
+          ? { price: opts.maxPricePerUnit.pricePerUnit / (opts.maxPricePerUnit.pixelsPerUnit || 1), currency: "wei", unit: MAX_PRICE_UNIT.lv2v }
+          : undefined,
       });
     },
     candidates(exclude, count): LiveCandidate[] {
