@@ -68,6 +68,11 @@ export const ConfigSchema = Type.Object(
       minimum: 0, maximum: 10000, default: 100,
       description: "Usage records are committed before each answer (safe from Wharf crashing) and fsynced within this many ms (safe from power loss); 0 = fsync before each answer (slower)",
     }),
+    // Cluster: several nodes on shared state (docs/cluster.md). Both empty: SQLite in dataDir, one node.
+    databaseUrl: Type.String({ default: "", description: "PostgreSQL URL (postgres://user:pass@host:port/db) for accounts, streams, usage ledger and audit; empty = SQLite in dataDir" }),
+    redisUrl: Type.String({ default: "", description: "Redis URL (redis://host:port) for cluster-wide limits, reservations, membership and change notifications; required with databaseUrl" }),
+    clusterName: Type.String({ default: "wharf", pattern: "^[A-Za-z0-9_.-]{1,64}$", description: "Prefix of this cluster's Redis keys (several clusters may share one Redis)" }),
+    nodeAddress: Type.String({ default: "", description: "This node's internal base URL advertised to the other nodes (default http://<host>:<httpPort>)" }),
     // Metrics
     metricsToken: Type.String({ default: "", description: "Bearer token for /metrics (open when empty)" }),
   },
