@@ -2,12 +2,14 @@
 // development orchestrator whose text-to-image costs nothing (--ai-zero-cost), at
 // 1, 16 and 64 concurrent clients. Both are separate processes (real sockets).
 //
-//   node --import tsx bench/ai-overhead.ts [--seconds 5] [--levels 1,16,64] [--data-uris] [--reference] [--built] [--profile DIR]
+//   node --import tsx bench/ai-overhead.ts [--seconds 5] [--levels 1,16,64] [--data-uris] [--reference] [--payments] [--built] [--profile DIR]
 //
 // --built runs Wharf from the compiled dist/ (`npm run build` first), as the production image does.
 // --profile DIR writes a V8 CPU profile of the Wharf process to DIR when it stops.
 // --reference also measures a bare proxy making the same hops (bench/support/reference-gateway.ts),
 // interleaved with the other two: how much of the overhead any gateway process costs on this machine.
+// --payments also runs a second Wharf that pays a ticket-verifying orchestrator through the development
+// remote signer (signer on loopback), interleaved with the free path: what paying adds per request.
 //
 // Each point measures both paths in alternating 1 s slices (--seconds of each), so a
 // shared machine whose speed drifts does not favour one path. The load generator sends
@@ -33,7 +35,7 @@ import { cpuSeconds } from "./support/proc.ts";
 const { values } = parseArgs({
   options: {
     seconds: { type: "string", default: "5" }, levels: { type: "string", default: "1,16,64" }, "data-uris": { type: "boolean", default: false },
-    reference: { type: "boolean", default: false }, built: { type: "boolean", default: false }, profile: { type: "string" },
+    reference: { type: "boolean", default: false }, payments: { type: "boolean", default: false }, built: { type: "boolean", default: false }, profile: { type: "string" },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -43,9 +45,26 @@ const BODY = JSON.stringify({ model_id: "", prompt: "benchmark", width: 512, hei
 /** CPU time (ms) a process has used so far (NaN where /proc is absent). */
 const cpuMs = (pid: number | undefined) => cpuSeconds(pid) * 1000;
 
+/** A signer, an orchestrator that requires payment, and a Wharf paying it. */
+async function startPayingPath() {
+  const signer = await spawnListening("signer/main.ts", ["--port", "0", "--http", "--data-dir", `/tmp/wharf-bench-signer-${process.pid}`]);
+  const orch = await startOrchestratorProcess(["--ai-zero-cost", "--ai-capacity", "100000", "--require-payment", "--ai-prices", JSON.stringify({ "text-to-image": 2 })], { http: true });
+  const wharf = await startWharf({ env: { WHARF_ORCH_ADDR: orch.url, WHARF_REMOTE_SIGNER_URL: signer.url, WHARF_LOG_LEVEL: "warn" }, built: values.built });
+  return {
+    signer,
+    wharf,
+    async stop() {
+      await wharf.stop();
+      await orch.kill("SIGTERM");
+      signer.proc.kill("SIGTERM");
+    },
+  };
+}
+
 async function main(): Promise<void> {
   const orch = await startOrchestratorProcess(["--ai-zero-cost", "--ai-capacity", "100000", ...(values["data-uris"] ? ["--ai-data-uris"] : [])], { http: true });
   let reference: ListeningProcess | undefined;
+  const paying = values.payments ? await startPayingPath() : undefined;
   const wharf = await startWharf({ env: { WHARF_ORCH_ADDR: orch.url, WHARF_LOG_LEVEL: "warn" }, nodeArgs: values.profile ? ["--cpu-prof", "--cpu-prof-dir", values.profile] : [], built: values.built });
   try {
     const info = await getOrchestrator(orch.url);
@@ -61,9 +80,10 @@ async function main(): Promise<void> {
       : undefined;
     const sends: Record<string, (d: Agent) => Promise<number>> = { direct, wharf: toWharf };
     if (reference) sends.reference = post(reference.url, { "content-type": "application/json" });
+    if (paying) sends.paid = post(paying.wharf.http, { authorization: `Bearer ${paying.wharf.adminKey}`, "content-type": "application/json" });
     // CPU time of each process while each target is loaded: Wharf's own, and the orchestrator's
     // (through Wharf it serves the call and the result download).
-    const procs: Record<string, number | undefined> = { wharf: wharf.proc.pid, orch: orch.proc.pid, reference: reference?.proc.pid };
+    const procs: Record<string, number | undefined> = { wharf: wharf.proc.pid, orch: orch.proc.pid, reference: reference?.proc.pid, paid: paying?.wharf.proc.pid, signer: paying?.signer.proc.pid };
     let cpu: Record<string, number> = {};
     let mark: Record<string, number> = {};
     const onSlice = (target: string, phase: "start" | "end") => {
@@ -76,6 +96,7 @@ async function main(): Promise<void> {
     const rows: string[] = [];
     rows.push("| clients | direct req/s | direct p50 / p99 ms | Wharf req/s | Wharf p50 / p99 ms | overhead p50 / p99 ms | CPU ms/req: Wharf / orchestrator (direct: orchestrator) | errors |");
     rows.push("|---|---|---|---|---|---|---|---|");
+    const payRows = ["| clients | paying Wharf req/s | paying p50 / p99 ms | paying minus free Wharf p50 / p99 ms | CPU ms/req: paying Wharf / signer |", "|---|---|---|---|---|"];
     const refRows = ["| clients | reference req/s | reference p50 / p99 ms | reference overhead p50 / p99 ms | CPU ms/req: reference / orchestrator |", "|---|---|---|---|---|"];
     const f = (x: number) => x.toFixed(2);
     const f3 = (x: number) => x.toFixed(3);
@@ -88,6 +109,11 @@ async function main(): Promise<void> {
       const per = (target: string, proc: string, n: number) => (cpu[`${target}:${proc}`] ?? NaN) / n;
       rows.push(`| ${c} | ${d.rps.toFixed(0)} | ${f(d.p50)} / ${f(d.p99)} | ${w.rps.toFixed(0)} | ${f(w.p50)} / ${f(w.p99)} | ${f(w.p50 - d.p50)} / ${f(w.p99 - d.p99)} | ${f3(per("wharf", "wharf", w.requests))} / ${f3(per("wharf", "orch", w.requests))} (${f3(per("direct", "orch", d.requests))}) | ${d.errors + w.errors} |`);
       process.stderr.write(`${rows.at(-1)}\n`);
+      const p = r.paid;
+      if (p) {
+        payRows.push(`| ${c} | ${p.rps.toFixed(0)} | ${f(p.p50)} / ${f(p.p99)} | ${f(p.p50 - w.p50)} / ${f(p.p99 - w.p99)} | ${f3(per("paid", "paid", p.requests))} / ${f3(per("paid", "signer", p.requests))} |`);
+        process.stderr.write(`${payRows.at(-1)}\n`);
+      }
       const x = r.reference;
       if (x) {
         refRows.push(`| ${c} | ${x.rps.toFixed(0)} | ${f(x.p50)} / ${f(x.p99)} | ${f(x.p50 - d.p50)} / ${f(x.p99 - d.p99)} | ${f3(per("reference", "reference", x.requests))} / ${f3(per("reference", "orch", x.requests))} |`);
@@ -95,9 +121,11 @@ async function main(): Promise<void> {
       }
     }
     process.stdout.write(`\ntext-to-image (512x512, zero-cost orchestrator${values["data-uris"] ? ", data URIs" : ", result URLs"}), ${SECONDS} x 1 s per path and point, interleaved\n\n${rows.join("\n")}\n`);
+    if (paying) process.stdout.write(`\npaying Wharf (dev signer, ticket-verifying orchestrator, EV 8 gwei), measured in the same interleaving\n\n${payRows.join("\n")}\n`);
     if (reference) process.stdout.write(`\nreference gateway (bare proxy, same hops), measured in the same interleaving\n\n${refRows.join("\n")}\n`);
   } finally {
     await wharf.stop();
+    await paying?.stop();
     reference?.proc.kill("SIGTERM");
     await orch.kill("SIGTERM");
     await closeGrpcClients();

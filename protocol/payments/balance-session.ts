@@ -78,20 +78,51 @@ export function pricePerPixel(p: PriceInfo | undefined): Rational {
 
 /** Whether an orchestrator wants tickets for this price: ticket params present and a non-zero price. */
 export function wantsTickets(info: OrchestratorInfo, price: PriceInfo | undefined): boolean {
-  return info.ticketParams?.recipient !== undefined && info.ticketParams.recipient.length > 0 && pricePerPixel(price).sign() > 0;
+  return (info.ticketParams?.recipient?.length ?? 0) > 0 && (price?.pricePerUnit ?? 0) > 0 && (price?.pixelsPerUnit ?? 0) > 0;
 }
 
+/** Whole wei a fee comes to, rounded up (pixels x pricePerUnit / pixelsPerUnit). */
+function feeWeiCeil(price: PriceInfo, pixels: number): bigint {
+  const num = BigInt(Math.max(0, Math.ceil(pixels))) * BigInt(Math.round(price.pricePerUnit ?? 0));
+  const den = BigInt(Math.max(1, Math.round(price.pixelsPerUnit ?? 1)));
+  return (num + den - 1n) / den;
+}
+
+/** One ticket's EV in whole wei, rounded down; remembered per ticket params (it is a 256-bit division). */
+const evFloorCache = new WeakMap<object, bigint>();
+function evWeiFloor(info: OrchestratorInfo): bigint {
+  const tp = info.ticketParams;
+  if (!tp) return 0n;
+  let ev = evFloorCache.get(tp);
+  if (ev === undefined) {
+    ev = ticketEvOf(info).floor();
+    evFloorCache.set(tp, ev);
+  }
+  return ev;
+}
+
+/** The Payment without tickets for (params, price): the same bytes every time, so encoded once. */
+const ticketlessCache = new WeakMap<object, Map<string, string>>();
+
+/**
+ * The mirror of the orchestrator's balance is kept in whole wei, rounded against us (ticket EV
+ * down, fees up): it decides when to buy, so erring low only buys a little early, and the hot
+ * path stays on small integers instead of 256-bit fractions.
+ */
 export class BalanceSession {
-  private balance = Rational.ZERO; // B
-  private unreported = Rational.ZERO; // R
-  private inFlight = Rational.ZERO; // F
+  private balance = 0n; // B
+  private unreported = 0n; // R
+  private inFlight = 0n; // F
   private state: SignerState | undefined;
   private refill: Promise<void> | undefined;
+  private readonly senderHex: string;
 
-  constructor(private readonly o: BalanceSessionOptions) {}
+  constructor(private readonly o: BalanceSessionOptions) {
+    this.senderHex = Buffer.from(o.sender).toString("hex");
+  }
 
-  /** B, for status pages and tests (wei, exact). */
-  get balanceWei(): Rational {
+  /** B, for status pages and tests (whole wei, rounded down). */
+  get balanceWei(): bigint {
     return this.balance;
   }
 
@@ -100,15 +131,14 @@ export class BalanceSession {
    * (whose price_info is replaced by `price` for the signer, as the fee's price).
    */
   async pay(info: OrchestratorInfo, price: PriceInfo, pixels: number, signal?: AbortSignal): Promise<RequestPayment> {
-    const perPixel = pricePerPixel(price);
-    const fee = perPixel.mul(Rational.of(BigInt(Math.max(0, Math.ceil(pixels)))));
+    const fee = feeWeiCeil(price, pixels);
     let current = info;
     let evWei = 0n;
-    let tickets: Payment | undefined;
+    let payment: string | undefined;
     // Loop: a refill run by another request may have covered us meanwhile.
     for (;;) {
-      const ev = ticketEvOf(current);
-      if (this.balance.sub(this.inFlight).sub(fee).cmp(ev) >= 0) break;
+      const ev = evWeiFloor(current);
+      if (this.balance - this.inFlight - fee >= ev) break;
       if (this.refill) {
         await this.refill;
         continue;
@@ -116,29 +146,29 @@ export class BalanceSession {
       let done!: () => void;
       this.refill = new Promise<void>((r) => (done = r));
       try {
-        const bought = await this.buy(current, price, perPixel, fee, ev, signal);
+        const bought = await this.buy(current, price, fee, ev, signal);
         current = bought.info;
         evWei = bought.evWei;
-        tickets = bought.payment;
+        payment = bought.payment;
       } finally {
         this.refill = undefined;
         done();
       }
       break;
     }
-    this.inFlight = this.inFlight.add(fee);
+    this.inFlight += fee;
     let settled = false;
     return {
-      payment: encodeBase64("Payment", tickets ?? this.ticketlessPayment(current, price)),
+      payment: payment ?? this.ticketless(current, price),
       evWei,
       info: current,
       settle: (outcome) => {
         if (settled) return;
         settled = true;
-        this.inFlight = this.inFlight.sub(fee);
+        this.inFlight -= fee;
         if (outcome === "done") {
-          this.balance = this.balance.sub(fee);
-          this.unreported = this.unreported.add(fee);
+          this.balance -= fee;
+          this.unreported += fee;
         }
       },
     };
@@ -147,15 +177,15 @@ export class BalanceSession {
   private async buy(
     info: OrchestratorInfo,
     price: PriceInfo,
-    perPixel: Rational,
-    fee: Rational,
-    ev: Rational,
+    fee: bigint,
+    ev: bigint,
     signal: AbortSignal | undefined,
-  ): Promise<{ info: OrchestratorInfo; payment: Payment; evWei: bigint }> {
+  ): Promise<{ info: OrchestratorInfo; payment: string | undefined; evWei: bigint }> {
     let current = info;
+    const perPixel = pricePerPixel(price);
     for (let refreshes = 0; ; ) {
-      const want = this.unreported.add(this.inFlight).add(fee).add(ev);
-      const pixels = want.sign() > 0 ? want.div(perPixel).ceil() : 1n;
+      const want = this.unreported + this.inFlight + fee + ev;
+      const pixels = want > 0n ? Rational.of(want).div(perPixel).ceil() : 1n;
       const res = await this.o.signer.generateLivePayment(
         {
           orchestrator: { ...current, priceInfo: price },
@@ -169,18 +199,17 @@ export class BalanceSession {
       );
       switch (res.kind) {
         case "Paid": {
-          const payment = decodeBase64("Payment", res.payment);
-          const n = BigInt(payment.ticketSenderParams?.length ?? 0);
-          const paidEv = ticketEvOf(current).mul(Rational.of(n));
+          const n = BigInt(decodeBase64("Payment", res.payment).ticketSenderParams?.length ?? 0);
+          const paid = ticketEvOf(current).mul(Rational.of(n));
           this.state = res.state;
-          this.balance = this.balance.add(paidEv);
-          this.unreported = this.unreported.sub(perPixel.mul(Rational.of(pixels)));
-          return { info: current, payment, evWei: paidEv.ceil() };
+          this.balance += paid.floor();
+          this.unreported -= perPixel.mul(Rational.of(pixels)).floor();
+          return { info: current, payment: res.payment, evWei: paid.ceil() };
         }
         case "NoTicketsNeeded":
           // The signer holds more credit than we think (a restart of ours lost R): trust it once.
-          this.balance = this.balance.add(ev);
-          return { info: current, payment: this.ticketlessPayment(current, price), evWei: 0n };
+          this.balance += ev;
+          return { info: current, payment: undefined, evWei: 0n };
         case "RefreshSession":
           if (++refreshes > MAX_CONSECUTIVE_REFRESHES) {
             throw new PaymentRefusal("refresh-exhausted", `the remote signer asked for ${refreshes} session refreshes in a row: ${res.message}`);
@@ -194,15 +223,19 @@ export class BalanceSession {
   }
 
   /** A Payment without tickets: names the sender, the params and the price; the balance pays. */
-  private ticketlessPayment(info: OrchestratorInfo, price: PriceInfo): Payment {
-    const tp = info.ticketParams;
-    return {
-      ticketParams: tp,
-      sender: this.o.sender,
-      expirationParams: tp?.expirationParams,
-      ticketSenderParams: [],
-      expectedPrice: price,
-    };
+  private ticketless(info: OrchestratorInfo, price: PriceInfo): string {
+    const tp = info.ticketParams ?? {};
+    let byPrice = ticketlessCache.get(tp);
+    if (!byPrice) ticketlessCache.set(tp, (byPrice = new Map()));
+    const key = `${this.senderHex}/${price.pricePerUnit}/${price.pixelsPerUnit}/${price.capability ?? ""}/${price.constraint ?? ""}`;
+    let b64 = byPrice.get(key);
+    if (!b64) {
+      if (byPrice.size >= 64) byPrice.clear();
+      const payment: Payment = { ticketParams: info.ticketParams, sender: this.o.sender, expirationParams: info.ticketParams?.expirationParams, ticketSenderParams: [], expectedPrice: price };
+      b64 = encodeBase64("Payment", payment);
+      byPrice.set(key, b64);
+    }
+    return b64;
   }
 }
 
