@@ -171,3 +171,25 @@ describe("a paying orchestrator without a signer", { timeout: 60_000 }, () => {
     }
   });
 });
+
+describe("discovery through the signer", { timeout: 60_000 }, () => {
+  test("with only remoteSignerUrl, Wharf finds the orchestrators the signer lists and pays them", async () => {
+    const o = await startOrchestratorProcess(["--require-payment", "--no-live", ...PRICES], { http: true });
+    const s = await startSigner(["--orchestrators", o.url, "--discovery-interval", "1"]);
+    const w = await startWharf({ env: { WHARF_REMOTE_SIGNER_URL: s.url } });
+    try {
+      const listed = await waitFor("orchestrator discovered", async () => {
+        const r = await w.api("GET", "/v1/orchestrators");
+        return r.body.orchestrators.some((x: { reachable: boolean }) => x.reachable) ? r.body.orchestrators : undefined;
+      }, 20_000, 250);
+      assert.equal(listed.length, 1);
+      const r = await w.api("POST", "/text-to-image", T2I);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.ok((await credited(o)) > 0n);
+    } finally {
+      await w.stop();
+      await o.kill();
+      s.proc.kill("SIGKILL");
+    }
+  });
+});
