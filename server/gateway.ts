@@ -1,6 +1,6 @@
 // The composition root: wires configuration, hub, ingest, processors, outputs and the API.
 import { mkdirSync } from "node:fs";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "./config/schema.ts";
 import { moduleLogger, rootLogger } from "../core/log.ts";
@@ -40,6 +40,8 @@ import { registerWebRtcRoutes } from "../media/webrtc/routes.ts";
 import { createLiveAiProcessorFactory } from "../media/processors/live-ai.ts";
 import { registryLiveRouting } from "./orchestrators/live-routing.ts";
 import { registerLiveRoutes } from "./api/live.ts";
+import { RecordingService } from "../media/recording/service.ts";
+import { recordingView, registerRecordingRoutes } from "./api/recordings.ts";
 import { EventBus } from "./events/bus.ts";
 import { feedEventBus } from "./events/feeds.ts";
 import { registerEventRoutes } from "./events/routes.ts";
@@ -261,6 +263,18 @@ export async function startGateway(config: Config): Promise<Gateway> {
 
   await app.listen({ host: config.host, port: config.httpPort });
   const httpPort = (app.server.address() as { port: number }).port;
+  // --- Recording: sessions of streams with record: true become VOD assets (media/recording) ---
+  const recordings = new RecordingService(hub, { root: join(dataDir, "recordings"), retentionDays: config.recordingRetentionDays });
+  registerRecordingRoutes(app, {
+    recordings, auth, urls,
+    audit: (e) => void accounts.audit(e).catch((err: Error) => log.warn({ err: err.message }, "audit failed")),
+  });
+  recordings.on("ready", (r) => {
+    const v = recordingView(urls, r);
+    events.publish("recording.ready", { recordingId: r.id, streamId: r.streamId, durationSeconds: v.durationSeconds as number, size: v.size as number, hlsUrl: v.hlsUrl as string, mp4Url: v.mp4Url as string });
+  });
+  // --- end Recording ---
+
   rtmp = await startRtmpIngest(hub, {
     host: config.host,
     port: config.rtmpPort,
@@ -281,6 +295,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
       unfeed();
       await webrtc.stop();
       await hub.stop();
+      await recordings.stop(); // before the hub ends the sessions: their MP4s are made at the next start
       await Promise.allSettled([rtmp?.stop(), app.close()]);
       ai.stop();
       orchestrators.stop();

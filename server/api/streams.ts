@@ -8,8 +8,14 @@ import { actorOf, ownerFilter, type Authenticator } from "./auth.ts";
 import { errorBody } from "../../core/errors.ts";
 import { streamUrls, type PublicUrls } from "./urls.ts";
 import { nestingError } from "./validation.ts";
+import { MAX_MULTISTREAM_TARGETS, parseMultistreamTargets } from "../../media/multistream/targets.ts";
 
 const StreamId = Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" });
+/** Where the stream is pushed while live (validated further by parseMultistreamTargets). */
+const MultistreamTargets = Type.Array(
+  Type.Object({ url: Type.String({ minLength: 1, maxLength: 2048 }), rendition: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) }, { additionalProperties: false }),
+  { maxItems: MAX_MULTISTREAM_TARGETS },
+);
 
 export const CreateStreamBody = Type.Object(
   {
@@ -18,10 +24,20 @@ export const CreateStreamBody = Type.Object(
     transcodingOptions: Type.Optional(Type.String({ minLength: 1, maxLength: 10000 })),
     modelId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     params: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    /** Record every session as a VOD asset (GET /v1/recordings?stream=). */
+    record: Type.Optional(Type.Boolean()),
+    multistream: Type.Optional(MultistreamTargets),
   },
   { additionalProperties: false },
 );
 type CreateStreamBody = Static<typeof CreateStreamBody>;
+
+/** PATCH /v1/streams/{id}: the options that can change on an existing stream (live ones take effect at once). */
+export const UpdateStreamBody = Type.Object(
+  { record: Type.Optional(Type.Boolean()), multistream: Type.Optional(MultistreamTargets) },
+  { additionalProperties: false },
+);
+type UpdateStreamBody = Static<typeof UpdateStreamBody>;
 
 export interface StreamRoutesContext {
   hub: StreamHub;
@@ -30,6 +46,10 @@ export interface StreamRoutesContext {
   urls: PublicUrls;
   /** Validates pipeline options (e.g. a transcoding ladder) before a stream is stored; returns an error message. */
   validateOptions?: (pipeline: Pipeline, body: CreateStreamBody) => string | undefined;
+  /** Live state of the stream's multistream targets (media/multistream), by target index. */
+  multistreamStatus?: (streamId: string) => Array<Record<string, unknown>> | undefined;
+  /** A stream's options changed (PATCH): live consumers (multistream) catch up. */
+  onOptionsChanged?: (record: StreamRecord) => void;
 }
 
 export function streamView(ctx: StreamRoutesContext, record: StreamRecord): Record<string, unknown> {
@@ -44,8 +64,17 @@ export function streamView(ctx: StreamRoutesContext, record: StreamRecord): Reco
     ...(record.options.transcodingOptions ? { transcodingOptions: record.options.transcodingOptions } : {}),
     ...(record.options.modelId ? { modelId: record.options.modelId } : {}),
     ...(record.options.params ? { params: record.options.params } : {}),
+    record: record.options.record === true,
+    multistream: multistreamView(ctx, record),
     ...(live ? live.view() : { state: "idle", ingest: null }),
   };
+}
+
+/** The configured targets with their live state (disconnected while the stream is idle). */
+function multistreamView(ctx: StreamRoutesContext, record: StreamRecord): Array<Record<string, unknown>> {
+  const targets = (record.options.multistream ?? []) as Array<{ url: string; rendition: string }>;
+  const status = ctx.multistreamStatus?.(record.id);
+  return targets.map((t, i) => ({ url: t.url, rendition: t.rendition, ...(status?.[i] ?? { state: "disconnected", lastError: null }) }));
 }
 
 export function registerStreamRoutes(app: FastifyInstance, ctx: StreamRoutesContext): void {
@@ -63,6 +92,8 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: StreamRoutesCont
     if (tooDeep) return reply.code(400).send(errorBody(400, tooDeep));
     const invalid = ctx.validateOptions?.(pipeline, body);
     if (invalid) return reply.code(400).send(errorBody(400, invalid));
+    const targets = body.multistream === undefined ? undefined : parseMultistreamTargets(body.multistream);
+    if (targets && !targets.ok) return reply.code(400).send(errorBody(400, targets.reason));
     const record = await ctx.store.create({
       name: body.name,
       pipeline,
@@ -71,6 +102,8 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: StreamRoutesCont
         ...(body.transcodingOptions ? { transcodingOptions: body.transcodingOptions } : {}),
         ...(body.modelId ? { modelId: body.modelId } : {}),
         ...(body.params ? { params: body.params } : {}),
+        ...(body.record ? { record: true } : {}),
+        ...(targets?.ok && targets.targets.length ? { multistream: targets.targets } : {}),
       },
     }, actorOf(req));
     return reply.code(201).send(streamView(ctx, record));
@@ -86,6 +119,24 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: StreamRoutesCont
     const record = owned(req, ctx.store.get(id));
     if (!record) return reply.code(404).send(errorBody(404, `stream ${id} not found`));
     return streamView(ctx, record);
+  });
+
+  // Admin, or the key that owns the stream. Recording starts with the next session; multistream targets
+  // of a live stream are started and stopped at once.
+  app.patch("/v1/streams/:id", { preHandler: guard, schema: { params: Type.Object({ id: StreamId }), body: UpdateStreamBody } }, async (req, reply) => {
+    const { id } = req.params as { id: string };
+    const body = req.body as UpdateStreamBody;
+    const record = owned(req, ctx.store.get(id));
+    if (!record) return reply.code(404).send(errorBody(404, `stream ${id} not found`));
+    const targets = body.multistream === undefined ? undefined : parseMultistreamTargets(body.multistream);
+    if (targets && !targets.ok) return reply.code(400).send(errorBody(400, targets.reason));
+    const options = { ...record.options };
+    if (body.record !== undefined) options.record = body.record;
+    if (targets?.ok) options.multistream = targets.targets;
+    const updated = await ctx.store.update(id, options);
+    if (!updated) return reply.code(404).send(errorBody(404, `stream ${id} not found`));
+    ctx.onOptionsChanged?.(updated);
+    return streamView(ctx, updated);
   });
 
   // Admin, or the key that owns the stream. The old key is refused from now on; a publisher

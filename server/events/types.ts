@@ -19,6 +19,14 @@ export interface WharfEventData {
   "orchestrator.suspended": { address: string; kind: string; suspendedMs: number; until: string; penaltyLevel: number; requestId?: string; streamId?: string };
   /** Its suspension ran out: selectable again. */
   "orchestrator.recovered": { address: string };
+  /** A recorded session's MP4 and VOD playlist are ready (GET /v1/recordings/{id}). */
+  "recording.ready": { recordingId: string; streamId: string; durationSeconds: number; size: number; hlsUrl: string; mp4Url: string };
+  /** A multistream target accepted the push (url with its stream key hidden). */
+  "multistream.connected": { streamId: string; target: number; url: string; rendition: string };
+  /** The push to a multistream target failed; it is retried with backoff. */
+  "multistream.error": { streamId: string; target: number; url: string; rendition: string; error: string };
+  /** The push to a multistream target ended (the stream ended or the target was removed). */
+  "multistream.disconnected": { streamId: string; target: number; url: string; rendition: string };
   "key.revoked": { keyId: string };
   /** A key reached a spend cap (once per key, cap and cap period; refusals after that are counted in metrics). */
   "key.spend_cap_reached": { keyId: string; cap: string; capMicros: number; spentMicros: number; resetsAt: string };
@@ -35,6 +43,10 @@ export const WHARF_EVENT_TYPES: readonly WharfEventType[] = [
   "stream.refused",
   "orchestrator.suspended",
   "orchestrator.recovered",
+  "recording.ready",
+  "multistream.connected",
+  "multistream.error",
+  "multistream.disconnected",
   "key.revoked",
   "key.spend_cap_reached",
 ];

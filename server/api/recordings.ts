@@ -1,0 +1,99 @@
+// /v1/recordings: the VOD assets of recorded sessions (list, get, HLS VOD playlist and segments, MP4, delete).
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { createReadStream } from "node:fs";
+import { Type } from "typebox";
+import { MP4_FILE, type RecordingService } from "../../media/recording/service.ts";
+import { recordedDuration, vodPlaylist } from "../../media/recording/playlist.ts";
+import type { Recording } from "../../media/recording/store.ts";
+import { errorBody } from "../../core/errors.ts";
+import { actorOf, ownerFilter, type Authenticator } from "./auth.ts";
+import type { PublicUrls } from "./urls.ts";
+
+const Id = Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" });
+const SegmentFile = Type.String({ pattern: "^[0-9]{1,9}\\.ts$" });
+const PLAYLIST_TYPE = "application/vnd.apple.mpegurl";
+
+export interface RecordingRoutesContext {
+  recordings: RecordingService;
+  auth: Authenticator;
+  urls: PublicUrls;
+  /** Audit trail for deletions. */
+  audit?: (entry: { actor: string; remoteIp: string; action: string; target: string }) => void;
+}
+
+export function recordingView(urls: PublicUrls, r: Recording): Record<string, unknown> {
+  const base = `${urls.http}/v1/recordings/${r.id}`;
+  return {
+    id: r.id,
+    streamId: r.streamId,
+    state: r.state,
+    createdAt: new Date(r.startedAt).toISOString(),
+    endedAt: r.endedAt ? new Date(r.endedAt).toISOString() : null,
+    readyAt: r.readyAt ? new Date(r.readyAt).toISOString() : null,
+    durationSeconds: Math.round(recordedDuration(r.segments) * 1000) / 1000,
+    segments: r.segments.length,
+    /** Bytes: the MP4 once ready, the recorded segments before. */
+    size: r.mp4Size ?? r.segments.reduce((s, x) => s + x.size, 0),
+    ...(r.error ? { error: r.error } : {}),
+    hlsUrl: `${base}/index.m3u8`,
+    mp4Url: r.state === "ready" ? `${base}/${MP4_FILE}` : null,
+  };
+}
+
+export function registerRecordingRoutes(app: FastifyInstance, ctx: RecordingRoutesContext): void {
+  const guard = ctx.auth.requireScope("streams");
+  const { recordings } = ctx;
+  // Admin, or the key that owned the stream when it was recorded.
+  const find = (req: FastifyRequest, id: string): Recording | undefined => {
+    const r = recordings.store.get(id);
+    const owner = ownerFilter(req);
+    return r && (owner === undefined || r.ownerKeyId === owner) ? r : undefined;
+  };
+  const notFound = (id: string) => errorBody(404, `recording ${id} not found`);
+
+  app.get(
+    "/v1/recordings",
+    { preHandler: guard, schema: { summary: "Recordings, newest first", tags: ["recordings"], querystring: Type.Object({ stream: Type.Optional(Id) }) } },
+    async (req) => {
+      const { stream } = req.query as { stream?: string };
+      return { recordings: recordings.store.list({ streamId: stream, ownerKeyId: ownerFilter(req) }).map((r) => recordingView(ctx.urls, r)) };
+    },
+  );
+
+  app.get("/v1/recordings/:id", { preHandler: guard, schema: { summary: "One recording", tags: ["recordings"], params: Type.Object({ id: Id }) } }, async (req, reply) => {
+    const { id } = req.params as { id: string };
+    const r = find(req, id);
+    return r ? recordingView(ctx.urls, r) : reply.code(404).send(notFound(id));
+  });
+
+  // While recording: an EVENT playlist of the segments so far; after: the VOD playlist.
+  app.get("/v1/recordings/:id/index.m3u8", { preHandler: guard, schema: { hide: true, params: Type.Object({ id: Id }) } }, async (req, reply) => {
+    const { id } = req.params as { id: string };
+    const r = find(req, id);
+    if (!r) return reply.code(404).send(notFound(id));
+    const ended = r.state !== "recording";
+    reply.header("cache-control", ended ? "private, max-age=86400" : "no-cache");
+    return reply.type(PLAYLIST_TYPE).send(vodPlaylist(r.segments, ended));
+  });
+
+  app.get("/v1/recordings/:id/:file", { preHandler: guard, schema: { hide: true, params: Type.Object({ id: Id, file: Type.Union([SegmentFile, Type.Literal(MP4_FILE)]) }) } }, async (req, reply) => {
+    const { id, file } = req.params as { id: string; file: string };
+    const r = find(req, id);
+    if (!r) return reply.code(404).send(notFound(id));
+    if (file === MP4_FILE) {
+      if (r.state !== "ready") return reply.code(404).send(errorBody(404, `recording ${id} has no MP4 yet (state ${r.state}${r.error ? `: ${r.error}` : ""})`));
+      // @fastify/static answers Range requests (206, Content-Range) and HEAD.
+      return reply.header("cache-control", "private, max-age=86400").sendFile(MP4_FILE, recordings.store.dir(id), { cacheControl: false });
+    }
+    if (!r.segments.some((s) => s.uri === file)) return reply.code(404).send(errorBody(404, `recording ${id} has no segment ${file}`));
+    return reply.header("cache-control", "private, max-age=86400").type("video/mp2t").send(createReadStream(recordings.file(id, file)));
+  });
+
+  app.delete("/v1/recordings/:id", { preHandler: guard, schema: { summary: "Delete a recording and its files", tags: ["recordings"], params: Type.Object({ id: Id }) } }, async (req, reply) => {
+    const { id } = req.params as { id: string };
+    if (!find(req, id)) return reply.code(404).send(notFound(id));
+    recordings.delete(id);
+    ctx.audit?.({ ...actorOf(req), action: "recording.deleted", target: id });
+    return reply.code(204).send();
+  });
+}
