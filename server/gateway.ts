@@ -1,6 +1,6 @@
 // The composition root: wires configuration, hub, ingest, processors, outputs and the API.
 import { mkdirSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "./config/schema.ts";
 import { moduleLogger, rootLogger } from "../core/log.ts";
@@ -40,12 +40,11 @@ import { registerWebRtcRoutes } from "../media/webrtc/routes.ts";
 import { createLiveAiProcessorFactory } from "../media/processors/live-ai.ts";
 import { registryLiveRouting } from "./orchestrators/live-routing.ts";
 import { registerLiveRoutes } from "./api/live.ts";
-import { RecordingService } from "../media/recording/service.ts";
-import { recordingView, registerRecordingRoutes } from "./api/recordings.ts";
 import { EventBus } from "./events/bus.ts";
 import { feedEventBus } from "./events/feeds.ts";
 import { registerEventRoutes } from "./events/routes.ts";
 import { startDashboard, type Dashboard } from "./dashboard/index.ts";
+import { startWebhooks } from "./webhooks/index.ts";
 
 const log = moduleLogger("gateway");
 
@@ -259,22 +258,11 @@ export async function startGateway(config: Config): Promise<Gateway> {
   const events = new EventBus();
   const unfeed = feedEventBus(events, { hub, registry: orchestrators, accounts });
   registerEventRoutes(app, { bus: events, preHandler: auth.requireScope("admin") as never });
+  const webhooks = startWebhooks(app, { config, accounts, bus: events, store, preHandler: auth.requireScope("admin") as never });
   dashboard = startDashboard(app, { hub, hls, webrtc, registry: orchestrators, accounts, bus: events, preHandler: auth.requireScope("admin") as never });
 
   await app.listen({ host: config.host, port: config.httpPort });
   const httpPort = (app.server.address() as { port: number }).port;
-  // --- Recording: sessions of streams with record: true become VOD assets (media/recording) ---
-  const recordings = new RecordingService(hub, { root: join(dataDir, "recordings"), retentionDays: config.recordingRetentionDays });
-  registerRecordingRoutes(app, {
-    recordings, auth, urls,
-    audit: (e) => void accounts.audit(e).catch((err: Error) => log.warn({ err: err.message }, "audit failed")),
-  });
-  recordings.on("ready", (r) => {
-    const v = recordingView(urls, r);
-    events.publish("recording.ready", { recordingId: r.id, streamId: r.streamId, durationSeconds: v.durationSeconds as number, size: v.size as number, hlsUrl: v.hlsUrl as string, mp4Url: v.mp4Url as string });
-  });
-  // --- end Recording ---
-
   rtmp = await startRtmpIngest(hub, {
     host: config.host,
     port: config.rtmpPort,
@@ -295,7 +283,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
       unfeed();
       await webrtc.stop();
       await hub.stop();
-      await recordings.stop(); // before the hub ends the sessions: their MP4s are made at the next start
+      await webhooks.stop();
       await Promise.allSettled([rtmp?.stop(), app.close()]);
       ai.stop();
       orchestrators.stop();

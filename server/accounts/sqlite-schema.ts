@@ -110,6 +110,36 @@ export const MIGRATIONS: string[] = [
   `
   ALTER TABLE usage ADD COLUMN paid_wei TEXT NOT NULL DEFAULT '0';
   `,
+  // 4: webhooks and their durable outbox (server/webhooks). The secret signs every delivery, so
+  // it is stored as is (the file is 0600) and never logged.
+  `
+  CREATE TABLE webhooks (
+    id         TEXT PRIMARY KEY,
+    url        TEXT NOT NULL,
+    events     TEXT NOT NULL,
+    stream_id  TEXT,
+    secret     TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE webhook_deliveries (
+    id               INTEGER PRIMARY KEY,
+    webhook_id       TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    event_id         TEXT NOT NULL,
+    event_type       TEXT NOT NULL,
+    body             TEXT NOT NULL,
+    created_at       INTEGER NOT NULL,
+    state            TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  INTEGER NOT NULL,
+    last_attempt_at  INTEGER,
+    last_status      INTEGER,
+    last_error       TEXT,
+    last_duration_ms INTEGER
+  );
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries(webhook_id, next_attempt_at) WHERE state = 'pending';
+  CREATE INDEX webhook_deliveries_hook ON webhook_deliveries(webhook_id, id);
+  CREATE INDEX webhook_deliveries_created ON webhook_deliveries(created_at);
+  `,
 ];
 
 export interface OpenOptions {

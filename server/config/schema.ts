@@ -20,7 +20,6 @@ export const ConfigSchema = Type.Object(
     segmentDuration: Type.Number({ minimum: 0.5, maximum: 10, default: 2, description: "Target HLS/orchestrator segment duration, seconds" }),
     hlsWindow: Type.Integer({ minimum: 2, maximum: 60, default: 6, description: "Segments kept in each HLS media playlist" }),
     hlsPartTarget: Type.Number({ minimum: 0, maximum: 1, default: 0.334, description: "LL-HLS part duration target, seconds, for the source rendition of RTMP ingest (0 = no parts, plain HLS)" }),
-    recordingRetentionDays: Type.Number({ minimum: 0, default: 30, description: "Recordings (streams with record: true) are deleted this many days after they end; 0 keeps them" }),
     publisherTimeoutMs: Type.Integer({ minimum: 200, maximum: 60000, default: 2000, description: "No media for this long = publisher lost" }),
     maxStreamsLive: Type.Integer({ minimum: 1, default: 100, description: "Live streams this process accepts at once" }),
     // WebRTC (WHIP ingest, WHEP playback)
@@ -69,6 +68,9 @@ export const ConfigSchema = Type.Object(
       minimum: 0, maximum: 10000, default: 100,
       description: "Usage records are committed before each answer (safe from Wharf crashing) and fsynced within this many ms (safe from power loss); 0 = fsync before each answer (slower)",
     }),
+    // Webhooks
+    webhookAllowPrivate: Type.Boolean({ default: false, description: "Webhooks may deliver to loopback and private addresses (off: only public addresses)" }),
+    webhookTimeoutMs: Type.Integer({ minimum: 500, maximum: 120000, default: 10000, description: "A webhook receiver that has not answered within this many ms is a failed attempt (retried with backoff)" }),
     // Cluster: several nodes on shared state (docs/cluster.md). Both empty: SQLite in dataDir, one node.
     databaseUrl: Type.String({ default: "", description: "PostgreSQL URL (postgres://user:pass@host:port/db) for accounts, streams, usage ledger and audit; empty = SQLite in dataDir" }),
     redisUrl: Type.String({ default: "", description: "Redis URL (redis://host:port) for cluster-wide limits, reservations, membership and change notifications; required with databaseUrl" }),

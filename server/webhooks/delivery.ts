@@ -1,0 +1,247 @@
+// Webhook delivery from the durable outbox: the event bus's events become outbox rows (one
+// commit per burst, off the publisher's call stack), and each webhook's rows are POSTed by its
+// own small pool, so a slow or dead receiver holds back nothing but its own queue.
+//
+// At least once: a row is pending until a 2xx; a restart picks pending rows up again (a row
+// in flight at the restart is sent again). A failure backs the whole webhook off (the failed
+// row's delay: 1 s doubling to at most an hour, with jitter); a row still failing 24 h after
+// its event is marked failed. Redirects are not followed (3xx is a failure).
+import { Agent, request, type Dispatcher } from "undici";
+import { v7 as uuidv7 } from "uuid";
+import { moduleLogger } from "../../core/log.ts";
+import type { EventBus } from "../events/bus.ts";
+import type { WharfEvent } from "../events/types.ts";
+import { signatureHeader, SIGNATURE_HEADER } from "./signature.ts";
+import type { Delivery, NewDelivery, Webhook, WebhookStore } from "./store.ts";
+import { isPrivateAddress, publicOnlyLookup } from "./target-url.ts";
+import { isIP } from "node:net";
+
+const log = moduleLogger("webhooks");
+
+export const FIRST_RETRY_DELAY_MS = 1000;
+export const MAX_RETRY_DELAY_MS = 60 * 60 * 1000;
+export const RETRY_WINDOW_MS = 24 * 60 * 60 * 1000;
+/** Deliveries in flight per webhook. */
+export const CONCURRENCY_PER_WEBHOOK = 2;
+/** Finished deliveries are kept this long for GET /v1/webhooks/{id}/deliveries. */
+export const DELIVERY_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
+/** Receivers' answers are read up to this many bytes (the rest is dropped). */
+const MAX_ERROR_BODY_BYTES = 200;
+
+export interface WebhookDeliveryOptions {
+  allowPrivate: boolean;
+  timeoutMs: number;
+  now?: () => number;
+}
+
+/** The delay before attempt `attempts + 1` after `attempts` failures. */
+export function retryDelayMs(attempts: number, random: () => number = Math.random): number {
+  const base = Math.min(MAX_RETRY_DELAY_MS, FIRST_RETRY_DELAY_MS * 2 ** Math.max(0, attempts - 1));
+  return Math.round(base * (0.8 + 0.4 * random()));
+}
+
+/** The JSON body receivers get: {id, type, createdAt, data}. */
+export function webhookBody(event: WharfEvent): string {
+  return JSON.stringify({ id: String(event.id), type: event.type, createdAt: event.at, data: event.data });
+}
+
+export function webhookWants(w: Webhook, event: WharfEvent): boolean {
+  if (!w.events.includes(event.type)) return false;
+  if (w.streamId === null) return true;
+  return (event.data as { streamId?: string }).streamId === w.streamId;
+}
+
+export class WebhookDelivery {
+  private hooks: Webhook[];
+  private readonly inFlight = new Map<string, Set<number>>();
+  /** Per webhook: no attempt before this time (set by a failure, cleared by a success). */
+  private readonly backoffUntil = new Map<string, number>();
+  private readonly aborts = new Set<AbortController>();
+  private pendingRows: NewDelivery[] = [];
+  private flushScheduled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private pruneTimer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private stopped = false;
+  private readonly now: () => number;
+  private readonly agent: Dispatcher;
+
+  constructor(private readonly store: WebhookStore, private readonly opts: WebhookDeliveryOptions) {
+    this.now = opts.now ?? Date.now;
+    this.hooks = store.list();
+    this.agent = new Agent({
+      connections: CONCURRENCY_PER_WEBHOOK * 4,
+      ...(opts.allowPrivate ? {} : { connect: { lookup: publicOnlyLookup as never } }),
+    });
+  }
+
+  start(bus: EventBus): void {
+    this.unsubscribe = bus.subscribe((e) => this.onEvent(e));
+    this.pruneTimer = setInterval(() => this.store.prune(this.now() - DELIVERY_RETENTION_MS), 60 * 60 * 1000).unref();
+    this.store.prune(this.now() - DELIVERY_RETENTION_MS);
+    this.pump();
+  }
+
+  /** The webhook list changed (created or deleted). */
+  reload(): void {
+    this.hooks = this.store.list();
+    for (const id of this.backoffUntil.keys()) if (!this.hooks.some((h) => h.id === id)) this.backoffUntil.delete(id);
+  }
+
+  private onEvent(event: WharfEvent): void {
+    let body: string | undefined;
+    for (const w of this.hooks) {
+      if (!webhookWants(w, event)) continue;
+      body ??= webhookBody(event);
+      this.pendingRows.push({ webhookId: w.id, eventId: String(event.id), eventType: event.type, body, createdAt: this.now() });
+    }
+    if (!body || this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /** Commits the events seen since the last flush to the outbox, then sends what is due. */
+  flush(): void {
+    this.flushScheduled = false;
+    const rows = this.pendingRows;
+    this.pendingRows = [];
+    if (!rows.length) return;
+    try {
+      this.store.enqueue(rows);
+    } catch (err) {
+      log.error({ err: (err as Error).message, events: rows.length }, "webhook outbox write failed; these deliveries are lost");
+      return;
+    }
+    this.pump();
+  }
+
+  /** Starts what is due for every webhook with a free slot, then sleeps until the next due row. */
+  private pump(): void {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const now = this.now();
+    let nextWake = Infinity;
+    for (const w of this.hooks) {
+      const until = this.backoffUntil.get(w.id) ?? 0;
+      if (until > now) {
+        nextWake = Math.min(nextWake, until);
+        continue;
+      }
+      const busy = this.inFlight.get(w.id) ?? new Set<number>();
+      const free = CONCURRENCY_PER_WEBHOOK - busy.size;
+      if (free <= 0) continue;
+      for (const d of this.store.due(w.id, now, free, busy)) this.send(w, d, busy);
+    }
+    const due = this.store.nextDueAt();
+    if (due !== undefined) nextWake = Math.min(nextWake, Math.max(due, now + 50));
+    // Wake at least every 30 s: rows due while every slot was busy are picked up when one frees.
+    const delay = Math.min(30_000, Math.max(50, (Number.isFinite(nextWake) ? nextWake : now + 30_000) - now));
+    this.timer = setTimeout(() => this.pump(), delay).unref();
+  }
+
+  private send(w: Webhook, d: Delivery, busy: Set<number>): void {
+    busy.add(d.id);
+    this.inFlight.set(w.id, busy);
+    void this.attempt(w, d).finally(() => {
+      busy.delete(d.id);
+      if (!this.stopped) this.pump();
+    });
+  }
+
+  private async attempt(w: Webhook, d: Delivery): Promise<void> {
+    const started = this.now();
+    const abort = new AbortController();
+    this.aborts.add(abort);
+    const timer = setTimeout(() => abort.abort(new Error(`no answer within ${this.opts.timeoutMs} ms`)), this.opts.timeoutMs);
+    let status: number | null = null;
+    let error: string | null = null;
+    try {
+      const host = new URL(w.url).hostname.replace(/^\[|\]$/g, "");
+      if (!this.opts.allowPrivate && isIP(host) && isPrivateAddress(host)) throw new Error(`${host} is a private address (webhookAllowPrivate is off)`);
+      const res = await request(w.url, {
+        method: "POST",
+        dispatcher: this.agent,
+        signal: abort.signal,
+        headers: {
+          "content-type": "application/json",
+          "user-agent": "Wharf-Webhooks/1",
+          [SIGNATURE_HEADER]: signatureHeader(w.secret, d.body, Math.floor(this.now() / 1000)),
+          "wharf-event-id": d.eventId,
+          "wharf-event-type": d.eventType,
+          "wharf-delivery-id": String(d.id),
+        },
+        body: d.body,
+      });
+      status = res.statusCode;
+      if (status < 200 || status >= 300) {
+        const text = await readSome(res.body);
+        error = `receiver answered ${status}${text ? `: ${text}` : ""}`;
+      } else {
+        res.body.resume();
+      }
+    } catch (err) {
+      error = abort.signal.aborted ? String((abort.signal.reason as Error)?.message ?? "timed out") : describe(err);
+    } finally {
+      clearTimeout(timer);
+      this.aborts.delete(abort);
+    }
+    if (this.stopped && error) return; // stopping: the row stays pending as it was, sent again after the restart
+    const at = this.now();
+    const durationMs = at - started;
+    if (!error) {
+      this.backoffUntil.delete(w.id);
+      this.record(d.id, { state: "delivered", at, nextAttemptAt: at, status, error: null, durationMs });
+      return;
+    }
+    const attempts = d.attempts + 1;
+    const next = at + retryDelayMs(attempts);
+    const giveUp = next - d.createdAt > RETRY_WINDOW_MS;
+    if (this.hooks.some((h) => h.id === w.id)) this.backoffUntil.set(w.id, Math.max(this.backoffUntil.get(w.id) ?? 0, giveUp ? at : next));
+    log.debug({ webhook: w.id, delivery: d.id, attempts, error }, giveUp ? "webhook delivery failed for good" : "webhook delivery failed; will retry");
+    this.record(d.id, { state: giveUp ? "failed" : "pending", at, nextAttemptAt: giveUp ? at : next, status, error, durationMs });
+  }
+
+  private record(id: number, r: Parameters<WebhookStore["recordAttempt"]>[1]): void {
+    try {
+      this.store.recordAttempt(id, r);
+    } catch (err) {
+      log.warn({ err: (err as Error).message, delivery: id }, "webhook attempt not recorded");
+    }
+  }
+
+  /** Commits queued events, stops sending; deliveries in flight stay pending for the next start. */
+  async stop(): Promise<void> {
+    this.unsubscribe?.();
+    this.flush();
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearInterval(this.pruneTimer);
+    for (const a of this.aborts) a.abort(new Error("wharf stopping"));
+    await this.agent.close().catch(() => undefined);
+  }
+}
+
+export function newWebhookId(): string {
+  return "wh_" + uuidv7().replace(/-/g, "");
+}
+
+async function readSome(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string> {
+  let text = "";
+  try {
+    for await (const chunk of body) {
+      text += chunk.toString("utf8");
+      if (text.length >= MAX_ERROR_BODY_BYTES) break;
+    }
+  } catch {
+    /* the answer's status is what counts */
+  }
+  body.destroy();
+  return text.slice(0, MAX_ERROR_BODY_BYTES).replace(/\s+/g, " ").trim();
+}
+
+function describe(err: unknown): string {
+  const e = err as { message?: string; code?: string; cause?: { message?: string; code?: string } };
+  const cause = e.cause?.code ?? e.cause?.message;
+  return [e.code, e.message, cause && cause !== e.code ? `(${cause})` : ""].filter(Boolean).join(" ").slice(0, 300);
+}
