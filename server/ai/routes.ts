@@ -19,6 +19,7 @@ import {
   AI_PIPELINES, PIPELINE_SPECS, billingUnits, resolveModel, semanticError, unitCeiling, validateFields,
   type FieldValue, type PipelineSpec,
 } from "../../protocol/ai/spec.ts";
+import { openEventStream } from "../api/sse.ts";
 
 const log = moduleLogger("ai-routes");
 
@@ -216,17 +217,7 @@ export async function registerAiRoutes(app: FastifyInstance, opts: AiRoutesOptio
   }
 
   async function relayStream(outcome: Extract<AiOutcome, { kind: "stream" }>, reply: FastifyReply): Promise<FastifyReply> {
-    const headers = reply.getHeaders();
-    reply.hijack();
-    const raw = reply.raw;
-    raw.socket?.setNoDelay(true);
-    raw.writeHead(200, {
-      ...(headers as Record<string, string>),
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-cache, no-transform",
-      connection: "keep-alive",
-      "x-accel-buffering": "no",
-    });
+    const raw = openEventStream(reply);
     raw.flushHeaders();
     raw.on("close", () => {
       if (!raw.writableFinished) outcome.abort();

@@ -20,6 +20,25 @@ export interface SseOptions {
   retryMs?: number;
 }
 
+/**
+ * Takes the response over from fastify and starts a text/event-stream on it: headers set by hooks
+ * (CORS and the like) kept, no buffering by proxies, Nagle off. Returns the raw response.
+ */
+export function openEventStream(reply: FastifyReply): FastifyReply["raw"] {
+  const headers = reply.getHeaders();
+  reply.hijack();
+  const raw = reply.raw;
+  raw.socket?.setNoDelay(true);
+  raw.writeHead(200, {
+    ...(headers as Record<string, string>),
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache, no-transform",
+    connection: "keep-alive",
+    "x-accel-buffering": "no",
+  });
+  return raw;
+}
+
 export class SseConnection {
   private open = true;
   private readonly heartbeat: NodeJS.Timeout;
@@ -33,17 +52,7 @@ export class SseConnection {
     private readonly opts: SseOptions,
   ) {
     this.maxBuffered = opts.maxBufferedBytes ?? DEFAULT_SSE_MAX_BUFFERED_BYTES;
-    const headers = reply.getHeaders(); // CORS and the like, set by hooks before the handler
-    reply.hijack();
-    const raw = (this.raw = reply.raw);
-    raw.socket?.setNoDelay(true);
-    raw.writeHead(200, {
-      ...(headers as Record<string, string>),
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-cache, no-transform",
-      connection: "keep-alive",
-      "x-accel-buffering": "no",
-    });
+    const raw = (this.raw = openEventStream(reply));
     raw.write(`retry: ${opts.retryMs ?? 2000}\n\n`);
     this.heartbeat = setInterval(() => this.write(": ping\n\n"), HEARTBEAT_MS);
     this.heartbeat.unref();
