@@ -152,4 +152,16 @@ export const metrics = {
     labelNames: ["endpoint"] as const,
     registers: [registry],
   }),
+  thumbnailExtractions: new client.Counter({
+    name: "wharf_thumbnail_extractions_total",
+    help: "ffmpeg runs that cut a thumbnail from a segment (at most one per segment and rendition, only when asked), by result",
+    labelNames: ["result"] as const,
+    registers: [registry],
+  }),
+  multistreamTargets: new client.Gauge({
+    name: "wharf_multistream_targets",
+    help: "Multistream pushes of live streams by state (connected, connecting, error)",
+    labelNames: ["state"] as const,
+    registers: [registry],
+  }),
 };

@@ -40,6 +40,10 @@ import { registerWebRtcRoutes } from "../media/webrtc/routes.ts";
 import { createLiveAiProcessorFactory } from "../media/processors/live-ai.ts";
 import { registryLiveRouting } from "./orchestrators/live-routing.ts";
 import { registerLiveRoutes } from "./api/live.ts";
+import { RecordingService } from "../media/recording/service.ts";
+import { recordingView, registerRecordingRoutes } from "./api/recordings.ts";
+import { ThumbnailService } from "../media/thumbnail/service.ts";
+import { registerThumbnailRoutes } from "../media/thumbnail/routes.ts";
 import { EventBus } from "./events/bus.ts";
 import { feedEventBus } from "./events/feeds.ts";
 import { registerEventRoutes } from "./events/routes.ts";
@@ -260,6 +264,20 @@ export async function startGateway(config: Config): Promise<Gateway> {
   registerEventRoutes(app, { bus: events, preHandler: auth.requireScope("admin") as never });
   const webhooks = startWebhooks(app, { config, accounts, bus: events, store, preHandler: auth.requireScope("admin") as never });
   dashboard = startDashboard(app, { hub, hls, webrtc, registry: orchestrators, accounts, bus: events, preHandler: auth.requireScope("admin") as never });
+
+  // --- Recording: sessions of streams with record: true become VOD assets (media/recording) ---
+  const recordings = new RecordingService(hub, { root: join(dataDir, "recordings"), retentionDays: config.recordingRetentionDays });
+  registerRecordingRoutes(app, {
+    recordings, auth, urls,
+    audit: (e) => void accounts.audit(e).catch((err: Error) => log.warn({ err: err.message }, "audit failed")),
+  });
+  recordings.on("ready", (r) => {
+    const v = recordingView(urls, r);
+    events.publish("recording.ready", { recordingId: r.id, streamId: r.streamId, durationSeconds: v.durationSeconds as number, size: v.size as number, hlsUrl: v.hlsUrl as string, mp4Url: v.mp4Url as string });
+  });
+  // --- end Recording ---
+  // --- Thumbnails: the latest keyframe of a live stream as JPEG (media/thumbnail) ---
+  registerThumbnailRoutes(app, new ThumbnailService(hub));
 
   await app.listen({ host: config.host, port: config.httpPort });
   const httpPort = (app.server.address() as { port: number }).port;
