@@ -1,6 +1,6 @@
 // The composition root: wires configuration, hub, ingest, processors, outputs and the API.
 import { mkdirSync } from "node:fs";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "./config/schema.ts";
 import { moduleLogger, rootLogger } from "../core/log.ts";
@@ -299,6 +299,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
       meter.stop();
       dashboard?.stop();
       unfeed();
+      await recordings.stop(); // before the hub ends the sessions: their MP4s are made at the next start
       await webrtc.stop();
       await hub.stop();
       await webhooks.stop();
