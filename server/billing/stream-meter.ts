@@ -48,7 +48,9 @@ export class StreamMeter {
         keyId,
         streamId: stream.id,
         pipeline: stream.record.pipeline,
-        durationSeconds: (now - since) / 1000,
+        // Orchestrator work with no output in the interval (nothing could serve it) is not billed
+        // by time either; passthrough has no orchestrator output and is billed by time.
+        durationSeconds: stream.record.pipeline === "passthrough" || pixels > 0 ? (now - since) / 1000 : 0,
         pixels,
         orchestrator,
         orchestratorCostWei: costWei,

@@ -1,0 +1,37 @@
+// The stream meter on real accounts and a real hub: a live AI stream with no output in an interval
+// is not billed by time; a passthrough stream is.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { withAccounts } from "../../test/support/accounts.ts";
+import { StreamHub } from "../../media/hub/hub.ts";
+import { createPassthroughProcessor } from "../../media/processors/passthrough.ts";
+import { AccountsStreamCatalog } from "../streams/catalog.ts";
+import { StreamMeter } from "./stream-meter.ts";
+
+test("an interval without orchestrator output bills no time; passthrough bills its time", () =>
+  withAccounts(async (accounts) => {
+    const { key } = await accounts.createKey({ name: "k", scopes: ["streams"] });
+    const catalog = await AccountsStreamCatalog.open(accounts);
+    const hub = new StreamHub(catalog, { publisherTimeoutMs: 60_000, maxLive: 10 });
+    hub.registerProcessor("passthrough", createPassthroughProcessor);
+    hub.registerProcessor("live-video-to-video", () => ({ async stop() {}, status: () => ({}) }));
+    const meter = new StreamMeter(hub, accounts, 3_600_000);
+    try {
+      const live = await catalog.create({ name: "ai", pipeline: "live-video-to-video", ownerKeyId: key.id, options: {} });
+      const plain = await catalog.create({ name: "plain", pipeline: "passthrough", ownerKeyId: key.id, options: {} });
+      for (const s of [live, plain]) {
+        const r = await hub.admit({ streamKey: s.streamKey, protocol: "rtmp", remoteAddress: "127.0.0.1", disconnect: () => {} });
+        assert.ok(r.ok);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+      await meter.record(hub.get(live.id)!, false);
+      await meter.record(hub.get(plain.id)!, false);
+      const records = await accounts.listUsage({ from: 0, to: Date.now() + 1 });
+      const byStream = (id: string) => records.find((x) => x.streamId === id)!;
+      assert.equal(byStream(live.id).durationMs, 0, "no output: no time billed");
+      assert.ok(byStream(plain.id).durationMs >= 50, "passthrough billed by time");
+    } finally {
+      meter.stop();
+      await hub.stop();
+    }
+  }));
