@@ -2,6 +2,8 @@
 // (orchestrator/ai, orchestrator/live, ...) advertise capabilities, models,
 // capacity and prices through `capabilities()` (called for every
 // GetOrchestrator, so live numbers are fine) and add HTTP routes in `register`.
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "../core/log.ts";
 import type { AuthToken, Capabilities, OrchestratorInfo, SegData } from "../protocol/messages.ts";
@@ -70,6 +72,8 @@ export interface PaidWork {
   /** Capability and model whose advertised price the work is debited at. */
   capability: number;
   modelId: string;
+  /** Debit at this price instead of the capability's advertised one (app runners price themselves). */
+  price?: Price;
 }
 
 /** For whom an OrchestratorInfo is made (ticket params are bound to a sender and a price). */
@@ -82,6 +86,8 @@ export interface InfoRequest {
   authToken?: AuthToken;
   /** A balance key whose session price was fixed by its first payment. */
   balanceKey?: string;
+  /** Quote this price instead of the capabilities' (an app runner's price per unit). */
+  price?: Price;
 }
 
 export interface FeatureContext {
@@ -116,6 +122,8 @@ export interface FeatureContext {
    * JSON error and returns undefined on failure, else the SegData.
    */
   requireCredentials(req: FastifyRequest, reply: FastifyReply): Promise<SegData | undefined>;
+  /** Take HTTP/1.1 upgrade requests (WebSocket), which fastify does not route. One handler per orchestrator. */
+  onUpgrade(handler: (req: IncomingMessage, socket: Duplex, head: Buffer) => void): void;
 }
 
 export interface OrchestratorFeature {

@@ -7,6 +7,7 @@ import { pipelineToCapability } from "../protocol/capabilities.ts";
 import { startOrchestrator, type CapabilityPriceOption, type OrchestratorOptions } from "./orchestrator.ts";
 import { AI_CLI_OPTIONS, AI_USAGE, aiFeatureFromCli } from "./ai/cli.ts";
 import { LIVE_CLI_OPTIONS, LIVE_USAGE, liveFeatureFromCli } from "./live/cli.ts";
+import { APPS_CLI_OPTIONS, APPS_USAGE, appsFeatureFromCli } from "./apps/cli.ts";
 
 export const USAGE = `Wharf development orchestrator (speaks the go-livepeer orchestrator wire protocol)
 
@@ -37,7 +38,7 @@ Usage: npm run orchestrator -- [options]
                          {"capacity","latencyMs","failRate","ai":{"capacity","latencyMs":{"<pipeline>":ms},
                          "llmTokenDelayMs","zeroCost","resultsUnavailable"},"payments":{"advanceBlocks"}}
   --help                 this text
-${AI_USAGE}${LIVE_USAGE}`;
+${AI_USAGE}${LIVE_USAGE}${APPS_USAGE}`;
 
 export class UsageError extends Error {}
 
@@ -87,6 +88,7 @@ export function parseCli(argv: string[]): OrchestratorOptions | undefined {
         "ticket-ev": { type: "string" },
         ...AI_CLI_OPTIONS,
         ...LIVE_CLI_OPTIONS,
+        ...APPS_CLI_OPTIONS,
         help: { type: "boolean", short: "h" },
       },
     });
@@ -131,7 +133,8 @@ function aiFeatures(v: Record<string, unknown>): OrchestratorOptions["features"]
   try {
     const ai = aiFeatureFromCli(v);
     const live = liveFeatureFromCli(v);
-    return [...(ai ? [ai] : []), ...(live ? [live] : [])];
+    const apps = appsFeatureFromCli(v);
+    return [...(ai ? [ai] : []), ...(live ? [live] : []), ...(apps ? [apps] : [])];
   } catch (err) {
     throw new UsageError((err as Error).message);
   }

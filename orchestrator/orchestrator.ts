@@ -244,7 +244,7 @@ export async function startOrchestrator(opts: OrchestratorOptions = {}): Promise
     // Ticket params are bound to the sender and the price they are paid at (both go into the rand).
     const sender = addressFromBytes(request.sender);
     const fixed = request.balanceKey !== undefined ? payee.fixedPrice(checksumAddress(sender), request.balanceKey) : undefined;
-    const price = fixed ?? priceForCapabilities(prices, request.capabilities);
+    const price = fixed ?? request.price ?? priceForCapabilities(prices, request.capabilities);
     return {
       transcoder: serviceUrl,
       ticketParams: payee.ticketParams(sender, price),
@@ -260,7 +260,7 @@ export async function startOrchestrator(opts: OrchestratorOptions = {}): Promise
   };
 
   const acceptPayment: FeatureContext["acceptPayment"] = (req, reply, work) => {
-    const price = advertisedPrice(buildPrices(featureCaps()), work.capability, work.modelId) ?? { pricePerUnit: 0, pixelsPerUnit: 1 };
+    const price = work.price ?? advertisedPrice(buildPrices(featureCaps()), work.capability, work.modelId) ?? { pricePerUnit: 0, pixelsPerUnit: 1 };
     return gate.accept(req, reply, work.balanceKey, price);
   };
 
@@ -338,6 +338,7 @@ export async function startOrchestrator(opts: OrchestratorOptions = {}): Promise
     requireCredentials,
     paymentRequired: payee !== undefined,
     acceptPayment,
+    onUpgrade: (handler) => server.onUpgrade(handler),
   };
 
   // --- renditions and status

@@ -33,6 +33,8 @@ export interface ProtocolServer {
   /** Port after `listen` (0 before). */
   readonly port: number;
   listen(port: number, host?: string): Promise<number>;
+  /** HTTP/1.1 upgrade requests (WebSocket) go here; fastify does not route them. Unhandled: the socket is closed. */
+  onUpgrade(handler: (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => void): void;
   /** Stop accepting, let in-flight requests finish for up to graceMs, then drop connections. */
   close(graceMs?: number): Promise<void>;
 }
@@ -178,18 +180,26 @@ export async function createProtocolServer(opts: ProtocolServerOptions): Promise
       session.on("error", () => {});
     });
 
+  let upgradeHandler: ((req: http.IncomingMessage, socket: net.Socket, head: Buffer) => void) | undefined;
+  const onUpgrade = (req: http.IncomingMessage, socket: net.Socket, head: Buffer): void => {
+    if (upgradeHandler) upgradeHandler(req, socket, head);
+    else socket.destroy();
+  };
   let outer: net.Server;
   let http1: http.Server | undefined;
   if (opts.tls) {
     const secure = http2.createSecureServer({ key: opts.tls.key, cert: opts.tls.cert, allowHTTP1: true }, onRequest);
     trackSessions(secure);
     secure.on("tlsClientError", () => {});
+    // HTTP/1.1 clients reach the secure server through allowHTTP1, upgrades included.
+    secure.on("upgrade", onUpgrade);
     outer = secure;
   } else {
     const h2c = http2.createServer({}, onRequest);
     trackSessions(h2c);
     http1 = http.createServer(onRequest);
     http1.keepAliveTimeout = 10_000;
+    http1.on("upgrade", onUpgrade);
     const h1 = http1;
     outer = net.createServer((socket) => {
       socket.on("error", () => {});
@@ -237,6 +247,9 @@ export async function createProtocolServer(opts: ProtocolServerOptions): Promise
       });
       port = (outer.address() as net.AddressInfo).port;
       return port;
+    },
+    onUpgrade(handler) {
+      upgradeHandler = handler;
     },
     async close(graceMs = 2000) {
       if (closed) return;

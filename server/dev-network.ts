@@ -3,6 +3,7 @@
 // signer that pays them, so every path runs with payments as on the real network. A program that
 // dies is started again on the same port.
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { moduleLogger } from "../core/log.ts";
@@ -29,6 +30,17 @@ export const DEV_PRICE_ARGS = [
   }),
   "--ai-price", "live-video-to-video=1", // 27.6 Mwei per second of 720p30
 ];
+
+/** The example runner app as every development orchestrator registers it (go-livepeer -liveRunnerConfig schema). */
+export function devRunners(runnerUrl: string, payments: boolean): unknown {
+  const common = { routing: "label", runner_url: runnerUrl, health_url: `${runnerUrl}/health`, version: "1", gpu: { id: "cpu", name: "CPU", vram_mb: 0 } };
+  return {
+    runners: [
+      { ...common, label: "example-session", app: "example/session", mode: "persistent", capacity: 4, ...(payments ? { price_info: { price: 0.01, currency: "usd", unit: "hour" } } : {}) },
+      { ...common, label: "example-run", app: "example/run", mode: "single-shot", capacity: 8, ...(payments ? { price_info: { price: 0.00001, currency: "usd", unit: "fixed" } } : {}) },
+    ],
+  };
+}
 
 export interface DevNetwork {
   addresses: string[];
@@ -140,6 +152,13 @@ export async function startDevNetwork(o: DevNetworkOptions): Promise<DevNetwork>
       programs.push(signer);
       signerUrl = (await signer.start()).url;
     }
+    // The example app every orchestrator hosts, so GET /v1/apps lists something on a fresh machine.
+    const runner = new DevProgram("example runner", "orchestrator/example-runner/main", (port) => ["--port", String(port), "--host", host]);
+    programs.push(runner);
+    const runnerUrl = (await runner.start()).url;
+    const runnersFile = join(o.dataDir, "dev-runners.json");
+    mkdirSync(o.dataDir, { recursive: true });
+    writeFileSync(runnersFile, JSON.stringify(devRunners(runnerUrl, o.payments), null, 2));
     const orchestrators = Array.from(
       { length: o.orchestrators },
       (_, i) =>
@@ -148,6 +167,7 @@ export async function startDevNetwork(o: DevNetworkOptions): Promise<DevNetwork>
           "--host", host,
           "--region", `dev-${i + 1}`,
           "--cert-dir", join(o.dataDir, "dev-orchestrator-certs", String(i + 1)),
+          "--runners", runnersFile,
           ...(o.payments ? ["--require-payment", ...DEV_PRICE_ARGS] : []),
         ]),
     );

@@ -1,0 +1,179 @@
+// A byte-streaming reverse proxy for one HTTP exchange or one upgraded (WebSocket) connection:
+// the request's bytes go upstream as they arrive and the answer's bytes come back as they are
+// written (SSE events are not held), hop-by-hop headers are dropped, and the caller learns whether
+// anything was sent back, so a request that failed before its first byte can be tried elsewhere.
+import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
+import https from "node:https";
+import type { Duplex, Readable } from "node:stream";
+
+/** RFC 9110 7.6.1 hop-by-hop headers, plus the ones a proxy recomputes. */
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "host", "proxy-connection"]);
+
+const keepAliveHttp = new http.Agent({ keepAlive: true, maxSockets: 256 });
+// Orchestrators and runners on a laptop use self-signed certificates (see protocol/http-agent.ts).
+const keepAliveHttps = new https.Agent({ keepAlive: true, maxSockets: 256, rejectUnauthorized: false });
+
+export interface ProxyTarget {
+  /** Absolute URL of the upstream resource (path and query included). */
+  url: URL;
+  /** Headers to add or replace; `undefined` values remove the header. */
+  headers?: Record<string, string | undefined>;
+  /** Give up connecting and waiting for the answer's head after this long. */
+  headTimeoutMs?: number;
+}
+
+export interface ProxyOutcome {
+  /** The upstream status, 0 when no answer came. */
+  status: number;
+  /** Whether any of the answer (head included) was written to the client. */
+  answered: boolean;
+  bytesOut: number;
+  /** Why the exchange failed (connect error, timeout, reset), when it did. */
+  error?: string;
+}
+
+/** The request's end-to-end headers, as forwarded upstream. */
+export function forwardHeaders(headers: IncomingHttpHeaders, extra: Record<string, string | undefined> = {}): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  const connectionTokens = String(headers.connection ?? "").toLowerCase().split(",").map((t) => t.trim());
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined || HOP_BY_HOP.has(k) || connectionTokens.includes(k)) continue;
+    out[k] = v;
+  }
+  for (const [k, v] of Object.entries(extra)) {
+    if (v === undefined) delete out[k.toLowerCase()];
+    else out[k.toLowerCase()] = v;
+  }
+  return out;
+}
+
+function answerHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+  return out;
+}
+
+/**
+ * Proxy one exchange. `body` is the client's request stream (or a buffered copy, for a request
+ * that may be retried). The client's response is left untouched when the upstream fails before
+ * answering (`answered: false`), so the caller can try another upstream or write an error.
+ */
+export function proxyHttp(method: string, headers: IncomingHttpHeaders, body: Readable | Buffer | undefined, res: ServerResponse, target: ProxyTarget): Promise<ProxyOutcome> {
+  return new Promise((resolve) => {
+    const secure = target.url.protocol === "https:";
+    const fwd = forwardHeaders(headers, target.headers);
+    if (Buffer.isBuffer(body)) {
+      delete fwd["content-length"];
+      if (body.length > 0 || !["GET", "HEAD"].includes(method)) fwd["content-length"] = String(body.length);
+    }
+    let settled = false;
+    let bytesOut = 0;
+    const done = (o: Omit<ProxyOutcome, "bytesOut">) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve({ ...o, bytesOut });
+    };
+    const up = (secure ? https : http).request(target.url, { method, headers: fwd, agent: secure ? keepAliveHttps : keepAliveHttp });
+    const timer = setTimeout(() => {
+      up.destroy(new Error(`no answer from ${target.url.host} in ${target.headTimeoutMs} ms`));
+    }, target.headTimeoutMs ?? 30_000);
+    up.on("error", (err) => {
+      if (!res.headersSent) return done({ status: 0, answered: false, error: err.message });
+      res.destroy(err);
+      done({ status: res.statusCode, answered: true, error: err.message });
+    });
+    up.on("response", (upRes: IncomingMessage) => {
+      clearTimeout(timer);
+      res.writeHead(upRes.statusCode ?? 502, answerHeaders(upRes.headers));
+      // Send the head now: an SSE stream's first event may be seconds away.
+      res.flushHeaders();
+      upRes.on("data", (c: Buffer) => {
+        bytesOut += c.length;
+        if (!res.write(c)) {
+          upRes.pause();
+          res.once("drain", () => upRes.resume());
+        }
+      });
+      upRes.on("end", () => {
+        res.end();
+        done({ status: upRes.statusCode ?? 502, answered: true });
+      });
+      upRes.on("error", (err) => {
+        res.destroy(err);
+        done({ status: upRes.statusCode ?? 502, answered: true, error: err.message });
+      });
+      res.on("close", () => {
+        if (!upRes.complete) {
+          upRes.destroy();
+          done({ status: upRes.statusCode ?? 502, answered: true, error: "client went away" });
+        }
+      });
+    });
+    res.on("close", () => {
+      if (!res.headersSent) {
+        up.destroy();
+        done({ status: 0, answered: false, error: "client went away" });
+      }
+    });
+    if (body === undefined) up.end();
+    else if (Buffer.isBuffer(body)) up.end(body);
+    else body.pipe(up);
+  });
+}
+
+/**
+ * Proxy an upgrade request (WebSocket) to `target`: when the upstream switches protocols, its 101
+ * head goes to the client and bytes are piped both ways until either side closes; any other answer
+ * is relayed as is. Resolves with the upstream status (0: no answer).
+ */
+export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: ProxyTarget): Promise<ProxyOutcome> {
+  return new Promise((resolve) => {
+    const secure = target.url.protocol === "https:";
+    const fwd = forwardHeaders(req.headers, target.headers);
+    fwd.connection = "Upgrade";
+    fwd.upgrade = req.headers.upgrade ?? "websocket";
+    const up = (secure ? https : http).request(target.url, { method: req.method, headers: fwd, ...(secure ? { rejectUnauthorized: false } : {}) });
+    let settled = false;
+    const done = (o: ProxyOutcome) => {
+      if (!settled) {
+        settled = true;
+        clearTimeout(timer);
+        resolve(o);
+      }
+    };
+    const timer = setTimeout(() => up.destroy(new Error(`no answer from ${target.url.host} in ${target.headTimeoutMs} ms`)), target.headTimeoutMs ?? 30_000);
+    socket.on("error", () => up.destroy());
+    up.on("error", (err) => {
+      if (!socket.destroyed) socket.end("HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nupstream unreachable\n");
+      done({ status: 0, answered: false, bytesOut: 0, error: err.message });
+    });
+    up.on("response", (upRes) => {
+      const lines = [`HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage ?? ""}`];
+      for (const [k, v] of Object.entries(answerHeaders(upRes.headers))) for (const x of Array.isArray(v) ? v : [v]) lines.push(`${k}: ${x}`);
+      socket.write(lines.join("\r\n") + "\r\nconnection: close\r\n\r\n");
+      upRes.pipe(socket);
+      done({ status: upRes.statusCode ?? 502, answered: true, bytesOut: 0 });
+    });
+    up.on("upgrade", (upRes, upSocket, upHead) => {
+      const lines = [`HTTP/1.1 101 Switching Protocols`];
+      for (let i = 0; i < upRes.rawHeaders.length; i += 2) lines.push(`${upRes.rawHeaders[i]}: ${upRes.rawHeaders[i + 1]}`);
+      socket.write(lines.join("\r\n") + "\r\n\r\n");
+      if (upHead.length) socket.write(upHead);
+      if (head.length) upSocket.write(head);
+      upSocket.setNoDelay(true);
+      if ("setNoDelay" in socket && typeof (socket as { setNoDelay?: unknown }).setNoDelay === "function") (socket as unknown as { setNoDelay(v: boolean): void }).setNoDelay(true);
+      upSocket.pipe(socket);
+      socket.pipe(upSocket);
+      const close = () => {
+        upSocket.destroy();
+        socket.destroy();
+      };
+      upSocket.on("error", close);
+      upSocket.on("close", close);
+      socket.on("close", close);
+      done({ status: 101, answered: true, bytesOut: 0 });
+    });
+    up.end();
+  });
+}

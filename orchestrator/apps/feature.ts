@@ -1,0 +1,368 @@
+// The development orchestrator's apps feature: it hosts go-livepeer 0.9 Live Runner apps and BYOC
+// containers. Routes: GET /discovery; POST /apps/{runner}/session (402 payment challenge when the
+// runner is priced and payment is required), .../payment, .../stop; ANY .../session/{id}/app/{path}
+// proxied to the runner (HTTP, SSE, WebSocket); ANY /apps/{runner}/app/{path} single-shot;
+// POST /capability/register|unregister and POST /process/request/{path} for BYOC.
+// A paid session is debited every payment interval for the whole seconds since the last debit and
+// released when its balance cannot pay (go-livepeer closes unpaid sessions the same way).
+import { randomBytes } from "node:crypto";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { proxyHttp, proxyUpgrade } from "../../core/reverse-proxy.ts";
+import {
+  BYOC_HEADER, ByocHeaderError, parseByocHeader, PAYER_ADDRESS_HEADER, RUNNER_ROUTE_HEADER, SESSION_CONTROL_HEADER, SESSION_ID_HEADER, SESSION_TOKEN_HEADER,
+  type DiscoveredByoc, type DiscoveredRunner, type DiscoveryEntry, type PaymentChallenge,
+} from "../../protocol/apps/live-runner.ts";
+import { encodeBase64, encodeMessage } from "../../protocol/messages.ts";
+import { AddressFormatError, parseAddress } from "../../protocol/payments/address.ts";
+import { PAYMENT_HEADER } from "../../protocol/segment-header.ts";
+import type { FeatureContext, OrchestratorFeature, Price, WorkPayment } from "../feature.ts";
+import { DEFAULT_RUNNER_HEALTH_INTERVAL_MS, readRunnersFile, RunnerTable, type Runner, type RunnerSpec } from "./runners.ts";
+
+export const DEFAULT_APP_PAYMENT_INTERVAL_MS = 5000;
+/** A 402 challenge's manifest id is good for this long. */
+const CHALLENGE_TTL_MS = 60_000;
+const PIXELS_720P = 1280 * 720;
+
+export interface AppsFeatureOptions {
+  /** go-livepeer -liveRunnerConfig JSON file. */
+  runnersFile?: string;
+  runners?: RunnerSpec[];
+  healthIntervalMs?: number;
+  /** Debit paid sessions this often (default 5 s). */
+  paymentIntervalMs?: number;
+  /** go-livepeer's orchSecret: required on POST /capability/register. */
+  orchSecret?: string;
+}
+
+interface AppSession {
+  id: string;
+  runner: Runner;
+  token: string;
+  work?: WorkPayment;
+  lastDebitAt: number;
+  timer?: NodeJS.Timeout;
+  endedReason?: string;
+}
+
+interface ByocCapability {
+  name: string;
+  url: string;
+  capacity: number;
+  used: number;
+  /** Wei per second of compute. */
+  price: Price;
+}
+
+const newId = () => randomBytes(16).toString("hex");
+const header = (req: FastifyRequest, name: string): string | undefined => {
+  const v = req.headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+};
+
+/** Units of work per second of a session, in the runner's price unit. */
+function unitsPerSecond(r: RunnerSpec): number {
+  return r.unit === "720p-pixel-seconds" ? PIXELS_720P : 1;
+}
+
+export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature & { runners: RunnerTable } {
+  const runners = new RunnerTable([...(opts.runners ?? []), ...(opts.runnersFile ? readRunnersFile(opts.runnersFile) : [])]);
+  const sessions = new Map<string, AppSession>();
+  const challenges = new Map<string, { runner: string; expiresAt: number }>();
+  const byoc = new Map<string, ByocCapability>();
+  const paymentIntervalMs = opts.paymentIntervalMs ?? DEFAULT_APP_PAYMENT_INTERVAL_MS;
+
+  const endSession = (s: AppSession, reason: string, ctx: FeatureContext): void => {
+    if (s.endedReason) return;
+    s.endedReason = reason;
+    if (s.timer) clearInterval(s.timer);
+    sessions.delete(s.id);
+    runners.release(s.runner);
+    ctx.log.info({ session: s.id, runner: s.runner.id, reason }, "app session ended");
+  };
+
+  const priced = (ctx: FeatureContext, price: Price) => ctx.paymentRequired && price.pricePerUnit > 0;
+
+  /** The 402 answer: OrchestratorInfo for the payer at the runner's price. Replies 400 without a payer address. */
+  const challenge = async (ctx: FeatureContext, req: FastifyRequest, reply: FastifyReply, price: Price, manifestId: string, paymentPath: string): Promise<FastifyReply> => {
+    let sender: Uint8Array;
+    try {
+      sender = parseAddress(header(req, PAYER_ADDRESS_HEADER) ?? "");
+    } catch (err) {
+      if (!(err instanceof AddressFormatError)) throw err;
+      return reply.code(400).type("text/plain").send(`payment required: send ${PAYER_ADDRESS_HEADER} to get payment parameters`);
+    }
+    const info = ctx.orchestratorInfo({ sender, price });
+    const body: PaymentChallenge = { payment_params: encodeBase64("OrchestratorInfo", info), orchestrator: ctx.serviceUrl, manifest_id: manifestId, payment_url: ctx.publicUrl(paymentPath) };
+    return reply.code(402).send(body);
+  };
+
+  /** The manifest id of the request's payment credentials ("" when absent). */
+  const manifestOf = (ctx: FeatureContext, req: FastifyRequest): string | undefined => {
+    const c = ctx.checkCredentials(req.headers["livepeer-segment"]);
+    return c.ok ? Buffer.from(c.segData.manifestId ?? new Uint8Array()).toString("utf8") : undefined;
+  };
+
+  const runnerView = (ctx: FeatureContext, r: Runner): DiscoveredRunner => ({
+    url: ctx.publicUrl(`/apps/${encodeURIComponent(r.id)}/${r.mode === "persistent" ? "session" : "app"}`),
+    gpu: r.gpu ?? null,
+    app: r.app,
+    version: r.version,
+    metadata: r.metadata,
+    mode: r.mode,
+    capacity: r.capacity,
+    capacity_used: r.used,
+    capacity_available: r.healthy ? Math.max(0, r.capacity - r.used) : 0,
+    ...(r.price.pricePerUnit > 0
+      ? { price_info: { price: r.price.pricePerUnit / r.price.pixelsPerUnit, currency: "wei" as const, unit: r.unit, price_per_unit: r.price.pricePerUnit, pixels_per_unit: r.price.pixelsPerUnit } }
+      : {}),
+  });
+
+  const byocView = (c: ByocCapability): DiscoveredByoc => ({
+    name: c.name,
+    capacity: c.capacity,
+    capacity_used: c.used,
+    capacity_available: Math.max(0, c.capacity - c.used),
+    ...(c.price.pricePerUnit > 0 ? { price_info: { price: c.price.pricePerUnit / c.price.pixelsPerUnit, currency: "wei" as const, unit: "seconds" as const, price_per_unit: c.price.pricePerUnit, pixels_per_unit: c.price.pixelsPerUnit } } : {}),
+  });
+
+  /** Proxy headers go-livepeer adds for the runner. */
+  const sessionHeaders = (ctx: FeatureContext, r: Runner, s?: AppSession): Record<string, string | undefined> => ({
+    [RUNNER_ROUTE_HEADER]: r.id,
+    [SESSION_ID_HEADER]: s?.id,
+    [SESSION_TOKEN_HEADER]: s?.token,
+    [SESSION_CONTROL_HEADER]: s ? ctx.publicUrl(`/apps/${encodeURIComponent(r.id)}/session/${s.id}`) : undefined,
+    // Payment headers are the orchestrator's business, not the runner's.
+    [PAYMENT_HEADER]: undefined,
+    "livepeer-segment": undefined,
+  });
+
+  const relay = async (reply: FastifyReply, req: FastifyRequest, target: URL, headers: Record<string, string | undefined>): Promise<boolean> => {
+    reply.hijack();
+    const out = await proxyHttp(req.method, req.headers, req.raw, reply.raw, { url: target, headers });
+    if (!out.answered && !reply.raw.headersSent && !reply.raw.destroyed) {
+      reply.raw.writeHead(502, { "content-type": "application/json" });
+      reply.raw.end(JSON.stringify({ error: "runner_unreachable", message: `the runner did not answer: ${out.error}` }));
+      return false;
+    }
+    return out.answered && out.status < 500;
+  };
+
+  const targetUrl = (base: string, rest: string, rawUrl: string): URL => {
+    const q = rawUrl.indexOf("?");
+    return new URL(`${base}/${rest}${q >= 0 ? rawUrl.slice(q) : ""}`);
+  };
+
+  const feature: OrchestratorFeature & { runners: RunnerTable } = {
+    name: "apps",
+    runners,
+    capabilities: () => [],
+    async register(app: FastifyInstance, ctx: FeatureContext) {
+      await runners.start(opts.healthIntervalMs ?? DEFAULT_RUNNER_HEALTH_INTERVAL_MS);
+
+      app.get("/discovery", async (): Promise<DiscoveryEntry[]> => [
+        { address: ctx.serviceUrl, runners: [...runners.runners.values()].map((r) => runnerView(ctx, r)), byoc: [...byoc.values()].map(byocView) },
+      ]);
+
+      // Bodies are streamed to runners as they arrive: no parsing in this scope.
+      await app.register(async (sub) => {
+        sub.removeAllContentTypeParsers();
+        sub.addContentTypeParser("*", (_req, _payload, done) => done(null, undefined));
+
+        sub.post<{ Params: { runner: string } }>("/apps/:runner/session", async (req, reply) => {
+          const r = runners.get(req.params.runner);
+          if (!r || r.mode !== "persistent") return reply.code(404).send({ error: "not_found", message: `no persistent runner "${req.params.runner}"` });
+          if (!r.healthy) return reply.code(503).send({ error: "runner_unhealthy", message: `runner ${r.id} failed its health check: ${r.lastHealthError}` });
+          if (r.used >= r.capacity) return reply.code(503).send({ error: "busy", message: `runner ${r.id} is at capacity (${r.capacity})` });
+          let id = newId();
+          let work: WorkPayment | undefined;
+          if (priced(ctx, r.price)) {
+            if (!header(req, PAYMENT_HEADER)) {
+              challenges.set(id, { runner: r.id, expiresAt: Date.now() + CHALLENGE_TTL_MS });
+              return challenge(ctx, req, reply, r.price, id, `/apps/${encodeURIComponent(r.id)}/session/${id}/payment`);
+            }
+            const manifest = manifestOf(ctx, req);
+            const c = manifest ? challenges.get(manifest) : undefined;
+            if (!manifest || !c || c.runner !== r.id || c.expiresAt < Date.now()) {
+              return reply.code(400).type("text/plain").send("payment manifest is not a session this orchestrator offered (reserve again)");
+            }
+            work = await ctx.acceptPayment(req, reply, { balanceKey: manifest, capability: 0, modelId: r.app, price: r.price });
+            if (!work) return reply;
+            challenges.delete(manifest);
+            id = manifest;
+          }
+          if (!runners.acquire(r)) return reply.code(503).send({ error: "busy", message: `runner ${r.id} is at capacity (${r.capacity})` });
+          const s: AppSession = { id, runner: r, token: newId(), work, lastDebitAt: Date.now() };
+          sessions.set(id, s);
+          if (work) {
+            s.timer = setInterval(() => {
+              const seconds = Math.floor((Date.now() - s.lastDebitAt) / 1000);
+              if (seconds <= 0) return;
+              s.lastDebitAt += seconds * 1000;
+              const short = work.debitIfCovered(seconds * unitsPerSecond(r));
+              if (short) endSession(s, `payment: balance ${short.balance} wei does not cover ${short.fee} wei`, ctx);
+            }, paymentIntervalMs);
+            s.timer.unref();
+          }
+          const base = `/apps/${encodeURIComponent(r.id)}/session/${id}`;
+          return { session_id: id, app_url: ctx.publicUrl(`${base}/app`), control_url: ctx.publicUrl(base) };
+        });
+
+        sub.post<{ Params: { runner: string; id: string } }>("/apps/:runner/session/:id/payment", async (req, reply) => {
+          const s = sessions.get(req.params.id);
+          if (!s || s.runner.id !== req.params.runner) return reply.code(404).send({ error: "not_found", message: `no session ${req.params.id}` });
+          let payer: Uint8Array | undefined;
+          if (!header(req, PAYMENT_HEADER)) {
+            // No tickets: fresh payment parameters for the payer (the gateway's session refresh).
+            try {
+              payer = parseAddress(header(req, PAYER_ADDRESS_HEADER) ?? "");
+            } catch {
+              return reply.code(400).type("text/plain").send(`send ${PAYMENT_HEADER} or ${PAYER_ADDRESS_HEADER}`);
+            }
+          } else {
+            const manifest = manifestOf(ctx, req);
+            if (manifest !== s.id) return reply.code(400).type("text/plain").send("payment manifest does not match the session id");
+            const work = await ctx.acceptPayment(req, reply, { balanceKey: s.id, capability: 0, modelId: s.runner.app, price: s.runner.price });
+            if (!work) {
+              endSession(s, "payment refused", ctx);
+              return reply;
+            }
+            payer = parseAddress(work.sender);
+          }
+          const c = ctx.checkCredentials(req.headers["livepeer-segment"]);
+          const info = ctx.orchestratorInfo({ sender: payer, price: s.runner.price, balanceKey: s.id, ...(c.ok && c.segData.authToken ? { authToken: c.segData.authToken } : {}) });
+          return reply.type("application/octet-stream").send(encodeMessage("PaymentResult", { info }));
+        });
+
+        sub.post<{ Params: { runner: string; id: string } }>("/apps/:runner/session/:id/stop", async (req, reply) => {
+          const s = sessions.get(req.params.id);
+          if (s && s.runner.id === req.params.runner) endSession(s, "stopped", ctx);
+          return reply.code(204).send();
+        });
+
+        sub.get<{ Params: { runner: string; id: string } }>("/apps/:runner/session/:id", async (req, reply) => {
+          const s = sessions.get(req.params.id);
+          if (!s) return reply.code(404).send({ error: "not_found", message: `no session ${req.params.id}` });
+          return { session_id: s.id, runner: s.runner.id, app: s.runner.app };
+        });
+
+        sub.all<{ Params: { runner: string; id: string; "*": string } }>("/apps/:runner/session/:id/app/*", async (req, reply) => {
+          const s = sessions.get(req.params.id);
+          if (!s || s.runner.id !== req.params.runner) return reply.code(404).send({ error: "not_found", message: `no session ${req.params.id} (ended or never reserved)` });
+          await relay(reply, req, targetUrl(s.runner.runnerUrl, req.params["*"], req.url), sessionHeaders(ctx, s.runner, s));
+          return reply;
+        });
+
+        sub.all<{ Params: { runner: string; "*": string } }>("/apps/:runner/app/*", async (req, reply) => {
+          const r = runners.get(req.params.runner);
+          if (!r || r.mode !== "single-shot") return reply.code(404).send({ error: "not_found", message: `no single-shot runner "${req.params.runner}"` });
+          let work: WorkPayment | undefined;
+          if (priced(ctx, r.price)) {
+            if (!header(req, PAYMENT_HEADER)) {
+              const id = newId();
+              return challenge(ctx, req, reply, r.price, id, `/apps/${encodeURIComponent(r.id)}/app`);
+            }
+            const manifest = manifestOf(ctx, req);
+            if (!manifest) return reply.code(403).type("text/plain").send("invalid Livepeer-Segment credentials");
+            work = await ctx.acceptPayment(req, reply, { balanceKey: manifest, capability: 0, modelId: r.app, price: r.price });
+            if (!work) return reply;
+          }
+          if (!runners.acquire(r)) {
+            return reply.code(503).header("retry-after", "1").send({ error: "busy", message: r.healthy ? `runner ${r.id} is at capacity (${r.capacity})` : `runner ${r.id} failed its health check: ${r.lastHealthError}` });
+          }
+          const t0 = Date.now();
+          try {
+            await relay(reply, req, targetUrl(r.runnerUrl, req.params["*"], req.url), sessionHeaders(ctx, r));
+          } finally {
+            runners.release(r);
+            work?.debit(r.unit === "fixed" ? 1 : Math.max(1, Math.ceil((Date.now() - t0) / 1000)) * unitsPerSecond(r));
+          }
+          return reply;
+        });
+
+        // --- BYOC
+        sub.post("/capability/register", async (req, reply) => {
+          if (!opts.orchSecret || header(req, "authorization") !== opts.orchSecret) return reply.code(401).type("text/plain").send("invalid orchSecret");
+          const body = await readJson(req);
+          const name = typeof body?.name === "string" ? body.name : "";
+          const url = typeof body?.url === "string" ? body.url.replace(/\/+$/, "") : "";
+          const capacity = Number(body?.capacity ?? 1);
+          const pricePerUnit = Number(body?.price_per_unit ?? 0);
+          const scaling = Number(body?.price_scaling ?? 1) || 1;
+          if (!name || !/^https?:\/\//.test(url) || !Number.isInteger(capacity) || capacity < 0 || !(pricePerUnit >= 0)) {
+            return reply.code(400).type("text/plain").send("expected {name, url, capacity, price_per_unit, price_scaling, currency}");
+          }
+          byoc.set(name, { name, url, capacity, used: byoc.get(name)?.used ?? 0, price: { pricePerUnit: Math.round(pricePerUnit), pixelsPerUnit: scaling } });
+          ctx.log.info({ name, url, capacity }, "BYOC capability registered");
+          return { name, registered: true };
+        });
+        sub.post("/capability/unregister", async (req, reply) => {
+          if (!opts.orchSecret || header(req, "authorization") !== opts.orchSecret) return reply.code(401).type("text/plain").send("invalid orchSecret");
+          const body = await readJson(req);
+          byoc.delete(String(body?.name ?? ""));
+          return reply.code(204).send();
+        });
+        sub.post<{ Params: { "*": string } }>("/process/request/*", async (req, reply) => {
+          let job;
+          try {
+            job = parseByocHeader(req.headers[BYOC_HEADER.toLowerCase()]);
+          } catch (err) {
+            if (err instanceof ByocHeaderError) return reply.code(400).type("text/plain").send(err.message);
+            throw err;
+          }
+          const c = byoc.get(job.capability);
+          if (!c) return reply.code(404).type("text/plain").send(`capability ${job.capability} not offered`);
+          let work: WorkPayment | undefined;
+          if (priced(ctx, c.price)) {
+            if (!header(req, PAYMENT_HEADER)) return challenge(ctx, req, reply, c.price, newId(), "/process/request");
+            const manifest = manifestOf(ctx, req);
+            if (!manifest) return reply.code(403).type("text/plain").send("invalid Livepeer-Segment credentials");
+            work = await ctx.acceptPayment(req, reply, { balanceKey: manifest, capability: 0, modelId: `byoc/${c.name}`, price: c.price });
+            if (!work) return reply;
+          }
+          if (c.used >= c.capacity) return reply.code(503).header("retry-after", "1").send({ error: "busy", message: `capability ${c.name} is at capacity (${c.capacity})` });
+          c.used++;
+          const t0 = Date.now();
+          try {
+            await relay(reply, req, targetUrl(c.url, req.params["*"], req.url), { [PAYMENT_HEADER]: undefined, "livepeer-segment": undefined });
+          } finally {
+            c.used--;
+            // BYOC bills one unit per second of compute.
+            work?.debit(Math.max(1, Math.ceil((Date.now() - t0) / 1000)));
+          }
+          return reply;
+        });
+      });
+
+      ctx.onUpgrade((req, socket, head) => {
+        const m = /^\/apps\/([^/]+)\/session\/([^/]+)\/app\/([^?]*)(\?.*)?$/.exec(req.url ?? "");
+        const s = m ? sessions.get(m[2]!) : undefined;
+        if (!m || !s || s.runner.id !== decodeURIComponent(m[1]!)) {
+          socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+          return;
+        }
+        void proxyUpgrade(req, socket, head, { url: new URL(`${s.runner.runnerUrl}/${m[3]}${m[4] ?? ""}`), headers: sessionHeaders(ctx, s.runner, s) });
+      });
+    },
+    async close() {
+      runners.stop();
+      for (const s of sessions.values()) if (s.timer) clearInterval(s.timer);
+      sessions.clear();
+    },
+  };
+  return feature;
+}
+
+async function readJson(req: FastifyRequest): Promise<Record<string, unknown> | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req.raw) {
+    size += (c as Buffer).length;
+    if (size > 64 * 1024) return undefined;
+    chunks.push(c as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
