@@ -49,6 +49,7 @@ import { feedEventBus } from "./events/feeds.ts";
 import { registerEventRoutes } from "./events/routes.ts";
 import { startDashboard, type Dashboard } from "./dashboard/index.ts";
 import { startWebhooks } from "./webhooks/index.ts";
+import { startSignedPlayback } from "./playback/index.ts";
 
 const log = moduleLogger("gateway");
 
@@ -212,6 +213,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
   });
   registerOrchestratorRoutes(app, orchestrators, { preHandler: auth.requireScope("admin") as never, signer: () => signer?.status() ?? null });
   await registerAccountRoutes(app, { accounts, authorize: auth.requireScope as never });
+  startSignedPlayback(app, { accounts, store, preHandler: auth.requireScope("streams") as never }); // before the media routes it guards
   registerHlsRoutes(app, hls);
 
   // --- Batch AI (server/ai): the nine pipelines at the root, results at /v1/results/{id}

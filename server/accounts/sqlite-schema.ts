@@ -140,6 +140,19 @@ export const MIGRATIONS: string[] = [
   CREATE INDEX webhook_deliveries_hook ON webhook_deliveries(webhook_id, id);
   CREATE INDEX webhook_deliveries_created ON webhook_deliveries(created_at);
   `,
+  // 5: playback signing keys (server/playback): the public half only; the private key is shown
+  // once at creation and never stored.
+  `
+  CREATE TABLE signing_keys (
+    id             TEXT PRIMARY KEY,
+    owner_key_id   TEXT NOT NULL,
+    owner_is_admin INTEGER NOT NULL DEFAULT 0,
+    public_jwk     TEXT NOT NULL,
+    public_pem     TEXT NOT NULL,
+    created_at     INTEGER NOT NULL
+  );
+  CREATE INDEX signing_keys_owner ON signing_keys(owner_key_id);
+  `,
 ];
 
 export interface OpenOptions {

@@ -8,6 +8,7 @@ import { actorOf, ownerFilter, type Authenticator } from "./auth.ts";
 import { errorBody } from "../../core/errors.ts";
 import { streamUrls, type PublicUrls } from "./urls.ts";
 import { nestingError } from "./validation.ts";
+import { playbackPolicyOf } from "./playback-auth.ts";
 import { MAX_MULTISTREAM_TARGETS, parseMultistreamTargets } from "../../media/multistream/targets.ts";
 
 const StreamId = Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" });
@@ -16,6 +17,8 @@ const MultistreamTargets = Type.Array(
   Type.Object({ url: Type.String({ minLength: 1, maxLength: 2048 }), rendition: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) }, { additionalProperties: false }),
   { maxItems: MAX_MULTISTREAM_TARGETS },
 );
+/** Who may play: anyone, or holders of a JWT from the owner's signing keys (server/api/playback-auth.ts). */
+const PlaybackPolicy = Type.Object({ type: Type.Unsafe<"public" | "jwt">({ type: "string", enum: ["public", "jwt"] }) }, { additionalProperties: false });
 
 export const CreateStreamBody = Type.Object(
   {
@@ -27,6 +30,7 @@ export const CreateStreamBody = Type.Object(
     /** Record every session as a VOD asset (GET /v1/recordings?stream=). */
     record: Type.Optional(Type.Boolean()),
     multistream: Type.Optional(MultistreamTargets),
+    playbackPolicy: Type.Optional(PlaybackPolicy),
   },
   { additionalProperties: false },
 );
@@ -34,7 +38,7 @@ type CreateStreamBody = Static<typeof CreateStreamBody>;
 
 /** PATCH /v1/streams/{id}: the options that can change on an existing stream (live ones take effect at once). */
 export const UpdateStreamBody = Type.Object(
-  { record: Type.Optional(Type.Boolean()), multistream: Type.Optional(MultistreamTargets) },
+  { record: Type.Optional(Type.Boolean()), multistream: Type.Optional(MultistreamTargets), playbackPolicy: Type.Optional(PlaybackPolicy) },
   { additionalProperties: false },
 );
 type UpdateStreamBody = Static<typeof UpdateStreamBody>;
@@ -65,6 +69,7 @@ export function streamView(ctx: StreamRoutesContext, record: StreamRecord): Reco
     ...(record.options.modelId ? { modelId: record.options.modelId } : {}),
     ...(record.options.params ? { params: record.options.params } : {}),
     record: record.options.record === true,
+    playbackPolicy: playbackPolicyOf(record),
     multistream: multistreamView(ctx, record),
     ...(live ? live.view() : { state: "idle", ingest: null }),
   };
@@ -103,6 +108,7 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: StreamRoutesCont
         ...(body.modelId ? { modelId: body.modelId } : {}),
         ...(body.params ? { params: body.params } : {}),
         ...(body.record ? { record: true } : {}),
+        ...(body.playbackPolicy?.type === "jwt" ? { playbackPolicy: { type: "jwt" } } : {}),
         ...(targets?.ok && targets.targets.length ? { multistream: targets.targets } : {}),
       },
     }, actorOf(req));
@@ -132,6 +138,7 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: StreamRoutesCont
     if (targets && !targets.ok) return reply.code(400).send(errorBody(400, targets.reason));
     const options = { ...record.options };
     if (body.record !== undefined) options.record = body.record;
+    if (body.playbackPolicy !== undefined) options.playbackPolicy = { type: body.playbackPolicy.type };
     if (targets?.ok) options.multistream = targets.targets;
     const updated = await ctx.store.update(id, options);
     if (!updated) return reply.code(404).send(errorBody(404, `stream ${id} not found`));
