@@ -160,7 +160,7 @@ export const metrics = {
   }),
   multistreamTargets: new client.Gauge({
     name: "wharf_multistream_targets",
-    help: "Multistream pushes of live streams by state (connected, connecting, error)",
+    help: "Multistream pushes of live streams by state (connected, error: failing and retried with backoff, disconnected)",
     labelNames: ["state"] as const,
     registers: [registry],
   }),

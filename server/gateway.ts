@@ -44,6 +44,7 @@ import { RecordingService } from "../media/recording/service.ts";
 import { recordingView, registerRecordingRoutes } from "./api/recordings.ts";
 import { ThumbnailService } from "../media/thumbnail/service.ts";
 import { registerThumbnailRoutes } from "../media/thumbnail/routes.ts";
+import { MultistreamService } from "../media/multistream/service.ts";
 import { EventBus } from "./events/bus.ts";
 import { feedEventBus } from "./events/feeds.ts";
 import { registerEventRoutes } from "./events/routes.ts";
@@ -201,6 +202,11 @@ export async function startGateway(config: Config): Promise<Gateway> {
   });
   registerStreamRoutes(app, {
     hub, store, auth, urls,
+    multistreamStatus: (id) => multistream.status(id),
+    onOptionsChanged: (record) => {
+      const stream = hub.get(record.id);
+      if (stream) multistream.reconcile(stream);
+    },
     validateOptions: (pipeline, body) => {
       if (pipeline !== "transcode") return undefined;
       try {
@@ -280,6 +286,13 @@ export async function startGateway(config: Config): Promise<Gateway> {
   // --- end Recording ---
   // --- Thumbnails: the latest keyframe of a live stream as JPEG (media/thumbnail) ---
   registerThumbnailRoutes(app, new ThumbnailService(hub));
+  // --- Multistream: live streams pushed to their RTMP(S) targets with ffmpeg -c copy (media/multistream) ---
+  const multistream = new MultistreamService(hub);
+  multistream.on("state", (c) => {
+    const data = { streamId: c.streamId, target: c.target, url: c.url, rendition: c.rendition };
+    if (c.state === "error") events.publish("multistream.error", { ...data, error: c.error ?? "unknown" });
+    else events.publish(c.state === "connected" ? "multistream.connected" : "multistream.disconnected", data);
+  });
 
   await app.listen({ host: config.host, port: config.httpPort });
   const httpPort = (app.server.address() as { port: number }).port;
@@ -301,6 +314,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
       meter.stop();
       dashboard?.stop();
       unfeed();
+      await multistream.stop();
       await recordings.stop(); // before the hub ends the sessions: their MP4s are made at the next start
       await webrtc.stop();
       await hub.stop();
