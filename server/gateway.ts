@@ -51,6 +51,7 @@ import { registerEventRoutes } from "./events/routes.ts";
 import { startDashboard, type Dashboard } from "./dashboard/index.ts";
 import { startWebhooks } from "./webhooks/index.ts";
 import { startSignedPlayback } from "./playback/index.ts";
+import { registerOfferingRoutes } from "./offering/routes.ts";
 
 const log = moduleLogger("gateway");
 
@@ -224,9 +225,13 @@ export async function startGateway(config: Config): Promise<Gateway> {
 
   // --- Batch AI (server/ai): the nine pipelines at the root, results at /v1/results/{id}
   let dashboard: Dashboard | undefined; // started below; no request arrives before listen
+  const offering = registerOfferingRoutes(app, { config, registry: orchestrators, priceBook: accounts.priceBook });
   const ai: BatchAi = await startBatchAi(app, {
     config, dataDir, accounts,
-    observe: (pipeline, status, ms) => dashboard?.observeAi(pipeline, status, ms),
+    observe: (pipeline, status, ms) => {
+      dashboard?.observeAi(pipeline, status, ms);
+      offering.observe(pipeline, status, ms);
+    },
     auth: auth.requireScope("ai", sdkRefusal),
     publicUrl: () => urls.http,
     registry: orchestrators,

@@ -69,6 +69,10 @@ export const ConfigSchema = Type.Object(
       minimum: 0, maximum: 10000, default: 100,
       description: "Usage records are committed before each answer (safe from Wharf crashing) and fsynced within this many ms (safe from power loss); 0 = fsync before each answer (slower)",
     }),
+    // Public offering (GET /v1/offering)
+    offeringName: Type.String({ default: "", description: "Gateway name published in GET /v1/offering" }),
+    offeringRegions: Type.String({ default: "", description: "Comma list of regions published in GET /v1/offering" }),
+    offeringSla: Type.String({ default: "", description: "SLA text published in GET /v1/offering" }),
     // Webhooks
     webhookAllowPrivate: Type.Boolean({ default: false, description: "Webhooks may deliver to loopback and private addresses (off: only public addresses)" }),
     webhookTimeoutMs: Type.Integer({ minimum: 500, maximum: 120000, default: 10000, description: "A webhook receiver that has not answered within this many ms is a failed attempt (retried with backoff)" }),
