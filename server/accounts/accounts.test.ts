@@ -77,7 +77,7 @@ test("secrets never reach the database files in clear", () =>
       assert.equal(bytes.includes(Buffer.from(s.slice(3))), false, "secret body in clear");
     }
     assert.ok(bytes.includes(Buffer.from(hashSecret(secrets[0]!))), "the hash is what is stored");
-  }));
+  }, { storageKind: "sqlite" }));
 
 test("authenticate: 401 missing/unknown/revoked, 403 scope and IP, admin implies all, cache invalidated on revoke", () =>
   withAccounts(async (a) => {

@@ -251,7 +251,8 @@ export class Accounts extends EventEmitter<AccountsEvents> {
     });
   }
 
-  queryAudit(q: AuditQuery): Promise<AuditEntry[]> {
+  async queryAudit(q: AuditQuery): Promise<AuditEntry[]> {
+    await this.auth.settled();
     return this.storage.audit.query(q);
   }
 

@@ -104,6 +104,11 @@ export class AuthService {
     this.cache.clear();
   }
 
+  /** Resolves once the failure entries already written are stored (the audit log reads its own writes). */
+  settled(): Promise<void> {
+    return this.failures.settled();
+  }
+
   /** Writes pending aggregated failure entries. */
   async flush(): Promise<void> {
     await this.failures.flush(true);
@@ -180,10 +185,20 @@ class FailureAuditor {
     await Promise.all(pending);
   }
 
+  private readonly writing = new Set<Promise<void>>();
+
   private write(e: Parameters<AuditStore["append"]>[0]): Promise<void> {
-    return this.audit.append(e).then(
+    const p = this.audit.append(e).then(
       () => undefined,
       (err: unknown) => log.error({ err }, "could not write auth.failed audit entry"),
     );
+    this.writing.add(p);
+    void p.finally(() => this.writing.delete(p));
+    return p;
+  }
+
+  /** Resolves once the entries already handed to the store are written (a network database answers later). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.writing]);
   }
 }

@@ -7,6 +7,7 @@ import type { UsageLedger } from "./usage-ledger.ts";
 export class SqliteUsageStore implements UsageStore {
   private readonly sumStmt;
   private readonly byRequestStmt;
+  private readonly spentStmt;
 
   constructor(
     private readonly db: DB,
@@ -15,6 +16,10 @@ export class SqliteUsageStore implements UsageStore {
     // Reads and the sum below use the main connection; inserts go through the ledger.
     this.sumStmt = db.prepare("SELECT COALESCE(SUM(charge_micros), 0) AS total FROM usage WHERE key_id = ? AND ts >= ? AND ts < ?");
     this.byRequestStmt = db.prepare("SELECT * FROM usage WHERE request_id = ?");
+    this.spentStmt = db.prepare(
+      `SELECT COALESCE(SUM(CASE WHEN ts >= ? THEN charge_micros END), 0) AS day, COALESCE(SUM(CASE WHEN ts >= ? THEN charge_micros END), 0) AS month
+         FROM usage WHERE key_id = ? AND ts >= ?`,
+    );
   }
 
   async findByRequest(requestId: string): Promise<UsageRecord | undefined> {
@@ -52,6 +57,11 @@ export class SqliteUsageStore implements UsageStore {
     return rows.map((r) => ({
       group: r.grp, records: r.records, units: r.units, durationMs: r.duration_ms, orchestratorCostWei: r.wei, paidWei: r.paid, chargeMicros: r.charge,
     }));
+  }
+
+  /** SQLite sums the usage rows (index usage_key_ts): one node's ledger, fast enough without rollups. */
+  async spentSince(keyId: string, dayStart: number, monthStart: number): Promise<{ day: number; month: number }> {
+    return this.spentStmt.get(dayStart, monthStart, keyId, Math.min(dayStart, monthStart)) as { day: number; month: number };
   }
 
   async sumCharges(keyId: string, from: number, to: number): Promise<number> {

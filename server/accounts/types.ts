@@ -162,6 +162,12 @@ export interface UsageStore {
   group(q: UsageQuery, by: UsageGroupBy): Promise<UsageGroup[]>;
   /** Sum of chargeMicros for a key in [from, to). */
   sumCharges(keyId: string, from: number, to: number): Promise<number>;
+  /**
+   * What the spend check reads: a key's charges since `dayStart` (a UTC day start) and since
+   * `monthStart` (a UTC month start). PostgreSQL reads per-key day and month rollups kept in the
+   * insert's transaction (never a sum over the month's rows); SQLite sums its indexed rows.
+   */
+  spentSince(keyId: string, dayStart: number, monthStart: number): Promise<{ day: number; month: number }>;
 }
 
 export interface AuditStore {
