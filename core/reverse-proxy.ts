@@ -20,6 +20,8 @@ export interface ProxyTarget {
   headers?: Record<string, string | undefined>;
   /** Give up connecting and waiting for the answer's head after this long. */
   headTimeoutMs?: number;
+  /** An answer with this status is not relayed (the caller retries elsewhere): outcome `answered: false`. */
+  notRelayed?: (status: number) => boolean;
 }
 
 export interface ProxyOutcome {
@@ -85,6 +87,13 @@ export function proxyHttp(method: string, headers: IncomingHttpHeaders, body: Re
     });
     up.on("response", (upRes: IncomingMessage) => {
       clearTimeout(timer);
+      if (target.notRelayed?.(upRes.statusCode ?? 502)) {
+        const chunks: Buffer[] = [];
+        upRes.on("data", (c: Buffer) => chunks.length < 64 && chunks.push(c));
+        upRes.on("end", () => done({ status: upRes.statusCode ?? 502, answered: false, error: Buffer.concat(chunks).toString("utf8").slice(0, 2000) }));
+        upRes.on("error", (err) => done({ status: upRes.statusCode ?? 502, answered: false, error: err.message }));
+        return;
+      }
       res.writeHead(upRes.statusCode ?? 502, answerHeaders(upRes.headers));
       // Send the head now: an SSE stream's first event may be seconds away.
       res.flushHeaders();

@@ -50,6 +50,7 @@ import { feedEventBus } from "./events/feeds.ts";
 import { registerEventRoutes } from "./events/routes.ts";
 import { startDashboard, type Dashboard } from "./dashboard/index.ts";
 import { startWebhooks } from "./webhooks/index.ts";
+import { fetchOrchestratorApps, startApps } from "./apps/index.ts";
 import { startSignedPlayback } from "./playback/index.ts";
 import { registerOfferingRoutes } from "./offering/routes.ts";
 
@@ -131,6 +132,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     regions: devNetwork?.regions,
     allow: config.orchAllowlist ? config.orchAllowlist.split(",").map((x) => x.trim()).filter(Boolean) : undefined,
     deny: config.orchDenylist ? config.orchDenylist.split(",").map((x) => x.trim()).filter(Boolean) : undefined,
+    fetchApps: (address) => fetchOrchestratorApps(address),
   });
   registry = orchestrators;
   // GetOrchestrator per model, for paying AI and live work at the price the tickets are made for.
@@ -277,6 +279,15 @@ export async function startGateway(config: Config): Promise<Gateway> {
   registerEventRoutes(app, { bus: events, preHandler: auth.requireScope("admin") as never });
   const webhooks = startWebhooks(app, { config, accounts, bus: events, store, preHandler: auth.requireScope("admin") as never });
   dashboard = startDashboard(app, { hub, hls, webrtc, registry: orchestrators, accounts, bus: events, preHandler: auth.requireScope("admin") as never });
+  // --- Apps: Live Runner sessions, single-shot runs and BYOC jobs (server/apps) ---
+  const apps = await startApps(app, {
+    accounts, registry: orchestrators, events,
+    payer: signer ? { signer: signer.payerSigner, address: () => signer.status().address ?? undefined } : undefined,
+    auth: auth.requireScope("ai"),
+    publicUrl: () => urls.http,
+    intervalSec: config.livePaymentInterval,
+    region: config.orchRegion || undefined,
+  });
 
   // --- Recording: sessions of streams with record: true become VOD assets (media/recording) ---
   const recordings = new RecordingService(hub, { root: join(dataDir, "recordings"), retentionDays: config.recordingRetentionDays });
@@ -324,6 +335,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
       await webrtc.stop();
       await hub.stop();
       await webhooks.stop();
+      await apps.stop();
       await Promise.allSettled([rtmp?.stop(), app.close()]);
       ai.stop();
       orchestrators.stop();

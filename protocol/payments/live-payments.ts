@@ -25,6 +25,12 @@ export interface LivePaymentOptions {
   quote(): Promise<OrchestratorInfo>;
   maxPrice?: MaxPrice;
   tls?: ClientTlsPolicy;
+  /** The signer's billing: "lv2v" (default; 720p30 per second, 60 s prepaid) or "live" (whole seconds, 10 s prepaid: Live Runner sessions). */
+  type?: "lv2v" | "live";
+  /** Where the tickets of each cycle go (default `{transcoder}/payment`; a Live Runner session's payment_url). */
+  paymentUrl?: string;
+  /** The manifest id known before the first payment (a Live Runner challenge's manifest_id). */
+  manifestId?: string;
 }
 
 /** What a start request carries: both headers. */
@@ -44,7 +50,9 @@ export class LivePaymentSession {
   lastPaidAt = 0;
   cycles = 0;
 
-  constructor(private readonly o: LivePaymentOptions) {}
+  constructor(private readonly o: LivePaymentOptions) {
+    this.manifestId = o.manifestId ?? "";
+  }
 
   /** EV of every ticket sent so far, wei. */
   get paidWei(): bigint {
@@ -91,7 +99,7 @@ export class LivePaymentSession {
   private async generate(signal?: AbortSignal): Promise<LiveStartPayment | undefined> {
     for (let refreshes = 0; ; ) {
       const res = await this.o.signer.generateLivePayment(
-        { orchestrator: this.info, state: this.state, manifestId: this.state ? this.manifestId : undefined, type: "lv2v", maxPrice: this.o.maxPrice },
+        { orchestrator: this.info, state: this.state, manifestId: this.state || this.manifestId ? this.manifestId : undefined, type: this.o.type ?? "lv2v", maxPrice: this.o.maxPrice },
         signal,
       );
       switch (res.kind) {
@@ -118,7 +126,8 @@ export class LivePaymentSession {
   private async post(paid: LiveStartPayment, signal?: AbortSignal): Promise<void> {
     const base = (this.info.transcoder ?? "").replace(/\/+$/, "");
     const timeout = AbortSignal.timeout(PAYMENT_POST_TIMEOUT_MS);
-    const res = await request(`${base}/payment`, {
+    const url = this.o.paymentUrl ?? `${base}/payment`;
+    const res = await request(url, {
       method: "POST",
       dispatcher: orchestratorDispatcher(this.o.tls),
       headers: { [PAYMENT_HEADER]: paid.payment, [SEGMENT_HEADER]: paid.segCreds },
@@ -131,12 +140,12 @@ export class LivePaymentSession {
       size += (c as Buffer).length;
       if (size > MAX_PAYMENT_RESULT_BYTES) {
         res.body.destroy();
-        throw new Error(`POST ${base}/payment: answer larger than ${MAX_PAYMENT_RESULT_BYTES} bytes`);
+        throw new Error(`POST ${url}: answer larger than ${MAX_PAYMENT_RESULT_BYTES} bytes`);
       }
       chunks.push(c as Buffer);
     }
     const body = Buffer.concat(chunks);
-    if (res.statusCode !== 200) throw new Error(`POST ${base}/payment answered ${res.statusCode}: ${body.subarray(0, 200).toString("utf8").trim()}`);
+    if (res.statusCode !== 200) throw new Error(`POST ${url} answered ${res.statusCode}: ${body.subarray(0, 200).toString("utf8").trim()}`);
     const result = decodeMessage("PaymentResult", body);
     // go-livepeer's gateway takes the fresh info (new ticket params) from every PaymentResult.
     if (result.info) this.info = { ...result.info, transcoder: result.info.transcoder || this.info.transcoder };

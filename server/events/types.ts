@@ -28,6 +28,8 @@ export interface WharfEventData {
   /** The push to a multistream target ended (the stream ended or the target was removed). */
   "multistream.disconnected": { streamId: string; target: number; url: string; rendition: string };
   "key.revoked": { keyId: string };
+  /** A persistent app session ended (stopped, its runner or orchestrator failed, payment, spend cap). */
+  "app.session_ended": { sessionId: string; app: string; keyId: string; orchestrator: string; reason: string; detail?: string; durationSeconds: number };
   /** A key reached a spend cap (once per key, cap and cap period; refusals after that are counted in metrics). */
   "key.spend_cap_reached": { keyId: string; cap: string; capMicros: number; spentMicros: number; resetsAt: string };
 }
@@ -49,6 +51,7 @@ export const WHARF_EVENT_TYPES: readonly WharfEventType[] = [
   "multistream.disconnected",
   "key.revoked",
   "key.spend_cap_reached",
+  "app.session_ended",
 ];
 
 /** One event as published: ids grow (across restarts too, see bus.ts); `at` is ISO 8601. */

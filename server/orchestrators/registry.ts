@@ -9,6 +9,7 @@ import { TranscodeError } from "../../protocol/transcode-client.ts";
 import { bitstringToList, capabilityName } from "../../protocol/capabilities.ts";
 import type { OrchestratorInfo, OrchestratorRequest } from "../../protocol/messages.ts";
 import type { ClientTlsPolicy } from "../../protocol/tls.ts";
+import type { DiscoveredByoc, DiscoveredRunner } from "../../protocol/apps/live-runner.ts";
 import { moduleLogger, type Logger } from "../../core/log.ts";
 import { metrics } from "../../core/metrics.ts";
 import { LocalLoad } from "./local-load.ts";
@@ -75,6 +76,10 @@ export interface RegistryOptions {
   busyCooldownMs?: number;
   /** The sender fields of GetOrchestrator (address and signature from the remote signer), once known. */
   request?: () => OrchestratorRequest | undefined;
+  /** The apps an orchestrator hosts (`GET {orchestrator}/discovery`, Live Runner and BYOC); not asked when absent. */
+  fetchApps?: (address: string) => Promise<OrchestratorApps>;
+  /** Ask for apps at least this often (default 5 s: capacity changes quickly). */
+  appsMaxAgeMs?: number;
   /** Injection points for tests. */
   fetchInfo?: (address: string) => Promise<OrchestratorInfo>;
   fetchCandidates?: () => Promise<Candidate[]>;
@@ -83,7 +88,17 @@ export interface RegistryOptions {
   logger?: Logger;
 }
 
+/** What one orchestrator's `GET /discovery` said last. */
+export interface OrchestratorApps {
+  runners: DiscoveredRunner[];
+  byoc: DiscoveredByoc[];
+}
+
 interface OrchState {
+  apps?: OrchestratorApps;
+  appsAt?: number;
+  appsError?: string;
+  appsRefreshing?: boolean;
   address: string;
   source: Candidate["source"];
   score: number;
@@ -132,6 +147,8 @@ export interface OrchestratorSnapshot {
   busy: number;
   suspendedUntil: string | null;
   penaltyLevel: number;
+  /** Live Runner apps and BYOC capabilities from GET /discovery (null: not asked or never answered). */
+  apps?: (OrchestratorApps & { lastRefreshAt: string | null; lastError: string | null }) | null;
 }
 
 const LATENCY_ALPHA = 0.3;
@@ -216,6 +233,45 @@ export class OrchestratorRegistry extends EventEmitter<RegistryEvents> {
       if (this.stopped) return;
       await Promise.all(due.slice(i, i + limit).map((s) => this.refreshOne(s)));
     }
+    await this.refreshAppsDue();
+  }
+
+  /** GET /discovery of every reachable orchestrator whose apps are older than appsMaxAgeMs. */
+  private async refreshAppsDue(): Promise<void> {
+    const fetchApps = this.opts.fetchApps;
+    if (!fetchApps) return;
+    const now = this.now();
+    const due = [...this.states.values()].filter((s) => s.reachable && !s.appsRefreshing && (s.appsAt ?? 0) + (this.opts.appsMaxAgeMs ?? 5000) <= now);
+    await Promise.all(due.map((s) => this.refreshApps(s)));
+  }
+
+  /** Ask one orchestrator for its apps now (e.g. after a runner said it was busy). */
+  async refreshApps(s: OrchState | string): Promise<void> {
+    const st = typeof s === "string" ? this.state(s) : s;
+    if (!st || !this.opts.fetchApps || st.appsRefreshing) return;
+    st.appsRefreshing = true;
+    try {
+      st.apps = await this.opts.fetchApps(st.address);
+      st.appsError = undefined;
+    } catch (err) {
+      st.appsError = (err as Error).message;
+      // An orchestrator that stopped answering hosts nothing we can reach.
+      st.apps = undefined;
+    } finally {
+      st.appsAt = this.now();
+      st.appsRefreshing = false;
+    }
+  }
+
+  /** The apps of every orchestrator, as last discovered. */
+  apps(): Array<{ address: string; region?: string; reachable: boolean; suspended: boolean; latencyMs?: number; reliability: number; apps: OrchestratorApps }> {
+    const now = this.now();
+    const out = [];
+    for (const s of this.states.values()) {
+      if (!s.apps) continue;
+      out.push({ address: s.address, region: s.region, reachable: s.reachable, suspended: s.suspendedUntil !== undefined && s.suspendedUntil > now, latencyMs: s.latencyMs, reliability: s.reliability, apps: s.apps });
+    }
+    return out;
   }
 
   /** Refresh every orchestrator now, backoff ignored (e.g. the signer's identity just arrived). */
@@ -540,6 +596,7 @@ export class OrchestratorRegistry extends EventEmitter<RegistryEvents> {
         busy: s.busy,
         suspendedUntil: s.suspendedUntil !== undefined && s.suspendedUntil > now ? iso(s.suspendedUntil) : null,
         penaltyLevel: s.penaltyLevel,
+        apps: s.apps || s.appsError ? { runners: s.apps?.runners ?? [], byoc: s.apps?.byoc ?? [], lastRefreshAt: iso(s.appsAt), lastError: s.appsError ?? null } : null,
       };
     });
   }

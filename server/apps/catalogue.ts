@@ -1,0 +1,94 @@
+// GET /v1/apps: the apps Wharf can serve now, one entry per app, with the customer's price from
+// the price book, the capacity free across orchestrators and where it runs.
+import type { PriceBook } from "../accounts/pricing.ts";
+import type { OrchestratorRegistry } from "../orchestrators/registry.ts";
+import type { DiscoveredRunner } from "../../protocol/apps/live-runner.ts";
+
+/** Price book entry of an app: "app:<app>" when the operator set one, else "apps". */
+export function appPipeline(priceBook: PriceBook, app: string): string {
+  return priceBook.config.pipelines[`app:${app}`] ? `app:${app}` : "apps";
+}
+
+/** Wei per unit of a discovered runner (exact fraction when the orchestrator gives it). */
+export function runnerWeiPerUnit(r: DiscoveredRunner): number {
+  const p = r.price_info;
+  if (!p) return 0;
+  return p.price_per_unit !== undefined && p.pixels_per_unit ? p.price_per_unit / p.pixels_per_unit : Number(p.price) || 0;
+}
+
+export interface AppRunnerView {
+  orchestrator: string;
+  region: string | null;
+  runner: DiscoveredRunner;
+}
+
+/** Every runner of `app` that can take work now, cheapest and fastest first (regional preference first). */
+export function runnersFor(registry: OrchestratorRegistry, app: string, mode: DiscoveredRunner["mode"], region?: string): AppRunnerView[] {
+  const out: Array<AppRunnerView & { latency: number; reliability: number }> = [];
+  for (const o of registry.apps()) {
+    if (!o.reachable || o.suspended) continue;
+    for (const r of o.apps.runners) {
+      if (r.app !== app || r.mode !== mode || r.capacity_available <= 0) continue;
+      out.push({ orchestrator: o.address, region: o.region ?? null, runner: r, latency: o.latencyMs ?? 1000, reliability: o.reliability });
+    }
+  }
+  return out
+    .sort(
+      (a, b) =>
+        Number(region !== undefined && b.region === region) - Number(region !== undefined && a.region === region) ||
+        runnerWeiPerUnit(a.runner) - runnerWeiPerUnit(b.runner) ||
+        b.reliability - a.reliability ||
+        a.latency - b.latency,
+    )
+    .map(({ orchestrator, region, runner }) => ({ orchestrator, region, runner }));
+}
+
+export interface AppEntry {
+  app: string;
+  mode: DiscoveredRunner["mode"];
+  versions: string[];
+  runners: number;
+  capacity: number;
+  capacityAvailable: number;
+  regions: string[];
+  gpus: string[];
+  /** The customer's price in the operator currency, from the cheapest runner. */
+  price: { currency: string; amount: number; per: "hour" | "request" | "hour-of-720p"; orchestratorWeiPerUnit: number; unit: string } | null;
+}
+
+export function appCatalogue(registry: OrchestratorRegistry, priceBook: PriceBook): AppEntry[] {
+  const byApp = new Map<string, { entry: AppEntry; cheapest?: DiscoveredRunner }>();
+  for (const o of registry.apps()) {
+    if (!o.reachable) continue;
+    for (const r of o.apps.runners) {
+      const k = `${r.app}\u0000${r.mode}`;
+      let a = byApp.get(k);
+      if (!a) {
+        a = { entry: { app: r.app, mode: r.mode, versions: [], runners: 0, capacity: 0, capacityAvailable: 0, regions: [], gpus: [], price: null } };
+        byApp.set(k, a);
+      }
+      const e = a.entry;
+      e.runners++;
+      e.capacity += r.capacity;
+      if (!o.suspended) e.capacityAvailable += r.capacity_available;
+      if (r.version && !e.versions.includes(r.version)) e.versions.push(r.version);
+      if (o.region && !e.regions.includes(o.region)) e.regions.push(o.region);
+      if (r.gpu?.name && !e.gpus.includes(r.gpu.name)) e.gpus.push(r.gpu.name);
+      if (!a.cheapest || runnerWeiPerUnit(r) < runnerWeiPerUnit(a.cheapest)) a.cheapest = r;
+    }
+  }
+  return [...byApp.values()].map(({ entry, cheapest }) => {
+    if (cheapest) entry.price = customerPrice(priceBook, entry.app, cheapest);
+    return entry;
+  });
+}
+
+/** What Wharf charges for an hour (per-second apps) or one request (fixed), in the operator currency. */
+export function customerPrice(priceBook: PriceBook, app: string, r: DiscoveredRunner): AppEntry["price"] {
+  const unit = r.price_info?.unit ?? (r.mode === "single-shot" ? "fixed" : "seconds");
+  const wei = runnerWeiPerUnit(r);
+  const pipeline = appPipeline(priceBook, app);
+  const [per, units, durationMs] = unit === "fixed" ? (["request", 1, 0] as const) : unit === "720p-pixel-seconds" ? (["hour-of-720p", 3600 * 1280 * 720, 3_600_000] as const) : (["hour", 3600, 3_600_000] as const);
+  const micros = priceBook.charge({ pipeline, units, durationMs, orchestratorCostWei: BigInt(Math.ceil(wei * units)) });
+  return { currency: priceBook.currency, amount: micros / 1_000_000, per, orchestratorWeiPerUnit: wei, unit };
+}

@@ -1,0 +1,72 @@
+// Paying the orchestrators that host apps, through the remote signer: a Live Runner session pays
+// per second (`type: "live"`, the signer prepays 10 s, then every interval the time since the last
+// payment goes to the session's payment_url); a single-shot request or a BYOC job pays once
+// (`type: "fixed"`) with the OrchestratorInfo of the orchestrator's 402 challenge, kept per target
+// so only a refused or stale quote costs a second round trip.
+import { request } from "undici";
+import { orchestratorDispatcher } from "../../protocol/http-agent.ts";
+import { isPaymentChallenge, PAYER_ADDRESS_HEADER, type PaymentChallenge } from "../../protocol/apps/live-runner.ts";
+import { decodeBase64, decodeMessage, type OrchestratorInfo } from "../../protocol/messages.ts";
+import { PaymentRefusal, ticketEvOf, type TicketSource } from "../../protocol/payments/balance-session.ts";
+import { LivePaymentSession } from "../../protocol/payments/live-payments.ts";
+import { Rational } from "../../protocol/payments/rational.ts";
+import { PAYMENT_HEADER, SEGMENT_HEADER } from "../../protocol/segment-header.ts";
+
+export interface AppPayer {
+  signer: TicketSource;
+  /** The signer's address (EIP-55), sent as Livepeer-Payer-Address; undefined until it answered. */
+  address(): string | undefined;
+}
+
+/** Read a 402 answer's challenge, or throw with what the orchestrator said. */
+export function challengeOf(status: number, body: string): PaymentChallenge {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new PaymentRefusal("no-quote", `the orchestrator asked for payment (${status}) without payment parameters: ${body.slice(0, 200)}`);
+  }
+  if (!isPaymentChallenge(json)) throw new PaymentRefusal("no-quote", `the orchestrator's payment challenge lacks payment_params or manifest_id`);
+  return json;
+}
+
+/** A Live Runner session's payments, from its 402 challenge on. */
+export function sessionPayments(payer: AppPayer, challenge: PaymentChallenge): LivePaymentSession {
+  let first = true;
+  return new LivePaymentSession({
+    signer: payer.signer,
+    type: "live",
+    manifestId: challenge.manifest_id,
+    paymentUrl: challenge.payment_url,
+    quote: async () => {
+      if (first) {
+        first = false;
+        return decodeBase64("OrchestratorInfo", challenge.payment_params);
+      }
+      // A refresh (480): the session's payment URL answers fresh parameters for the payer.
+      const res = await request(challenge.payment_url, { method: "POST", dispatcher: orchestratorDispatcher(), headers: { [PAYER_ADDRESS_HEADER]: payer.address() ?? "" }, body: "" });
+      const bytes = Buffer.from(await res.body.arrayBuffer());
+      if (res.statusCode !== 200) throw new Error(`POST ${challenge.payment_url} answered ${res.statusCode}`);
+      const info = decodeMessage("PaymentResult", bytes).info;
+      if (!info) throw new Error("PaymentResult without OrchestratorInfo");
+      return info;
+    },
+  });
+}
+
+/** One payment of `type: "fixed"` for a single-shot request: the two headers and the EV sent. */
+export async function payOnce(payer: AppPayer, info: OrchestratorInfo, manifestId: string, signal?: AbortSignal): Promise<{ headers: Record<string, string>; paidWei: bigint }> {
+  const res = await payer.signer.generateLivePayment({ orchestrator: info, type: "fixed", manifestId }, signal);
+  switch (res.kind) {
+    case "Paid": {
+      const n = decodeBase64("Payment", res.payment).ticketSenderParams?.length ?? 0;
+      return { headers: { [PAYMENT_HEADER]: res.payment, [SEGMENT_HEADER]: res.segCreds }, paidWei: ticketEvOf(info).mul(Rational.of(BigInt(n))).ceil() };
+    }
+    case "NoTicketsNeeded":
+      return { headers: {}, paidWei: 0n };
+    case "RefreshSession":
+      throw new PaymentRefusal("refresh-exhausted", `the signer wants fresh payment parameters: ${res.message}`);
+    case "PriceTooHigh":
+      throw new PaymentRefusal("price-too-high", res.message || "orchestrator price above the ceiling");
+  }
+}

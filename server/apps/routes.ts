@@ -1,0 +1,202 @@
+// The customer API for apps: GET /v1/apps; persistent sessions (POST/GET/DELETE
+// /v1/apps/{app}/sessions[/{id}], ANY .../sessions/{id}/app/{path} with SSE and WebSocket);
+// single-shot ANY /v1/apps/{app}/run/{path}; BYOC POST /process/request/{path} as go-livepeer's
+// gateway serves it. An app name holds a slash ("pipeline/model"): write it %2F-encoded in paths.
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { proxyHttp, proxyUpgrade } from "../../core/reverse-proxy.ts";
+import { BYOC_HEADER, ByocHeaderError, parseByocHeader } from "../../protocol/apps/live-runner.ts";
+import type { Accounts, ApiKey } from "../accounts/index.ts";
+import { bearerToken } from "../accounts/guard.ts";
+import type { PreHandler } from "../api/auth.ts";
+import type { OrchestratorRegistry } from "../orchestrators/registry.ts";
+import { appCatalogue, appPipeline, runnersFor, runnerWeiPerUnit } from "./catalogue.ts";
+import type { AppRuns, RunTarget } from "./runs.ts";
+import { AppError, type AppSession, type AppSessions } from "./sessions.ts";
+
+/** Single-shot and BYOC bodies are held in memory (for a retry): up to this size. */
+export const MAX_RUN_BODY_BYTES = 32 * 1024 * 1024;
+
+export interface AppRoutesDeps {
+  accounts: Accounts;
+  registry: OrchestratorRegistry;
+  sessions: AppSessions;
+  runs: AppRuns;
+  auth: PreHandler;
+  publicUrl: () => string;
+  region?: string;
+}
+
+function sendError(reply: FastifyReply, err: unknown): FastifyReply {
+  if (err instanceof AppError) return reply.code(err.status).headers(err.headers).send({ error: err.code, message: err.message });
+  throw err;
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > MAX_RUN_BODY_BYTES) throw new AppError(413, "body_too_large", `request bodies are limited to ${MAX_RUN_BODY_BYTES} bytes`);
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** The target path and query after a route's wildcard. */
+function rest(req: FastifyRequest, wildcard: string): string {
+  const q = req.url.indexOf("?");
+  return `${wildcard}${q >= 0 ? req.url.slice(q) : ""}`;
+}
+
+export function sessionView(publicUrl: string, s: AppSession): Record<string, unknown> {
+  const base = `${publicUrl}/v1/apps/${encodeURIComponent(s.app)}/sessions/${s.id}`;
+  return {
+    id: s.id,
+    app: s.app,
+    state: s.endedAt ? "ended" : "running",
+    orchestrator: s.orchestrator,
+    appUrl: `${base}/app/`,
+    wsUrl: `${base.replace(/^http/, "ws")}/app/`,
+    startedAt: new Date(s.startedAt).toISOString(),
+    billedSeconds: s.billedSeconds,
+    chargedMicros: s.chargedMicros,
+    paidWei: s.paidWei.toString(),
+    ...(s.endedAt ? { endedAt: new Date(s.endedAt).toISOString(), endReason: s.endReason, endDetail: s.endDetail ?? null } : {}),
+  };
+}
+
+export async function registerAppRoutes(app: FastifyInstance, d: AppRoutesDeps): Promise<void> {
+  const owned = (req: FastifyRequest, id: string): AppSession => {
+    const s = d.sessions.get(id);
+    const key = req.apiKey as ApiKey;
+    if (!s || (s.keyId !== key.id && !key.scopes.includes("admin"))) throw new AppError(404, "not_found", `no running session ${id}`);
+    return s;
+  };
+
+  app.get("/v1/apps", { preHandler: d.auth as never, schema: { summary: "Apps Wharf can serve now (Live Runner and BYOC), with prices and capacity", tags: ["apps"] } }, async () => ({
+    apps: appCatalogue(d.registry, d.accounts.priceBook),
+    byoc: d.registry.apps().flatMap((o) => o.apps.byoc.map((b) => ({ capability: b.name, orchestrator: o.address, region: o.region ?? null, capacityAvailable: b.capacity_available }))),
+  }));
+
+  await app.register(async (sub) => {
+    // Bodies stream to the runner as they arrive: nothing is parsed here.
+    sub.removeAllContentTypeParsers();
+    sub.addContentTypeParser("*", (_req, _payload, done) => done(null, undefined));
+    sub.addHook("preHandler", d.auth as never);
+
+    sub.post<{ Params: { app: string } }>("/v1/apps/:app/sessions", async (req, reply) => {
+      try {
+        const s = await d.sessions.open(req.apiKey as ApiKey, req.params.app);
+        return reply.code(201).send(sessionView(d.publicUrl(), s));
+      } catch (err) {
+        return sendError(reply, err);
+      }
+    });
+    sub.get<{ Params: { app: string } }>("/v1/apps/:app/sessions", async (req) => {
+      const key = req.apiKey as ApiKey;
+      return { sessions: d.sessions.list(key.scopes.includes("admin") ? undefined : key.id).filter((s) => s.app === req.params.app).map((s) => sessionView(d.publicUrl(), s)) };
+    });
+    sub.get<{ Params: { app: string; id: string } }>("/v1/apps/:app/sessions/:id", async (req, reply) => {
+      try {
+        return sessionView(d.publicUrl(), owned(req, req.params.id));
+      } catch (err) {
+        return sendError(reply, err);
+      }
+    });
+    sub.delete<{ Params: { app: string; id: string } }>("/v1/apps/:app/sessions/:id", async (req, reply) => {
+      try {
+        const s = await d.sessions.end(owned(req, req.params.id).id, "stopped");
+        return sessionView(d.publicUrl(), s!);
+      } catch (err) {
+        return sendError(reply, err);
+      }
+    });
+    sub.all<{ Params: { app: string; id: string; "*": string } }>("/v1/apps/:app/sessions/:id/app/*", async (req, reply) => {
+      let s;
+      try {
+        s = owned(req, req.params.id);
+      } catch (err) {
+        return sendError(reply, err);
+      }
+      reply.hijack();
+      const out = await proxyHttp(req.method, req.headers, req.raw, reply.raw, { url: new URL(`${s.reservation.app_url}/${rest(req, req.params["*"])}`), headers: { authorization: undefined } });
+      if (!out.answered && !reply.raw.headersSent && !reply.raw.destroyed) {
+        reply.raw.writeHead(502, { "content-type": "application/json" }).end(JSON.stringify({ error: "runner_unreachable", message: `the session's orchestrator did not answer: ${out.error}` }));
+      }
+      return reply;
+    });
+
+    sub.all<{ Params: { app: string; "*": string } }>("/v1/apps/:app/run/*", async (req, reply) => {
+      let body;
+      try {
+        body = await readBody(req.raw);
+      } catch (err) {
+        return sendError(reply, err);
+      }
+      const appName = req.params.app;
+      const targets: RunTarget[] = runnersFor(d.registry, appName, "single-shot", d.region).map((c) => ({
+        orchestrator: c.orchestrator,
+        url: new URL(`${c.runner.url}/${rest(req, req.params["*"])}`),
+        costWei: BigInt(Math.ceil(runnerWeiPerUnit(c.runner))),
+      }));
+      const known = d.registry.apps().some((o) => o.apps.runners.some((r) => r.app === appName && r.mode === "single-shot"));
+      if (!known && targets.length === 0) return reply.code(404).send({ error: "unknown_app", message: `no orchestrator hosts a single-shot app ${appName} (GET /v1/apps lists them)` });
+      reply.hijack();
+      await d.runs.run(
+        { key: req.apiKey as ApiKey, pipeline: appPipeline(d.accounts.priceBook, appName), model: appName, method: req.method, headers: req.headers, body, targets, noTargetReason: `every runner of ${appName} is busy or unreachable` },
+        reply.raw,
+      );
+      return reply;
+    });
+
+    // BYOC as go-livepeer's gateway serves it: the `Livepeer` header names the capability.
+    sub.post<{ Params: { "*": string } }>("/process/request/*", async (req, reply) => {
+      let job;
+      try {
+        job = parseByocHeader(req.headers[BYOC_HEADER.toLowerCase()]);
+      } catch (err) {
+        if (err instanceof ByocHeaderError) return reply.code(400).send({ error: "bad_request", message: err.message });
+        throw err;
+      }
+      let body;
+      try {
+        body = await readBody(req.raw);
+      } catch (err) {
+        return sendError(reply, err);
+      }
+      const include = job.parameters.orchestrators?.include ?? [];
+      const exclude = job.parameters.orchestrators?.exclude ?? [];
+      const targets: RunTarget[] = d.registry
+        .apps()
+        .filter((o) => o.reachable && !o.suspended && (include.length === 0 || include.includes(o.address)) && !exclude.includes(o.address))
+        .flatMap((o) => o.apps.byoc.filter((b) => b.name === job.capability && b.capacity_available > 0).map((b) => ({ o, b })))
+        .sort((x, y) => (x.b.price_info?.price ?? 0) - (y.b.price_info?.price ?? 0))
+        .map(({ o, b }) => ({ orchestrator: o.address, url: new URL(`${o.address}/process/request/${rest(req, req.params["*"])}`), costWei: BigInt(Math.ceil(b.price_info?.price ?? 0)) }));
+      reply.hijack();
+      await d.runs.run(
+        { key: req.apiKey as ApiKey, pipeline: appPipeline(d.accounts.priceBook, `byoc/${job.capability}`), model: `byoc/${job.capability}`, method: "POST", headers: req.headers, body, targets, noTargetReason: `no orchestrator offers BYOC capability ${job.capability} with free capacity` },
+        reply.raw,
+      );
+      return reply;
+    });
+  });
+
+  // WebSocket (and any upgrade) into a session: fastify does not route upgrades.
+  app.server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const m = /^\/v1\/apps\/[^/]+\/sessions\/([^/]+)\/app\/([^?]*)(\?.*)?$/.exec(req.url ?? "");
+    if (!m) {
+      if (app.server.listenerCount("upgrade") === 1) socket.destroy();
+      return;
+    }
+    void (async () => {
+      const refuse = (status: number, message: string) => socket.end(`HTTP/1.1 ${status} ${status === 404 ? "Not Found" : "Unauthorized"}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${JSON.stringify({ error: status === 404 ? "not_found" : "unauthorized", message })}`);
+      const auth = await d.accounts.authenticate(bearerToken(req.headers.authorization), req.socket.remoteAddress, "ai");
+      if (!auth.ok) return refuse(401, auth.message);
+      const s = d.sessions.get(m[1]!);
+      if (!s || (s.keyId !== auth.key.id && !auth.key.scopes.includes("admin"))) return refuse(404, `no running session ${m[1]}`);
+      await proxyUpgrade(req, socket, head, { url: new URL(`${s.reservation.app_url}/${m[2]}${m[3] ?? ""}`), headers: { authorization: undefined } });
+    })().catch(() => socket.destroy());
+  });
+}

@@ -1,0 +1,131 @@
+// Single-shot app requests and BYOC jobs: one request, buffered so it can be tried again on
+// another runner when the first fails before sending a byte (unreachable, busy, refused payment),
+// paid once with the target's last 402 quote, billed per request once the answer was relayed.
+import type { IncomingHttpHeaders, ServerResponse } from "node:http";
+import { randomBytes } from "node:crypto";
+import { proxyHttp } from "../../core/reverse-proxy.ts";
+import { moduleLogger } from "../../core/log.ts";
+import { decodeBase64, type OrchestratorInfo } from "../../protocol/messages.ts";
+import { PAYER_ADDRESS_HEADER } from "../../protocol/apps/live-runner.ts";
+import type { Accounts, ApiKey } from "../accounts/index.ts";
+import type { OrchestratorRegistry } from "../orchestrators/registry.ts";
+import { AppError } from "./sessions.ts";
+import { challengeOf, payOnce, type AppPayer } from "./payments.ts";
+
+const log = moduleLogger("apps");
+/** Targets tried for one request. */
+const MAX_RUN_ATTEMPTS = 3;
+const RUN_HEAD_TIMEOUT_MS = 60_000;
+
+export interface RunTarget {
+  orchestrator: string;
+  /** The URL the request goes to (path and query included). */
+  url: URL;
+  /** Wei the orchestrator charges for this request (projected). */
+  costWei: bigint;
+  /** Headers only this target needs (BYOC's Livepeer header is the client's own). */
+  headers?: Record<string, string | undefined>;
+}
+
+export interface RunRequest {
+  key: ApiKey;
+  /** Usage record: pipeline and model. */
+  pipeline: string;
+  model: string;
+  method: string;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+  targets: RunTarget[];
+  /** Why nothing can take the request, when `targets` is empty. */
+  noTargetReason: string;
+}
+
+export class AppRuns {
+  /** The last payment parameters each target's 402 gave (keyed by target URL without the query). */
+  private readonly quotes = new Map<string, OrchestratorInfo>();
+
+  constructor(
+    private readonly registry: OrchestratorRegistry,
+    private readonly accounts: Accounts,
+    private readonly payer: AppPayer | undefined,
+  ) {}
+
+  /** Relay one request to the first target that takes it. Writes the answer or an error to `res`. */
+  async run(r: RunRequest, res: ServerResponse): Promise<void> {
+    const fail = (e: AppError): void => {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      res.writeHead(e.status, { "content-type": "application/json", ...e.headers });
+      res.end(JSON.stringify({ error: e.code, message: e.message }));
+    };
+    if (r.targets.length === 0) return fail(new AppError(503, "no_capacity", r.noTargetReason, { "retry-after": "2" }));
+    const projected = this.accounts.priceBook.charge({ pipeline: r.pipeline, units: 1, orchestratorCostWei: r.targets[0]!.costWei });
+    const spend = await this.accounts.checkSpend(r.key, projected);
+    if (!spend.ok) return fail(new AppError(402, "spend_cap_reached", spend.message));
+    const reasons: string[] = [];
+    let allBusy = true;
+    for (const t of r.targets.slice(0, MAX_RUN_ATTEMPTS)) {
+      const quoteKey = `${t.url.origin}${t.url.pathname}`;
+      let paidWei = 0n;
+      let out;
+      for (let round = 0; round < 2; round++) {
+        const pay: Record<string, string> = {};
+        const info = this.quotes.get(quoteKey);
+        if (info && this.payer) {
+          try {
+            const p = await payOnce(this.payer, info, `run_${randomBytes(8).toString("hex")}`);
+            Object.assign(pay, p.headers);
+            paidWei = p.paidWei;
+          } catch (err) {
+            this.quotes.delete(quoteKey);
+            reasons.push(`${t.orchestrator}: payment: ${(err as Error).message}`);
+            allBusy = false;
+            break;
+          }
+        }
+        const payerAddress = this.payer?.address();
+        out = await proxyHttp(r.method, r.headers, r.body, res, {
+          url: t.url,
+          headers: { authorization: undefined, ...(payerAddress ? { [PAYER_ADDRESS_HEADER]: payerAddress } : {}), ...pay, ...t.headers },
+          headTimeoutMs: RUN_HEAD_TIMEOUT_MS,
+          notRelayed: (status) => status === 402 || status === 502 || status === 503 || (status === 400 && Object.keys(pay).length > 0),
+        });
+        if (out.answered || (out.status !== 402 && out.status !== 400) || !this.payer) break;
+        // 402 (no or stale quote) or a refused payment: take the fresh challenge and pay again once.
+        try {
+          if (out.status === 402) this.quotes.set(quoteKey, decodeBase64("OrchestratorInfo", challengeOf(out.status, out.error ?? "").payment_params));
+          else this.quotes.delete(quoteKey);
+        } catch (err) {
+          reasons.push(`${t.orchestrator}: ${(err as Error).message}`);
+          break;
+        }
+      }
+      if (!out) continue;
+      if (out.answered) {
+        if (out.status < 500) this.registry.reportSuccess(t.orchestrator, 0);
+        // Billed once the answer went out: what the client saw is what is billed.
+        await this.accounts
+          .recordBatchUsage({ keyId: r.key.id, pipeline: r.pipeline, model: r.model, units: 1, orchestrator: t.orchestrator, orchestratorCostWei: t.costWei, paidWei, requestId: `run_${randomBytes(12).toString("hex")}` })
+          .catch((err: Error) => log.error({ err: err.message }, "app run usage not recorded"));
+        return;
+      }
+      if (out.status === 503) {
+        this.registry.reportBusy(t.orchestrator);
+        reasons.push(`${t.orchestrator}: busy`);
+      } else {
+        allBusy = false;
+        reasons.push(`${t.orchestrator}: ${out.status ? `answered ${out.status}` : "unreachable"}${out.error ? ` (${out.error.slice(0, 120)})` : ""}`);
+        if (out.status === 0) this.registry.reportFailure(t.orchestrator, "network");
+      }
+      void this.registry.refreshApps(t.orchestrator);
+      if (res.destroyed) return;
+    }
+    fail(
+      allBusy
+        ? new AppError(503, "busy", `every runner is busy: ${reasons.join("; ")}`, { "retry-after": "1" })
+        : new AppError(502, "runner_failed", `no runner answered: ${reasons.join("; ")}`, { "retry-after": "1" }),
+    );
+  }
+}

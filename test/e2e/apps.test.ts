@@ -1,0 +1,191 @@
+// Apps through Wharf, as a customer uses them: the catalogue, a persistent Live Runner session
+// (WebSocket echo, SSE as the runner sends it, paid per second through the signer and verified by
+// the paying orchestrators, billed per second, DELETE releases the runner), single-shot requests
+// (proxied, billed, moved to another runner when one dies), all runners busy -> 503, a key over its
+// spend cap refused (402), and a BYOC job with go-livepeer's `Livepeer` header.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import WebSocket from "ws";
+import { startOrchestratorProcess, type OrchestratorProcess } from "../support/orchestrator.ts";
+import { spawnListening, type ListeningProcess } from "../support/listening-process.ts";
+import { startWharf, type WharfProcess } from "../support/wharf.ts";
+import { waitFor } from "../support/wait.ts";
+import { encodeByocHeader, type DiscoveryEntry } from "../../protocol/apps/live-runner.ts";
+
+const SESSION_APP = encodeURIComponent("example/echo");
+const RUN_APP = encodeURIComponent("example/json");
+
+function runnersFile(dir: string, name: string, runnerUrl: string): string {
+  const common = { routing: "label", runner_url: runnerUrl, health_url: `${runnerUrl}/health`, version: "1" };
+  const file = join(dir, `${name}.json`);
+  writeFileSync(file, JSON.stringify({ runners: [
+    { ...common, label: "echo", app: "example/echo", mode: "persistent", capacity: 1, price_info: { price: 0.01, currency: "usd", unit: "hour" } },
+    { ...common, label: "json", app: "example/json", mode: "single-shot", capacity: 2, price_info: { price: 0.00001, currency: "usd", unit: "fixed" } },
+  ] }));
+  return file;
+}
+
+async function credited(o: OrchestratorProcess): Promise<bigint> {
+  const v = (await (await fetch(`${o.url}/wharf/payments`)).json()) as { totals: { credited: string } };
+  return BigInt(v.totals.credited);
+}
+
+async function echoCapacity(o: OrchestratorProcess): Promise<number> {
+  const d = (await (await fetch(`${o.url}/discovery`)).json()) as DiscoveryEntry[];
+  return d[0]!.runners.find((r) => r.app === "example/echo")!.capacity_available;
+}
+
+describe("apps through Wharf", { timeout: 180_000 }, () => {
+  let r1: ListeningProcess;
+  let r2: ListeningProcess;
+  let signer: ListeningProcess;
+  let a: OrchestratorProcess;
+  let b: OrchestratorProcess;
+  let w: WharfProcess;
+  let key: string;
+  let keyId: string;
+
+  before(async () => {
+    const dir = mkdtempSync(join(tmpdir(), "wharf-e2e-apps-"));
+    [r1, r2, signer] = await Promise.all([
+      spawnListening("orchestrator/example-runner/main.ts", ["--name", "r1"]),
+      spawnListening("orchestrator/example-runner/main.ts", ["--name", "r2"]),
+      spawnListening("signer/main.ts", ["--port", "0", "--http", "--data-dir", join(dir, "signer")]),
+    ]);
+    const args = (file: string) => ["--no-ai", "--no-live", "--require-payment", "--runners", file, "--runner-health-ms", "300", "--app-payment-interval-ms", "1000", "--orch-secret", "s3cret"];
+    [a, b] = await Promise.all([
+      startOrchestratorProcess(args(runnersFile(dir, "a", r1.url)), { http: true }),
+      startOrchestratorProcess(args(runnersFile(dir, "b", r2.url)), { http: true }),
+    ]);
+    w = await startWharf({ env: { WHARF_ORCH_ADDR: `${a.url},${b.url}`, WHARF_REMOTE_SIGNER_URL: signer.url, WHARF_LIVE_PAYMENT_INTERVAL: "1" } });
+    const k = await w.api("POST", "/v1/keys", { name: "apps", scopes: ["ai"] });
+    key = k.body.secret;
+    keyId = k.body.key.id;
+  });
+  after(async () => {
+    await w?.stop();
+    await Promise.allSettled([a?.kill(), b?.kill()]);
+    for (const p of [r1, r2, signer]) p?.proc.kill("SIGKILL");
+  });
+
+  test("GET /v1/apps lists both apps with customer prices and free capacity; /v1/orchestrators shows the runners", async () => {
+    const apps = await waitFor("apps discovered", async () => {
+      const r = await w.api("GET", "/v1/apps", undefined, key);
+      return r.body.apps?.length === 2 ? r.body.apps : undefined;
+    }, 15_000, 200);
+    const echo = apps.find((x: { app: string }) => x.app === "example/echo");
+    assert.equal(echo.mode, "persistent");
+    assert.equal(echo.capacityAvailable, 2);
+    assert.equal(echo.price.per, "hour");
+    // 0.01 USD/hour at the orchestrators, +20 % (the default price book's margin).
+    assert.ok(Math.abs(echo.price.amount - 0.012) < 0.0001, JSON.stringify(echo.price));
+    const orchs = (await w.api("GET", "/v1/orchestrators")).body.orchestrators;
+    assert.ok(orchs.every((o: { apps: { runners: unknown[] } }) => o.apps.runners.length === 2));
+  });
+
+  test("a persistent session: WebSocket echo, SSE as sent, paid per second, billed per second, DELETE releases the runner", async () => {
+    const before = (await credited(a)) + (await credited(b));
+    const opened = await w.api("POST", `/v1/apps/${SESSION_APP}/sessions`, undefined, key);
+    assert.equal(opened.status, 201, JSON.stringify(opened.body));
+    const s = opened.body;
+    const orch = s.orchestrator === a.url ? a : b;
+
+    const ws = new WebSocket(`${s.wsUrl}v1/ws`, { headers: { authorization: `Bearer ${key}` } });
+    await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
+    for (const msg of ["one", "two", "three"]) {
+      const got = new Promise<string>((resolve) => ws.once("message", (m) => resolve(String(m))));
+      ws.send(msg);
+      assert.equal(await got, msg);
+    }
+    ws.close();
+
+    // Events arrive as the runner sends them (300 ms apart), not at the end.
+    const res = await fetch(`${s.appUrl}v1/events?count=4&intervalMs=300`, { headers: { authorization: `Bearer ${key}` } });
+    assert.equal(res.headers.get("content-type"), "text/event-stream");
+    const arrivals: number[] = [];
+    const decoder = new TextDecoder();
+    for await (const chunk of res.body!) {
+      const n = (decoder.decode(chunk as Uint8Array).match(/event: tick/g) ?? []).length;
+      for (let i = 0; i < n; i++) arrivals.push(Date.now());
+    }
+    assert.equal(arrivals.length, 4);
+    assert.ok(arrivals[3]! - arrivals[0]! >= 700, `events spread over time: ${arrivals.map((t) => t - arrivals[0]!)}`);
+
+    assert.equal(await echoCapacity(orch), 0, "the runner's slot is reserved");
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.ok((await credited(a)) + (await credited(b)) > before, "the orchestrator credited tickets");
+    const ended = await w.api("DELETE", `/v1/apps/${SESSION_APP}/sessions/${s.id}`, undefined, key);
+    assert.equal(ended.status, 200);
+    assert.equal(ended.body.endReason, "stopped");
+    assert.ok(ended.body.billedSeconds >= 4, `billed per second: ${ended.body.billedSeconds}`);
+    assert.equal(await echoCapacity(orch), 1, "DELETE released the runner's slot");
+    const usage = (await w.api("GET", `/v1/usage?key=${keyId}&pipeline=apps`)).body;
+    const seconds = usage.records.reduce((n: number, r: { durationSeconds?: number }) => n + (r.durationSeconds ?? 0), 0);
+    assert.equal(seconds, ended.body.billedSeconds);
+    assert.ok(usage.total.chargeMicros > 0);
+    assert.ok(BigInt(usage.total.paidWei) > 0n, "the ledger records what was paid");
+  });
+
+  test("every runner busy: a third session is refused with 503, Retry-After and a reason", async () => {
+    const x = await w.api("POST", `/v1/apps/${SESSION_APP}/sessions`, undefined, key);
+    const y = await w.api("POST", `/v1/apps/${SESSION_APP}/sessions`, undefined, key);
+    assert.equal(x.status, 201);
+    assert.equal(y.status, 201, JSON.stringify(y.body));
+    const z = await w.api("POST", `/v1/apps/${SESSION_APP}/sessions`, undefined, key);
+    assert.equal(z.status, 503);
+    assert.ok(Number(z.headers.get("retry-after")) >= 1);
+    assert.match(z.body.message, /busy/);
+    await w.api("DELETE", `/v1/apps/${SESSION_APP}/sessions/${x.body.id}`, undefined, key);
+    await w.api("DELETE", `/v1/apps/${SESSION_APP}/sessions/${y.body.id}`, undefined, key);
+  });
+
+  test("a key over its spend cap cannot open a session (402)", async () => {
+    const capped = (await w.api("POST", "/v1/keys", { name: "capped", scopes: ["ai"], spendCaps: { daily: 0.000001 } })).body.secret;
+    const r = await w.api("POST", `/v1/apps/${SESSION_APP}/sessions`, undefined, capped);
+    assert.equal(r.status, 402, JSON.stringify(r.body));
+    assert.equal(r.body.error, "spend_cap_reached");
+  });
+
+  test("BYOC: POST /process/request/{path} with a go-livepeer Livepeer header returns the container's answer", async () => {
+    const reg = await fetch(`${b.url}/capability/register`, { method: "POST", headers: { authorization: "s3cret" }, body: JSON.stringify({ name: "echo-box", url: r2.url, capacity: 2, price_per_unit: 1000, price_scaling: 1, currency: "wei" }) });
+    assert.equal(reg.status, 200);
+    await waitFor("BYOC capability discovered", async () => (await w.api("GET", "/v1/apps", undefined, key)).body.byoc?.length === 1 || undefined, 15_000, 200);
+    const res = await fetch(`${w.http}/process/request/process/echo`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, Livepeer: encodeByocHeader({ capability: "echo-box", request: JSON.stringify({ run: "x" }) }), "content-type": "application/json" },
+      body: JSON.stringify({ prompt: "hi" }),
+    });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { runner: string; echo: unknown };
+    assert.deepEqual(body.echo, { prompt: "hi" });
+    assert.equal(body.runner, "r2");
+  });
+
+  test("single-shot: JSON proxied and billed; a runner killed -> the next request goes to another runner; none left -> 503", async () => {
+    const run = () => fetch(`${w.http}/v1/apps/${RUN_APP}/run/v1/json`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify({ q: 1 }) });
+    const first = await run();
+    assert.equal(first.status, 200);
+    const answer = (await first.json()) as { runner: string; echo: unknown };
+    assert.deepEqual(answer.echo, { q: 1 });
+    const billed = (await w.api("GET", `/v1/usage?key=${keyId}&pipeline=apps`)).body.records.filter((r: { model?: string }) => r.model === "example/json");
+    assert.ok(billed.length >= 1, "billed per request");
+
+    // Kill the runner that answered: the next request is served by the other one.
+    const [dead, alive] = answer.runner === "r1" ? [r1, "r2"] : [r2, "r1"];
+    dead.proc.kill("SIGKILL");
+    const next = await run();
+    assert.equal(next.status, 200);
+    assert.equal(((await next.json()) as { runner: string }).runner, alive);
+
+    (answer.runner === "r1" ? r2 : r1).proc.kill("SIGKILL");
+    const none = await waitFor("no runner left", async () => {
+      const r = await run();
+      return r.status === 503 ? r : (await r.body?.cancel(), undefined);
+    }, 15_000, 300);
+    assert.ok(Number(none.headers.get("retry-after")) >= 1);
+    assert.match(((await none.json()) as { message: string }).message, /busy|unreachable/);
+  });
+});
