@@ -25,6 +25,28 @@ export interface LiveRoutesContext {
   sessions: LiveAiSessions;
 }
 
+export type LiveParamsResult =
+  | { ok: true; live: boolean; applied: boolean; orchestrator: string | null }
+  | { ok: false; status: 400 | 502; message: string };
+
+/**
+ * Stores a live-video-to-video stream's params and, when it is live, sends them on the control
+ * channel (also PATCH /v1/streams/{id} with {"params"}, Daydream's shape).
+ */
+export async function updateLiveParams(ctx: Pick<LiveRoutesContext, "hub" | "store">, record: StreamRecord, params: Record<string, unknown>): Promise<LiveParamsResult> {
+  if (record.pipeline !== "live-video-to-video") {
+    return { ok: false, status: 400, message: `stream ${record.id} runs pipeline ${record.pipeline}; params apply to live-video-to-video streams` };
+  }
+  await ctx.store.update(record.id, { ...record.options, params });
+  const processor = ctx.hub.get(record.id)?.processor;
+  if (!isLiveAiProcessor(processor)) return { ok: true, live: false, applied: false, orchestrator: null };
+  try {
+    return { ok: true, live: true, ...(await processor.updateParams(params)) };
+  } catch (err) {
+    return { ok: false, status: 502, message: `params stored, but the orchestrator did not take them: ${(err as Error).message}` };
+  }
+}
+
 export function registerLiveRoutes(app: FastifyInstance, ctx: LiveRoutesContext): void {
   const guard = ctx.auth.requireScope("streams");
   const find = (req: FastifyRequest, id: string): StreamRecord | undefined => {
@@ -38,20 +60,9 @@ export function registerLiveRoutes(app: FastifyInstance, ctx: LiveRoutesContext)
     if (tooDeep) return reply.code(400).send(errorBody(400, tooDeep));
     const record = find(req, id);
     if (!record) return reply.code(404).send(errorBody(404, `stream ${id} not found`));
-    if (record.pipeline !== "live-video-to-video") {
-      return reply.code(400).send(errorBody(400, `stream ${id} runs pipeline ${record.pipeline}; params apply to live-video-to-video streams`));
-    }
-    await ctx.store.update(id, { ...record.options, params });
-    const processor = ctx.hub.get(id)?.processor;
-    let result: { applied: boolean; orchestrator: string | null } = { applied: false, orchestrator: null };
-    if (isLiveAiProcessor(processor)) {
-      try {
-        result = await processor.updateParams(params);
-      } catch (err) {
-        return reply.code(502).send(errorBody(502, `params stored, but the orchestrator did not take them: ${(err as Error).message}`));
-      }
-    }
-    return { id, params, live: isLiveAiProcessor(processor), ...result };
+    const result = await updateLiveParams(ctx, record, params);
+    if (!result.ok) return reply.code(result.status).send(errorBody(result.status, result.message));
+    return { id, params, live: result.live, applied: result.applied, orchestrator: result.orchestrator };
   };
 
   const status = async (req: FastifyRequest, reply: FastifyReply, id: string) => {

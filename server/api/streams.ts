@@ -9,6 +9,7 @@ import { errorBody } from "../../core/errors.ts";
 import { streamUrls, type PublicUrls } from "./urls.ts";
 import { nestingError } from "./validation.ts";
 import { playbackPolicyOf } from "./playback-auth.ts";
+import { updateLiveParams } from "./live.ts";
 import { MAX_MULTISTREAM_TARGETS, parseMultistreamTargets } from "../../media/multistream/targets.ts";
 
 const StreamId = Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" });
@@ -38,7 +39,13 @@ type CreateStreamBody = Static<typeof CreateStreamBody>;
 
 /** PATCH /v1/streams/{id}: the options that can change on an existing stream (live ones take effect at once). */
 export const UpdateStreamBody = Type.Object(
-  { record: Type.Optional(Type.Boolean()), multistream: Type.Optional(MultistreamTargets), playbackPolicy: Type.Optional(PlaybackPolicy) },
+  {
+    record: Type.Optional(Type.Boolean()),
+    multistream: Type.Optional(MultistreamTargets),
+    playbackPolicy: Type.Optional(PlaybackPolicy),
+    /** Live AI params, sent to the orchestrator at once when live (Daydream's PATCH). */
+    params: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
   { additionalProperties: false },
 );
 type UpdateStreamBody = Static<typeof UpdateStreamBody>;
@@ -64,6 +71,10 @@ export function streamView(ctx: StreamRoutesContext, record: StreamRecord): Reco
     pipeline: record.pipeline,
     streamKey: record.streamKey,
     ...streamUrls(ctx.urls, record.id, record.streamKey),
+    // Daydream's names for the same things (its clients read these from the create answer).
+    whip_url: streamUrls(ctx.urls, record.id, record.streamKey).whipUrl,
+    stream_key: record.streamKey,
+    output_playback_id: record.id,
     createdAt: new Date(record.createdAt).toISOString(),
     ...(record.options.transcodingOptions ? { transcodingOptions: record.options.transcodingOptions } : {}),
     ...(record.options.modelId ? { modelId: record.options.modelId } : {}),
@@ -132,10 +143,17 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: StreamRoutesCont
   app.patch("/v1/streams/:id", { preHandler: guard, schema: { params: Type.Object({ id: StreamId }), body: UpdateStreamBody } }, async (req, reply) => {
     const { id } = req.params as { id: string };
     const body = req.body as UpdateStreamBody;
-    const record = owned(req, ctx.store.get(id));
+    let record = owned(req, ctx.store.get(id));
     if (!record) return reply.code(404).send(errorBody(404, `stream ${id} not found`));
     const targets = body.multistream === undefined ? undefined : parseMultistreamTargets(body.multistream);
     if (targets && !targets.ok) return reply.code(400).send(errorBody(400, targets.reason));
+    if (body.params !== undefined) {
+      const tooDeep = nestingError("body/params", body.params);
+      if (tooDeep) return reply.code(400).send(errorBody(400, tooDeep));
+      const applied = await updateLiveParams(ctx, record, body.params);
+      if (!applied.ok) return reply.code(applied.status).send(errorBody(applied.status, applied.message));
+      record = ctx.store.get(id) ?? record;
+    }
     const options = { ...record.options };
     if (body.record !== undefined) options.record = body.record;
     if (body.playbackPolicy !== undefined) options.playbackPolicy = { type: body.playbackPolicy.type };
