@@ -1,0 +1,84 @@
+// Gateway overhead of apps: a single-shot JSON request through Wharf vs straight to the development
+// orchestrator's app proxy (same runner behind both), at 16 concurrent clients (--levels), and the
+// WebSocket message round trip added by Wharf's session proxy (through Wharf vs to the orchestrator's
+// session URL directly). Every program is a separate process; the orchestrator is unpaid, so the
+// numbers are the proxying alone.
+//
+//   node --import tsx bench/apps-overhead.ts [--seconds 5] [--levels 16] [--ws-messages 2000]
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import WebSocket from "ws";
+import { quantileOfSorted } from "../core/percentile.ts";
+import { startWharf } from "../test/support/wharf.ts";
+import { startOrchestratorProcess } from "../test/support/orchestrator.ts";
+import { spawnListening } from "../test/support/listening-process.ts";
+import { loadInterleaved } from "./support/load.ts";
+
+const { values } = parseArgs({ options: { seconds: { type: "string", default: "5" }, levels: { type: "string", default: "16" }, "ws-messages": { type: "string", default: "2000" } } });
+const SECONDS = Number(values.seconds);
+const LEVELS = values.levels!.split(",").map(Number);
+const WS_MESSAGES = Number(values["ws-messages"]);
+const BODY = JSON.stringify({ prompt: "benchmark", n: 1 });
+const APP = encodeURIComponent("example/json");
+
+async function wsRoundTrips(url: string, headers: Record<string, string>, n: number): Promise<number[]> {
+  const ws = new WebSocket(url, { headers });
+  await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
+  const lat: number[] = [];
+  for (let i = 0; i < n + 100; i++) {
+    const t0 = performance.now();
+    await new Promise<void>((resolve) => {
+      ws.once("message", () => resolve());
+      ws.send(`m${i}`);
+    });
+    if (i >= 100) lat.push(performance.now() - t0); // the first 100 warm up
+  }
+  ws.close();
+  return lat.sort((a, b) => a - b);
+}
+
+const runner = await spawnListening("orchestrator/example-runner/main.ts", ["--name", "bench"]);
+const dir = mkdtempSync(join(tmpdir(), "wharf-bench-apps-"));
+const file = join(dir, "runners.json");
+const common = { routing: "label", runner_url: runner.url, health_url: `${runner.url}/health`, version: "1" };
+writeFileSync(file, JSON.stringify({ runners: [
+  { ...common, label: "json", app: "example/json", mode: "single-shot", capacity: 100_000 },
+  { ...common, label: "echo", app: "example/echo", mode: "persistent", capacity: 4 },
+] }));
+const orch = await startOrchestratorProcess(["--no-ai", "--no-live", "--runners", file], { http: true });
+const wharf = await startWharf({ env: { WHARF_ORCH_ADDR: orch.url, WHARF_LOG_LEVEL: "warn" } });
+try {
+  const key = (await wharf.api("POST", "/v1/keys", { name: "bench", scopes: ["ai"], rateLimit: { requestsPerMinute: 1_000_000 } })).body.secret as string;
+  for (let i = 0; i < 100 && (await wharf.api("GET", "/v1/apps", undefined, key)).body.apps?.length !== 2; i++) await new Promise((r) => setTimeout(r, 200));
+  const headers = { "content-type": "application/json", authorization: `Bearer ${key}` };
+  const post = (url: string) => async (agent: import("undici").Agent) => {
+    const res = await agent.request({ origin: new URL(url).origin, path: new URL(url).pathname, method: "POST", headers, body: BODY });
+    await res.body.dump();
+    return res.statusCode;
+  };
+  console.log(`single-shot JSON, ${SECONDS} s per path per level`);
+  for (const c of LEVELS) {
+    const r = await loadInterleaved(c, SECONDS, 1000, { direct: post(`${orch.url}/apps/json/app/v1/json`), wharf: post(`${wharf.http}/v1/apps/${APP}/run/v1/json`) });
+    console.log(
+      `  ${String(c).padStart(3)} clients  direct p50 ${r.direct.p50.toFixed(2)} p99 ${r.direct.p99.toFixed(2)} ms (${r.direct.rps.toFixed(0)}/s)` +
+        `  wharf p50 ${r.wharf.p50.toFixed(2)} p99 ${r.wharf.p99.toFixed(2)} ms (${r.wharf.rps.toFixed(0)}/s, ${r.wharf.errors} errors)` +
+        `  added p50 ${(r.wharf.p50 - r.direct.p50).toFixed(2)} p99 ${(r.wharf.p99 - r.direct.p99).toFixed(2)} ms`,
+    );
+  }
+  // WebSocket: one session through Wharf; its orchestrator URL directly for comparison.
+  const s = (await wharf.api("POST", `/v1/apps/${encodeURIComponent("example/echo")}/sessions`, undefined, key)).body;
+  const direct = (await (await fetch(`${orch.url}/apps/echo/session`, { method: "POST" })).json()) as { app_url: string };
+  const viaOrch = await wsRoundTrips(`${direct.app_url.replace(/^http/, "ws")}/v1/ws`, {}, WS_MESSAGES);
+  const viaWharf = await wsRoundTrips(`${s.wsUrl}v1/ws`, { authorization: `Bearer ${key}` }, WS_MESSAGES);
+  const q = (l: number[], p: number) => quantileOfSorted(l, p);
+  console.log(
+    `WebSocket round trip (${WS_MESSAGES} messages)  orchestrator p50 ${q(viaOrch, 0.5).toFixed(3)} p99 ${q(viaOrch, 0.99).toFixed(3)} ms` +
+      `  wharf p50 ${q(viaWharf, 0.5).toFixed(3)} p99 ${q(viaWharf, 0.99).toFixed(3)} ms  added p50 ${(q(viaWharf, 0.5) - q(viaOrch, 0.5)).toFixed(3)} ms`,
+  );
+} finally {
+  await wharf.stop();
+  await orch.kill("SIGTERM");
+  runner.proc.kill("SIGTERM");
+}
