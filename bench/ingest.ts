@@ -4,7 +4,10 @@
 //
 // Needs Debian's nginx with the RTMP module (the script installs nothing; without it, it stops):
 //   apt-get install nginx libnginx-mod-rtmp
-//   node --import tsx bench/ingest.ts [--streams 10,50] [--seconds 20] [--runs 5]
+//   npm run build && node --import tsx bench/ingest.ts [--streams 10,50] [--seconds 20] [--runs 5]
+//
+// Wharf runs as production does, from the compiled dist/ (`--sources` runs server/main.ts through
+// tsx instead, whose loader thread adds its own CPU).
 //
 // nginx runs in the foreground as the current user (daemon off, master_process off: one process)
 // from a config written to a temp dir: `live on; hls on; hls_fragment 2s; hls_playlist_length 12s`,
@@ -31,6 +34,7 @@ const { values } = parseArgs({
     streams: { type: "string", default: "10,50" },
     seconds: { type: "string", default: "20" },
     runs: { type: "string", default: "5" },
+    sources: { type: "boolean", default: false },
   },
 });
 const STREAM_COUNTS = values.streams.split(",").map(Number);
@@ -151,7 +155,7 @@ http {
 }
 
 async function startWharfServer(): Promise<Server> {
-  const w: WharfProcess = await startWharf({ env: { WHARF_LOG_LEVEL: "warn", WHARF_MAX_STREAMS_LIVE: "200" } });
+  const w: WharfProcess = await startWharf({ built: !values.sources, env: { WHARF_LOG_LEVEL: "warn", WHARF_MAX_STREAMS_LIVE: "200" } });
   return {
     name: "Wharf",
     pid: w.proc.pid!,
@@ -268,6 +272,11 @@ const med = (xs: number[]) => quantile(xs, 0.5);
 async function main(): Promise<void> {
   if (!existsSync(NGINX) || !existsSync(RTMP_MODULE)) {
     console.error(`nginx-rtmp not found (${NGINX}, ${RTMP_MODULE}): apt-get install nginx libnginx-mod-rtmp, then run again. Nothing measured.`);
+    process.exitCode = 2;
+    return;
+  }
+  if (!values.sources && !existsSync(join(import.meta.dirname, "..", "dist", "server", "main.js"))) {
+    console.error("dist/server/main.js is missing: run `npm run build` first (or pass --sources). Nothing measured.");
     process.exitCode = 2;
     return;
   }

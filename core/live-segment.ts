@@ -64,20 +64,6 @@ export class LiveSegment extends EventEmitter {
     this.emit("part", part);
   }
 
-  /** The bytes of a completed part (a copy when they span several pushed chunks). */
-  partBytes(part: SegmentPart): Buffer {
-    const end = part.offset + part.size;
-    const pieces: Buffer[] = [];
-    let at = 0;
-    for (const chunk of this.chunks) {
-      const next = at + chunk.length;
-      if (next > part.offset && at < end) pieces.push(chunk.subarray(Math.max(0, part.offset - at), Math.min(chunk.length, end - at)));
-      if (next >= end) break;
-      at = next;
-    }
-    return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
-  }
-
   end(durationSec: number): void {
     if (this.complete) return;
     this.duration = durationSec;

@@ -27,7 +27,10 @@
     const url = "/v1/streams/" + encodeURIComponent(id) + "/hls/index.m3u8";
     await waitForPlaylist(url);
     if (window.Hls && Hls.isSupported()) {
-      hls = new Hls({ liveSyncDurationCount: 2, lowLatencyMode: false });
+      // Low-latency mode: hls.js loads the LL-HLS parts and blocks on playlist reloads, keeping
+      // PART-HOLD-BACK (1 s) from the live edge; renditions without parts (transcoded) play as
+      // regular HLS, two segments from the edge.
+      hls = new Hls({ liveSyncDurationCount: 2, lowLatencyMode: true });
       hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
         setStatus("Playing " + id + " — " + data.levels.map((l) => l.height + "p").join(", "));
         video.play().catch(() => {});

@@ -39,13 +39,19 @@ export class TsPacketReader {
     this.remainder = off < buf.length ? Buffer.from(buf.subarray(off)) : Buffer.alloc(0);
   }
 
+  /** Bytes of a partial packet held from the last push. */
+  get buffered(): number {
+    return this.remainder.length;
+  }
+
   /** Forget a partial packet (an unrelated byte stream follows). */
   reset(): void {
     this.remainder = Buffer.alloc(0);
   }
 }
 
-function parsePacket(raw: Buffer): TsPacket {
+/** The header fields of one 188-byte packet (`raw` is kept as a view). */
+export function parsePacket(raw: Buffer): TsPacket {
   const pid = ((raw[1]! & 0x1f) << 8) | raw[2]!;
   const pusi = (raw[1]! & 0x40) !== 0;
   const afc = (raw[3]! >> 4) & 0x03;

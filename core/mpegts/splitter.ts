@@ -5,7 +5,7 @@
 // `partTarget` each segment is also cut into parts (LL-HLS partial segments).
 import { EventEmitter } from "node:events";
 import { LiveSegment } from "../live-segment.ts";
-import { readPesDts, readPesPts, TsPacketReader, TsProgramMap, type TsPacket } from "./packets.ts";
+import { parsePacket, readPesDts, readPesPts, TS_PACKET, TsPacketReader, TsProgramMap, type TsPacket } from "./packets.ts";
 
 const PTS_WRAP = 2 ** 33;
 
@@ -126,8 +126,27 @@ export class TsSplitter extends EventEmitter<TsSplitterEvents> {
   /** Feed bytes of the TS stream. */
   write(chunk: Buffer): void {
     if (this.ended) return;
-    this.reader.push(chunk, (p) => this.packet(p));
+    if (this.reader.buffered === 0 && chunk.length % TS_PACKET === 0) this.writeAligned(chunk);
+    else this.reader.push(chunk, (p) => this.packet(p));
     this.flush();
+  }
+
+  /**
+   * Whole packets (what FlvToTs and most producers write): only packets that start a PES or carry
+   * a table are parsed; the others, most of a video frame, just extend the pending run. Saves an
+   * object per packet (measured: a third of the splitter's CPU at 2.5 Mb/s, bench/ingest.ts).
+   */
+  private writeAligned(chunk: Buffer): void {
+    for (let off = 0; off < chunk.length; off += TS_PACKET) {
+      if (chunk[off] !== 0x47) {
+        this.reader.push(chunk.subarray(off), (p) => this.packet(p));
+        return;
+      }
+      const b1 = chunk[off + 1]!;
+      const pid = ((b1 & 0x1f) << 8) | chunk[off + 2]!;
+      if ((b1 & 0x40) !== 0 || pid === 0 || pid === this.map.pmtPid) this.packet(parsePacket(chunk.subarray(off, off + TS_PACKET)));
+      else if (this.current) this.keepRange(chunk.buffer, chunk.byteOffset + off, TS_PACKET);
+    }
   }
 
   /** The input ended: complete the open segment. */
@@ -163,16 +182,20 @@ export class TsSplitter extends EventEmitter<TsSplitterEvents> {
 
   /** Appends one packet (a view of the input) to the pending bytes, extending the current run when adjacent. */
   private keep(raw: Buffer): void {
-    if (this.run === raw.buffer && raw.byteOffset === this.runOffset + this.runLength) {
-      this.runLength += raw.length;
+    this.keepRange(raw.buffer, raw.byteOffset, raw.length);
+  }
+
+  private keepRange(buffer: ArrayBufferLike, byteOffset: number, length: number): void {
+    if (this.run === buffer && byteOffset === this.runOffset + this.runLength) {
+      this.runLength += length;
     } else {
       this.closeRun();
-      this.run = raw.buffer;
-      this.runOffset = raw.byteOffset;
-      this.runLength = raw.length;
+      this.run = buffer;
+      this.runOffset = byteOffset;
+      this.runLength = length;
     }
-    this.pendingBytes += raw.length;
-    this.currentBytes += raw.length;
+    this.pendingBytes += length;
+    this.currentBytes += length;
   }
 
   private closeRun(): void {

@@ -18,9 +18,63 @@ import type { Rendition } from "../hub/types.ts";
 import { satisfies, tooFarAhead, type BlockingRequest, type LiveEdge } from "./blocking-reload.ts";
 import { mediaPlaylist, multivariantPlaylist, type PartEntry, type PlaylistEntry } from "./playlist.ts";
 
+/**
+ * A segment's bytes as the producer pushed them (for RTMP, views of a few slabs), joined into one
+ * buffer only when a player asks: a stream nobody watches costs no copy (and no page faults for a
+ * fresh 700 KB buffer every 2 s, which on this VM cost about 1 ms each).
+ */
+class SegmentBytes {
+  private chunks?: Buffer[];
+  private whole?: Buffer;
+  private readonly parts = new Map<number, Buffer>();
+
+  constructor(
+    chunks: Buffer[],
+    readonly size: number,
+  ) {
+    this.chunks = chunks;
+  }
+
+  bytes(): Buffer {
+    if (!this.whole) {
+      const chunks = this.chunks ?? [];
+      this.whole = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.size);
+      this.chunks = undefined;
+      this.parts.clear();
+    }
+    return this.whole;
+  }
+
+  range(part: SegmentPart): Buffer {
+    if (this.whole) return this.whole.subarray(part.offset, part.offset + part.size);
+    let bytes = this.parts.get(part.index);
+    if (!bytes) this.parts.set(part.index, (bytes = sliceChunks(this.chunks ?? [], part.offset, part.size)));
+    return bytes;
+  }
+
+  /** Part bytes already joined while the segment was written. */
+  adopt(parts: Map<number, Buffer>): void {
+    for (const [i, b] of parts) this.parts.set(i, b);
+  }
+}
+
+/** Bytes [offset, offset + size) of a list of chunks, as one buffer (a view when one chunk holds them). */
+function sliceChunks(chunks: readonly Buffer[], offset: number, size: number): Buffer {
+  const end = offset + size;
+  const pieces: Buffer[] = [];
+  let at = 0;
+  for (const chunk of chunks) {
+    const next = at + chunk.length;
+    if (next > offset && at < end) pieces.push(chunk.subarray(Math.max(0, offset - at), Math.min(chunk.length, end - at)));
+    if (next >= end) break;
+    at = next;
+  }
+  return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, size);
+}
+
 interface StoredSegment extends PlaylistEntry {
-  bytes?: Buffer;
-  /** Byte ranges of `bytes`, when the segment was cut into parts. */
+  media?: SegmentBytes;
+  /** Byte ranges of the segment, when it was cut into parts. */
   partRanges?: SegmentPart[];
 }
 
@@ -29,7 +83,7 @@ interface OpenSegment {
   segment: LiveSegment;
   discontinuity: boolean;
   programDateTime: number;
-  /** Part bytes copied out of the segment's chunks on first request. */
+  /** Part bytes joined from the segment's chunks on first request. */
   served: Map<number, Buffer>;
 }
 
@@ -226,14 +280,12 @@ export class HlsPackager {
       if (seg.discontinuity) w.pendingDiscontinuity = true;
       // A segment cut into parts is listed part by part while it is written.
       const open = seg.partTarget !== undefined && !seg.complete ? w.start(seg) : undefined;
-      let bytes: Buffer | undefined;
-      try {
-        bytes = await seg.bytes();
-      } catch {
-        bytes = undefined; // aborted (e.g. every transcode attempt failed): listed as a gap, never a stall
-      }
-      const parts = bytes && seg.parts.length > 0 ? seg.parts : undefined;
-      w.add({ duration: seg.duration || this.opts.targetDuration, programDateTime: seg.startedAt, gap: bytes === undefined, bytes, partRanges: parts }, open);
+      if (!seg.complete) await new Promise<void>((resolve) => seg.once("end", () => resolve()));
+      // An aborted segment (e.g. every transcode attempt failed) is listed as a gap, never a stall.
+      const media = seg.aborted ? undefined : new SegmentBytes(seg.chunks, seg.size);
+      if (media && open) media.adopt(open.served);
+      const parts = media && seg.parts.length > 0 ? seg.parts : undefined;
+      w.add({ duration: seg.duration || this.opts.targetDuration, programDateTime: seg.startedAt, gap: media === undefined, media, partRanges: parts }, open);
     });
   }
 
@@ -359,14 +411,14 @@ export class HlsPackager {
   heldBytes(): number {
     let n = 0;
     for (const w of this.windows.values()) {
-      for (const s of w.segments) n += s.bytes?.length ?? 0;
+      for (const s of w.segments) n += s.media?.size ?? 0;
       n += w.open?.segment.size ?? 0;
     }
     return n;
   }
 
   segment(name: string, msn: number): Buffer | undefined {
-    return this.windows.get(name)?.segments.find((s) => s.msn === msn)?.bytes;
+    return this.windows.get(name)?.segments.find((s) => s.msn === msn)?.media?.bytes();
   }
 
   /** A part's bytes, if it exists now. */
@@ -378,13 +430,13 @@ export class HlsPackager {
       const range = open.segment.parts[index];
       if (!range) return undefined;
       let bytes = open.served.get(index);
-      if (!bytes) open.served.set(index, (bytes = open.segment.partBytes(range)));
+      if (!bytes) open.served.set(index, (bytes = sliceChunks(open.segment.chunks, range.offset, range.size)));
       return bytes;
     }
     const stored = w.segments.find((s) => s.msn === msn);
     const range = stored?.partRanges?.[index];
-    if (!stored?.bytes || !range) return undefined;
-    return stored.bytes.subarray(range.offset, range.offset + range.size);
+    if (!stored?.media || !range) return undefined;
+    return stored.media.range(range);
   }
 
   /**

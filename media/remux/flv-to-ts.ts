@@ -41,6 +41,8 @@ export interface FlvToTsOptions {
   tableIntervalMs?: number;
   /** When a timestamp jump counts as an encoder restart (see Timeline). */
   timeline?: TimelineOptions;
+  /** Where output buffers come from (a ByteArena, so consecutive outputs are adjacent). Default: one Buffer.allocUnsafe each. */
+  allocate?(bytes: number): Buffer;
 }
 
 export interface FlvToTsStats {
@@ -362,7 +364,7 @@ export class FlvToTs {
     const withTables = this.tablesDue && this.pat !== undefined && this.pmt !== undefined;
     const tablePackets = withTables ? 2 : 0;
     const count = tablePackets + pesPacketCount(unit);
-    const out = Buffer.allocUnsafe(count * TS_PACKET_SIZE);
+    const out = this.opts.allocate ? this.opts.allocate(count * TS_PACKET_SIZE) : Buffer.allocUnsafe(count * TS_PACKET_SIZE);
     let off = 0;
     if (withTables) {
       for (const [pid, table] of [[PID_PAT, this.pat!], [PMT_PID, this.pmt!]] as const) {

@@ -8,12 +8,16 @@
 import { moduleLogger } from "../../core/log.ts";
 import { maxSegmentDurationFor, TsSplitter } from "../../core/mpegts/splitter.ts";
 import type { IngestHandle, StreamHub } from "../hub/hub.ts";
+import { ByteArena } from "../remux/byte-arena.ts";
 import { CodecFacts } from "../remux/codec-facts.ts";
 import { FlvToTs } from "../remux/flv-to-ts.ts";
 import type { RtmpPublisher } from "./publisher.ts";
 import { RtmpServer } from "./server.ts";
 
 const log = moduleLogger("rtmp");
+
+/** Media bytes are reported to the hub (bitrate, publisher timeout) at most this often, not per message. */
+const TOUCH_INTERVAL_MS = 100;
 
 export interface RtmpIngestOptions {
   host: string;
@@ -57,6 +61,8 @@ class RtmpRemux {
   private readonly splitter: TsSplitter;
   private readonly remuxer: FlvToTs;
   private stopped = false;
+  private untouchedBytes = 0;
+  private lastTouchMs = 0;
 
   constructor(
     private readonly ingest: IngestHandle,
@@ -80,13 +86,15 @@ class RtmpRemux {
       }
       ingest.pushSegment(segment);
     });
+    const arena = new ByteArena();
     this.remuxer = new FlvToTs({
       onData: (ts) => this.splitter.write(ts),
+      allocate: (bytes) => arena.take(bytes),
       onWarning: (message) => log.warn({ stream }, `RTMP media: ${message}`),
     });
     publisher.onMedia((msg) => {
       if (this.stopped) return;
-      ingest.touch(msg.data.length);
+      this.touch(msg.data.length);
       if (this.facts.observe(msg) && this.facts.ready) ingest.setSource(this.facts.sourceInfo());
       this.remuxer.write(msg);
     });
@@ -109,6 +117,15 @@ class RtmpRemux {
     this.splitter.end();
     const stats = this.remuxer.stats;
     if (stats.droppedFrames || stats.timestampJumps) log.info({ stream: this.ingest.stream.id, ...stats }, "RTMP publish ended");
+  }
+
+  private touch(bytes: number): void {
+    this.untouchedBytes += bytes;
+    const now = Date.now();
+    if (now - this.lastTouchMs < TOUCH_INTERVAL_MS) return;
+    this.lastTouchMs = now;
+    this.ingest.touch(this.untouchedBytes);
+    this.untouchedBytes = 0;
   }
 
   private knowsAnything(): boolean {

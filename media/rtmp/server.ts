@@ -8,6 +8,9 @@ export type { RtmpMedia, RtmpMediaKind, RtmpPublisher, RtmpPublishRequest } from
 export type { RtmpLimits } from "./limits.ts";
 export { DEFAULT_RTMP_LIMITS } from "./limits.ts";
 
+/** Bytes Node reads ahead from a paused socket before it stops reading. */
+const PAUSED_READ_AHEAD_BYTES = 4096;
+
 export interface RtmpServerOptions {
   host: string;
   /** 0 picks a free port (see `port` after start()). */
@@ -53,7 +56,9 @@ export class RtmpServer {
   async start(): Promise<void> {
     if (this.server) throw new Error("RTMP server already started");
     const { host, port } = this.opts;
-    const server = net.createServer((socket) => this.accept(socket));
+    // A small readable high-water mark: a paused publisher socket (see PUBLISH_READ_INTERVAL_MS)
+    // stops being read after one chunk, so what arrives meanwhile waits in the kernel.
+    const server = net.createServer({ highWaterMark: PAUSED_READ_AHEAD_BYTES }, (socket) => this.accept(socket));
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
         server.close();
