@@ -9,6 +9,8 @@ import type { Duplex, Readable } from "node:stream";
 /** RFC 9110 7.6.1 hop-by-hop headers, plus the ones a proxy recomputes. */
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "host", "proxy-connection"]);
 
+const MAX_NOT_RELAYED_BODY_BYTES = 256 * 1024;
+
 const keepAliveHttp = new http.Agent({ keepAlive: true, maxSockets: 256 });
 // Orchestrators and runners on a laptop use self-signed certificates (see protocol/http-agent.ts).
 const keepAliveHttps = new https.Agent({ keepAlive: true, maxSockets: 256, rejectUnauthorized: false });
@@ -88,9 +90,14 @@ export function proxyHttp(method: string, headers: IncomingHttpHeaders, body: Re
     up.on("response", (upRes: IncomingMessage) => {
       clearTimeout(timer);
       if (target.notRelayed?.(upRes.statusCode ?? 502)) {
+        // The body is the reason (or a 402's payment parameters, a few KB): kept up to 256 KB.
         const chunks: Buffer[] = [];
-        upRes.on("data", (c: Buffer) => chunks.length < 64 && chunks.push(c));
-        upRes.on("end", () => done({ status: upRes.statusCode ?? 502, answered: false, error: Buffer.concat(chunks).toString("utf8").slice(0, 2000) }));
+        let kept = 0;
+        upRes.on("data", (c: Buffer) => {
+          if (kept + c.length <= MAX_NOT_RELAYED_BODY_BYTES) chunks.push(c);
+          kept += c.length;
+        });
+        upRes.on("end", () => done({ status: upRes.statusCode ?? 502, answered: false, error: Buffer.concat(chunks).toString("utf8") }));
         upRes.on("error", (err) => done({ status: upRes.statusCode ?? 502, answered: false, error: err.message }));
         return;
       }
