@@ -21,7 +21,8 @@ import { OrchestratorRegistry } from "./orchestrators/registry.ts";
 import { registerOrchestratorRoutes } from "./orchestrators/routes.ts";
 import { registryTranscodeRouting } from "./orchestrators/transcode-routing.ts";
 import { startDevNetwork, type DevNetwork } from "./dev-network.ts";
-import { SignerLink, signerCandidates } from "./payments/signer-link.ts";
+import { SignerLink, parseSignerHeaders, signerCandidates } from "./payments/signer-link.ts";
+import { liveAuthHook, startLiveHeartbeat } from "./compat/go-livepeer-live-hooks.ts";
 import { aiPayments } from "./ai/payments.ts";
 import { PricedInfoCache } from "./payments/priced-info.ts";
 import { getOrchestrator } from "../protocol/grpc-client.ts";
@@ -49,6 +50,7 @@ import { EventBus } from "./events/bus.ts";
 import { feedEventBus } from "./events/feeds.ts";
 import { registerEventRoutes } from "./events/routes.ts";
 import { startDashboard, type Dashboard } from "./dashboard/index.ts";
+import { Cluster } from "./cluster/cluster.ts";
 import { startWebhooks } from "./webhooks/index.ts";
 import { fetchOrchestratorApps, startApps } from "./apps/index.ts";
 import { startSignedPlayback } from "./playback/index.ts";
@@ -86,7 +88,10 @@ export async function startGateway(config: Config): Promise<Gateway> {
   }
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true });
+  // Cluster mode (docs/cluster.md): PostgreSQL and Redis shared by every node; else SQLite, one node.
+  const cluster = config.databaseUrl ? await Cluster.start(config) : undefined;
   const accounts = createAccounts({
+    ...(cluster ? { storage: cluster.storage, clusterLimits: cluster.limits } : {}),
     dataDir,
     usageFsyncIntervalMs: config.usageFsyncIntervalMs,
     priceBook: config.priceBook ? readJsonSetting<Partial<PriceBookConfig>>("priceBook", config.priceBook) : undefined,
@@ -154,7 +159,9 @@ export async function startGateway(config: Config): Promise<Gateway> {
   hub.addAdmissionCheck(async (_stream, req) => {
     const auth = await accounts.authenticateStreamKey(req.streamKey, req.remoteAddress);
     if (!auth.ok) return { status: auth.status, reason: auth.message };
-    const slot = accounts.acquireStreamSlot(auth.key);
+    const refusal = cluster?.unavailable();
+    if (refusal) return { status: 503, reason: refusal };
+    const slot = await accounts.acquireStreamSlot(auth.key);
     if (!slot.ok) return { status: 429, reason: `API key ${auth.key.name} is at its limit of ${auth.key.maxConcurrentStreams} live streams` };
     let spend;
     try {
@@ -177,6 +184,24 @@ export async function startGateway(config: Config): Promise<Gateway> {
     if (!slot.ok) return { status: 503, reason: `this gateway runs at most ${slot.limit} transcode sessions at once (maxSessions); try again later` };
     return { release: slot.release };
   });
+  // --- go-livepeer's live AI hooks, as drop-ins (server/compat/go-livepeer-live-hooks.ts)
+  if (config.liveAIAuthWebhookUrl) {
+    hub.addAdmissionCheck(
+      liveAuthHook({
+        url: config.liveAIAuthWebhookUrl,
+        apiKey: config.liveAIAuthApiKey,
+        publicUrl: () => urls.http,
+        setParams: async (id, params) => {
+          const rec = store.get(id);
+          if (rec) await store.update(id, { ...rec.options, params });
+          hub.get(id); // the hub reads the updated record before the processor starts
+        },
+      }),
+    );
+  }
+  const stopLiveHeartbeat = config.liveAIHeartbeatURL
+    ? startLiveHeartbeat(hub, { url: config.liveAIHeartbeatURL, headers: parseSignerHeaders(config.liveAIHeartbeatHeaders), intervalMs: config.liveAIHeartbeatInterval * 1000 })
+    : undefined;
   // Audit: every stream the gateway ended on purpose (not a publisher that left).
   hub.on("unpublished", (stream, reason) => {
     if (reason === "publisher-left" || reason === "publisher-timeout" || reason === "shutdown") return;
@@ -184,6 +209,9 @@ export async function startGateway(config: Config): Promise<Gateway> {
       .audit({ actor: "system", action: "stream.kicked", target: stream.id, details: { reason, ...(stream.lastEndDetail ? { detail: stream.lastEndDetail } : {}), owner: stream.record.ownerKeyId ?? null } })
       .catch((err: Error) => log.warn({ err: err.message }, "audit failed"));
   });
+  // A stream deleted on another node ends here too (its own node's DELETE route removes it).
+  accounts.on("streamDeleted", (streamId) => accounts.applyingRemote && hub.remove(streamId));
+  await cluster?.relay(accounts);
   accounts.on("keyRevoked", (keyId) => {
     const n = hub.kickOwner(keyId, "key-revoked");
     if (n) log.info({ key: keyId, streams: n }, "key revoked: live streams disconnected");
@@ -202,6 +230,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     ffmpeg: () => ffmpegAvailable(),
     orchestrators: () => orchestrators.addresses().length === 0 || orchestrators.snapshot().some((o) => o.reachable),
     ...(signer ? { signer: () => signer.ready } : {}),
+    ...(cluster ? { redis: () => cluster.redisReachable, database: () => cluster.databaseReachable } : {}),
   });
   registerStreamRoutes(app, {
     hub, store, auth, urls,
@@ -340,9 +369,11 @@ export async function startGateway(config: Config): Promise<Gateway> {
       ai.stop();
       orchestrators.stop();
       signer?.stop();
+      stopLiveHeartbeat?.();
       await stopAllFfmpeg(800);
       await devNetwork?.stop();
       await accounts.close();
+      await cluster?.stop();
     })());
 
   return {

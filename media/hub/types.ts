@@ -68,4 +68,6 @@ export type EndReason =
   | "spend-cap"
   | "failed"
   | "shutdown"
-  | "kicked";
+  | "kicked"
+  /** go-livepeer's heartbeat service ended it (liveAIHeartbeatURL's terminatedStreamIds). */
+  | "credit_exhaustion";

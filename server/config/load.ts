@@ -15,7 +15,8 @@ const fields = Object.keys(ConfigSchema.properties) as Array<keyof Config>;
 
 /** httpPort -> WHARF_HTTP_PORT */
 export function envName(field: string): string {
-  return "WHARF_" + field.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase();
+  // liveAIHeartbeatURL -> WHARF_LIVE_AI_HEARTBEAT_URL (acronyms are one word)
+  return "WHARF_" + field.replace(/([a-z0-9])([A-Z])/g, "$1_$2").replace(/([A-Z])([A-Z][a-z])/g, "$1_$2").toUpperCase();
 }
 
 /** http-port / httpPort / http_port -> httpPort */

@@ -74,6 +74,12 @@ export const ConfigSchema = Type.Object(
     offeringRegions: Type.String({ default: "", description: "Comma list of regions published in GET /v1/offering" }),
     offeringSla: Type.String({ default: "", description: "SLA text published in GET /v1/offering" }),
     // Webhooks
+    // go-livepeer's live AI hooks, as drop-ins
+    liveAIAuthWebhookUrl: Type.String({ default: "", description: "go-livepeer -liveAIAuthWebhookUrl: asked before a live-video-to-video publisher is admitted; non-2xx refuses it" }),
+    liveAIAuthApiKey: Type.String({ default: "", description: "go-livepeer -liveAIAuthApiKey: sent as x-api-key and Authorization to the auth webhook (never logged)" }),
+    liveAIHeartbeatURL: Type.String({ default: "", description: "go-livepeer -liveAIHeartbeatURL: receives {ids} of live AI streams; terminatedStreamIds in the answer end them (credit_exhaustion)" }),
+    liveAIHeartbeatHeaders: Type.String({ default: "", description: "Headers for the heartbeat, 'k:v,k2:v2'" }),
+    liveAIHeartbeatInterval: Type.Number({ minimum: 0.1, maximum: 3600, default: 5, description: "Seconds between heartbeats" }),
     webhookAllowPrivate: Type.Boolean({ default: false, description: "Webhooks may deliver to loopback and private addresses (off: only public addresses)" }),
     webhookTimeoutMs: Type.Integer({ minimum: 500, maximum: 120000, default: 10000, description: "A webhook receiver that has not answered within this many ms is a failed attempt (retried with backoff)" }),
     // Cluster: several nodes on shared state (docs/cluster.md). Both empty: SQLite in dataDir, one node.
