@@ -83,6 +83,57 @@ describe("RTMP to HLS", { timeout: 180000 }, () => {
     assert.equal(info.body.lastEnded.reason, "publisher-left");
   });
 
+  test("LL-HLS: a player opened as the broadcaster goes live gets the playlist (no 404), with parts, a preload hint and blocking reload; regular tags unchanged", async () => {
+    const s = await createStream("low-latency");
+    const mediaUrl = s.hlsUrl.replace("index.m3u8", "source/index.m3u8");
+    assert.equal((await getText(mediaUrl)).status, 404, "not live: 404 at once");
+    const pub = pushTestPattern(s.rtmpUrl, { seconds: 12, size: "320x240" });
+    try {
+      await waitFor("stream live", async () => (await w.api("GET", `/v1/streams/${s.id}`)).body.state === "live", 10000, 50);
+      // Asked before any segment exists: held until the first one instead of a 404.
+      const master = await getText(s.hlsUrl);
+      assert.equal(master.status, 200, master.text);
+      const first = await getText(mediaUrl);
+      assert.equal(first.status, 200);
+      assert.match(first.text, /#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1\.002\n/);
+      assert.match(first.text, /#EXT-X-PART-INF:PART-TARGET=0\.334\n/);
+      assert.match(first.text, /#EXTINF:[\d.]+,\n0\.ts\n/, "regular players still find whole segments");
+      const hint = /#EXT-X-PRELOAD-HINT:TYPE=PART,URI="(\d+)\.(\d+)\.ts"/.exec(first.text);
+      assert.ok(hint, first.text);
+
+      // Blocking reload for the hinted part: answered once it exists, listing it.
+      const [msn, part] = [Number(hint[1]), Number(hint[2])];
+      const t0 = Date.now();
+      const blocked = await getText(`${mediaUrl}?_HLS_msn=${msn}&_HLS_part=${part}`);
+      assert.equal(blocked.status, 200);
+      assert.ok(blocked.text.includes(`URI="${msn}.${part}.ts"`), blocked.text);
+      assert.ok(Date.now() - t0 < 2000, `held ${Date.now() - t0} ms for a part of 0.334 s`);
+      const partRes = await fetch(new URL(`${msn}.${part}.ts`, mediaUrl));
+      assert.equal(partRes.status, 200);
+      assert.equal(partRes.headers.get("content-type"), "video/mp2t");
+      assert.equal(Buffer.from(await partRes.arrayBuffer())[0], 0x47);
+
+      // The parts of segment 0 are its bytes, in order; the first starts with the PAT and a keyframe.
+      const parts = [...first.text.matchAll(/#EXT-X-PART:DURATION=([\d.]+),URI="0\.(\d+)\.ts"(,INDEPENDENT=YES)?/g)];
+      assert.ok(parts.length >= 5, `${parts.length} parts listed for segment 0`);
+      for (const p of parts) assert.ok(Number(p[1]) <= 0.334, `part of ${p[1]} s`);
+      assert.equal(parts[0]![3], ",INDEPENDENT=YES");
+      const pieces = await Promise.all(parts.map(async (p) => Buffer.from(await (await fetch(new URL(`0.${p[2]}.ts`, mediaUrl))).arrayBuffer())));
+      const whole = Buffer.from(await (await fetch(new URL("0.ts", mediaUrl))).arrayBuffer());
+      assert.ok(Buffer.concat(pieces).equals(whole), "the parts add up to the segment");
+      const frames = await ffprobe(pieces[0]!, ["-show_frames", "-select_streams", "v", "-read_intervals", "%+#1"]);
+      assert.equal(frames.frames?.[0]?.key_frame, 1);
+
+      for (const q of ["_HLS_msn=abc", "_HLS_part=1", "_HLS_msn=1&_HLS_part=-2", `_HLS_msn=${msn + 10}`]) {
+        const bad = await fetch(`${mediaUrl}?${q}`);
+        assert.equal(bad.status, 400, q);
+        assert.match((await bad.json()).message, /_HLS_/);
+      }
+    } finally {
+      await pub.stop();
+    }
+  });
+
   test("a sliding window drops old segments", async () => {
     const s = await createStream("window");
     const pub = pushTestPattern(s.rtmpUrl, { size: "320x240" });
