@@ -13,7 +13,7 @@ import { ipAllowed, parseCidr } from "./ip.ts";
 import { limitsOf, validateKeyInput, type CreateKeyInput, type UpdateKeyInput } from "./key-input.ts";
 import { PriceBook, type PriceBookConfig } from "./pricing.ts";
 import { ConcurrencyLimiter, TokenBucketLimiter, type RateDecision, type StreamSlot } from "./ratelimit.ts";
-import { SpendGuard, type SpendDecision } from "./spend.ts";
+import { SpendGuard, type SpendDecision, type SpendHoldings } from "./spend.ts";
 import { SqliteStorage } from "./sqlite.ts";
 import type { AccountsStorage, ApiKey, ApiKeyRow, AuditEntry, AuditQuery, StreamRow, UsageGroup, UsageGroupBy, UsageQuery, UsageRecord } from "./types.ts";
 import { UsageRecorder, type BatchUsageInput, type StreamUsageInput } from "./usage-recording.ts";
@@ -55,9 +55,24 @@ export interface AccountsOptions {
   authCacheTtlMs?: number;
   /** How often committed usage records are fsynced (usage-ledger.ts); default 100 ms, 0 = before each acknowledgement. */
   usageFsyncIntervalMs?: number;
+  /** Cluster-wide limits (server/cluster); default: this process's own, in memory. */
+  clusterLimits?: ClusterLimitsService;
   /** Poll for key changes made by other processes (CLI, other instances); default 1000 ms, 0 = off. */
   watchIntervalMs?: number;
   now?: () => number;
+}
+
+/** A shared store (Redis, PostgreSQL) is unreachable: 503 with this message, never an answer from diverged state. */
+export class ClusterUnavailableError extends Error {
+  readonly statusCode = 503;
+  readonly expose = true;
+}
+
+/** Rate limits, live-stream slots and spend reservations shared by every node of a cluster. */
+export interface ClusterLimitsService extends SpendHoldings {
+  consume(keyId: string, limit: ApiKey["rateLimit"], cost?: number): Promise<RateDecision>;
+  reset(keyId: string): void;
+  acquireSlot(keyId: string, limit: number | null): Promise<StreamSlot>;
 }
 
 export class Accounts extends EventEmitter<AccountsEvents> {
@@ -70,6 +85,7 @@ export class Accounts extends EventEmitter<AccountsEvents> {
   private readonly now: () => number;
   private readonly spend: SpendGuard;
   private readonly usage: UsageRecorder;
+  private readonly clusterLimits?: ClusterLimitsService;
   private watchTimer: NodeJS.Timeout | undefined;
   private snapshot = new Map<string, { updatedAt: number; revokedAt: number | null }>();
   private lastCounter = -1;
@@ -82,7 +98,8 @@ export class Accounts extends EventEmitter<AccountsEvents> {
     this.now = opts.now ?? Date.now;
     this.priceBook = new PriceBook(opts.priceBook);
     this.auth = new AuthService({ keys: this.storage.keys, audit: this.storage.audit, cacheTtlMs: opts.authCacheTtlMs, now: this.now });
-    this.spend = new SpendGuard(this.storage.usage, this.priceBook.currency, this.now);
+    this.clusterLimits = opts.clusterLimits;
+    this.spend = new SpendGuard(this.storage.usage, this.priceBook.currency, this.now, opts.clusterLimits);
     this.usage = new UsageRecorder(this.storage.usage, this.priceBook, (e) => this.audit(e), this.now);
     const interval = opts.watchIntervalMs ?? 1000;
     if (interval > 0) {
@@ -163,6 +180,7 @@ export class Accounts extends EventEmitter<AccountsEvents> {
     const row = (await this.storage.keys.revoke(id, this.now()))!;
     this.auth.invalidate(id);
     this.rateLimiter.reset(id);
+    this.clusterLimits?.reset(id);
     this.snapshot.set(id, { updatedAt: row.updatedAt, revokedAt: row.revokedAt });
     if (before.revokedAt === null) {
       await this.audit({ ...by, action: "key.revoked", target: id, details: { name: row.name } });
@@ -178,12 +196,16 @@ export class Accounts extends EventEmitter<AccountsEvents> {
   }
 
   /** Takes one request from the key's token bucket. */
-  checkRateLimit(key: Pick<ApiKey, "id" | "rateLimit">, cost = 1): RateDecision {
+  checkRateLimit(key: Pick<ApiKey, "id" | "rateLimit">, cost = 1): RateDecision | Promise<RateDecision> {
+    if (this.clusterLimits) return this.clusterLimits.consume(key.id, key.rateLimit, cost).catch((err: Error) => {
+      throw new ClusterUnavailableError(`this node cannot reach Redis for the cluster-wide rate limit (${err.message}): refusing new work; retry on another node`);
+    });
     return this.rateLimiter.consume(key.id, key.rateLimit, cost);
   }
 
   /** Admission of one more live stream for the key. */
-  acquireStreamSlot(key: Pick<ApiKey, "id" | "maxConcurrentStreams">): StreamSlot {
+  acquireStreamSlot(key: Pick<ApiKey, "id" | "maxConcurrentStreams">): StreamSlot | Promise<StreamSlot> {
+    if (this.clusterLimits) return this.clusterLimits.acquireSlot(key.id, key.maxConcurrentStreams);
     return this.concurrency.acquire(key.id, key.maxConcurrentStreams);
   }
 
@@ -338,6 +360,26 @@ export class Accounts extends EventEmitter<AccountsEvents> {
   }
 
   // ------------------------------------------------------------ multi-process
+
+  /** True while a change made on another node is being emitted here (so it is not relayed back). */
+  applyingRemote = false;
+
+  /** A change another node made (server/cluster relays them): drops caches and emits the event here. */
+  async applyRemoteChange(c: { type: "keyRevoked" | "keyChanged"; keyId: string } | { type: "streamDeleted"; streamId: string; ownerKeyId: string }): Promise<void> {
+    const key = c.type === "streamDeleted" ? undefined : await this.getKey(c.keyId);
+    this.applyingRemote = true;
+    try {
+      if (c.type === "streamDeleted") this.emit("streamDeleted", c.streamId, c.ownerKeyId);
+      else {
+        this.auth.invalidate(c.keyId);
+        if (key) this.snapshot.set(c.keyId, { updatedAt: key.updatedAt, revokedAt: key.revokedAt });
+        if (c.type === "keyRevoked") this.emit("keyRevoked", c.keyId);
+        else if (key) this.emit("keyLimitsChanged", c.keyId, key);
+      }
+    } finally {
+      this.applyingRemote = false;
+    }
+  }
 
   /** Picks up key changes committed by other processes (CLI, other gateway instances) and emits events for them. */
   async pollExternalChanges(): Promise<void> {

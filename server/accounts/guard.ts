@@ -22,7 +22,7 @@ declare module "fastify" {
 
 export interface GuardServices {
   authenticate(secret: string | undefined | null, remoteIp: string | undefined, scope: RequiredScope): Promise<AuthResult>;
-  checkRateLimit(key: Pick<ApiKey, "id" | "rateLimit">, cost?: number): RateDecision;
+  checkRateLimit(key: Pick<ApiKey, "id" | "rateLimit">, cost?: number): RateDecision | Promise<RateDecision>;
 }
 
 export interface GuardOptions {
@@ -68,7 +68,7 @@ export function createGuard(services: GuardServices, options: GuardOptions = {})
       return { ok: false, status: r.status, error: r.error, message: r.message, headers };
     }
     if (opts.rateLimit === false) return { ok: true, key: r.key };
-    const d = services.checkRateLimit(r.key);
+    const d = await services.checkRateLimit(r.key);
     if (!d.ok) {
       return {
         ok: false, status: 429, error: "rate_limited",

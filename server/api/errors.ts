@@ -9,7 +9,7 @@ export function installErrorHandlers(app: FastifyInstance): void {
     let message = err.message;
     if (err.validation) message = err.message; // e.g. "body/name must be string"
     else if (err.code === "FST_ERR_CTP_INVALID_JSON_BODY" || err instanceof SyntaxError) message = `malformed JSON body: ${err.message}`;
-    else if (status >= 500) message = "internal error";
+    else if (status >= 500 && (err as { expose?: boolean }).expose !== true) message = "internal error";
     return reply.code(status).send(errorBody(status, message));
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody(404, `no route ${req.method} ${req.url.split("?")[0]}`)));

@@ -17,7 +17,14 @@ export interface SignedPlaybackOptions {
 
 /** Registers before the media routes: the hook must see their requests. */
 export function startSignedPlayback(app: FastifyInstance, opts: SignedPlaybackOptions): void {
-  if (!(opts.accounts.storage instanceof SqliteStorage)) throw new Error("signed playback needs the SQLite accounts database (signing keys live there)");
+  if (!(opts.accounts.storage instanceof SqliteStorage)) {
+    // Cluster mode (databaseUrl): no signing-key tables in PostgreSQL yet. Fail closed: a jwt
+    // stream's media is refused rather than served without its check.
+    const reason = "signed playback needs the SQLite accounts database (databaseUrl is set): jwt streams cannot be played";
+    app.all("/v1/signing-keys*", { schema: { hide: true } }, async (_req, reply) => reply.code(501).send({ error: "not_implemented", message: reason }));
+    registerPlaybackAuth(app, { getStream: (id) => opts.store.get(id), checkToken: async () => ({ ok: false, status: 403, reason }) });
+    return;
+  }
   const keys = new SigningKeys(opts.accounts.storage.db);
   registerSigningKeyRoutes(app, {
     keys,
