@@ -12,8 +12,16 @@ const CONNECTIONS_PER_ATTACK = 20;
 const GARBAGE_BYTES_PER_CONNECTION = 200 * 1024;
 const RSS_GROWTH_LIMIT_BYTES = 64 * 1024 * 1024;
 const HEALTHZ_P99_LIMIT_MS = 100;
+/**
+ * On a shared 2-core machine (npm test runs two test files at once) an idle Wharf's /healthz p99
+ * was measured at 33-92 ms, max 300 ms, with load average 12: the bound is 100 ms or, when the
+ * idle p99 measured just before is already near it, 1.5x that idle p99 (the attack must not
+ * make it worse than the machine does).
+ */
+const IDLE_P99_FACTOR = 1.5;
+const IDLE_PROBE_MS = 4000;
 const RTMP_HANDSHAKE_BYTES = 1536;
-const ROUNDS = 2;
+const ROUNDS = 3;
 
 let w: WharfProcess | undefined;
 const sockets = new Set<Socket>();
@@ -86,18 +94,22 @@ const attacks: Record<string, (w: WharfProcess) => Promise<void>> = {
   },
 };
 
-test("hostile bytes at the RTMP and HTTP ports: RSS +64 MB at most, /healthz p99 < 100 ms, alive after", { timeout: 90000 }, async () => {
+test("hostile bytes at the RTMP and HTTP ports: RSS +64 MB at most, /healthz p99 < 100 ms (or 1.5x idle on a busy machine), alive after", { timeout: 90000 }, async () => {
   w = await startWharf();
   const pid = w.proc.pid!;
   await sleep(1000);
+  const idleProbe = healthzProbe(w.http, 10);
+  await sleep(IDLE_PROBE_MS);
+  const idle = await idleProbe.stop();
+  const p99LimitMs = Math.max(HEALTHZ_P99_LIMIT_MS, IDLE_P99_FACTOR * idle.p99);
   const rssBefore = rssBytes(pid);
   let rssPeak = rssBefore;
   const rssTimer = setInterval(() => {
     rssPeak = Math.max(rssPeak, rssBytes(pid));
   }, 100);
-  const probe = healthzProbe(w.http);
+  const probe = healthzProbe(w.http, 10);
   try {
-    // Every attack at once (100 connections), twice: the second round meets whatever the first left behind.
+    // Every attack at once (100 connections), three times: later rounds meet whatever the first left behind.
     for (let round = 0; round < ROUNDS; round++) {
       await Promise.all(
         Object.values(attacks).flatMap((attack) => Array.from({ length: CONNECTIONS_PER_ATTACK }, () => attack(w!))),
@@ -111,11 +123,11 @@ test("hostile bytes at the RTMP and HTTP ports: RSS +64 MB at most, /healthz p99
   for (const s of sockets) s.destroy();
   rssPeak = Math.max(rssPeak, rssBytes(pid));
   const growthMb = (rssPeak - rssBefore) / 2 ** 20;
-  console.log(`hostile-bytes: ${ROUNDS} rounds of ${Object.keys(attacks).length} attacks x ${CONNECTIONS_PER_ATTACK} connections at once; RSS ${(rssBefore / 2 ** 20).toFixed(0)} MB -> peak ${(rssPeak / 2 ** 20).toFixed(0)} MB (+${growthMb.toFixed(1)} MB); /healthz ${latency.count} probes, p50 ${latency.p50.toFixed(1)} ms, p99 ${latency.p99.toFixed(1)} ms, max ${latency.max.toFixed(1)} ms, ${latency.failures} failed`);
+  console.log(`hostile-bytes: ${ROUNDS} rounds of ${Object.keys(attacks).length} attacks x ${CONNECTIONS_PER_ATTACK} connections at once; RSS ${(rssBefore / 2 ** 20).toFixed(0)} MB -> peak ${(rssPeak / 2 ** 20).toFixed(0)} MB (+${growthMb.toFixed(1)} MB); /healthz ${latency.count} probes, p50 ${latency.p50.toFixed(1)} ms, p99 ${latency.p99.toFixed(1)} ms, max ${latency.max.toFixed(1)} ms, ${latency.failures} failed (idle before: p99 ${idle.p99.toFixed(1)} ms of ${idle.count} probes; bound ${p99LimitMs.toFixed(0)} ms)`);
   assert.equal(w.proc.exitCode, null, "Wharf is alive");
   assert.equal(w.proc.signalCode, null, "Wharf is alive");
   assert.equal((await fetch(`${w.http}/healthz`)).status, 200);
   assert.equal(latency.failures, 0, "every /healthz probe answered 200");
   assert.ok(rssPeak - rssBefore <= RSS_GROWTH_LIMIT_BYTES, `RSS grew ${growthMb.toFixed(1)} MB`);
-  assert.ok(latency.p99 < HEALTHZ_P99_LIMIT_MS, `/healthz p99 ${latency.p99.toFixed(1)} ms`);
+  assert.ok(latency.p99 < p99LimitMs, `/healthz p99 ${latency.p99.toFixed(1)} ms (idle p99 ${idle.p99.toFixed(1)} ms)`);
 });
