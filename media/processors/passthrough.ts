@@ -5,14 +5,17 @@ import type { Rendition, SourceInfo } from "../hub/types.ts";
 
 export const SOURCE_RENDITION = "source";
 
-/** The source as a rendition, bandwidth measured from a segment. */
+/**
+ * The source as a rendition, bandwidth measured from a complete segment; 0 (not known yet) from
+ * one still being written, which consumers read as "unknown" (no playlist lists it before then).
+ */
 export function sourceRendition(info: SourceInfo, segment: LiveSegment): Rendition {
-  const measured = segment.duration > 0 ? (segment.size * 8) / segment.duration : 0;
+  const measured = segment.complete && segment.duration > 0 ? (segment.size * 8) / segment.duration : 0;
   return {
     name: SOURCE_RENDITION,
     width: info.width ?? 0,
     height: info.height ?? 0,
-    bandwidth: Math.max(1, Math.round(measured * 1.2)),
+    bandwidth: segment.complete ? Math.max(1, Math.round(measured * 1.2)) : 0,
     codecs: info.hlsCodecs ?? "",
     fps: info.fps,
     source: true,
