@@ -11,11 +11,16 @@
     status.textContent = text;
   }
 
+  /** Waits for the multivariant playlist; resolves true when its first rendition is low-latency (has parts). */
   async function waitForPlaylist(url) {
     for (;;) {
       try {
         const res = await fetch(url, { cache: "no-store" });
-        if (res.ok) return;
+        if (res.ok) {
+          const first = (await res.text()).split("\n").find((l) => l && !l.startsWith("#"));
+          const media = first ? await fetch(new URL(first, new URL(url, location.href)), { cache: "no-store" }) : null;
+          return media && media.ok ? (await media.text()).includes("#EXT-X-PART-INF") : false;
+        }
       } catch (e) { /* retry */ }
       setStatus("Waiting for the stream to go live…");
       await new Promise((r) => setTimeout(r, 1000));
@@ -25,12 +30,15 @@
   async function play(id) {
     if (hls) { hls.destroy(); hls = null; }
     const url = "/v1/streams/" + encodeURIComponent(id) + "/hls/index.m3u8";
-    await waitForPlaylist(url);
+    const lowLatency = await waitForPlaylist(url);
     if (window.Hls && Hls.isSupported()) {
-      // Low-latency mode: hls.js loads the LL-HLS parts and blocks on playlist reloads, keeping
-      // PART-HOLD-BACK (1 s) from the live edge; renditions without parts (transcoded) play as
-      // regular HLS, two segments from the edge.
-      hls = new Hls({ liveSyncDurationCount: 2, lowLatencyMode: true });
+      // Low-latency HLS (RTMP passthrough): hls.js loads the parts and blocks on playlist reloads,
+      // PART-HOLD-BACK (1 s) from the live edge. A live sync count given in the config would
+      // override PART-HOLD-BACK (hls.js 1.7 targetLatency), so it is only set for regular
+      // playlists (transcoded renditions): two segments from the edge.
+      // maxLiveSyncPlaybackRate: a player that fell behind (a slow start, a stall) plays up to 1.5x
+      // until it is back at that distance, instead of staying late for good.
+      hls = new Hls(lowLatency ? { lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 } : { liveSyncDurationCount: 2, lowLatencyMode: true });
       hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
         setStatus("Playing " + id + " — " + data.levels.map((l) => l.height + "p").join(", "));
         video.play().catch(() => {});
