@@ -72,7 +72,8 @@ describe("live AI orchestrator faults mid-stream", { timeout: 120_000 }, () => {
     assert.equal(w.proc.exitCode, null);
   });
 
-  // Fails today, also with no fault at all on a loaded 2-core machine: live AI output reaches the
+  // Not reliable yet (held in most runs, failed at 2.1-2.2 s in some; fails with no fault at all when
+  // the 2-core machine is loaded): live AI output reaches the
   // playlist in bursts (several segments within 50 ms, then seconds of nothing), and the packager
   // stamps program-date-time from arrival (media/hls/packager.ts, segment.startedAt), so the
   // playlist shows holes of 2.5-3.5 s and overlapping times; a stall is also only detected after
