@@ -16,6 +16,13 @@
     for (;;) {
       try {
         const res = await fetch(url, { cache: "no-store" });
+        if (res.status === 404) {
+          const body = await res.json().catch(() => ({}));
+          if (body.code === "no-such-stream") {
+            setStatus(`There is no stream ${url.split("/streams/")[1]?.split("/")[0] ?? ""} on this gateway: check the link.`);
+            return undefined;
+          }
+        }
         if (res.ok) {
           const first = (await res.text()).split("\n").find((l) => l && !l.startsWith("#"));
           const media = first ? await fetch(new URL(first, new URL(url, location.href)), { cache: "no-store" }) : null;
@@ -31,6 +38,7 @@
     if (hls) { hls.destroy(); hls = null; }
     const url = "/v1/streams/" + encodeURIComponent(id) + "/hls/index.m3u8";
     const lowLatency = await waitForPlaylist(url);
+    if (lowLatency === undefined) return; // no such stream: said so, stop
     if (window.Hls && Hls.isSupported()) {
       // Low-latency HLS (RTMP passthrough): hls.js loads the parts and blocks on playlist reloads,
       // PART-HOLD-BACK (1 s) from the live edge. A live sync count given in the config would

@@ -17,8 +17,10 @@ export function registerHlsRoutes(app: FastifyInstance, hls: HlsService): void {
     { schema: { params: Type.Object({ id: Id }), hide: true } },
     async (req, reply) => {
       const { id } = req.params as { id: string };
-      const text = await hls.get(id)?.awaitMultivariant(hls.firstSegmentWaitMs);
       reply.header("cache-control", "no-cache");
+      // A stream that does not exist says so (a player stops waiting); one not live yet may come.
+      if (!hls.knows(id)) return reply.code(404).send({ error: "Not Found", code: "no-such-stream", message: `no stream ${id} on this gateway` });
+      const text = await hls.get(id)?.awaitMultivariant(hls.firstSegmentWaitMs);
       if (!text) return reply.code(404).send(notReady);
       return reply.type(PLAYLIST_TYPE).send(text);
     },

@@ -17,7 +17,10 @@ export class HlsService {
   readonly firstSegmentWaitMs: number;
   readonly blockingWaitMs: number;
 
-  constructor(hub: StreamHub, private readonly opts: PackagerOptions) {
+  constructor(
+    private readonly hub: StreamHub,
+    private readonly opts: PackagerOptions,
+  ) {
     this.audience = new HlsAudience(Math.max(6000, 3 * opts.targetDuration * 1000));
     this.firstSegmentWaitMs = FIRST_SEGMENT_WAIT_TARGETS * opts.targetDuration * 1000;
     this.blockingWaitMs = BLOCKING_WAIT_TARGETS * opts.targetDuration * 1000;
@@ -33,6 +36,11 @@ export class HlsService {
       this.packagers.set(stream.id, p);
     }
     return p;
+  }
+
+  /** Whether a stream of that id exists at all (live or not). */
+  knows(streamId: string): boolean {
+    return this.hub.get(streamId) !== undefined;
   }
 
   get(streamId: string): HlsPackager | undefined {

@@ -38,3 +38,13 @@ test("the player page plays a live stream past 3 s", { timeout: 90000 }, async (
   assert.match(status ?? "", /Playing/);
   assert.deepEqual(errors, []);
 });
+
+test("the player page says so at once for a stream that does not exist, and waits for one that is not live yet", { timeout: 60000 }, async () => {
+  const page = await browser.newPage();
+  await page.goto(`${w.http}/player.html?stream=str_doesnotexist`);
+  await page.waitForFunction(() => /no stream/i.test(document.getElementById("status")?.textContent ?? ""), undefined, { timeout: 10000, polling: 100 });
+  const idle = (await w.api("POST", "/v1/streams", { name: "not yet" })).body;
+  await page.goto(`${w.http}/player.html?stream=${idle.id}`);
+  await page.waitForFunction(() => /waiting/i.test(document.getElementById("status")?.textContent ?? ""), undefined, { timeout: 15000, polling: 100 });
+  await page.close();
+});
