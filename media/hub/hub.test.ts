@@ -21,21 +21,21 @@ test("a source no probe understands: retried, then the stream ends as failed wit
   stream.outputs.on("segment", () => published++);
   const ended = new Promise<string>((resolve) => stream.once("unpublished", resolve));
 
-  // 1 MB segments of random bytes, one every 50 ms, until the hub gives up (or 50 were sent).
+  // 1 MB segments of random bytes, one every 100 ms, until the hub gives up (or 150 were sent: a loaded machine probes slowly).
   let sent = 0;
   let reason: string | undefined;
   void ended.then((r) => (reason = r));
-  while (reason === undefined && sent < 50) {
+  while (reason === undefined && sent < 150) {
     const seg = new LiveSegment(sent, sent * 2);
     admitted.ingest.pushSegment(seg);
     seg.push(randomBytes(1 << 20));
     seg.end(2);
     sent++;
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 100));
   }
-  assert.equal(await Promise.race([ended, new Promise((r) => setTimeout(() => r("still live"), 5000))]), "failed");
+  assert.equal(await Promise.race([ended, new Promise((r) => setTimeout(() => r("still live"), 25_000))]), "failed");
   assert.equal(disconnected, "failed", "the publisher was disconnected");
-  assert.ok(sent < 50, `the stream ended after ${sent} segments`);
+  assert.ok(sent < 150, `the stream ended after ${sent} segments`);
   assert.match(stream.view().lastEnded ? JSON.stringify(stream.view().lastEnded) : "", /could not be understood after 3 segments/);
   assert.equal(published, 0);
   assert.ok(MAX_SEGMENTS_BEFORE_SOURCE <= 3);
