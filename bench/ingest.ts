@@ -155,7 +155,7 @@ http {
 }
 
 async function startWharfServer(): Promise<Server> {
-  const w: WharfProcess = await startWharf({ built: !values.sources, env: { WHARF_LOG_LEVEL: "warn", WHARF_MAX_STREAMS_LIVE: "200" } });
+  const w: WharfProcess = await startWharf({ built: !values.sources, env: { WHARF_LOG_LEVEL: "warn", WHARF_MAX_STREAMS_LIVE: "200", WHARF_RTMP_MAX_CONNECTIONS_PER_ADDRESS: "200" } });
   return {
     name: "Wharf",
     pid: w.proc.pid!,

@@ -347,6 +347,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     dataDir,
     segmentDuration: config.segmentDuration,
     partTarget: config.hlsPartTarget,
+    limits: { maxConnectionsPerAddress: config.rtmpMaxConnectionsPerAddress },
   });
   const rtmpPort = config.rtmpPort;
   urls.http = config.publicUrl || `http://${displayHost(config.host)}:${httpPort}`;

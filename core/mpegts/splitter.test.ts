@@ -176,3 +176,14 @@ test("parts (LL-HLS): at most the part target each, covering the segment byte fo
   const frames = await ffprobe(fromThere, ["-show_frames", "-select_streams", "v", "-read_intervals", "%+#1"]);
   assert.equal(frames.frames?.[0]?.key_frame, 1, "and decodes from its first frame");
 });
+
+test("firstTargetDuration: the first segment ends at the first keyframe after it, the others at the target", async () => {
+  const ts = await testTs(7, 30);
+  const splitter = new TsSplitter({ targetDuration: 2, firstTargetDuration: 1 });
+  const segments: LiveSegment[] = [];
+  splitter.on("segment", (s) => segments.push(s));
+  splitter.write(ts);
+  splitter.end();
+  assert.ok(Math.abs(segments[0]!.duration - 1) < 0.05, `first lasted ${segments[0]!.duration}`);
+  for (const seg of segments.slice(1, -1)) assert.ok(Math.abs(seg.duration - 2) < 0.05, `segment ${seg.seq} lasted ${seg.duration}`);
+});

@@ -12,6 +12,12 @@ const PTS_WRAP = 2 ** 33;
 export interface SplitterOptions {
   /** Target duration in seconds: a cut happens at the first keyframe at or after it. */
   targetDuration: number;
+  /**
+   * The first segment's target (seconds), when it should be shorter: a live stream's first
+   * playlist can only list a complete segment, so a short first one lets players start sooner.
+   * Default: targetDuration.
+   */
+  firstTargetDuration?: number;
   /** Sequence number of the first segment. */
   firstSeq?: number;
   /** Mark the first segment as a discontinuity. */
@@ -258,7 +264,7 @@ export class TsSplitter extends EventEmitter<TsSplitterEvents> {
       const raw = readPesPts(payload);
       if (raw !== undefined) {
         const pts = this.unwrap(raw) / 90000;
-        if (!this.current || pts - this.currentStartPts >= this.opts.targetDuration - 0.05) this.cut(pts, true, pts);
+        if (!this.current || pts - this.currentStartPts >= this.target() - 0.05) this.cut(pts, true, pts);
         else if (this.currentBytes >= (this.opts.maxBytes ?? DEFAULT_MAX_SEGMENT_BYTES)) this.cut(pts, true, pts);
         else if (this.partDue(pts, false, AUDIO_PART_TOLERANCE_S)) this.cutPart(pts, true);
         if (this.lastPts === undefined || pts > this.lastPts) this.lastPts = pts;
@@ -283,7 +289,7 @@ export class TsSplitter extends EventEmitter<TsSplitterEvents> {
         const dts = this.opts.partTarget === undefined ? pts : this.unwrapNear(readPesDts(payload) ?? raw, pts) / 90000;
         if (this.lastDts !== undefined && dts > this.lastDts && dts - this.lastDts < 0.2) this.dtsInterval = this.dtsInterval * 0.9 + (dts - this.lastDts) * 0.1;
         this.lastDts = dts;
-        if (key && (!this.current || elapsed >= this.opts.targetDuration - this.frameInterval / 2)) {
+        if (key && (!this.current || elapsed >= this.target() - this.frameInterval / 2)) {
           this.cut(pts, true, dts);
         } else if (this.current && this.overLimit(elapsed)) {
           this.forcedCuts++;
@@ -295,6 +301,12 @@ export class TsSplitter extends EventEmitter<TsSplitterEvents> {
       }
     }
     if (this.current) this.keep(p.raw);
+  }
+
+  /** The open segment's target duration (seconds). */
+  private target(): number {
+    const first = this.opts.firstTargetDuration;
+    return first !== undefined && this.current?.seq === (this.opts.firstSeq ?? 0) ? first : this.opts.targetDuration;
   }
 
   /** Would the next frame make the open segment longer or larger than allowed? */

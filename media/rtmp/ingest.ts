@@ -12,7 +12,7 @@ import { ByteArena } from "../remux/byte-arena.ts";
 import { CodecFacts } from "../remux/codec-facts.ts";
 import { FlvToTs } from "../remux/flv-to-ts.ts";
 import type { RtmpPublisher } from "./publisher.ts";
-import { RtmpServer } from "./server.ts";
+import { RtmpServer, type RtmpLimits } from "./server.ts";
 
 const log = moduleLogger("rtmp");
 
@@ -27,6 +27,8 @@ export interface RtmpIngestOptions {
   segmentDuration: number;
   /** LL-HLS part target in seconds (segments are also cut into parts of at most this); 0 or absent: no parts. */
   partTarget?: number;
+  /** Overrides of the RTMP server's limits (media/rtmp/limits.ts). */
+  limits?: Partial<RtmpLimits>;
 }
 
 export const RTMP_APP = "live";
@@ -35,6 +37,7 @@ export async function startRtmpIngest(hub: StreamHub, opts: RtmpIngestOptions): 
   const server = new RtmpServer({
     host: opts.host,
     port: opts.port,
+    limits: opts.limits,
     onLog: (level, msg, fields) => log[level](fields, msg),
     onPublish: async (req, publisher) => {
       if (req.app !== RTMP_APP) return `unknown application "${req.app}" (use /${RTMP_APP}/<streamKey>)`;
@@ -72,6 +75,10 @@ class RtmpRemux {
     const stream = ingest.stream.id;
     this.splitter = new TsSplitter({
       targetDuration: opts.segmentDuration,
+      // Passthrough: the first playlist appears once a segment is complete, so the first is cut at
+      // the first keyframe after half the target (1 s sooner with a 1 s GOP). Pipelines that send
+      // every segment to an orchestrator keep whole ones (each costs a round trip).
+      firstTargetDuration: ingest.stream.record.pipeline === "passthrough" ? opts.segmentDuration / 2 : undefined,
       maxDuration: maxSegmentDurationFor(opts.segmentDuration),
       partTarget: opts.partTarget ? opts.partTarget : undefined,
     });

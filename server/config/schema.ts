@@ -9,6 +9,7 @@ export const ConfigSchema = Type.Object(
     host: Type.String({ default: "127.0.0.1", minLength: 1, description: "Bind address for every listener" }),
     httpPort: { ...Port, default: 8935, description: "HTTP API, HLS, WebRTC signalling and pages" },
     rtmpPort: { ...Port, default: 1935, description: "RTMP ingest" },
+    rtmpMaxConnectionsPerAddress: Type.Integer({ minimum: 1, maximum: 100000, default: 16, description: "RTMP connections one address may hold at once (raise for encoders behind one NAT)" }),
     publicUrl: Type.String({ default: "", description: "Base URL printed and returned to clients (default http://<host>:<httpPort>)" }),
     publicRtmpUrl: Type.String({ default: "", description: "Base RTMP URL returned to clients (default rtmp://<host>:<rtmpPort>/live)" }),
     dataDir: Type.String({ default: "./data", minLength: 1, description: "Database, keys, certificates" }),

@@ -41,7 +41,7 @@ describe("RTMP to HLS", { timeout: 180000 }, () => {
       return r.status === 200 ? r : undefined;
     }, 15000, 100);
     const firstPlaylistMs = Date.now() - started;
-    // The publisher needs a few hundred ms to connect; the first 2 s segment must then be listed within 3 s.
+    // The publisher needs a few hundred ms to connect; the first segment (1 s) must then be listed soon after.
     assert.ok(firstPlaylistMs < 4500, `first playlist after ${firstPlaylistMs} ms`);
     assert.match(master.headers.get("cache-control") ?? "", /no-cache/);
     assert.match(master.headers.get("content-type") ?? "", /mpegurl/);
@@ -59,7 +59,10 @@ describe("RTMP to HLS", { timeout: 180000 }, () => {
     assert.match(media.text, /#EXT-X-PROGRAM-DATE-TIME:\d{4}-\d\d-\d\dT/);
     const durations = [...media.text.matchAll(/#EXTINF:([\d.]+),/g)].map((m) => Number(m[1]));
     assert.ok(durations.length >= 4, `segments: ${durations.length}`);
-    for (const d of durations.slice(0, -1)) assert.ok(Math.abs(d - 2) <= 0.2, `duration ${d} not within 10% of 2 s`);
+    // The first segment ends at the first keyframe after half the target (1 s GOP: 1 s), so the
+    // first playlist comes sooner; the others are 2 s.
+    assert.ok(Math.abs(durations[0]! - 1) <= 0.1, `first segment lasts ${durations[0]} s`);
+    for (const d of durations.slice(1, -1)) assert.ok(Math.abs(d - 2) <= 0.2, `duration ${d} not within 10% of 2 s`);
 
     for (const uri of segmentUris(media.text)) {
       const res = await fetch(new URL(uri, mediaUrl));
@@ -115,7 +118,7 @@ describe("RTMP to HLS", { timeout: 180000 }, () => {
 
       // The parts of segment 0 are its bytes, in order; the first starts with the PAT and a keyframe.
       const parts = [...first.text.matchAll(/#EXT-X-PART:DURATION=([\d.]+),URI="0\.(\d+)\.ts"(,INDEPENDENT=YES)?/g)];
-      assert.ok(parts.length >= 5, `${parts.length} parts listed for segment 0`);
+      assert.ok(parts.length >= 3, `${parts.length} parts listed for segment 0 (1 s)`);
       for (const p of parts) assert.ok(Number(p[1]) <= 0.334, `part of ${p[1]} s`);
       assert.equal(parts[0]![3], ",INDEPENDENT=YES");
       const pieces = await Promise.all(parts.map(async (p) => Buffer.from(await (await fetch(new URL(`0.${p[2]}.ts`, mediaUrl))).arrayBuffer())));
