@@ -33,7 +33,8 @@ describe("thumbnails", { timeout: 120000 }, () => {
         return r.status === 200 ? r : undefined;
       }, 15000, 200);
       assert.equal(first.headers.get("content-type"), "image/jpeg");
-      assert.match(first.headers.get("cache-control") ?? "", /max-age=2\b/);
+      // About one segment: the first segment of a session may be shorter than the 2 s target.
+      assert.match(first.headers.get("cache-control") ?? "", /public, max-age=[12]\b/);
       const jpeg = Buffer.from(await first.arrayBuffer());
       const probe = await ffprobe(jpeg);
       assert.equal(probe.streams[0]?.codec_name, "mjpeg");
