@@ -52,7 +52,8 @@ describe("live-video-to-video", { timeout: 150000 }, () => {
       assert.ok([a.url, b.url].includes(st.orchestrator.address), st.orchestrator.address);
       assert.ok([a.url, b.url].includes(st.standby.address));
       assert.notEqual(st.standby.address, st.orchestrator.address);
-      assert.ok(Math.abs(st.input.fps - st.output.fps) < 6, `fps in ${st.input.fps} out ${st.output.fps}`);
+      // Over a 3 s window; output arrives in bursts on a loaded machine, a halved frame rate still fails.
+      assert.ok(Math.abs(st.input.fps - st.output.fps) < 10, `fps in ${st.input.fps} out ${st.output.fps}`);
       assert.ok(st.orchestrator.lastEvent.frames_out > 0);
       console.log(`noop: PSNR ${psnr.toFixed(1)} dB, fps in/out ${st.input.fps}/${st.output.fps}, latency ${JSON.stringify(st.latency)}`);
 
