@@ -95,3 +95,14 @@ export function parseAudioTag(data: Buffer): AudioTag | undefined {
   const label = format === 9 ? "enhanced RTMP audio" : `FLV audio format ${format}`;
   return { codec: undefined, codecLabel: label, packet: "frame", body: EMPTY, flags: b0 & 0x0f };
 }
+
+/**
+ * Is this message a video or AAC sequence header (the only messages that change a stream's facts
+ * once they are known)? Reads one or two bytes; no parsing.
+ */
+export function isSequenceHeader(kind: "audio" | "video" | "script", data: Buffer): boolean {
+  if (data.length < 2) return false;
+  const b0 = data[0]!;
+  if (kind === "video") return (b0 & 0x80) === 0 ? data[1] === 0 : (b0 & 0x0f) === 0;
+  return kind === "audio" && b0 >> 4 === 10 && data[1] === 0;
+}

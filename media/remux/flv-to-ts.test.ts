@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { TsSplitter } from "../../core/mpegts/splitter.ts";
 import type { LiveSegment } from "../../core/live-segment.ts";
 import { CodecFacts } from "./codec-facts.ts";
+import { isSequenceHeader } from "./flv-tag.ts";
 import { AUDIO_PID, FlvToTs, PMT_PID, VIDEO_PID } from "./flv-to-ts.ts";
 import type { MediaMessage } from "./media-message.ts";
 import { readFlvMessages } from "./testing/flv-reader.ts";
@@ -371,4 +372,16 @@ test("corrupted messages never throw and every batch stays whole 188-byte packet
     }
   }
   assert.ok(bytes > 0);
+});
+
+test("isSequenceHeader: AVC/HEVC/enhanced video and AAC sequence headers, nothing else", () => {
+  assert.equal(isSequenceHeader("video", Buffer.from([0x17, 0, 0, 0, 0])), true, "AVC sequence header");
+  assert.equal(isSequenceHeader("video", Buffer.from([0x17, 1, 0, 0, 0])), false, "AVC keyframe");
+  assert.equal(isSequenceHeader("video", Buffer.from([0x27, 1, 0, 0, 0])), false, "AVC inter frame");
+  assert.equal(isSequenceHeader("video", Buffer.from([0x90, 0x68, 0x76, 0x63, 0x31])), true, "enhanced SequenceStart hvc1");
+  assert.equal(isSequenceHeader("video", Buffer.from([0x91, 0x68, 0x76, 0x63, 0x31])), false, "enhanced CodedFrames");
+  assert.equal(isSequenceHeader("audio", Buffer.from([0xaf, 0, 0x11, 0x90])), true, "AAC sequence header");
+  assert.equal(isSequenceHeader("audio", Buffer.from([0xaf, 1, 0x21])), false, "AAC frame");
+  assert.equal(isSequenceHeader("audio", Buffer.from([0x2f, 0xff])), false, "MP3");
+  assert.equal(isSequenceHeader("script", Buffer.from([2, 0])), false);
 });

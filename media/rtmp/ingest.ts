@@ -10,6 +10,7 @@ import { maxSegmentDurationFor, TsSplitter } from "../../core/mpegts/splitter.ts
 import type { IngestHandle, StreamHub } from "../hub/hub.ts";
 import { ByteArena } from "../remux/byte-arena.ts";
 import { CodecFacts } from "../remux/codec-facts.ts";
+import { isSequenceHeader } from "../remux/flv-tag.ts";
 import { FlvToTs } from "../remux/flv-to-ts.ts";
 import type { RtmpPublisher } from "./publisher.ts";
 import { RtmpServer, type RtmpLimits } from "./server.ts";
@@ -102,7 +103,9 @@ class RtmpRemux {
     publisher.onMedia((msg) => {
       if (this.stopped) return;
       this.touch(msg.data.length);
-      if (this.facts.observe(msg) && this.facts.ready) ingest.setSource(this.facts.sourceInfo());
+      // Once the facts are known only a new sequence header (an encoder restart) can change them.
+      const factual = !this.facts.ready || isSequenceHeader(msg.kind, msg.data);
+      if (factual && this.facts.observe(msg) && this.facts.ready) ingest.setSource(this.facts.sourceInfo());
       this.remuxer.write(msg);
     });
     publisher.onClose(() => {
