@@ -13,8 +13,8 @@ test("per day: charge, orchestrator cost at ethPrice and margin, by pipeline and
   await withAccounts(async (a) => {
     const { key: k1 } = await a.createKey({ name: "one", scopes: ["ai"] });
     const { key: k2 } = await a.createKey({ name: "two", scopes: ["ai"] });
-    // 0.001 ETH of orchestrator cost = 3 USD at the default ethPrice of 3000; charges given.
-    await a.recordBatchUsage({ keyId: k1.id, pipeline: "text-to-image", units: 1, orchestratorCostWei: ETH / 1000n, chargeMicros: 4_000_000, ts: NOW - DAY });
+    // 0.001 ETH paid in tickets = 3 USD at the default ethPrice of 3000; charges given.
+    await a.recordBatchUsage({ keyId: k1.id, pipeline: "text-to-image", units: 1, orchestratorCostWei: ETH / 1000n, paidWei: ETH / 1000n, chargeMicros: 4_000_000, ts: NOW - DAY });
     await a.recordBatchUsage({ keyId: k2.id, pipeline: "llm", units: 1, orchestratorCostWei: 0n, chargeMicros: 1_000_000, ts: NOW });
     await a.recordBatchUsage({ keyId: k1.id, pipeline: "llm", units: 1, orchestratorCostWei: 0n, chargeMicros: 500_000, ts: NOW - 40 * DAY }); // outside the range
     const m = await moneyHistory(a, 3, NOW);

@@ -46,7 +46,8 @@ export async function moneyHistory(accounts: Accounts, days: number, now = Date.
     return dayNames.map((day) => {
       const g = by.get(day);
       const charge = (g?.chargeMicros ?? 0) / 1e6;
-      const cost = g ? (Number(g.orchestratorCostWei) / 1e18) * ethPrice : 0;
+      // Cost is what was paid: the EV of the tickets sent (0 for free orchestrators).
+      const cost = g ? (Number(g.paidWei) / 1e18) * ethPrice : 0;
       return { day, charge, cost, margin: charge - cost, records: g?.records ?? 0 };
     });
   };

@@ -9,7 +9,7 @@ const DAY = Date.UTC(2026, 2, 1);
 function rec(id: number, over: Partial<UsageRecord> = {}): UsageRecord {
   return {
     id, ts: DAY + 3600_000, kind: "batch", keyId: "key_a", pipeline: "text-to-image", model: "m", streamId: null, requestId: `r${id}`,
-    units: 1, durationMs: 0, orchestrator: "o", orchestratorCostWei: String(10n ** 15n), chargeMicros: 3600, currency: "USD", ...over,
+    units: 1, durationMs: 0, orchestrator: "o", orchestratorCostWei: String(10n ** 15n), paidWei: String(10n ** 15n), chargeMicros: 3600, currency: "USD", ...over,
   } as UsageRecord;
 }
 
@@ -19,7 +19,7 @@ test("records add to today's totals once each; refunds take them back; cost is c
   s.add(rec(1));
   s.add(rec(1)); // told twice (idempotent insert)
   s.add(rec(2, { keyId: "key_b", pipeline: "llm" }));
-  s.add(rec(3, { units: -1, orchestratorCostWei: String(-(10n ** 15n)), chargeMicros: -3600 })); // refund of one
+  s.add(rec(3, { units: -1, orchestratorCostWei: String(-(10n ** 15n)), paidWei: String(-(10n ** 15n)), chargeMicros: -3600 })); // a record taking one back
   s.add(rec(4, { ts: DAY - 1 })); // yesterday
   assert.deepEqual(s.total(), { chargeMicros: 3600, costMicros: 3_000_000 }); // 0.001 ETH x 3000 = 3 USD
   assert.equal(s.pipelines().get("llm")!.chargeMicros, 3600);

@@ -48,7 +48,7 @@ export class SpendToday {
     if (rec.ts < this.day || this.seen.has(rec.id)) return;
     this.seen.add(rec.id);
     if (this.seen.size > SEEN_IDS) this.seen.delete(this.seen.values().next().value!);
-    const cost = this.costMicros(rec.orchestratorCostWei); // negative for a refund
+    const cost = this.costMicros(rec.paidWei ?? "0"); // what was paid (EV of the tickets sent)
     addTo(this.byPipeline, rec.pipeline, rec.chargeMicros, cost);
     addTo(this.byKey, rec.keyId, rec.chargeMicros, cost);
   }
@@ -109,5 +109,5 @@ function addTo(m: Map<string, Money>, k: string, chargeMicros: number, costMicro
 
 function fill(m: Map<string, Money>, groups: UsageGroup[], tally: SpendToday): void {
   m.clear();
-  for (const g of groups) m.set(g.group, { chargeMicros: g.chargeMicros, costMicros: tally.costMicros(g.orchestratorCostWei) });
+  for (const g of groups) m.set(g.group, { chargeMicros: g.chargeMicros, costMicros: tally.costMicros(g.paidWei ?? "0") });
 }
