@@ -107,7 +107,8 @@ async function main(): Promise<void> {
       const media = await (await fetch(s.hlsUrl.replace("index.m3u8", "source/index.m3u8"))).text();
       const pdt = Date.parse(/#EXT-X-PROGRAM-DATE-TIME:(\S+)/.exec(media)![1]!);
       const msn = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(media)![1]);
-      console.error(`debug: T0 ${new Date(t0).toISOString()}, first listed segment ${msn} PDT ${new Date(pdt).toISOString()} (T0 + ${((pdt - t0) / 1000 - msn * 2).toFixed(2)} s + msn*2), player at ${buffered.currentTime.toFixed(2)} s with ${buffered.ahead.toFixed(2)} s buffered ahead`);
+      // A check of the clock arithmetic: the listed segment's PROGRAM-DATE-TIME (arrival at Wharf) against T0.
+      console.error(`check: encoder T0 ${new Date(t0).toISOString()}; segment ${msn} arrived T0 + ${((pdt - t0) / 1000).toFixed(2)} s; player ${buffered.ahead.toFixed(2)} s behind its buffered end`);
       console.log(`frames displayed ${firsts.length} in ${values.seconds} s (viewer ${buffered.width}x${buffered.height})`);
       console.log(`glass-to-glass RTMP -> LL-HLS (hls.js lowLatencyMode, parts 0.334 s, segments 2 s): p50 ${q(0.5).toFixed(0)} ms, p95 ${q(0.95).toFixed(0)} ms, min ${lat[0]!.toFixed(0)} ms, max ${lat.at(-1)!.toFixed(0)} ms`);
     } finally {
