@@ -178,7 +178,8 @@ describe("batch AI routes: hostile bodies", () => {
     assert.equal(streamed.status, 413, streamed.body);
     const declared = await post(port, "/image-to-image", oneMore(), { length: limit + 1 });
     assert.equal(declared.status, 413, declared.body);
-    assert.ok(declared.bytesSent < limit, "a declared length over the limit is refused before the body is read");
+    // Refused from the header alone (how many bytes the client got to send first depends on socket buffers).
+    assert.match(declared.body, /Content-Length is \d+ bytes/, "a declared length over the limit is refused before the body is read");
     assert.equal(dispatched.length, 1, "only the request at the limit was dispatched");
     dispatched.length = 0;
   });
