@@ -159,6 +159,8 @@ export function createTranscodeProcessor(stream: Stream, opts: TranscodeOptions)
         // Refused before the work (busy, rejected): not debited; anything else may have been.
         const kind = err instanceof TranscodeError ? err.kind : undefined;
         paid?.settle(kind === "busy" || kind === "capped" || kind === "rejected" || kind === "payment" ? "not-done" : "done");
+        // Tickets sent with a failed attempt stay paid: they are the stream's cost all the same.
+        if (paid && paid.evWei > 0n) stream.addUsage(0, 0n, route.address, paid.evWei);
         if (err instanceof PaymentRefusal) {
           // Not the orchestrator's fault (its price, or our signer): no penalty, no unpaid work sent.
           log.warn({ stream: stream.id, seq: source.seq, orchestrator: route.address, err: err.message }, "segment could not be paid");

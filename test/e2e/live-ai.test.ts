@@ -44,16 +44,17 @@ describe("live-video-to-video", { timeout: 150000 }, () => {
       const colour = await chroma(seg);
       assert.ok(colour.sat > 10, `bars have colour: ${JSON.stringify(colour)}`);
 
+      // Output frame rate follows the input's (3 s windows; on a loaded machine output comes in
+      // bursts, so wait for a window where they agree rather than judge one sample).
       const st = await waitFor("standby ready and frame rates measured", async () => {
         const x = await liveStatus(w, s.id);
-        return x?.standby?.state === "ready" && x.output.fps > 20 && x.orchestrator?.lastEvent ? x : undefined;
-      }, 15000, 200);
+        return x?.standby?.state === "ready" && x.output.fps > 20 && Math.abs(x.input.fps - x.output.fps) < 6 && x.orchestrator?.lastEvent ? x : undefined;
+      }, 20000, 200);
       assert.equal(st.state, "running");
       assert.ok([a.url, b.url].includes(st.orchestrator.address), st.orchestrator.address);
       assert.ok([a.url, b.url].includes(st.standby.address));
       assert.notEqual(st.standby.address, st.orchestrator.address);
-      // Over a 3 s window; output arrives in bursts on a loaded machine, a halved frame rate still fails.
-      assert.ok(Math.abs(st.input.fps - st.output.fps) < 10, `fps in ${st.input.fps} out ${st.output.fps}`);
+      assert.ok(Math.abs(st.input.fps - st.output.fps) < 6, `fps in ${st.input.fps} out ${st.output.fps}`);
       assert.ok(st.orchestrator.lastEvent.frames_out > 0);
       console.log(`noop: PSNR ${psnr.toFixed(1)} dB, fps in/out ${st.input.fps}/${st.output.fps}, latency ${JSON.stringify(st.latency)}`);
 
