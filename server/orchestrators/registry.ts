@@ -6,21 +6,18 @@
 import { EventEmitter } from "node:events";
 import { closeGrpcClients, getOrchestrator, OrchestratorRpcError } from "../../protocol/grpc-client.ts";
 import { TranscodeError } from "../../protocol/transcode-client.ts";
-import { bitstringToList, capabilityName } from "../../protocol/capabilities.ts";
 import type { OrchestratorInfo, OrchestratorRequest } from "../../protocol/messages.ts";
 import type { ClientTlsPolicy } from "../../protocol/tls.ts";
-import type { DiscoveredByoc, DiscoveredRunner } from "../../protocol/apps/live-runner.ts";
 import { moduleLogger, type Logger } from "../../core/log.ts";
 import { metrics } from "../../core/metrics.ts";
 import { LocalLoad } from "./local-load.ts";
+import { snapshotOf, type FailureKind, type OrchState, type OrchestratorApps, type OrchestratorSnapshot } from "./orchestrator-state.ts";
+
+export type { FailureKind, OrchestratorApps, OrchestratorSnapshot } from "./orchestrator-state.ts";
 import { fetchWebhook, normalizeAddress, parseOrchAddr, type Candidate } from "./discovery.ts";
 import { priceFor, type Price } from "./prices.ts";
 import { rejectReason, selectOrchestrators, type OrchestratorView, type SelectRequest, type Selected, type SelectionPolicy } from "./selection.ts";
 
-/** Failure kinds a processor reports; "busy" has its own method and never suspends. */
-export type FailureKind = "timeout" | "network" | "auth" | "bad-result" | "transcode-failed" | "payment" | "other";
-
-/** What a failure happened in, for logs and events (one request's or one stream's story). */
 export interface FailureContext {
   requestId?: string;
   streamId?: string;
@@ -86,69 +83,6 @@ export interface RegistryOptions {
   now?: () => number;
   random?: () => number;
   logger?: Logger;
-}
-
-/** What one orchestrator's `GET /discovery` said last. */
-export interface OrchestratorApps {
-  runners: DiscoveredRunner[];
-  byoc: DiscoveredByoc[];
-}
-
-interface OrchState {
-  apps?: OrchestratorApps;
-  appsAt?: number;
-  appsError?: string;
-  appsRefreshing?: boolean;
-  address: string;
-  source: Candidate["source"];
-  score: number;
-  region?: string;
-  info?: OrchestratorInfo;
-  infoAt?: number;
-  reachable: boolean;
-  lastError?: string;
-  refreshFailures: number;
-  nextRefreshAt: number;
-  refreshing?: Promise<void>;
-  latencyMs?: number;
-  reliability: number;
-  successes: number;
-  failures: number;
-  busy: number;
-  lastBusyAt?: number;
-  penaltyLevel: number;
-  suspendedUntil?: number;
-  suspendedAt?: number;
-  lastProbeAt?: number;
-  /** The suspension was announced and its end not yet. */
-  suspensionOpen?: boolean;
-  lastFailureKind?: FailureKind;
-}
-
-export interface OrchestratorSnapshot {
-  address: string;
-  source: "static" | "webhook";
-  discoveryScore: number;
-  region: string | null;
-  reachable: boolean;
-  lastError: string | null;
-  lastRefreshAt: string | null;
-  nextRefreshAt: string;
-  transcoder: string | null;
-  version: string | null;
-  price: Price | null;
-  capabilities: Array<{ id: number; name: string; capacity: number | null; models: Record<string, { warm: boolean; capacity: number; capacityInUse: number }> }>;
-  capabilitiesPrices: Array<{ capability: number; modelId: string; pricePerUnit: number; pixelsPerUnit: number }>;
-  tokenExpiresAt: string | null;
-  latencyMs: number | null;
-  reliability: number;
-  successes: number;
-  failures: number;
-  busy: number;
-  suspendedUntil: string | null;
-  penaltyLevel: number;
-  /** Live Runner apps and BYOC capabilities from GET /discovery (null: not asked or never answered). */
-  apps?: (OrchestratorApps & { lastRefreshAt: string | null; lastError: string | null }) | null;
 }
 
 const LATENCY_ALPHA = 0.3;
@@ -556,48 +490,7 @@ export class OrchestratorRegistry extends EventEmitter<RegistryEvents> {
 
   /** JSON-ready state of every orchestrator (no auth tokens). */
   snapshot(): OrchestratorSnapshot[] {
-    const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
     const now = this.now();
-    return [...this.states.values()].map((s) => {
-      const caps = s.info?.capabilities;
-      const capacities = (caps?.capacities ?? {}) as Record<string, number>;
-      const per = (caps?.constraints?.PerCapability ?? {}) as Record<string, { models?: Record<string, { warm?: boolean; capacity?: number; capacityInUse?: number }> }>;
-      return {
-        address: s.address,
-        source: s.source,
-        discoveryScore: s.score,
-        region: s.region ?? null,
-        reachable: s.reachable,
-        lastError: s.lastError ?? null,
-        lastRefreshAt: iso(s.infoAt),
-        nextRefreshAt: new Date(s.nextRefreshAt).toISOString(),
-        transcoder: s.info?.transcoder ?? null,
-        version: caps?.version || null,
-        price: s.info?.priceInfo ? { pricePerUnit: s.info.priceInfo.pricePerUnit ?? 0, pixelsPerUnit: s.info.priceInfo.pixelsPerUnit || 1 } : null,
-        capabilities: bitstringToList(caps?.bitstring).map((id) => ({
-          id,
-          name: capabilityName(id),
-          capacity: Object.hasOwn(capacities, String(id)) ? capacities[String(id)]! : null,
-          models: Object.fromEntries(
-            Object.entries(per[String(id)]?.models ?? {}).map(([m, c]) => [m, { warm: !!c.warm, capacity: c.capacity ?? 0, capacityInUse: c.capacityInUse ?? 0 }]),
-          ),
-        })),
-        capabilitiesPrices: (s.info?.capabilitiesPrices ?? []).map((p) => ({
-          capability: p.capability ?? 0,
-          modelId: p.constraint ?? "",
-          pricePerUnit: p.pricePerUnit ?? 0,
-          pixelsPerUnit: p.pixelsPerUnit || 1,
-        })),
-        tokenExpiresAt: s.info?.authToken?.expiration ? new Date(s.info.authToken.expiration * 1000).toISOString() : null,
-        latencyMs: s.latencyMs === undefined ? null : Math.round(s.latencyMs),
-        reliability: Math.round(s.reliability * 1000) / 1000,
-        successes: s.successes,
-        failures: s.failures,
-        busy: s.busy,
-        suspendedUntil: s.suspendedUntil !== undefined && s.suspendedUntil > now ? iso(s.suspendedUntil) : null,
-        penaltyLevel: s.penaltyLevel,
-        apps: s.apps || s.appsError ? { runners: s.apps?.runners ?? [], byoc: s.apps?.byoc ?? [], lastRefreshAt: iso(s.appsAt), lastError: s.appsError ?? null } : null,
-      };
-    });
+    return [...this.states.values()].map((s) => snapshotOf(s, now));
   }
 }
