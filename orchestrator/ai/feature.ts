@@ -18,9 +18,10 @@ import multipart from "@fastify/multipart";
 import { AI_WORKER_AUTHORIZATION, aiManifestId } from "../../protocol/segment-header.ts";
 import { probeAudio, probeImage, UnsupportedMediaError } from "../../protocol/ai/media-facts.ts";
 import {
-  AI_PIPELINES, PIPELINE_SPECS, resolveModel, semanticError, validateFields,
+  AI_PIPELINES, PIPELINE_SPECS, resolveModel,
   type AiPipeline, type FieldValue, type LlmMessage, type PipelineSpec,
 } from "../../protocol/ai/spec.ts";
+import { semanticError, validateFields } from "../../protocol/ai/validation.ts";
 import type { FeatureCapability, FeatureContext, FeatureModel, OrchestratorFeature, Price } from "../feature.ts";
 import { aiWorkUnits, type AiMediaFacts } from "../payments/work-units.ts";
 import * as standins from "./standins.ts";

@@ -16,9 +16,10 @@ import { formLimits, readFormBody, type FormCaps } from "./form-body.ts";
 import { MAX_JSON_DEPTH, nestedDeeperThan } from "../../core/json-depth.ts";
 import { AiHttpError, type AiJob, type AiOutcome, type AiService } from "./service.ts";
 import {
-  AI_PIPELINES, PIPELINE_SPECS, billingUnits, resolveModel, semanticError, unitCeiling, validateFields,
+  AI_PIPELINES, PIPELINE_SPECS, billingUnits, resolveModel, unitCeiling,
   type FieldValue, type PipelineSpec,
 } from "../../protocol/ai/spec.ts";
+import { semanticError, validateFields } from "../../protocol/ai/validation.ts";
 import { openEventStream } from "../api/sse.ts";
 
 const log = moduleLogger("ai-routes");
