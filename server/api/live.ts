@@ -13,6 +13,7 @@ import type { StreamCatalog } from "../streams/catalog.ts";
 import { ownerFilter, type Authenticator } from "./auth.ts";
 import { errorBody } from "../../core/errors.ts";
 import { nestingError } from "./validation.ts";
+import { gatewayStatus } from "../compat/gateway-status.ts";
 
 const StreamId = Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" });
 const Params = Type.Record(Type.String(), Type.Unknown());
@@ -71,13 +72,17 @@ export function registerLiveRoutes(app: FastifyInstance, ctx: LiveRoutesContext)
     const stream = ctx.hub.get(id);
     const processor = stream?.processor;
     const live = processor?.status?.() ?? null;
+    const view = stream?.view();
+    const processorStatus = live ?? (record.pipeline === "live-video-to-video" ? ctx.sessions.lastStatus(id) ?? null : null);
     return {
       id,
       pipeline: record.pipeline,
       state: stream?.live ? "live" : "idle",
       ...(record.options.modelId ? { modelId: record.options.modelId } : {}),
-      processor: live ?? (record.pipeline === "live-video-to-video" ? ctx.sessions.lastStatus(id) ?? null : null),
-      lastEnded: stream?.view().lastEnded ?? null,
+      processor: processorStatus,
+      lastEnded: view?.lastEnded ?? null,
+      // go-livepeer's and Daydream's name for the gateway's side (server/compat/gateway-status.ts).
+      gateway_status: gatewayStatus({ streamId: id, pipeline: record.pipeline, stream: view, processor: processorStatus }),
     };
   };
 
