@@ -7,6 +7,7 @@ import { moduleLogger } from "../../core/log.ts";
 import type { StreamHub } from "../hub/hub.ts";
 import type { Stream } from "../hub/stream.ts";
 import { SOURCE_RENDITION } from "../processors/passthrough.ts";
+import { AI_RENDITION } from "../live/live-session.ts";
 import { MP4_FILE, PLAYLIST_FILE, remuxToMp4 } from "./mp4.ts";
 import { vodPlaylist } from "./playlist.ts";
 import { SessionRecorder } from "./session-recorder.ts";
@@ -34,6 +35,14 @@ export interface RecordingEvents {
 /** A stream records when its options say `record: true`. */
 export function wantsRecording(stream: Stream): boolean {
   return stream.record.options.record === true;
+}
+
+/**
+ * The rendition a stream's recording keeps: what its customer publishes. A live AI stream's is the
+ * AI output ("ai"; its source is never published as a rendition), every other stream's the source.
+ */
+export function recordedRendition(stream: Stream): string {
+  return stream.record.pipeline === "live-video-to-video" ? AI_RENDITION : SOURCE_RENDITION;
 }
 
 export class RecordingService extends EventEmitter<RecordingEvents> {
@@ -75,8 +84,8 @@ export class RecordingService extends EventEmitter<RecordingEvents> {
       segments: [],
     };
     try {
-      this.active.set(stream.id, new SessionRecorder(recording, this.store, stream.outputs, SOURCE_RENDITION));
-      log.info({ stream: stream.id, recording: recording.id }, "recording");
+      this.active.set(stream.id, new SessionRecorder(recording, this.store, stream.outputs, recordedRendition(stream)));
+      log.info({ stream: stream.id, recording: recording.id, rendition: recordedRendition(stream) }, "recording");
     } catch (err) {
       log.error({ stream: stream.id, err: (err as Error).message }, "could not start a recording");
     }

@@ -17,7 +17,7 @@ export class SessionRecorder {
     readonly recording: Recording,
     private readonly store: RecordingStore,
     private readonly outputs: StreamOutputs,
-    /** The rendition recorded (the source). */
+    /** The rendition recorded (the source; a live AI stream's AI output). */
     private readonly rendition: string,
   ) {
     outputs.on("segment", this.onSegment);
