@@ -1,8 +1,10 @@
 // Gateway overhead of apps: a single-shot JSON request through Wharf vs straight to the development
 // orchestrator's app proxy (same runner behind both), at 16 concurrent clients (--levels), and the
 // WebSocket message round trip added by Wharf's session proxy (through Wharf vs to the orchestrator's
-// session URL directly). Every program is a separate process; the orchestrator is unpaid, so the
-// numbers are the proxying alone.
+// session URL directly). A bare Node proxy (bench/support/bare-app-proxy.ts: streams HTTP and pipes
+// WebSocket bytes, nothing else) is measured in the same interleaving, so "Wharf's overhead" can be
+// told apart from "one more process and hop on this machine". Every program is a separate process;
+// the orchestrator is unpaid, so the numbers are the proxying alone.
 //
 //   node --import tsx bench/apps-overhead.ts [--seconds 5] [--levels 16] [--ws-messages 2000]
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -49,6 +51,7 @@ writeFileSync(file, JSON.stringify({ runners: [
 ] }));
 const orch = await startOrchestratorProcess(["--no-ai", "--no-live", "--runners", file], { http: true });
 const wharf = await startWharf({ env: { WHARF_ORCH_ADDR: orch.url, WHARF_LOG_LEVEL: "warn" } });
+const bare = await spawnListening("bench/support/bare-app-proxy.ts", [], { env: { TARGET: orch.url } });
 try {
   const key = (await wharf.api("POST", "/v1/keys", { name: "bench", scopes: ["ai"], rateLimit: { requestsPerMinute: 1_000_000 } })).body.secret as string;
   for (let i = 0; i < 100 && (await wharf.api("GET", "/v1/apps", undefined, key)).body.apps?.length !== 2; i++) await new Promise((r) => setTimeout(r, 200));
@@ -60,25 +63,30 @@ try {
   };
   console.log(`single-shot JSON, ${SECONDS} s per path per level`);
   for (const c of LEVELS) {
-    const r = await loadInterleaved(c, SECONDS, 1000, { direct: post(`${orch.url}/apps/json/app/v1/json`), wharf: post(`${wharf.http}/v1/apps/${APP}/run/v1/json`) });
-    console.log(
-      `  ${String(c).padStart(3)} clients  direct p50 ${r.direct.p50.toFixed(2)} p99 ${r.direct.p99.toFixed(2)} ms (${r.direct.rps.toFixed(0)}/s)` +
-        `  wharf p50 ${r.wharf.p50.toFixed(2)} p99 ${r.wharf.p99.toFixed(2)} ms (${r.wharf.rps.toFixed(0)}/s, ${r.wharf.errors} errors)` +
-        `  added p50 ${(r.wharf.p50 - r.direct.p50).toFixed(2)} p99 ${(r.wharf.p99 - r.direct.p99).toFixed(2)} ms`,
-    );
+    const r = await loadInterleaved(c, SECONDS, 1000, {
+      direct: post(`${orch.url}/apps/json/app/v1/json`),
+      bare: post(`${bare.url}/apps/json/app/v1/json`),
+      wharf: post(`${wharf.http}/v1/apps/${APP}/run/v1/json`),
+    });
+    const row = (name: string, x: { p50: number; p99: number; rps: number; errors: number }) =>
+      `    ${name.padEnd(6)} p50 ${x.p50.toFixed(2)} p99 ${x.p99.toFixed(2)} ms (${x.rps.toFixed(0)}/s, ${x.errors} errors)` +
+      (name === "direct" ? "" : `  added p50 ${(x.p50 - r.direct.p50).toFixed(2)} p99 ${(x.p99 - r.direct.p99).toFixed(2)} ms`);
+    console.log(`  ${c} clients\n${row("direct", r.direct)}\n${row("bare", r.bare)}\n${row("wharf", r.wharf)}`);
+    console.log(`    wharf minus bare proxy: p50 ${(r.wharf.p50 - r.bare.p50).toFixed(2)} p99 ${(r.wharf.p99 - r.bare.p99).toFixed(2)} ms`);
   }
   // WebSocket: one session through Wharf; its orchestrator URL directly for comparison.
   const s = (await wharf.api("POST", `/v1/apps/${encodeURIComponent("example/echo")}/sessions`, undefined, key)).body;
   const direct = (await (await fetch(`${orch.url}/apps/echo/session`, { method: "POST" })).json()) as { app_url: string };
   const viaOrch = await wsRoundTrips(`${direct.app_url.replace(/^http/, "ws")}/v1/ws`, {}, WS_MESSAGES);
+  const viaBare = await wsRoundTrips(`${bare.url.replace(/^http/, "ws")}${new URL(direct.app_url).pathname}/v1/ws`, {}, WS_MESSAGES);
   const viaWharf = await wsRoundTrips(`${s.wsUrl}v1/ws`, { authorization: `Bearer ${key}` }, WS_MESSAGES);
   const q = (l: number[], p: number) => quantileOfSorted(l, p);
-  console.log(
-    `WebSocket round trip (${WS_MESSAGES} messages)  orchestrator p50 ${q(viaOrch, 0.5).toFixed(3)} p99 ${q(viaOrch, 0.99).toFixed(3)} ms` +
-      `  wharf p50 ${q(viaWharf, 0.5).toFixed(3)} p99 ${q(viaWharf, 0.99).toFixed(3)} ms  added p50 ${(q(viaWharf, 0.5) - q(viaOrch, 0.5)).toFixed(3)} ms`,
-  );
+  const ws = (name: string, l: number[]) =>
+    `    ${name.padEnd(12)} p50 ${q(l, 0.5).toFixed(3)} p99 ${q(l, 0.99).toFixed(3)} ms` + (l === viaOrch ? "" : `  added p50 ${(q(l, 0.5) - q(viaOrch, 0.5)).toFixed(3)} ms`);
+  console.log(`WebSocket round trip (${WS_MESSAGES} messages, one after another)\n${ws("orchestrator", viaOrch)}\n${ws("bare", viaBare)}\n${ws("wharf", viaWharf)}`);
 } finally {
   await wharf.stop();
+  bare.proc.kill("SIGTERM");
   await orch.kill("SIGTERM");
   runner.proc.kill("SIGTERM");
 }
