@@ -100,6 +100,65 @@ export const PG_MIGRATIONS: string[] = [
   CREATE TRIGGER api_keys_changed AFTER INSERT OR UPDATE ON api_keys
     FOR EACH STATEMENT EXECUTE FUNCTION key_changed();
   `,
+  // 2: webhooks and their durable outbox (server/webhooks/postgres-webhooks.ts), playback signing
+  // keys (server/playback/postgres-signing-keys.ts) and the recordings index
+  // (server/recordings/postgres-recordings.ts): what every node must see.
+  `
+  CREATE TABLE webhooks (
+    id         TEXT PRIMARY KEY,
+    url        TEXT NOT NULL,
+    events     JSONB NOT NULL,
+    stream_id  TEXT,
+    secret     TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+  );
+  -- dedupe_key: one row per webhook and event; an event every node sees (a key revoked, a
+  -- stream deleted) has a cluster-wide key, so the first node's row is the only one.
+  CREATE TABLE webhook_deliveries (
+    id               BIGSERIAL PRIMARY KEY,
+    webhook_id       TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    event_id         TEXT NOT NULL,
+    dedupe_key       TEXT NOT NULL,
+    event_type       TEXT NOT NULL,
+    body             TEXT NOT NULL,
+    created_at       BIGINT NOT NULL,
+    state            TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  BIGINT NOT NULL,
+    leased_by        TEXT,
+    last_attempt_at  BIGINT,
+    last_status      INTEGER,
+    last_error       TEXT,
+    last_duration_ms BIGINT,
+    UNIQUE (webhook_id, dedupe_key)
+  );
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries(webhook_id, next_attempt_at) WHERE state = 'pending';
+  CREATE INDEX webhook_deliveries_next ON webhook_deliveries(next_attempt_at) WHERE state = 'pending';
+  CREATE INDEX webhook_deliveries_hook ON webhook_deliveries(webhook_id, id);
+  CREATE INDEX webhook_deliveries_created ON webhook_deliveries(created_at);
+
+  CREATE TABLE signing_keys (
+    id             TEXT PRIMARY KEY,
+    owner_key_id   TEXT NOT NULL,
+    owner_is_admin BOOLEAN NOT NULL DEFAULT FALSE,
+    public_jwk     JSONB NOT NULL,
+    public_pem     TEXT NOT NULL,
+    created_at     BIGINT NOT NULL
+  );
+  CREATE INDEX signing_keys_owner ON signing_keys(owner_key_id);
+
+  -- The recordings index; the media files stay on the disk of the node that recorded them (node_id).
+  CREATE TABLE recordings (
+    id           TEXT PRIMARY KEY,
+    stream_id    TEXT NOT NULL,
+    owner_key_id TEXT,
+    node_id      TEXT NOT NULL,
+    started_at   BIGINT NOT NULL,
+    doc          JSONB NOT NULL
+  );
+  CREATE INDEX recordings_stream ON recordings(stream_id, started_at);
+  CREATE INDEX recordings_owner ON recordings(owner_key_id, started_at);
+  `,
 ];
 
 /** Any number below: "the accounts schema is being migrated" (pg_advisory_xact_lock's key). */

@@ -1,12 +1,20 @@
-// Signed playback: the signing keys (accounts database, /v1/signing-keys) and the policy hook on
-// the media URLs (server/api/playback-auth.ts).
+// Signed playback: the signing keys (accounts database: SQLite on one node, PostgreSQL in cluster
+// mode; /v1/signing-keys) and the policy hook on the media URLs (server/api/playback-auth.ts).
 import type { FastifyInstance, preHandlerHookHandler } from "fastify";
 import type { Accounts } from "../accounts/index.ts";
+import { PostgresStorage } from "../accounts/postgres.ts";
 import { SqliteStorage } from "../accounts/sqlite.ts";
 import { registerPlaybackAuth } from "../api/playback-auth.ts";
 import type { StreamCatalog } from "../streams/catalog.ts";
+import { PostgresSigningKeyStore } from "./postgres-signing-keys.ts";
 import { registerSigningKeyRoutes } from "./routes.ts";
-import { SigningKeys } from "./signing-keys.ts";
+import { SigningKeys, SqliteSigningKeyStore } from "./signing-keys.ts";
+
+/**
+ * Cluster mode: keys created or deleted on another node are seen within this (a token naming a
+ * key not seen yet re-reads at once).
+ */
+export const CLUSTER_KEYS_MAX_AGE_MS = 1000;
 
 export interface SignedPlaybackOptions {
   accounts: Accounts;
@@ -15,17 +23,16 @@ export interface SignedPlaybackOptions {
   preHandler: preHandlerHookHandler;
 }
 
+function signingKeys(accounts: Accounts): SigningKeys {
+  const storage = accounts.storage;
+  if (storage instanceof SqliteStorage) return new SigningKeys(new SqliteSigningKeyStore(storage.db));
+  if (storage instanceof PostgresStorage) return new SigningKeys(new PostgresSigningKeyStore(storage.sql), { maxAgeMs: CLUSTER_KEYS_MAX_AGE_MS });
+  throw new Error("signed playback: unknown accounts storage (neither SQLite nor PostgreSQL)");
+}
+
 /** Registers before the media routes: the hook must see their requests. */
 export function startSignedPlayback(app: FastifyInstance, opts: SignedPlaybackOptions): void {
-  if (!(opts.accounts.storage instanceof SqliteStorage)) {
-    // Cluster mode (databaseUrl): no signing-key tables in PostgreSQL yet. Fail closed: a jwt
-    // stream's media is refused rather than served without its check.
-    const reason = "signed playback needs the SQLite accounts database (databaseUrl is set): jwt streams cannot be played";
-    app.all("/v1/signing-keys*", { schema: { hide: true } }, async (_req, reply) => reply.code(501).send({ error: "not_implemented", message: reason }));
-    registerPlaybackAuth(app, { getStream: (id) => opts.store.get(id), checkToken: async () => ({ ok: false, status: 403, reason }) });
-    return;
-  }
-  const keys = new SigningKeys(opts.accounts.storage.db);
+  const keys = signingKeys(opts.accounts);
   registerSigningKeyRoutes(app, {
     keys,
     preHandler: opts.preHandler,

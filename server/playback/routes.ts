@@ -31,13 +31,13 @@ export function registerSigningKeyRoutes(app: FastifyInstance, opts: SigningKeyR
   });
 
   app.get("/v1/signing-keys", { preHandler, schema: { summary: "List playback signing keys (public halves)", tags: ["playback"] } }, async (req) => ({
-    signingKeys: keys.list(ownerFilter(req)).map(keyView),
+    signingKeys: (await keys.list(ownerFilter(req))).map(keyView),
   }));
 
   app.delete("/v1/signing-keys/:id", { preHandler, schema: { summary: "Delete a playback signing key: its tokens stop working at once", tags: ["playback"], params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) }) } }, async (req, reply) => {
     const { id } = req.params as { id: string };
-    if (!visible(req, keys.get(id))) return reply.code(404).send(errorBody(404, `signing key ${id} not found`));
-    keys.delete(id);
+    if (!visible(req, await keys.get(id))) return reply.code(404).send(errorBody(404, `signing key ${id} not found`));
+    await keys.delete(id);
     opts.audit?.(actorOf(req), "signing_key.deleted", id);
     return reply.code(204).send();
   });

@@ -10,7 +10,7 @@ import { openDatabase } from "../accounts/sqlite-schema.ts";
 import { EventBus } from "../events/bus.ts";
 import { retryDelayMs, WebhookDelivery } from "./delivery.ts";
 import { verifySignature } from "./signature.ts";
-import { WebhookStore } from "./store.ts";
+import { SqliteWebhookStore } from "./store.ts";
 import { targetUrlProblem } from "./target-url.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "wharf-webhooks-"));
@@ -32,9 +32,9 @@ async function receiver(answer: (req: IncomingMessage) => Promise<number> | numb
   return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`, got, server };
 }
 
-async function until(label: string, fn: () => boolean, ms = 5000) {
+async function until(label: string, fn: () => boolean | Promise<boolean>, ms = 5000) {
   const end = Date.now() + ms;
-  while (!fn()) {
+  while (!(await fn())) {
     if (Date.now() > end) throw new Error(`timed out: ${label}`);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -43,16 +43,16 @@ async function until(label: string, fn: () => boolean, ms = 5000) {
 function setup(name: string) {
   const db = openDatabase(join(dir, `${name}.db`));
   after(() => db.close());
-  return { db, store: new WebhookStore(db) };
+  return { db, store: new SqliteWebhookStore(db) };
 }
 
 test("a matching event is POSTed as {id, type, createdAt, data} with a valid Wharf-Signature; others are not", async () => {
   const { store } = setup("signed");
   const r = await receiver(() => 204);
-  store.create({ id: "wh_a", url: r.url, events: ["stream.started"], streamId: "s1", secret: "whsec_test", createdAt: Date.now() });
+  await store.create({ id: "wh_a", url: r.url, events: ["stream.started"], streamId: "s1", secret: "whsec_test", createdAt: Date.now() });
   const bus = new EventBus();
   const d = new WebhookDelivery(store, { allowPrivate: true, timeoutMs: 2000 });
-  d.start(bus);
+  await d.start(bus);
   bus.publish("stream.started", { streamId: "s2", name: "other", pipeline: "passthrough", protocol: "rtmp", ownerKeyId: null });
   bus.publish("stream.idle", { streamId: "s1", name: "n", reason: "publisher-left" });
   const e = bus.publish("stream.started", { streamId: "s1", name: "n", pipeline: "passthrough", protocol: "rtmp", ownerKeyId: null });
@@ -63,7 +63,7 @@ test("a matching event is POSTed as {id, type, createdAt, data} with a valid Wha
   assert.deepEqual(g!.json, { id: String(e.id), type: "stream.started", createdAt: e.at, data: e.data });
   assert.ok(verifySignature("whsec_test", g!.body, g!.signature, Math.floor(Date.now() / 1000)), g!.signature);
   assert.ok(!verifySignature("whsec_other", g!.body, g!.signature, Math.floor(Date.now() / 1000)));
-  await until("recorded", () => store.deliveries("wh_a", 10)[0]?.state === "delivered");
+  await until("recorded", async () => (await store.deliveries("wh_a", 10))[0]?.state === "delivered");
   await d.stop();
 });
 
@@ -71,14 +71,14 @@ test("a failing receiver is retried with backoff until it answers 2xx; its attem
   const { store } = setup("retry");
   let fail = 2;
   const r = await receiver(() => (fail-- > 0 ? 503 : 200));
-  store.create({ id: "wh_r", url: r.url, events: ["key.revoked"], streamId: null, secret: "s", createdAt: Date.now() });
+  await store.create({ id: "wh_r", url: r.url, events: ["key.revoked"], streamId: null, secret: "s", createdAt: Date.now() });
   const bus = new EventBus();
   const d = new WebhookDelivery(store, { allowPrivate: true, timeoutMs: 2000 });
-  d.start(bus);
+  await d.start(bus);
   bus.publish("key.revoked", { keyId: "k1" });
   await until("delivered after retries", () => r.got.length === 1, 8000);
-  await until("recorded", () => store.deliveries("wh_r", 1)[0]?.state === "delivered");
-  assert.equal(store.deliveries("wh_r", 1)[0]!.attempts, 3);
+  await until("recorded", async () => (await store.deliveries("wh_r", 1))[0]?.state === "delivered");
+  assert.equal((await store.deliveries("wh_r", 1))[0]!.attempts, 3);
   await d.stop();
 });
 
@@ -86,11 +86,11 @@ test("a receiver that never answers holds back only its own queue", async () => 
   const { store } = setup("slow");
   const slow = await receiver(() => new Promise<number>(() => undefined));
   const fast = await receiver(() => 200);
-  store.create({ id: "wh_slow", url: slow.url, events: ["key.revoked"], streamId: null, secret: "s", createdAt: Date.now() });
-  store.create({ id: "wh_fast", url: fast.url, events: ["key.revoked"], streamId: null, secret: "s", createdAt: Date.now() });
+  await store.create({ id: "wh_slow", url: slow.url, events: ["key.revoked"], streamId: null, secret: "s", createdAt: Date.now() });
+  await store.create({ id: "wh_fast", url: fast.url, events: ["key.revoked"], streamId: null, secret: "s", createdAt: Date.now() });
   const bus = new EventBus();
   const d = new WebhookDelivery(store, { allowPrivate: true, timeoutMs: 3000 });
-  d.start(bus);
+  await d.start(bus);
   const t0 = Date.now();
   for (let i = 0; i < 20; i++) bus.publish("key.revoked", { keyId: `k${i}` });
   await until("fast receiver got all 20", () => fast.got.length === 20, 3000);
@@ -103,16 +103,16 @@ test("pending deliveries are sent by the next WebhookDelivery on the same databa
   const { store } = setup("restart");
   let up = false;
   const r = await receiver(() => (up ? 200 : 503));
-  store.create({ id: "wh_x", url: r.url, events: ["stream.deleted"], streamId: null, secret: "s", createdAt: Date.now() });
+  await store.create({ id: "wh_x", url: r.url, events: ["stream.deleted"], streamId: null, secret: "s", createdAt: Date.now() });
   const bus1 = new EventBus();
   const d1 = new WebhookDelivery(store, { allowPrivate: true, timeoutMs: 1000 });
-  d1.start(bus1);
+  await d1.start(bus1);
   bus1.publish("stream.deleted", { streamId: "gone" });
-  await until("first attempt failed", () => store.deliveries("wh_x", 1)[0]?.attempts === 1);
+  await until("first attempt failed", async () => (await store.deliveries("wh_x", 1))[0]?.attempts === 1);
   await d1.stop();
   up = true;
   const d2 = new WebhookDelivery(store, { allowPrivate: true, timeoutMs: 1000 });
-  d2.start(new EventBus());
+  await d2.start(new EventBus());
   await until("delivered after the restart", () => r.got.length === 1, 5000);
   assert.equal(r.got[0]!.json.data.streamId, "gone");
   await d2.stop();

@@ -6,6 +6,11 @@
 // in flight at the restart is sent again). A failure backs the whole webhook off (the failed
 // row's delay: 1 s doubling to at most an hour, with jitter); a row still failing 24 h after
 // its event is marked failed. Redirects are not followed (3xx is a failure).
+//
+// Cluster mode (PostgreSQL outbox): every node enqueues the events it sees and sends what is due;
+// a row is claimed by one node at a time for `leaseMs`. Event ids carry the node's prefix (each
+// node numbers its own events), and an event every node sees (key.revoked, stream.deleted) has a
+// cluster-wide dedupe key, so it is delivered once, not once per node.
 import { Agent, request, type Dispatcher } from "undici";
 import { v7 as uuidv7 } from "uuid";
 import { moduleLogger } from "../../core/log.ts";
@@ -31,7 +36,24 @@ const MAX_ERROR_BODY_BYTES = 200;
 export interface WebhookDeliveryOptions {
   allowPrivate: boolean;
   timeoutMs: number;
+  /** Prefix of the event ids in bodies (cluster mode: the node's, so ids stay unique across nodes). */
+  eventIdPrefix?: string;
   now?: () => number;
+}
+
+/** A claimed row is this node's for the attempt's timeout plus this margin. */
+const LEASE_MARGIN_MS = 30_000;
+/** How often the webhook list is re-read when the store cannot say it changed (a missed notification). */
+const RELOAD_INTERVAL_MS = 5_000;
+
+/**
+ * Events every node emits for one fact (a revocation or deletion relayed to each node): one row
+ * per webhook and fact. Other events: one row per event.
+ */
+export function dedupeKeyOf(event: WharfEvent, eventId: string): string {
+  if (event.type === "key.revoked") return `key.revoked:${event.data.keyId}`;
+  if (event.type === "stream.deleted") return `stream.deleted:${event.data.streamId}`;
+  return eventId;
 }
 
 /** The delay before attempt `attempts + 1` after `attempts` failures. */
@@ -41,8 +63,8 @@ export function retryDelayMs(attempts: number, random: () => number = Math.rando
 }
 
 /** The JSON body receivers get: {id, type, createdAt, data}. */
-export function webhookBody(event: WharfEvent): string {
-  return JSON.stringify({ id: String(event.id), type: event.type, createdAt: event.at, data: event.data });
+export function webhookBody(event: WharfEvent, id: string = String(event.id)): string {
+  return JSON.stringify({ id, type: event.type, createdAt: event.at, data: event.data });
 }
 
 export function webhookWants(w: Webhook, event: WharfEvent): boolean {
@@ -52,7 +74,7 @@ export function webhookWants(w: Webhook, event: WharfEvent): boolean {
 }
 
 export class WebhookDelivery {
-  private hooks: Webhook[];
+  private hooks: Webhook[] = [];
   private readonly inFlight = new Map<string, Set<number>>();
   /** Per webhook: no attempt before this time (set by a failure, cleared by a success). */
   private readonly backoffUntil = new Map<string, number>();
@@ -61,6 +83,11 @@ export class WebhookDelivery {
   private flushScheduled = false;
   private timer: NodeJS.Timeout | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
+  private reloadTimer: NodeJS.Timeout | undefined;
+  private unwatch: (() => Promise<void>) | undefined;
+  private pumping = false;
+  private loaded = false;
+  private pumpAgain = false;
   private unsubscribe: (() => void) | undefined;
   private stopped = false;
   private readonly now: () => number;
@@ -68,46 +95,62 @@ export class WebhookDelivery {
 
   constructor(private readonly store: WebhookStore, private readonly opts: WebhookDeliveryOptions) {
     this.now = opts.now ?? Date.now;
-    this.hooks = store.list();
     this.agent = new Agent({
       connections: CONCURRENCY_PER_WEBHOOK * 4,
       ...(opts.allowPrivate ? {} : { connect: { lookup: publicOnlyLookup as never } }),
     });
   }
 
-  start(bus: EventBus): void {
-    this.unsubscribe = bus.subscribe((e) => this.onEvent(e));
-    this.pruneTimer = setInterval(() => this.store.prune(this.now() - DELIVERY_RETENTION_MS), 60 * 60 * 1000).unref();
-    this.store.prune(this.now() - DELIVERY_RETENTION_MS);
+  /** Subscribes at once (events seen before the webhooks are read are kept and matched after); resolves once they are read. */
+  async start(bus: EventBus): Promise<void> {
+    const early: WharfEvent[] = [];
+    this.unsubscribe = bus.subscribe((e) => (this.loaded ? this.onEvent(e) : early.push(e)));
+    await this.reload();
+    this.loaded = true;
+    for (const e of early.splice(0)) this.onEvent(e);
+    const prune = () => void this.store.prune(this.now() - DELIVERY_RETENTION_MS).catch((err: Error) => log.warn({ err: err.message }, "webhook outbox prune failed"));
+    this.pruneTimer = setInterval(prune, 60 * 60 * 1000).unref();
+    prune();
+    if (this.store.watch) {
+      // Webhooks created or deleted on another node: told at once, and re-read now and then anyway.
+      this.unwatch = await this.store.watch(() => void this.reload().catch(() => undefined));
+      this.reloadTimer = setInterval(() => void this.reload().catch(() => undefined), RELOAD_INTERVAL_MS).unref();
+    }
     this.pump();
   }
 
   /** The webhook list changed (created or deleted). */
-  reload(): void {
-    this.hooks = this.store.list();
+  async reload(): Promise<void> {
+    try {
+      this.hooks = await this.store.list();
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, "webhook list not re-read");
+      return;
+    }
     for (const id of this.backoffUntil.keys()) if (!this.hooks.some((h) => h.id === id)) this.backoffUntil.delete(id);
   }
 
   private onEvent(event: WharfEvent): void {
     let body: string | undefined;
+    const eventId = `${this.opts.eventIdPrefix ?? ""}${event.id}`;
     for (const w of this.hooks) {
       if (!webhookWants(w, event)) continue;
-      body ??= webhookBody(event);
-      this.pendingRows.push({ webhookId: w.id, eventId: String(event.id), eventType: event.type, body, createdAt: this.now() });
+      body ??= webhookBody(event, eventId);
+      this.pendingRows.push({ webhookId: w.id, eventId, dedupeKey: dedupeKeyOf(event, eventId), eventType: event.type, body, createdAt: this.now() });
     }
     if (!body || this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => this.flush());
+    setImmediate(() => void this.flush());
   }
 
   /** Commits the events seen since the last flush to the outbox, then sends what is due. */
-  flush(): void {
+  async flush(): Promise<void> {
     this.flushScheduled = false;
     const rows = this.pendingRows;
     this.pendingRows = [];
     if (!rows.length) return;
     try {
-      this.store.enqueue(rows);
+      await this.store.enqueue(rows);
     } catch (err) {
       log.error({ err: (err as Error).message, events: rows.length }, "webhook outbox write failed; these deliveries are lost");
       return;
@@ -118,8 +161,28 @@ export class WebhookDelivery {
   /** Starts what is due for every webhook with a free slot, then sleeps until the next due row. */
   private pump(): void {
     if (this.stopped) return;
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
     clearTimeout(this.timer);
     this.timer = undefined;
+    void this.pumpOnce()
+      .catch((err: Error) => {
+        log.warn({ err: err.message }, "webhook outbox not read; trying again shortly");
+        if (!this.stopped) this.timer = setTimeout(() => this.pump(), 1000).unref();
+      })
+      .finally(() => {
+        this.pumping = false;
+        if (this.pumpAgain) {
+          this.pumpAgain = false;
+          this.pump();
+        }
+      });
+  }
+
+  private async pumpOnce(): Promise<void> {
     const now = this.now();
     let nextWake = Infinity;
     for (const w of this.hooks) {
@@ -131,12 +194,18 @@ export class WebhookDelivery {
       const busy = this.inFlight.get(w.id) ?? new Set<number>();
       const free = CONCURRENCY_PER_WEBHOOK - busy.size;
       if (free <= 0) continue;
-      for (const d of this.store.due(w.id, now, free, busy)) this.send(w, d, busy);
+      const leaseUntil = now + this.opts.timeoutMs + LEASE_MARGIN_MS;
+      for (const d of await this.store.claimDue(w.id, now, free, busy, leaseUntil)) {
+        if (this.stopped) return; // claimed, not sent: taken again when the lease ends
+        this.send(w, d, busy);
+      }
     }
-    const due = this.store.nextDueAt();
+    const due = await this.store.nextDueAt();
+    if (this.stopped) return;
     if (due !== undefined) nextWake = Math.min(nextWake, Math.max(due, now + 50));
     // Wake at least every 30 s: rows due while every slot was busy are picked up when one frees.
     const delay = Math.min(30_000, Math.max(50, (Number.isFinite(nextWake) ? nextWake : now + 30_000) - now));
+    clearTimeout(this.timer);
     this.timer = setTimeout(() => this.pump(), delay).unref();
   }
 
@@ -191,7 +260,7 @@ export class WebhookDelivery {
     const durationMs = at - started;
     if (!error) {
       this.backoffUntil.delete(w.id);
-      this.record(d.id, { state: "delivered", at, nextAttemptAt: at, status, error: null, durationMs });
+      await this.record(d.id, { state: "delivered", at, nextAttemptAt: at, status, error: null, durationMs });
       return;
     }
     const attempts = d.attempts + 1;
@@ -199,12 +268,12 @@ export class WebhookDelivery {
     const giveUp = next - d.createdAt > RETRY_WINDOW_MS;
     if (this.hooks.some((h) => h.id === w.id)) this.backoffUntil.set(w.id, Math.max(this.backoffUntil.get(w.id) ?? 0, giveUp ? at : next));
     log.debug({ webhook: w.id, delivery: d.id, attempts, error }, giveUp ? "webhook delivery failed for good" : "webhook delivery failed; will retry");
-    this.record(d.id, { state: giveUp ? "failed" : "pending", at, nextAttemptAt: giveUp ? at : next, status, error, durationMs });
+    await this.record(d.id, { state: giveUp ? "failed" : "pending", at, nextAttemptAt: giveUp ? at : next, status, error, durationMs });
   }
 
-  private record(id: number, r: Parameters<WebhookStore["recordAttempt"]>[1]): void {
+  private async record(id: number, r: Parameters<WebhookStore["recordAttempt"]>[1]): Promise<void> {
     try {
-      this.store.recordAttempt(id, r);
+      await this.store.recordAttempt(id, r);
     } catch (err) {
       log.warn({ err: (err as Error).message, delivery: id }, "webhook attempt not recorded");
     }
@@ -213,10 +282,12 @@ export class WebhookDelivery {
   /** Commits queued events, stops sending; deliveries in flight stay pending for the next start. */
   async stop(): Promise<void> {
     this.unsubscribe?.();
-    this.flush();
+    await this.flush();
     this.stopped = true;
     clearTimeout(this.timer);
     clearInterval(this.pruneTimer);
+    clearInterval(this.reloadTimer);
+    await this.unwatch?.().catch(() => undefined);
     for (const a of this.aborts) a.abort(new Error("wharf stopping"));
     await this.agent.close().catch(() => undefined);
   }

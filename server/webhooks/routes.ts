@@ -17,7 +17,7 @@ export interface WebhookRoutesOptions {
   preHandler: preHandlerHookHandler;
   allowPrivate: boolean;
   /** True when a stream with this id exists (a webhook may be limited to one stream). */
-  streamExists: (id: string) => boolean;
+  streamExists: (id: string) => boolean | Promise<boolean>;
   audit?: (by: { actor: string; remoteIp: string }, action: string, target: string, details: Record<string, unknown>) => void;
 }
 
@@ -52,21 +52,21 @@ export function registerWebhookRoutes(app: FastifyInstance, opts: WebhookRoutesO
     if (problem) return reply.code(400).send(errorBody(400, problem));
     const unknown = body.events.find((e) => !isWharfEventType(e));
     if (unknown) return reply.code(400).send(errorBody(400, `events: unknown event type "${unknown}" (known: ${WHARF_EVENT_TYPES.join(", ")})`));
-    if (body.streamId && !opts.streamExists(body.streamId)) return reply.code(400).send(errorBody(400, `streamId: stream ${body.streamId} not found`));
-    const w = store.create({ id: newWebhookId(), url: body.url, events: [...new Set(body.events)], streamId: body.streamId ?? null, secret: newWebhookSecret(), createdAt: Date.now() });
-    opts.delivery.reload();
+    if (body.streamId && !(await opts.streamExists(body.streamId))) return reply.code(400).send(errorBody(400, `streamId: stream ${body.streamId} not found`));
+    const w = await store.create({ id: newWebhookId(), url: body.url, events: [...new Set(body.events)], streamId: body.streamId ?? null, secret: newWebhookSecret(), createdAt: Date.now() });
+    await opts.delivery.reload();
     opts.audit?.(actorOf(req), "webhook.created", w.id, { url: w.url, events: w.events, streamId: w.streamId });
     return reply.code(201).send({ ...webhookView(w), secret: w.secret });
   });
 
   app.get("/v1/webhooks", { preHandler, schema: { summary: "List webhooks (admin; secrets are not shown)", tags: ["webhooks"] } }, async () => ({
-    webhooks: store.list().map(webhookView),
+    webhooks: (await store.list()).map(webhookView),
   }));
 
   app.delete("/v1/webhooks/:id", { preHandler, schema: { summary: "Delete a webhook and its pending deliveries (admin)", tags: ["webhooks"], params: Type.Object({ id: WebhookId }) } }, async (req, reply) => {
     const { id } = req.params as { id: string };
-    if (!store.delete(id)) return reply.code(404).send(errorBody(404, `webhook ${id} not found`));
-    opts.delivery.reload();
+    if (!(await store.delete(id))) return reply.code(404).send(errorBody(404, `webhook ${id} not found`));
+    await opts.delivery.reload();
     opts.audit?.(actorOf(req), "webhook.deleted", id, {});
     return reply.code(204).send();
   });
@@ -84,9 +84,9 @@ export function registerWebhookRoutes(app: FastifyInstance, opts: WebhookRoutesO
     },
     async (req, reply) => {
       const { id } = req.params as { id: string };
-      if (!store.get(id)) return reply.code(404).send(errorBody(404, `webhook ${id} not found`));
+      if (!(await store.get(id))) return reply.code(404).send(errorBody(404, `webhook ${id} not found`));
       const { limit } = req.query as { limit?: number };
-      return { deliveries: store.deliveries(id, limit ?? 100).map(deliveryView) };
+      return { deliveries: (await store.deliveries(id, limit ?? 100)).map(deliveryView) };
     },
   );
 }

@@ -1,5 +1,6 @@
 // Webhooks and their outbox in the accounts database: one delivery row per event and webhook,
-// pending until a 2xx, retried with backoff, failed after the retry window.
+// pending until a 2xx, retried with backoff, failed after the retry window. Two stores: SQLite
+// (one node, below) and PostgreSQL (cluster mode, postgres-webhooks.ts), behind WebhookStore.
 import type { DB } from "../accounts/sqlite-schema.ts";
 
 export interface Webhook {
@@ -32,6 +33,11 @@ export interface Delivery {
 export interface NewDelivery {
   webhookId: string;
   eventId: string;
+  /**
+   * One row per webhook and dedupe key (cluster mode): an event every node sees, such as a key
+   * revoked, carries the same key on each, so only the first node's row is kept. Default: eventId.
+   */
+  dedupeKey?: string;
   eventType: string;
   body: string;
   createdAt: number;
@@ -61,34 +67,59 @@ const deliveryFromRow = (r: DeliveryRow): Delivery => ({
   lastError: r.last_error, lastDurationMs: r.last_duration_ms,
 });
 
-export class WebhookStore {
+/** Where webhooks and their outbox live (SQLite for one node, PostgreSQL for a cluster). */
+export interface WebhookStore {
+  create(w: Webhook): Promise<Webhook>;
+  list(): Promise<Webhook[]>;
+  get(id: string): Promise<Webhook | undefined>;
+  /** Deletes the webhook and its deliveries (pending ones are dropped). */
+  delete(id: string): Promise<boolean>;
+  /** Appends deliveries in one transaction (one commit for a burst of events). */
+  enqueue(rows: readonly NewDelivery[]): Promise<void>;
+  /**
+   * Takes up to `limit` pending deliveries of one webhook that are due, oldest first, for this
+   * sender: none is handed to another sender until `leaseUntil` (a sender that dies mid-attempt
+   * leaves its rows to be taken again then). `exclude`: this sender's own rows in flight.
+   */
+  claimDue(webhookId: string, now: number, limit: number, exclude: ReadonlySet<number>, leaseUntil: number): Promise<Delivery[]>;
+  /** When the next pending delivery of any webhook is due (undefined: none pending). */
+  nextDueAt(): Promise<number | undefined>;
+  recordAttempt(id: number, a: AttemptResult): Promise<void>;
+  /** The latest deliveries of a webhook, newest first. */
+  deliveries(webhookId: string, limit: number): Promise<Delivery[]>;
+  /** Drops finished deliveries created before `before` (pending ones are kept whatever their age). */
+  prune(before: number): Promise<number>;
+  /** Calls `fn` when webhooks are created or deleted elsewhere (another node); returns the stop. */
+  watch?(fn: () => void): Promise<() => Promise<void>>;
+}
+
+/** One node: the outbox in the SQLite accounts database (synchronous underneath). */
+export class SqliteWebhookStore implements WebhookStore {
   constructor(private readonly db: DB) {}
 
-  create(w: Webhook): Webhook {
+  async create(w: Webhook): Promise<Webhook> {
     this.db.prepare("INSERT INTO webhooks (id, url, events, stream_id, secret, created_at) VALUES (?, ?, ?, ?, ?, ?)")
       .run(w.id, w.url, JSON.stringify(w.events), w.streamId, w.secret, w.createdAt);
     return w;
   }
 
-  list(): Webhook[] {
+  async list(): Promise<Webhook[]> {
     return (this.db.prepare("SELECT * FROM webhooks ORDER BY created_at, id").all() as WebhookRow[]).map(webhookFromRow);
   }
 
-  get(id: string): Webhook | undefined {
+  async get(id: string): Promise<Webhook | undefined> {
     const r = this.db.prepare("SELECT * FROM webhooks WHERE id = ?").get(id) as WebhookRow | undefined;
     return r && webhookFromRow(r);
   }
 
-  /** Deletes the webhook and its deliveries (pending ones are dropped). */
-  delete(id: string): boolean {
+  async delete(id: string): Promise<boolean> {
     return this.db.transaction(() => {
       this.db.prepare("DELETE FROM webhook_deliveries WHERE webhook_id = ?").run(id);
       return this.db.prepare("DELETE FROM webhooks WHERE id = ?").run(id).changes > 0;
     })();
   }
 
-  /** Appends deliveries in one transaction (one commit for a burst of events). */
-  enqueue(rows: readonly NewDelivery[]): void {
+  async enqueue(rows: readonly NewDelivery[]): Promise<void> {
     if (!rows.length) return;
     const insert = this.db.prepare(
       "INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, body, created_at, state, next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', ?)",
@@ -98,34 +129,31 @@ export class WebhookStore {
     })();
   }
 
-  /** Pending deliveries of one webhook that are due, oldest first. */
-  due(webhookId: string, now: number, limit: number, exclude: ReadonlySet<number>): Delivery[] {
+  /** One sender: its in-flight rows (`exclude`) are the only ones to skip; no lease is needed. */
+  async claimDue(webhookId: string, now: number, limit: number, exclude: ReadonlySet<number>): Promise<Delivery[]> {
     const rows = this.db.prepare(
       "SELECT * FROM webhook_deliveries WHERE webhook_id = ? AND state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
     ).all(webhookId, now, limit + exclude.size) as DeliveryRow[];
     return rows.filter((r) => !exclude.has(r.id)).slice(0, limit).map(deliveryFromRow);
   }
 
-  /** When the next pending delivery of any webhook is due (undefined: none pending). */
-  nextDueAt(): number | undefined {
+  async nextDueAt(): Promise<number | undefined> {
     const r = this.db.prepare("SELECT MIN(next_attempt_at) AS t FROM webhook_deliveries WHERE state = 'pending'").get() as { t: number | null };
     return r.t ?? undefined;
   }
 
-  recordAttempt(id: number, a: AttemptResult): void {
+  async recordAttempt(id: number, a: AttemptResult): Promise<void> {
     this.db.prepare(
       `UPDATE webhook_deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?, last_attempt_at = ?,
          last_status = ?, last_error = ?, last_duration_ms = ? WHERE id = ?`,
     ).run(a.state, a.nextAttemptAt, a.at, a.status, a.error, a.durationMs, id);
   }
 
-  /** The latest deliveries of a webhook, newest first. */
-  deliveries(webhookId: string, limit: number): Delivery[] {
+  async deliveries(webhookId: string, limit: number): Promise<Delivery[]> {
     return (this.db.prepare("SELECT * FROM webhook_deliveries WHERE webhook_id = ? ORDER BY id DESC LIMIT ?").all(webhookId, limit) as DeliveryRow[]).map(deliveryFromRow);
   }
 
-  /** Drops finished deliveries created before `before` (pending ones are kept whatever their age). */
-  prune(before: number): number {
+  async prune(before: number): Promise<number> {
     return this.db.prepare("DELETE FROM webhook_deliveries WHERE state != 'pending' AND created_at < ?").run(before).changes;
   }
 }
