@@ -21,6 +21,12 @@ export function reportHlsHeldBytes(source: () => number): void {
   hlsHeldBytes = source;
 }
 
+let streamViewers: () => { hls: number; webrtc: number } = () => ({ hls: 0, webrtc: 0 });
+/** The gateway tells how many viewers its live streams have in all (read at each scrape). */
+export function reportStreamViewers(source: () => { hls: number; webrtc: number }): void {
+  streamViewers = source;
+}
+
 export const metrics = {
   httpRequests: new client.Histogram({
     name: "wharf_http_request_duration_seconds",
@@ -114,6 +120,17 @@ export const metrics = {
     registers: [registry],
     collect() {
       this.set(hlsHeldBytes());
+    },
+  }),
+  streamViewers: new client.Gauge({
+    name: "wharf_stream_viewers",
+    help: "Viewers of the live streams in all, by protocol (hls: distinct clients that read a playlist within hlsViewerWindow; webrtc: open WHEP sessions)",
+    labelNames: ["protocol"] as const,
+    registers: [registry],
+    collect() {
+      const v = streamViewers();
+      this.set({ protocol: "hls" }, v.hls);
+      this.set({ protocol: "webrtc" }, v.webrtc);
     },
   }),
   webrtcSessions: new client.Gauge({

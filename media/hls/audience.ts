@@ -1,7 +1,7 @@
 // The HLS audience of a stream: distinct clients (address and user agent) that read one of its
-// media playlists lately. Players reload a live playlist about every target duration, so a
-// client unseen for a few of them has left. An estimate: clients behind one NAT with the same
-// browser count once.
+// media playlists within the window (hlsViewerWindow, 30 s by default). Players reload a live
+// playlist about every target duration, so a client unseen for the whole window has left. An
+// estimate: clients behind one NAT with the same browser count once.
 
 /** Clients remembered per stream; beyond this the longest-unseen are forgotten. */
 const MAX_CLIENTS_PER_STREAM = 10_000;

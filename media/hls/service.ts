@@ -12,16 +12,16 @@ const BLOCKING_WAIT_TARGETS = 3;
 
 export class HlsService {
   private readonly packagers = new Map<string, HlsPackager>();
-  /** Who is watching: clients reading media playlists within three target durations (at least 6 s). */
+  /** Who is watching: clients reading media playlists within the viewer window (default 30 s). */
   readonly audience: HlsAudience;
   readonly firstSegmentWaitMs: number;
   readonly blockingWaitMs: number;
 
   constructor(
     private readonly hub: StreamHub,
-    private readonly opts: PackagerOptions,
+    private readonly opts: PackagerOptions & { audienceWindowMs?: number },
   ) {
-    this.audience = new HlsAudience(Math.max(6000, 3 * opts.targetDuration * 1000));
+    this.audience = new HlsAudience(opts.audienceWindowMs ?? 30_000);
     this.firstSegmentWaitMs = FIRST_SEGMENT_WAIT_TARGETS * opts.targetDuration * 1000;
     this.blockingWaitMs = BLOCKING_WAIT_TARGETS * opts.targetDuration * 1000;
     reportHlsHeldBytes(() => [...this.packagers.values()].reduce((sum, p) => sum + p.heldBytes(), 0));

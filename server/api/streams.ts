@@ -59,6 +59,8 @@ export interface StreamRoutesContext {
   validateOptions?: (pipeline: Pipeline, body: CreateStreamBody) => string | undefined;
   /** Live state of the stream's multistream targets (media/multistream), by target index. */
   multistreamStatus?: (streamId: string) => Array<Record<string, unknown>> | undefined;
+  /** Who watches the stream now: HLS clients seen lately, open WHEP sessions. */
+  viewers?: (streamId: string) => { hls: number; webrtc: number };
   /** A stream's options changed (PATCH): live consumers (multistream) catch up. */
   onOptionsChanged?: (record: StreamRecord) => void;
 }
@@ -82,6 +84,7 @@ export function streamView(ctx: StreamRoutesContext, record: StreamRecord): Reco
     record: record.options.record === true,
     playbackPolicy: playbackPolicyOf(record),
     multistream: multistreamView(ctx, record),
+    viewers: ctx.viewers?.(record.id) ?? { hls: 0, webrtc: 0 },
     ...(live ? live.view() : { state: "idle", ingest: null }),
   };
 }

@@ -20,6 +20,7 @@ export const ConfigSchema = Type.Object(
     ),
     segmentDuration: Type.Number({ minimum: 0.5, maximum: 10, default: 2, description: "Target HLS/orchestrator segment duration, seconds" }),
     hlsWindow: Type.Integer({ minimum: 2, maximum: 60, default: 6, description: "Segments kept in each HLS media playlist" }),
+    hlsViewerWindow: Type.Number({ minimum: 1, maximum: 600, default: 30, description: "An HLS viewer that read no playlist for this many seconds has left (viewer counts)" }),
     hlsPartTarget: Type.Number({ minimum: 0, maximum: 1, default: 0.334, description: "LL-HLS part duration target, seconds, for the source rendition of RTMP ingest (0 = no parts, plain HLS)" }),
     recordingRetentionDays: Type.Number({ minimum: 0, default: 30, description: "Recordings (streams with record: true) are deleted this many days after they end; 0 keeps them" }),
     publisherTimeoutMs: Type.Integer({ minimum: 200, maximum: 60000, default: 2000, description: "No media for this long = publisher lost" }),
