@@ -36,6 +36,7 @@ import { startRtmpIngest } from "../media/rtmp/ingest.ts";
 import type { RtmpServer } from "../media/rtmp/server.ts";
 import { createPassthroughProcessor } from "../media/processors/passthrough.ts";
 import { ffmpegAvailable, stopAllFfmpeg } from "../core/ffmpeg.ts";
+import { reportStreamViewers } from "../core/metrics.ts";
 import { WebRtcService } from "../media/webrtc/service.ts";
 import { registerWebRtcRoutes } from "../media/webrtc/routes.ts";
 import { createLiveAiProcessorFactory } from "../media/processors/live-ai.ts";
@@ -217,7 +218,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     if (n) log.info({ key: keyId, streams: n }, "key revoked: live streams disconnected");
   });
   const meter = new StreamMeter(hub, accounts, config.meterIntervalSec * 1000);
-  const hls = new HlsService(hub, { targetDuration: config.segmentDuration, window: config.hlsWindow });
+  const hls = new HlsService(hub, { targetDuration: config.segmentDuration, window: config.hlsWindow, audienceWindowMs: config.hlsViewerWindow * 1000 });
   const auth: Authenticator = accountsAuthenticator(accounts);
 
   const urls: PublicUrls = { http: "", rtmp: "" };
@@ -235,6 +236,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
   registerStreamRoutes(app, {
     hub, store, auth, urls,
     multistreamStatus: (id) => multistream.status(id),
+    viewers: (id) => ({ hls: hls.audience.count(id), webrtc: webrtc.viewersOf(id) }),
     onOptionsChanged: (record) => {
       const stream = hub.get(record.id);
       if (stream) multistream.reconcile(stream);
@@ -278,6 +280,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     findStreamByKey: (key) => store.findByStreamKey(key),
   });
   registerWebRtcRoutes(app, webrtc);
+  reportStreamViewers(() => hub.liveStreams().reduce((t, s) => ({ hls: t.hls + hls.audience.count(s.id), webrtc: t.webrtc + webrtc.viewersOf(s.id) }), { hls: 0, webrtc: 0 }));
   // --- end WebRTC ---
   // --- Live AI: live-video-to-video pinned to one orchestrator with a hot standby (media/live) ---
   const liveAi = createLiveAiProcessorFactory({
