@@ -33,6 +33,11 @@ export class FaultPlan {
     return undefined;
   }
 
+  /** Calls the armed fault will still answer. */
+  get left(): number {
+    return this.fault ? this.remaining : 0;
+  }
+
   /** The fault for this call, if one is armed (counts it down). */
   take(): Fault | undefined {
     if (!this.fault || this.remaining <= 0) return undefined;

@@ -182,6 +182,7 @@ export async function startSigner(opts: SignerOptions): Promise<RunningSigner> {
         return err ? { status: 400, body: signerErrorBody(err) } : { status: 200, body: { armed: body } };
       },
     };
+    routes[`${FAULTS_PATH}/remaining`] = { method: "GET", handle: async () => ({ status: 200, body: { remaining: faults.left } }) };
     routes[EXIT_PATH] = {
       method: "POST",
       handle: async () => {
