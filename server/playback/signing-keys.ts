@@ -75,8 +75,8 @@ export interface SigningKeysOptions {
   now?: () => number;
 }
 
-/** A token naming a key this node has not loaded re-reads the keys at most this often. */
-const UNKNOWN_KID_RELOAD_MS = 250;
+/** A token naming a key this node has not loaded re-reads the keys, at most once per this. */
+const UNKNOWN_KID_RELOAD_MS = 100;
 
 export class SigningKeys {
   private verifiers: Array<{ key: SigningKey; publicKey: CryptoKey }> | undefined;
@@ -126,9 +126,13 @@ export class SigningKeys {
       return { ok: false, status: 401, reason: "the playback token is not a JWT" };
     }
     let all = await this.loadVerifiers();
-    // A key created on another node since the last read (cluster mode): read again, not too often.
-    if (kid && this.opts.maxAgeMs !== undefined && !all.some((v) => v.key.id === kid) && this.now() - this.loadedAt >= UNKNOWN_KID_RELOAD_MS) {
-      this.verifiers = undefined;
+    // A key created on another node since the last read (cluster mode): read again, at most once per
+    // UNKNOWN_KID_RELOAD_MS (tokens naming made-up keys cannot hammer the database; a real new key waits that long at most).
+    if (kid && this.opts.maxAgeMs !== undefined && !all.some((v) => v.key.id === kid)) {
+      const asked = this.now();
+      const wait = this.loadedAt + UNKNOWN_KID_RELOAD_MS - asked;
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      if (this.loadedAt <= asked) this.verifiers = undefined; // nobody read them again meanwhile
       all = await this.loadVerifiers();
     }
     const acceptable = all.filter((v) => v.key.ownerIsAdmin || v.key.ownerKeyId === stream.ownerKeyId);
