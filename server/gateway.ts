@@ -4,7 +4,7 @@ import { join, resolve } from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "./config/schema.ts";
 import { moduleLogger, rootLogger } from "../core/log.ts";
-import { createApp } from "./api/app.ts";
+import { createApp, REPO_ROOT } from "./api/app.ts";
 import { accountsAuthenticator, type Authenticator } from "./api/auth.ts";
 import { registerHealthRoutes } from "./api/health.ts";
 import { registerStreamRoutes } from "./api/streams.ts";
@@ -52,6 +52,7 @@ import { feedEventBus } from "./events/feeds.ts";
 import { registerEventRoutes } from "./events/routes.ts";
 import { startDashboard, type Dashboard } from "./dashboard/index.ts";
 import { Cluster } from "./cluster/cluster.ts";
+import { startScaleOut } from "./cluster/scale-out.ts";
 import { startWebhooks } from "./webhooks/index.ts";
 import { fetchOrchestratorApps, startApps } from "./apps/index.ts";
 import { startSignedPlayback } from "./playback/index.ts";
@@ -223,6 +224,15 @@ export async function startGateway(config: Config): Promise<Gateway> {
 
   const urls: PublicUrls = { http: "", rtmp: "" };
   const app = await createApp();
+  // Membership and GET /v1/cluster; in cluster mode stream leases and the proxy to a stream's owner
+  // (its hook goes first, so it is registered before the routes it forwards).
+  const scaleOut = startScaleOut({
+    app, hub, hls, cluster,
+    address: () => config.nodeAddress || `http://${displayHost(config.host)}:${(app.server.address() as { port: number } | null)?.port ?? config.httpPort}`,
+    adminGuard: auth.requireScope("admin") as never,
+    rootDir: REPO_ROOT,
+    resultTtlSec: config.resultTtlSec,
+  });
   let rtmp: RtmpServer | undefined;
   registerMetrics(app, config.metricsToken);
   registerHealthRoutes(app, {
@@ -376,6 +386,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
       stopLiveHeartbeat?.();
       await stopAllFfmpeg(800);
       await devNetwork?.stop();
+      await scaleOut.stop(); // after the hub ended its sessions: their leases are released, not left to expire
       await accounts.close();
       await cluster?.stop();
     })());

@@ -183,6 +183,18 @@ class RenditionWindow extends EventEmitter<{ update: [] }> {
     this.emit("update");
   }
 
+  /** Where the timeline stands: the next msn and the discontinuity tags before it. */
+  continuation(): HlsContinuation {
+    const tagged = this.segments.filter((s) => s.discontinuity).length + (this.open?.discontinuity ? 1 : 0);
+    return { nextMsn: this.nextMsn, discontinuities: this.discontinuitySequence + tagged };
+  }
+
+  /** Continue another node's timeline (cluster takeover): its numbers, after a discontinuity. */
+  continueFrom(c: HlsContinuation): void {
+    if (c.nextMsn <= this.nextMsn) return;
+    Object.assign(this, { segments: [], open: undefined, nextMsn: c.nextMsn, discontinuitySequence: c.discontinuities, pendingDiscontinuity: true });
+  }
+
   /** Segments listed in the playlist (the newest `window`); older ones stay fetchable a while. */
   listed(): StoredSegment[] {
     return this.segments.slice(-this.window);
@@ -474,9 +486,24 @@ export class HlsPackager {
     return this.part(name, msn, index);
   }
 
+  /** Each rendition's timeline (cluster mode: stored so the stream's next owner continues it). */
+  continuation(): Record<string, HlsContinuation> {
+    return Object.fromEntries([...this.windows].map(([name, w]) => [name, w.continuation()]));
+  }
+
+  /** Numbers each rendition's next segment after the previous owner's (`EXT-X-DISCONTINUITY` first). */
+  continueFrom(state: Record<string, HlsContinuation>): void {
+    for (const [name, c] of Object.entries(state)) this.window(name).continueFrom(c);
+  }
+
   close(): void {
     this.unsubscribe();
   }
+}
+
+export interface HlsContinuation {
+  nextMsn: number;
+  discontinuities: number;
 }
 
 const partEntry = (p: SegmentPart): PartEntry => ({ index: p.index, duration: p.duration, independent: p.independent });
