@@ -92,7 +92,8 @@ export function registerOwnerProxy(app: FastifyInstance, opts: OwnerProxyOptions
     reply.hijack();
     const res = reply.raw;
     res.setHeader("x-wharf-via", opts.nodeId); // merged into the owner's answer head
-    const blocking = /[?&]_HLS_(msn|part)=/.test(req.url) || /\/\d+\.\d+\.ts(\?|$)/.test(req.url);
+    // A playlist may wait for the first segment, a blocking reload or part request for the next one.
+    const blocking = req.url.includes("/hls/");
     const hasBody = req.method !== "GET" && req.method !== "HEAD";
     const outcome = await proxyHttp(req.method, req.headers, hasBody ? req.raw : undefined, res, {
       url: new URL(req.url, owner.address),
