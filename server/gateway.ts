@@ -44,6 +44,7 @@ import { registryLiveRouting } from "./orchestrators/live-routing.ts";
 import { registerLiveRoutes } from "./api/live.ts";
 import { RecordingService } from "../media/recording/service.ts";
 import { recordingView, registerRecordingRoutes } from "./api/recordings.ts";
+import { shareRecordingIndex } from "./recordings/postgres-recordings.ts";
 import { ThumbnailService } from "../media/thumbnail/service.ts";
 import { registerThumbnailRoutes } from "../media/thumbnail/routes.ts";
 import { MultistreamService } from "../media/multistream/service.ts";
@@ -333,6 +334,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
 
   // --- Recording: sessions of streams with record: true become VOD assets (media/recording) ---
   const recordings = new RecordingService(hub, { root: join(dataDir, "recordings"), retentionDays: config.recordingRetentionDays });
+  await shareRecordingIndex(recordings.store, accounts.storage, dataDir); // cluster mode: every node lists every recording
   registerRecordingRoutes(app, {
     recordings, auth, urls,
     audit: (e) => void accounts.audit(e).catch((err: Error) => log.warn({ err: err.message }, "audit failed")),

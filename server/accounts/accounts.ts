@@ -214,7 +214,15 @@ export class Accounts extends EventEmitter<AccountsEvents> {
    * monthly cap (spend.ts)? With `reserve`, the amount is held until `release()`.
    */
   async checkSpend(key: Pick<ApiKey, "id" | "dailyCapMicros" | "monthlyCapMicros">, projectedMicros: number, opts: { reserve?: boolean } = {}): Promise<SpendDecision> {
-    const decision = await this.spend.check(key, projectedMicros, opts);
+    let decision: SpendDecision;
+    try {
+      decision = await this.spend.check(key, projectedMicros, opts);
+    } catch (err) {
+      // Cluster mode: the reservation lives in Redis and the committed spend in PostgreSQL; a node
+      // that cannot reach them refuses (503) rather than guess, and never answers 500.
+      if (!this.clusterLimits || err instanceof ClusterUnavailableError) throw err;
+      throw new ClusterUnavailableError(`this node cannot check the spend cap (${(err as Error).message}): refusing new work; retry on another node`);
+    }
     if (!decision.ok) {
       metrics.spendCapReached.inc({ cap: decision.cap });
       this.emit("spendCapReached", key.id, decision);

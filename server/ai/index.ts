@@ -6,6 +6,7 @@ import type { Config } from "../config/schema.ts";
 import { ConfigError } from "../config/load.ts";
 import { readJsonSetting } from "../config/json-setting.ts";
 import type { Accounts } from "../accounts/index.ts";
+import { ClusterUnavailableError } from "../accounts/accounts.ts";
 import type { OrchestratorRegistry } from "../orchestrators/registry.ts";
 import type { AiOrchestratorSource, AiPayments } from "./orchestrators.ts";
 import { registryAiSource } from "./registry-source.ts";
@@ -65,7 +66,14 @@ export function accountsBilling(accounts: Accounts): AiBilling {
       // No cap on the key: nothing to check or hold back (the usage record still bills it).
       if (!key || (key.dailyCapMicros === null && key.monthlyCapMicros === null)) return NO_RESERVATION;
       const micros = accounts.priceBook.charge({ pipeline, units, orchestratorCostWei: projectedCostWei });
-      const d = await accounts.checkSpend(key, micros, { reserve: true });
+      let d;
+      try {
+        d = await accounts.checkSpend(key, micros, { reserve: true });
+      } catch (err) {
+        // Cluster mode, Redis or PostgreSQL unreachable: a clear 503, not an internal error.
+        if (err instanceof ClusterUnavailableError) return { ok: false, status: 503, message: err.message, headers: { "retry-after": "1" } };
+        throw err;
+      }
       if (d.ok) return { ok: true, release: d.release };
       return { ok: false, status: 402, message: d.message, headers: { "retry-after": String(Math.max(1, Math.ceil((d.resetsAt - Date.now()) / 1000))) } };
     },

@@ -4,7 +4,7 @@ import { createReadStream } from "node:fs";
 import { Type } from "typebox";
 import { MP4_FILE, type RecordingService } from "../../media/recording/service.ts";
 import { recordedDuration, vodPlaylist } from "../../media/recording/playlist.ts";
-import type { Recording } from "../../media/recording/store.ts";
+import type { Recording, RecordingLookup } from "../../media/recording/store.ts";
 import { errorBody } from "../../core/errors.ts";
 import { actorOf, ownerFilter, type Authenticator } from "./auth.ts";
 import type { PublicUrls } from "./urls.ts";
@@ -43,33 +43,37 @@ export function recordingView(urls: PublicUrls, r: Recording): Record<string, un
 export function registerRecordingRoutes(app: FastifyInstance, ctx: RecordingRoutesContext): void {
   const guard = ctx.auth.requireScope("streams");
   const { recordings } = ctx;
-  // Admin, or the key that owned the stream when it was recorded.
-  const find = (req: FastifyRequest, id: string): Recording | undefined => {
-    const r = recordings.store.get(id);
+  // Admin, or the key that owned the stream when it was recorded. Cluster mode: any node's recording.
+  const lookup = async (req: FastifyRequest, id: string): Promise<RecordingLookup | undefined> => {
+    const found = await recordings.store.lookup(id);
     const owner = ownerFilter(req);
-    return r && (owner === undefined || r.ownerKeyId === owner) ? r : undefined;
+    return found && (owner === undefined || found.recording.ownerKeyId === owner) ? found : undefined;
   };
+  const find = async (req: FastifyRequest, id: string): Promise<Recording | undefined> => (await lookup(req, id))?.recording;
   const notFound = (id: string) => errorBody(404, `recording ${id} not found`);
+  // Cluster mode: the media files stay on the node that recorded them.
+  const elsewhere = (id: string, nodeId: string) =>
+    errorBody(421, `recording ${id} is stored on another node (${nodeId}); its files are served by that node only`);
 
   app.get(
     "/v1/recordings",
     { preHandler: guard, schema: { summary: "Recordings, newest first", tags: ["recordings"], querystring: Type.Object({ stream: Type.Optional(Id) }) } },
     async (req) => {
       const { stream } = req.query as { stream?: string };
-      return { recordings: recordings.store.list({ streamId: stream, ownerKeyId: ownerFilter(req) }).map((r) => recordingView(ctx.urls, r)) };
+      return { recordings: (await recordings.store.query({ streamId: stream, ownerKeyId: ownerFilter(req) })).map((r) => recordingView(ctx.urls, r)) };
     },
   );
 
   app.get("/v1/recordings/:id", { preHandler: guard, schema: { summary: "One recording", tags: ["recordings"], params: Type.Object({ id: Id }) } }, async (req, reply) => {
     const { id } = req.params as { id: string };
-    const r = find(req, id);
+    const r = await find(req, id);
     return r ? recordingView(ctx.urls, r) : reply.code(404).send(notFound(id));
   });
 
   // While recording: an EVENT playlist of the segments so far; after: the VOD playlist.
   app.get("/v1/recordings/:id/index.m3u8", { preHandler: guard, schema: { hide: true, params: Type.Object({ id: Id }) } }, async (req, reply) => {
     const { id } = req.params as { id: string };
-    const r = find(req, id);
+    const r = await find(req, id);
     if (!r) return reply.code(404).send(notFound(id));
     const ended = r.state !== "recording";
     reply.header("cache-control", ended ? "private, max-age=86400" : "no-cache");
@@ -78,8 +82,10 @@ export function registerRecordingRoutes(app: FastifyInstance, ctx: RecordingRout
 
   app.get("/v1/recordings/:id/:file", { preHandler: guard, schema: { hide: true, params: Type.Object({ id: Id, file: Type.Union([SegmentFile, Type.Literal(MP4_FILE)]) }) } }, async (req, reply) => {
     const { id, file } = req.params as { id: string; file: string };
-    const r = find(req, id);
-    if (!r) return reply.code(404).send(notFound(id));
+    const found = await lookup(req, id);
+    if (!found) return reply.code(404).send(notFound(id));
+    if (!found.local) return reply.code(421).header("wharf-recording-node", found.nodeId).send(elsewhere(id, found.nodeId));
+    const r = found.recording;
     if (file === MP4_FILE) {
       if (r.state !== "ready") return reply.code(404).send(errorBody(404, `recording ${id} has no MP4 yet (state ${r.state}${r.error ? `: ${r.error}` : ""})`));
       // @fastify/static answers Range requests (206, Content-Range) and HEAD.
@@ -91,7 +97,9 @@ export function registerRecordingRoutes(app: FastifyInstance, ctx: RecordingRout
 
   app.delete("/v1/recordings/:id", { preHandler: guard, schema: { summary: "Delete a recording and its files", tags: ["recordings"], params: Type.Object({ id: Id }) } }, async (req, reply) => {
     const { id } = req.params as { id: string };
-    if (!find(req, id)) return reply.code(404).send(notFound(id));
+    const found = await lookup(req, id);
+    if (!found) return reply.code(404).send(notFound(id));
+    if (!found.local) return reply.code(421).header("wharf-recording-node", found.nodeId).send(elsewhere(id, found.nodeId));
     recordings.delete(id);
     ctx.audit?.({ ...actorOf(req), action: "recording.deleted", target: id });
     return reply.code(204).send();
