@@ -30,7 +30,21 @@ export const killed: Fault = { name: "SIGKILL", start: (n) => n.orch.kill("SIGKI
 export const garbage: Fault = { name: "garbage", start: async (n) => void (n.proxy.garbage = true), end: async (n) => void (n.proxy.garbage = false) };
 
 export function report(label: string, stalls: PlaylistStalls, segmentDurationS: number): void {
-  console.log(`orchestrator-faults ${label}: ${stalls.entries} segments of ${segmentDurationS} s (${stalls.gaps} EXT-X-GAP, ${stalls.discontinuities} discontinuities, ${stalls.missed} missed); largest program-date-time hole ${Math.round(stalls.maxPdtHoleMs)} ms, longest EXTINF ${stalls.maxExtinfS} s, longest wait for a new segment ${stalls.maxListingWaitMs} ms, holes ${JSON.stringify(stalls.holes)}`);
+  console.log(`orchestrator-faults ${label}: ${stalls.entries} segments of ${segmentDurationS} s (${stalls.gaps} EXT-X-GAP, ${stalls.discontinuities} discontinuities, ${stalls.missed} missed); largest program-date-time hole ${Math.round(stalls.maxPdtHoleMs)} ms, longest EXTINF ${stalls.maxExtinfS} s, longest wait for a new segment ${stalls.maxListingWaitMs} ms, player stall ${Math.round(stalls.maxPlayerStallMs)} ms ${JSON.stringify(stalls.playerStalls)}, holes ${JSON.stringify(stalls.holes)}`);
+}
+
+/**
+ * What a viewer of a stream with an orchestrator swap sees: a player 3 target durations behind
+ * the live edge never waits more than 2 segment durations, every segment is listed, and media
+ * skipped at a swap is marked. Live AI output is bursty (the orchestrator returns a segment's
+ * frames together), so the program-date-time of arrival is not the measure here.
+ */
+export function assertNoViewerStall(stalls: PlaylistStalls, segmentDurationS: number): void {
+  const limitMs = 2 * segmentDurationS * 1000;
+  assert.ok(stalls.entries >= 10, `only ${stalls.entries} segments recorded`);
+  assert.equal(stalls.missed, 0, "every segment was listed");
+  assert.ok(stalls.maxPlayerStallMs <= limitMs, `a player stalled ${Math.round(stalls.maxPlayerStallMs)} ms: ${JSON.stringify(stalls.playerStalls)}`);
+  assert.ok(stalls.maxExtinfS * 1000 <= limitMs, `a segment of ${stalls.maxExtinfS} s`);
 }
 
 export function assertNoStall(stalls: PlaylistStalls, segmentDurationS: number): void {

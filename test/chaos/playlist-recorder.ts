@@ -1,5 +1,8 @@
 // Records a live HLS media playlist over time (every entry by media sequence number, and when it
-// was first listed) and measures its stalls: holes in program-date-time, long EXTINFs, unmarked gaps.
+// was first listed) and measures its stalls: holes in program-date-time, long EXTINFs, unmarked
+// gaps, and what a viewer sees: a player that starts 3 target durations behind the live edge (as
+// RFC 8216 asks of players, and hls.js does) and plays every listed segment at 1x stalls when the
+// next segment is not listed by the time it is needed.
 
 export interface RecordedEntry {
   msn: number;
@@ -25,6 +28,41 @@ export interface PlaylistStalls {
   holes: string[];
   /** Longest wall-clock wait between two new entries appearing in the playlist, ms. */
   maxListingWaitMs: number;
+  /** The simulated player's longest stall (next segment not listed when needed), ms. */
+  maxPlayerStallMs: number;
+  /** Its stalls over 100 ms: "#msn: N ms". */
+  playerStalls: string[];
+}
+
+/**
+ * A player that starts once `holdBackS` of media is listed and then plays the listed segments in
+ * order at 1x (media missing between two entries, marked by a discontinuity, is skipped as
+ * players do): each stall is how long a segment was listed after the moment it was needed.
+ */
+export function simulatePlayer(list: RecordedEntry[], holdBackS: number): { maxStallMs: number; stalls: string[] } {
+  let buffered = 0;
+  let start = -1;
+  for (const e of list) {
+    buffered += e.durationS;
+    if (buffered >= holdBackS) {
+      start = e.firstListedAt;
+      break;
+    }
+  }
+  if (start < 0) return { maxStallMs: 0, stalls: [] };
+  let clock = start;
+  let maxStallMs = 0;
+  const stalls: string[] = [];
+  for (const e of list) {
+    if (e.firstListedAt > clock) {
+      const stall = e.firstListedAt - clock;
+      maxStallMs = Math.max(maxStallMs, stall);
+      if (stall > 100) stalls.push(`#${e.msn}: ${Math.round(stall)} ms`);
+      clock = e.firstListedAt;
+    }
+    clock += e.durationS * 1000;
+  }
+  return { maxStallMs, stalls };
 }
 
 export function parseMediaPlaylist(text: string, now: number): RecordedEntry[] {
@@ -72,7 +110,11 @@ export function recordPlaylist(url: string, intervalMs = 200): { stop(): Promise
 }
 
 export function measureStalls(list: RecordedEntry[], segmentDurationS: number): PlaylistStalls {
-  const s: PlaylistStalls = { entries: list.length, gaps: 0, discontinuities: 0, missed: 0, maxPdtHoleMs: 0, maxExtinfS: 0, unmarkedHoles: [], holes: [], maxListingWaitMs: 0 };
+  const player = simulatePlayer(list, 3 * segmentDurationS);
+  const s: PlaylistStalls = {
+    entries: list.length, gaps: 0, discontinuities: 0, missed: 0, maxPdtHoleMs: 0, maxExtinfS: 0, unmarkedHoles: [], holes: [], maxListingWaitMs: 0,
+    maxPlayerStallMs: player.maxStallMs, playerStalls: player.stalls,
+  };
   for (let i = 0; i < list.length; i++) {
     const e = list[i]!;
     if (e.gap) s.gaps++;
