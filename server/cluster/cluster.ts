@@ -107,3 +107,19 @@ export class Cluster {
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 }
+
+/**
+ * Sends key changes made outside the nodes (the operator CLI on PostgreSQL) to every node, on the
+ * channel relay() listens to: the nodes apply them as if another node had made them.
+ */
+export async function publishKeyChanges(redisUrl: string, clusterName: string, changes: ReadonlyArray<{ type: "keyRevoked" | "keyChanged"; keyId: string }>): Promise<void> {
+  if (!changes.length) return;
+  const redis = new Redis(redisUrl, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  redis.on("error", () => undefined); // the connect or publish rejects with it
+  try {
+    await redis.connect();
+    for (const c of changes) await redis.publish(`${clusterName}:changes`, JSON.stringify({ from: "cli", ...c } satisfies Change));
+  } finally {
+    redis.disconnect();
+  }
+}
