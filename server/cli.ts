@@ -9,15 +9,20 @@
 //   audit [--limit 50] [--action key.*] [--key <id>]
 //   streams list | streams rotate-key <id>
 //
-// Global: --data-dir <dir> (default $WHARF_DATA_DIR or ./data), --json.
-// Works while the server runs (SQLite WAL); the server notices key changes within ~1 s.
+// Global: --data-dir <dir> (default $WHARF_DATA_DIR or ./data), --json,
+//         --database-url (default $WHARF_DATABASE_URL: cluster mode, the accounts in PostgreSQL).
+// Works while the server runs (SQLite WAL, or PostgreSQL); the servers notice key changes within
+// ~1 s, and at once in cluster mode with $WHARF_REDIS_URL set (the change is published on the
+// cluster's channel, as a node publishes its own).
 import { parseArgs } from "node:util";
 import path from "node:path";
 import { AccountsError, createAccounts, type Accounts, type UpdateKeyInput } from "./accounts/accounts.ts";
+import { PostgresStorage } from "./accounts/postgres.ts";
 import { formatMicros, fromMicros, toMicros } from "./accounts/pricing.ts";
+import { publishKeyChanges } from "./cluster/cluster.ts";
 import { SCOPES, type ApiKey, type Scope, type UsageGroupBy } from "./accounts/types.ts";
 
-const HELP = `Usage: wharf [--data-dir DIR] [--json] <command>
+const HELP = `Usage: wharf [--data-dir DIR | --database-url URL] [--json] <command>
 
 Commands:
   keys create --name NAME --scopes admin,streams,ai [--rpm N] [--burst N] [--ip CIDR]...
@@ -31,12 +36,15 @@ Commands:
   streams rotate-key ID                 new stream key; the old one is refused at once
 
 Data directory: --data-dir, else $WHARF_DATA_DIR, else ./data (the database is DIR/wharf.db).
+Cluster mode: --database-url, else $WHARF_DATABASE_URL (postgres://...): the accounts in PostgreSQL;
+with $WHARF_REDIS_URL (and $WHARF_CLUSTER_NAME) key revocations and changes reach the running nodes at once.
 Amounts are in the operator's currency (e.g. --daily-cap 5 = 5.00 USD).`;
 
 class UsageError extends Error {}
 
 const options = {
   "data-dir": { type: "string" },
+  "database-url": { type: "string" },
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
   name: { type: "string" },
@@ -240,10 +248,21 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     return f.help ? 0 : 2;
   }
   const dataDir = path.resolve(f["data-dir"] ?? process.env.WHARF_DATA_DIR ?? "./data");
+  const databaseUrl = f["database-url"] ?? process.env.WHARF_DATABASE_URL ?? "";
   let accounts: Accounts | undefined;
   try {
-    accounts = createAccounts({ dataDir, watchIntervalMs: 0 });
+    const storage = databaseUrl ? await PostgresStorage.open(databaseUrl, { max: 2 }).catch((e: Error) => { throw new Error(`cannot open the PostgreSQL accounts database: ${e.message}`); }) : undefined;
+    accounts = createAccounts({ dataDir, watchIntervalMs: 0, ...(storage ? { storage } : {}) });
+    const changes: Array<{ type: "keyRevoked" | "keyChanged"; keyId: string }> = [];
+    accounts.on("keyRevoked", (keyId) => changes.push({ type: "keyRevoked", keyId }));
+    accounts.on("keyLimitsChanged", (keyId) => changes.push({ type: "keyChanged", keyId }));
     await run(accounts, parsed.positionals, f, out);
+    const redisUrl = process.env.WHARF_REDIS_URL ?? "";
+    if (storage && redisUrl && changes.length) {
+      // Committed already: the nodes also see it by polling PostgreSQL within ~1 s if this fails.
+      await publishKeyChanges(redisUrl, process.env.WHARF_CLUSTER_NAME || "wharf", changes).catch((e: Error) =>
+        err(`wharf: warning: the change is committed but was not published to the running nodes (${e.message}); they pick it up within about a second`));
+    }
     return 0;
   } catch (e) {
     if (e instanceof UsageError) {
