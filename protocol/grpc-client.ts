@@ -7,6 +7,7 @@ import net from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import type { AuthToken, OrchestratorInfo, OrchestratorRequest, PingPong } from "./messages.ts";
 import { OrchestratorService } from "./grpc-service.ts";
+import { routeGrpcLogging } from "./grpc-logging.ts";
 import { fetchPeerCertificate, normalizeFingerprint, pinningCheck, type ClientTlsPolicy } from "./tls.ts";
 
 /** go-livepeer's default orchestrator port. */
@@ -109,6 +110,7 @@ function clientFor(address: string, policy: ClientTlsPolicy | undefined): Promis
   const key = `${parsed.url}#${policyKey(policy)}`;
   let c = clients.get(key);
   if (!c) {
+    routeGrpcLogging();
     c = credentialsFor(parsed, policy).then(
       (creds) =>
         new grpc.Client(parsed.target, creds, {

@@ -14,6 +14,8 @@ import * as grpc from "@grpc/grpc-js";
 import Fastify, { LogController, type FastifyInstance } from "fastify";
 import { moduleLogger, type Logger } from "../core/log.ts";
 import { GrpcStatusError, OrchestratorService, type OrchestratorHandlers } from "./grpc-service.ts";
+import { routeGrpcLogging } from "./grpc-logging.ts";
+
 
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 
@@ -66,6 +68,7 @@ export async function createProtocolServer(opts: ProtocolServerOptions): Promise
   const log = opts.logger ?? moduleLogger("protocol-server");
 
   // --- the real gRPC server on an internal loopback port
+  routeGrpcLogging();
   const grpcServer = new grpc.Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 });
   const h = opts.grpc;
   grpcServer.addService(OrchestratorService, {
