@@ -1,0 +1,215 @@
+// The platform features in cluster mode, two Wharf nodes on one PostgreSQL and one Redis: a webhook
+// registered on node 1 gets the events of a stream pushed to node 2 (signed, once per event id, after a
+// receiver outage), the recordings index is seen from both nodes, a signing key created on node 1
+// signs a token that plays on node 2, a key revoked with the CLI on PostgreSQL ends its stream on the
+// running nodes, and a node whose Redis goes away answers a capped AI request 503, never 500.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createServer, type Server } from "node:http";
+import { importPKCS8, SignJWT } from "jose";
+import { verifySignature } from "../../server/webhooks/signature.ts";
+import { startOrchestratorProcess, type OrchestratorProcess } from "../support/orchestrator.ts";
+import { freePort } from "../support/ports.ts";
+import { pushTestPattern } from "../support/publisher.ts";
+import { freshSchema, type TestSchema } from "../support/postgres.ts";
+import { requireServices } from "../support/services.ts";
+import { REPO, startWharf, type WharfProcess } from "../support/wharf.ts";
+import { sleep, waitFor } from "../support/wait.ts";
+
+const services = requireServices("WHARF_TEST_DATABASE_URL", "WHARF_TEST_REDIS_URL");
+
+interface Got { id: string; type: string; data: Record<string, unknown>; status: number; signatureValid: boolean }
+
+describe("cluster mode: webhooks, recordings, signed playback, CLI and a Redis outage", { skip: services.skip, timeout: 150_000 }, () => {
+  let schema: TestSchema;
+  let nodes: WharfProcess[] = [];
+  let orch: OrchestratorProcess | undefined;
+  let env: Record<string, string>;
+  const admin = "test-cluster-platform-" + Math.random().toString(36).slice(2);
+
+  before(async () => {
+    schema = await freshSchema(services.url("WHARF_TEST_DATABASE_URL"));
+    env = {
+      WHARF_DATABASE_URL: schema.url,
+      WHARF_REDIS_URL: services.url("WHARF_TEST_REDIS_URL"),
+      WHARF_CLUSTER_NAME: schema.name,
+      WHARF_ADMIN_KEY: admin,
+      WHARF_WEBHOOK_ALLOW_PRIVATE: "true",
+    };
+    nodes.push(await startWharf({ env })); // migrates and stores the admin key
+    nodes.push(await startWharf({ env }));
+  });
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.stop()));
+    nodes = [];
+    await orch?.kill("SIGTERM");
+    await schema?.drop();
+  });
+
+  const path = (url: string) => new URL(url).pathname;
+
+  test("a webhook registered on node 1 gets a stream's events from node 2 once each, signed, after a receiver outage; the recording is listed on both nodes", async () => {
+    const got: Got[] = [];
+    let downUntil = Infinity;
+    let secret = "";
+    const receiver: Server = createServer(async (req, res) => {
+      let body = "";
+      for await (const c of req) body += c;
+      const json = JSON.parse(body) as { id: string; type: string; data: Record<string, unknown> };
+      const status = Date.now() < downUntil ? 503 : 204;
+      got.push({ id: json.id, type: json.type, data: json.data, status, signatureValid: verifySignature(secret, body, String(req.headers["wharf-signature"]), Math.floor(Date.now() / 1000)) });
+      res.writeHead(status).end();
+    });
+    await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
+    let pub: ReturnType<typeof pushTestPattern> | undefined;
+    try {
+      const url = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`;
+      const wh = await nodes[0]!.api("POST", "/v1/webhooks", { url, events: ["stream.started", "stream.idle", "recording.ready"] }, admin);
+      assert.equal(wh.status, 201, JSON.stringify(wh.body));
+      secret = wh.body.secret;
+      const listed = await nodes[1]!.api("GET", "/v1/webhooks", undefined, admin);
+      assert.deepEqual(listed.body.webhooks.map((w: { id: string }) => w.id), [wh.body.id], "node 2 lists the webhook");
+
+      const s = await nodes[0]!.api("POST", "/v1/streams", { name: "hooked", pipeline: "passthrough", record: true }, admin);
+      assert.equal(s.status, 201, JSON.stringify(s.body));
+      downUntil = Date.now() + 4000; // the receiver answers 503 for 4 s
+      pub = pushTestPattern(`${nodes[1]!.rtmp}/${s.body.streamKey}`, { size: "320x180", seconds: 30 });
+      await waitFor("stream.started delivered", () => got.some((g) => g.type === "stream.started" && g.status === 204), 30_000, 100);
+      const started = got.filter((g) => g.type === "stream.started" && g.data.streamId === s.body.id);
+      assert.ok(started.some((g) => g.status === 503), "the first attempt met the outage");
+      assert.ok(started.every((g) => g.signatureValid), "every attempt is signed with the webhook's secret");
+      assert.equal(new Set(started.map((g) => g.id)).size, 1, "one event (node 2's), not one per node");
+      await sleep(3000); // some segments to record
+      await pub.stop(500);
+      pub = undefined;
+      await waitFor("stream.idle and recording.ready delivered", () => ["stream.idle", "recording.ready"].every((t) => got.some((g) => g.type === t && g.status === 204)), 30_000, 100);
+      await sleep(1500); // a duplicate would arrive by now
+      const delivered = got.filter((g) => g.status === 204);
+      const perId = new Map<string, number>();
+      for (const g of delivered) perId.set(g.id, (perId.get(g.id) ?? 0) + 1);
+      assert.deepEqual([...perId.values()].filter((n) => n > 1), [], `each event id delivered once: ${JSON.stringify(delivered.map((g) => [g.id, g.type]))}`);
+      assert.deepEqual(delivered.map((g) => g.type).sort(), ["recording.ready", "stream.idle", "stream.started"]);
+      const deliveries = await nodes[1]!.api("GET", `/v1/webhooks/${wh.body.id}/deliveries`, undefined, admin);
+      assert.ok(deliveries.body.deliveries.find((d: { type: string; attempts: number; state: string }) => d.type === "stream.started" && d.state === "delivered" && d.attempts >= 2), JSON.stringify(deliveries.body));
+
+      // The recording: listed and described by both nodes; its files served by node 2 (it holds them).
+      const recId = (delivered.find((g) => g.type === "recording.ready")!.data.recordingId) as string;
+      for (const n of nodes) {
+        const list = await n.api("GET", `/v1/recordings?stream=${s.body.id}`, undefined, admin);
+        assert.deepEqual(list.body.recordings.map((r: { id: string; state: string }) => [r.id, r.state]), [[recId, "ready"]], `node ${n.http}`);
+      }
+      const rec = await nodes[0]!.api("GET", `/v1/recordings/${recId}`, undefined, admin);
+      assert.equal(rec.status, 200);
+      const mp4 = path(rec.body.mp4Url);
+      const onOwner = await fetch(nodes[1]!.http + mp4, { headers: { authorization: `Bearer ${admin}` } });
+      assert.equal(onOwner.status, 200);
+      assert.ok((await onOwner.arrayBuffer()).byteLength > 10_000);
+      const elsewhere = await fetch(nodes[0]!.http + mp4, { headers: { authorization: `Bearer ${admin}` } });
+      assert.ok([200, 421].includes(elsewhere.status), `node 1: served (proxied) or refused with a clear 421, got ${elsewhere.status}`);
+      if (elsewhere.status === 421) assert.match(((await elsewhere.json()) as { message: string }).message, /stored on another node/);
+      else await elsewhere.arrayBuffer();
+    } finally {
+      await pub?.stop(500);
+      receiver.close();
+    }
+  });
+
+  test("a signing key created on node 1 signs a token that plays the jwt stream on node 2, which owns it", async () => {
+    const key = await nodes[0]!.api("POST", "/v1/signing-keys", {}, admin);
+    assert.equal(key.status, 201, JSON.stringify(key.body));
+    const privateKey = await importPKCS8(key.body.privateKey, "ES256");
+    const s = await nodes[0]!.api("POST", "/v1/streams", { name: "signed", pipeline: "passthrough", playbackPolicy: { type: "jwt" } }, admin);
+    assert.equal(s.status, 201, JSON.stringify(s.body));
+    const pub = pushTestPattern(`${nodes[1]!.rtmp}/${s.body.streamKey}`, { size: "320x180", seconds: 40 });
+    try {
+      const sign = (sub: string) => new SignJWT({}).setProtectedHeader({ alg: "ES256", kid: key.body.id }).setSubject(sub).setExpirationTime("10m").sign(privateKey);
+      const token = await sign(s.body.id);
+      const master = nodes[1]!.http + path(s.body.hlsUrl);
+      const text = await waitFor("the playlist with the token on node 2", async () => {
+        const r = await fetch(`${master}?jwt=${token}`);
+        return r.status === 200 ? r.text() : undefined;
+      }, 30_000, 200);
+      const rendition = new URL(text.split("\n").find((l) => l && !l.startsWith("#"))!, master).toString();
+      const media = await waitFor("a segment listed", async () => {
+        const r = await fetch(rendition);
+        const t = r.status === 200 ? await r.text() : "";
+        return t.split("\n").find((l) => l && !l.startsWith("#")) ? t : undefined;
+      }, 30_000, 200);
+      const seg = new URL(media.split("\n").find((l) => l && !l.startsWith("#"))!, rendition).toString();
+      assert.equal((await fetch(seg)).status, 200, "a segment with the token");
+      assert.equal((await fetch(master)).status, 401, "no token");
+      assert.equal((await fetch(seg.replace(/jwt=[^&]*/, "jwt=" + (await sign("str_other"))))).status, 403, "another stream's token");
+    } finally {
+      await pub.stop(500);
+    }
+  });
+
+  test("a key revoked with the CLI on PostgreSQL is refused by both nodes and its live stream on node 2 ended within 2 s", async () => {
+    const k = await nodes[0]!.api("POST", "/v1/keys", { name: "cli-revoked", scopes: ["streams"] }, admin);
+    assert.equal(k.status, 201);
+    const s = await nodes[0]!.api("POST", "/v1/streams", { name: "cam", pipeline: "passthrough" }, k.body.secret);
+    assert.equal(s.status, 201, JSON.stringify(s.body));
+    const pub = pushTestPattern(`${nodes[1]!.rtmp}/${s.body.streamKey}`, { size: "320x180", seconds: 60 });
+    try {
+      await waitFor("the stream live on node 2", async () => (await fetch(`${nodes[1]!.http}/v1/streams/${s.body.id}/hls/index.m3u8`)).status === 200, 30_000, 200);
+      assert.equal((await nodes[1]!.api("GET", "/v1/streams", undefined, k.body.secret)).status, 200, "node 2 has the key cached");
+      const t0 = Date.now();
+      const cli = spawnSync(process.execPath, ["--import", "tsx", "server/cli.ts", "keys", "revoke", k.body.key.id], {
+        cwd: REPO, encoding: "utf8", timeout: 30_000,
+        env: { ...process.env, WHARF_DATABASE_URL: schema.url, WHARF_REDIS_URL: env.WHARF_REDIS_URL!, WHARF_CLUSTER_NAME: schema.name, WHARF_LOG_LEVEL: "error" },
+      });
+      assert.equal(cli.status, 0, cli.stderr);
+      assert.match(cli.stdout, /Revoked/);
+      const revokedAt = Date.now();
+      await waitFor("both nodes refuse the key", async () => (await Promise.all(nodes.map((n) => n.api("GET", "/v1/streams", undefined, k.body.secret)))).every((r) => r.status === 401), 2000, 50);
+      await waitFor("node 2 ended the stream", async () => {
+        const audit = await nodes[1]!.api("GET", `/v1/audit?action=stream.kicked&keyId=${s.body.id}`, undefined, admin);
+        return (audit.body?.entries ?? []).some((e: { target: string }) => e.target === s.body.id);
+      }, 2000, 50);
+      assert.ok(Date.now() - revokedAt <= 2500, `took ${Date.now() - revokedAt} ms after the CLI returned (CLI ran ${revokedAt - t0} ms)`);
+    } finally {
+      await pub.stop(500);
+    }
+  });
+
+  test("Redis gone under a node: a capped AI request's spend reservation is a 503 with the reason, never a 500, and the node stays up", async () => {
+    orch = await startOrchestratorProcess(["--no-live"], { http: true });
+    const redisPort = await freePort();
+    const redis: ChildProcess = spawn("redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+    const redisUrl = `redis://127.0.0.1:${redisPort}`;
+    try {
+      await waitFor("the dedicated redis-server", () => spawnSync("redis-cli", ["-p", String(redisPort), "ping"], { encoding: "utf8" }).stdout.trim() === "PONG", 10_000, 100);
+      const node = await startWharf({ env: { ...env, WHARF_REDIS_URL: redisUrl, WHARF_ORCH_ADDR: orch.url } });
+      nodes.push(node);
+      const k = await node.api("POST", "/v1/keys", { name: "capped", scopes: ["ai"], spendCaps: { daily: 5 } }, admin);
+      assert.equal(k.status, 201, JSON.stringify(k.body));
+      assert.equal(k.body.key.spendCaps.daily, 5, JSON.stringify(k.body.key));
+      const ask = () => fetch(`${node.http}/text-to-image`, {
+        method: "POST", headers: { authorization: `Bearer ${k.body.secret}`, "content-type": "application/json" }, body: JSON.stringify({ prompt: "p", width: 64, height: 64 }),
+      });
+      const ok = await waitFor("an answer while Redis is up", async () => {
+        const r = await ask();
+        return r.status === 200 ? r : undefined;
+      }, 20_000, 250);
+      await ok.arrayBuffer();
+
+      redis.kill("SIGKILL");
+      await waitFor("redis-server gone", () => redis.exitCode !== null || redis.signalCode !== null, 5000, 50);
+      const answers = await Promise.all(Array.from({ length: 5 }, () => ask()));
+      for (const r of answers) {
+        const text = await r.text();
+        assert.equal(r.status, 503, text);
+        assert.match(text, /Redis|cluster|refusing/i, text);
+        assert.doesNotMatch(text, /internal error/i, text);
+      }
+      assert.equal(node.proc.exitCode, null, "the node is still running");
+      assert.equal((await fetch(`${node.http}/healthz`)).status, 200);
+      const ready = await node.api("GET", "/readyz");
+      assert.equal(ready.status, 503, JSON.stringify(ready.body));
+      assert.equal(ready.body.checks.redis, false);
+    } finally {
+      if (redis.exitCode === null && redis.signalCode === null) redis.kill("SIGKILL");
+    }
+  });
+});
