@@ -81,3 +81,22 @@ test("a lease found in another node's hands at renewal ends the local session", 
     assert.deepEqual(await a!.owner("s3"), { nodeId: "n1", address: "http://10.0.0.1:8935" });
   }, 1000),
 );
+
+test("a lease released before its stream had a timeline (refused admission) does not vouch for the last owner's numbers", { skip: services.skip, timeout: 20_000 }, () =>
+  withNodes(2, async ([a, b]) => {
+    const la = await a!.acquire("s4", "sess-a", () => {});
+    assert.equal(la.ok, true);
+    a!.track("s4", () => ({ source: { nextMsn: 3, discontinuities: 1 } }));
+    await sleep(400);
+    await a!.stop(); // died
+    const lb = await waitFor("the lease free", async () => {
+      const r = await b!.acquire("s4", "sess-b", () => {});
+      return r.ok ? r : undefined;
+    }, 5000, 100);
+    lb.release(); // e.g. a later admission check refused the publisher
+    await b!.stop();
+    const again = await b!.acquire("s4", "sess-b2", () => {});
+    assert.equal(again.ok, true);
+    if (again.ok) assert.deepEqual(again.continuation, { source: { nextMsn: 4, discontinuities: 1 } });
+  }, 1000),
+);

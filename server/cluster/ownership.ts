@@ -178,7 +178,8 @@ export class StreamLeases {
   }
 
   private async renew(h: Held, final = false): Promise<void> {
-    const fields: Array<string | number> = [FINAL, final ? "1" : "0"];
+    // "Exact" only when this session's own numbers are written with it (a refused admission has none).
+    const fields: Array<string | number> = [FINAL, final && h.continuation ? "1" : "0"];
     try {
       for (const [rendition, c] of Object.entries(h.continuation?.() ?? {})) fields.push(rendition, `${c.nextMsn}:${c.discontinuities}`);
     } catch (err) {

@@ -237,8 +237,11 @@ describe("cluster behind HAProxy: three nodes, one public URL", { skip: services
       const seg = await fetch(`${hls}/${rendition.replace(/index\.m3u8$/, "")}${newSegs.at(-1)}.ts`);
       assert.equal(seg.status, 200);
       await seg.arrayBuffer();
-      const after = await api("GET", "/v1/cluster");
-      assert.equal(after.body.nodes.length, 2, "the dead node's heartbeat expired");
+      // The dead node's heartbeat lives 6 s after its last beat.
+      const after = await waitFor("the dead node gone from GET /v1/cluster", async () => {
+        const r = await api("GET", "/v1/cluster");
+        return r.status === 200 && r.body.nodes.length === 2 ? r : undefined;
+      }, 10_000, 250);
       assert.equal((after.body.nodes as Array<{ streams: string[] }>).filter((n) => n.streams.includes(id)).length, 1);
       console.log(`# takeover: HLS going on from another node ${takeoverMs} ms after the SIGKILL`);
 
