@@ -20,7 +20,7 @@
 // path (a GET of a Wharf URL waits for its copy). A copy is tried 3 times; if it still
 // fails, the orchestrator is penalised, the result answers 502 and the request is
 // refunded (billing.refund).
-import { Response, type Dispatcher, type FormData } from "undici";
+import type { Dispatcher, FormData } from "undici";
 import { v7 as uuidv7 } from "uuid";
 import { exchange, type Exchange } from "../../protocol/http-exchange.ts";
 import { orchestratorDispatcher } from "../../protocol/http-agent.ts";
@@ -31,9 +31,9 @@ import type { Cancellation } from "./cancellation.ts";
 import { QueueRefusal, type AdmissionQueue } from "./admission-queue.ts";
 import type { AiCandidate, AiOrchestratorSource, AiPaymentTicket, AiPayments, NoCandidateReason } from "./orchestrators.ts";
 import { PaymentRefusal } from "../../protocol/payments/balance-session.ts";
-import { sniffContentType } from "../../protocol/ai/media-facts.ts";
-import type { ReservedResult, ResultStore } from "./results.ts";
-import { fetchResult } from "./result-fetch.ts";
+import type { ResultStore } from "./results.ts";
+import { OrchestratorFault, ResultRehosting, type PendingCopy } from "./result-rehosting.ts";
+import { encodeForm, endingWith, parseJson, sdkErrorBody } from "./upstream-body.ts";
 import { feeWei, usedUnits, type PipelineSpec } from "../../protocol/ai/spec.ts";
 import { StreamedUsage } from "./stream-usage.ts";
 
@@ -55,7 +55,7 @@ export class AiHttpError extends Error {
 }
 
 /** The orchestrator misbehaved after answering 200 (bad body, result not fetchable): penalise and retry. */
-export class OrchestratorFault extends Error {}
+export { OrchestratorFault };
 
 export interface AiUsage {
   keyId: string;
@@ -80,12 +80,6 @@ export interface AiBilling {
   refund?(requestId: string, reason: string): Promise<void>;
   /** A streamed answer ended having used other units than recorded: bring the request's charge to them (optional). */
   settle?(requestId: string, final: { units: number; orchestratorCostWei: bigint }): Promise<void>;
-}
-
-/** A result URL answered to the client whose bytes are still on the orchestrator. */
-interface PendingCopy {
-  reserved: ReservedResult;
-  target: URL;
 }
 
 export interface AiServiceOptions {
@@ -154,50 +148,23 @@ const laneOf = (spec: PipelineSpec, model: string) => `${spec.pipeline}\n${model
 /** Orchestrators' answers quoted in a 503 (a request waiting in the queue may try many times). */
 const MAX_PROBLEMS = 16;
 
-/** Yields `body` (each chunk shown to `usage` first) and runs `onEnd` once it is over: read to the end, failed, or left by its reader. */
-async function* endingWith(body: AsyncIterable<Uint8Array>, usage: StreamedUsage | undefined, onEnd: () => void): AsyncGenerator<Uint8Array> {
-  try {
-    if (!usage) yield* body;
-    else {
-      for await (const chunk of body) {
-        usage.feed(chunk);
-        yield chunk;
-      }
-    }
-  } finally {
-    onEnd();
-  }
-}
-
-/** A body for undici's dispatch: FormData is encoded here (multipart, with its boundary). */
-async function encodeForm(fd: FormData): Promise<{ body: Buffer; contentType?: string }> {
-  const r = new Response(fd);
-  return { body: Buffer.from(await r.arrayBuffer()), contentType: r.headers.get("content-type") ?? undefined };
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-/** `{"detail": ...}` from an orchestrator error body, else the text as `{"detail": {"msg"}}`. */
-function sdkErrorBody(text: string, status: number): unknown {
-  const j = parseJson(text) as { detail?: unknown; error?: unknown; message?: unknown } | undefined;
-  if (j && typeof j === "object" && "detail" in j) return j;
-  if (j && typeof j === "object" && typeof j.message === "string") return { detail: { msg: j.message } };
-  return { detail: { msg: text.trim() || `orchestrator answered ${status}` } };
-}
-
 const PAYMENT_WORDS = /balance|payment|ticket|credential|auth ?token|capped|price/i;
 
 export class AiService {
   private readonly dispatcher: Dispatcher;
   private readonly random = new RandomPool();
+  private readonly rehosting: ResultRehosting;
   constructor(private readonly opts: AiServiceOptions) {
     this.dispatcher = opts.dispatcher ?? orchestratorDispatcher();
+    this.rehosting = new ResultRehosting({
+      publicUrl: opts.publicUrl,
+      results: opts.results,
+      allowForeignResultUrls: opts.allowForeignResultUrls,
+      dispatcher: this.dispatcher,
+      timeoutMs: opts.timeoutMs,
+      refund: opts.billing.refund ? (id, reason) => opts.billing.refund!(id, reason) : undefined,
+      reportFailure: (address, reason, requestId) => opts.source.reportFailure(address, reason, requestId),
+    });
   }
 
   async run(job: AiJob): Promise<AiOutcome> {
@@ -280,7 +247,7 @@ export class AiService {
               throw AiHttpError.msg(500, "usage could not be recorded; the result is withheld and nothing was billed");
             }
             log.debug({ requestId, orchestrator: cand.address, costWei: String(costWei) }, "usage recorded");
-            if (copies.length) this.deliver(copies, cand, requestId);
+            if (copies.length) this.rehosting.deliver(copies, cand, requestId);
             return outcome;
           }
           for (const c of copies) c.reserved.abandon();
@@ -369,7 +336,7 @@ export class AiService {
     try {
       const b = job.body();
       const { body, contentType } = typeof b.body === "string" ? (b as { body: string; contentType?: string }) : await encodeForm(b.body);
-      const target = this.target(cand.serviceUrl);
+      const target = this.rehosting.target(cand.serviceUrl);
       const headers: Record<string, string> = { ...aiRequestHeaders(spec.capability, job.model, ticket?.authToken ?? cand.authToken), "x-request-id": requestId };
       if (ticket?.payment) headers[PAYMENT_HEADER] = ticket.payment;
       if (contentType) headers["content-type"] = contentType;
@@ -401,7 +368,7 @@ export class AiService {
         const json = parseJson(res.body.toString("utf8"));
         if (!json || typeof json !== "object" || Array.isArray(json)) throw new OrchestratorFault(`answered 200 with a body that is not a JSON object`);
         settle("done");
-        const out = await this.finish(spec, json as Record<string, unknown>, cand, copies);
+        const out = await this.rehosting.finish(spec, json as Record<string, unknown>, cand, copies);
         src.reportSuccess(cand.address, performance.now() - t0);
         return { kind: "ok", paidWei, outcome: { kind: "json", body: out, candidate: cand } };
       }
@@ -431,112 +398,5 @@ export class AiService {
       offCancel?.();
       if (!keepOpen) clearTimeout(timer);
     }
-  }
-
-  /** Origin and path of a service URL (cached: the same few orchestrators answer every request). */
-  private readonly targets = new Map<string, { origin: string; host: string; basePath: string }>();
-  private target(serviceUrl: string): { origin: string; host: string; basePath: string } {
-    let t = this.targets.get(serviceUrl);
-    if (t === undefined) {
-      const u = new URL(serviceUrl);
-      t = { origin: u.origin, host: u.host, basePath: u.pathname.replace(/\/+$/, "") };
-      if (this.targets.size > 10_000) this.targets.clear();
-      this.targets.set(serviceUrl, t);
-    }
-    return t;
-  }
-
-  /** Check the answer's shape and re-host every media URL under Wharf. */
-  private async finish(spec: PipelineSpec, j: Record<string, unknown>, cand: AiCandidate, copies: PendingCopy[]): Promise<Record<string, unknown>> {
-    switch (spec.result) {
-      case "images":
-      case "video": {
-        const images = j.images;
-        if (!Array.isArray(images) || images.length === 0) throw new OrchestratorFault("answer has no images");
-        const out = await Promise.all(
-          images.map(async (im: { url?: unknown; seed?: unknown; nsfw?: unknown }) => {
-            if (!im || typeof im.url !== "string") throw new OrchestratorFault("an image has no url");
-            return {
-              url: await this.rehost(im.url, cand, copies),
-              seed: typeof im.seed === "number" && Number.isFinite(im.seed) ? Math.trunc(im.seed) : 0,
-              nsfw: im.nsfw === true,
-            };
-          }),
-        );
-        return { images: out };
-      }
-      case "audio": {
-        const a = j.audio as { url?: unknown } | undefined;
-        if (!a || typeof a.url !== "string") throw new OrchestratorFault("answer has no audio.url");
-        return { audio: { url: await this.rehost(a.url, cand, copies) } };
-      }
-      case "text":
-        if (typeof j.text !== "string") throw new OrchestratorFault("answer has no text");
-        return { text: j.text };
-      case "chunks":
-        if (typeof j.text !== "string") throw new OrchestratorFault("answer has no text");
-        return { text: j.text, chunks: Array.isArray(j.chunks) ? j.chunks : [] };
-      case "masks":
-        for (const k of ["masks", "scores", "logits"]) if (typeof j[k] !== "string") throw new OrchestratorFault(`answer has no ${k}`);
-        return { masks: j.masks, scores: j.scores, logits: j.logits };
-      case "llm":
-        if (!Array.isArray(j.choices)) throw new OrchestratorFault("answer has no choices");
-        return j;
-    }
-  }
-
-  /** A Wharf URL for a result: data URIs are stored now, orchestrator URLs are checked and queued for copying. */
-  private async rehost(url: string, cand: AiCandidate, copies: PendingCopy[]): Promise<string> {
-    const base = this.opts.publicUrl().replace(/\/+$/, "");
-    if (url.startsWith("data:")) {
-      const comma = url.indexOf(",");
-      if (comma < 0) throw new OrchestratorFault("malformed data URI");
-      const meta = url.slice(5, comma);
-      const isB64 = /;base64$/i.test(meta);
-      const data = isB64 ? Buffer.from(url.slice(comma + 1), "base64") : Buffer.from(decodeURIComponent(url.slice(comma + 1)), "utf8");
-      const declared = meta.replace(/;base64$/i, "").split(";")[0]!.trim();
-      const stored = await this.opts.results.putBuffer(data, declared && declared !== "application/octet-stream" ? declared : sniffContentType(data));
-      return `${base}/v1/results/${stored.id}`;
-    }
-    let target: URL;
-    try {
-      target = new URL(url, `${cand.serviceUrl.replace(/\/+$/, "")}/`);
-    } catch {
-      throw new OrchestratorFault(`unusable result URL "${url.slice(0, 200)}"`);
-    }
-    if (target.protocol !== "http:" && target.protocol !== "https:") throw new OrchestratorFault(`unsupported result URL scheme ${target.protocol}`);
-    const svc = this.target(cand.serviceUrl);
-    if (!this.opts.allowForeignResultUrls && target.host !== svc.host) {
-      throw new OrchestratorFault(`result URL ${target.origin} is not on the orchestrator (${svc.origin})`);
-    }
-    const reserved = this.opts.results.reserve();
-    copies.push({ reserved, target });
-    return `${base}/v1/results/${reserved.id}`;
-  }
-
-  /** Copies a request's results in the background; on failure: penalty, 502 for the URL, refund. */
-  private deliver(copies: PendingCopy[], cand: AiCandidate, requestId: string): void {
-    const { memoryItemBytes, maxItemBytes } = this.opts.results;
-    const fetchOpts = { dispatcher: this.dispatcher, timeoutMs: this.opts.timeoutMs, memoryItemBytes, maxItemBytes };
-    // The message a GET of the result answers with (502) when the copy failed.
-    const refunded = this.opts.billing.refund ? "; the request was not billed" : "";
-    const copy = (target: URL) => () =>
-      fetchResult(target, fetchOpts).catch((err: Error) => {
-        throw new Error(`${err.message}${refunded}`);
-      });
-    // Started on the next turn of the event loop: the answer, sent in this one, goes out
-    // before the copy's request to the orchestrator.
-    const started = new Promise<void>((resolve) => setImmediate(resolve));
-    void Promise.all(copies.map((c) => started.then(() => c.reserved.fill(copy(c.target))))).then(async (ok) => {
-      if (ok.every(Boolean)) return;
-      const reason = `result could not be copied from ${cand.address}`;
-      log.warn({ requestId, orchestrator: cand.address }, reason);
-      this.opts.source.reportFailure(cand.address, reason, requestId);
-      try {
-        await this.opts.billing.refund?.(requestId, reason);
-      } catch (err) {
-        log.error({ requestId, err: (err as Error).message }, "refunding an undelivered AI result failed");
-      }
-    });
   }
 }
