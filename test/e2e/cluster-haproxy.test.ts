@@ -182,6 +182,13 @@ describe("cluster behind HAProxy: three nodes, one public URL", { skip: services
       assert.match(String(refusal.body), /wharf_ingest_rejected_total\{[^}]*status="409"[^}]*\} [1-9]/, "refused with 409 on the other node");
       assert.equal((await get(renditionUrl)).status, 200);
 
+      // --- A request already proxied once is answered where it lands (no loops): here, not live.
+      const direct = `${others[0]!.http}/v1/streams/${id}/hls/${rendition}`;
+      assert.equal((await get(direct)).status, 200, "proxied to the owner");
+      const marked = await get(direct, { "x-wharf-proxied-by": "node_test" });
+      assert.equal(marked.status, 404, marked.text);
+      assert.equal(marked.headers.get("x-wharf-node"), entryNode(await get(`${others[0]!.http}/readyz`)));
+
       // --- WHEP through the load balancer (the offer proxied to the owner; media over loopback UDP).
       const player = await playWhep(`${lb}/v1/streams/${id}/whep`, { audio: false });
       try {
@@ -216,9 +223,14 @@ describe("cluster behind HAProxy: three nodes, one public URL", { skip: services
 
       // --- SIGKILL of the owner: the publisher reconnects through the LB, the same URL goes on elsewhere.
       owner.proc.kill("SIGKILL");
+      const killedAt = Date.now();
       await pub.stop(200);
       nodes = nodes.filter((n) => n !== owner);
-      const killedAt = Date.now();
+      // Its lease lives on a few seconds: the other nodes say the owner does not answer.
+      const unreachable = await get(direct);
+      assert.equal(unreachable.status, 503, unreachable.text);
+      assert.equal(JSON.parse(unreachable.text).error, "Service Unavailable");
+      assert.match(JSON.parse(unreachable.text).message, /did not answer/);
       pub = await waitFor("the publisher accepted again through the LB", async () => {
         const p = pushTestPattern(`${lbRtmp}/${streamKey}`, { size: "320x180" });
         const exited = await Promise.race([p.exited.then(() => true), sleep(2500).then(() => false)]);
