@@ -63,6 +63,7 @@ export interface OwnerProxyOptions {
 export function registerOwnerProxy(app: FastifyInstance, opts: OwnerProxyOptions): void {
   const resultKey = (id: string) => `${opts.prefix}result:${id}`;
   const sessionKey = (id: string) => `${opts.prefix}session:${id}`;
+  let lastRedisWarning = 0;
 
   app.addHook("onRequest", async (req, reply) => {
     if (req.headers[PROXIED_HEADER] !== undefined) return; // proxied once already: answered here
@@ -74,7 +75,10 @@ export function registerOwnerProxy(app: FastifyInstance, opts: OwnerProxyOptions
       owner = t.kind === "stream" ? await opts.leases.owner(t.id) : await storedOwner(t.kind === "result" ? resultKey(t.id) : sessionKey(t.id));
     } catch (err) {
       // Redis away: answer from what this node has (refusing new work is /readyz's and admission's job).
-      log.warn({ err: (err as Error).message }, "cannot read an owner from Redis: answering locally");
+      if (Date.now() - lastRedisWarning > 10_000) {
+        lastRedisWarning = Date.now();
+        log.warn({ err: (err as Error).message }, "cannot read owners from Redis: answering locally");
+      }
       return;
     }
     if (!owner || owner.nodeId === opts.nodeId) return;
