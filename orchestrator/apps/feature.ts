@@ -22,6 +22,8 @@ export const DEFAULT_APP_PAYMENT_INTERVAL_MS = 5000;
 /** A 402 challenge's manifest id is good for this long. */
 const CHALLENGE_TTL_MS = 60_000;
 const PIXELS_720P = 1280 * 720;
+/** Ended sessions whose reason is remembered for the gateway's next look. */
+const MAX_ENDED_REMEMBERED = 1000;
 
 export interface AppsFeatureOptions {
   /** go-livepeer -liveRunnerConfig JSON file. */
@@ -71,11 +73,15 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
   const byoc = new Map<string, ByocCapability>();
   const paymentIntervalMs = opts.paymentIntervalMs ?? DEFAULT_APP_PAYMENT_INTERVAL_MS;
 
+  /** Why recent sessions ended, for the gateway's next look at the session (bounded). */
+  const endedReasons = new Map<string, string>();
   const endSession = (s: AppSession, reason: string, ctx: FeatureContext): void => {
     if (s.endedReason) return;
     s.endedReason = reason;
     if (s.timer) clearInterval(s.timer);
     sessions.delete(s.id);
+    endedReasons.set(s.id, reason);
+    if (endedReasons.size > MAX_ENDED_REMEMBERED) endedReasons.delete(endedReasons.keys().next().value!);
     runners.release(s.runner);
     ctx.log.info({ session: s.id, runner: s.runner.id, reason }, "app session ended");
   };
@@ -157,6 +163,11 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
     runners,
     capabilities: () => [],
     async register(app: FastifyInstance, ctx: FeatureContext) {
+      // A runner that fails its health check takes its sessions' state with it: they end (the
+      // gateway sees 404 with the reason at its next look and ends its customer's session).
+      runners.onUnhealthy = (r) => {
+        for (const s of [...sessions.values()]) if (s.runner.id === r.id) endSession(s, `runner ${r.id} failed its health check: ${r.lastHealthError}`, ctx);
+      };
       await runners.start(opts.healthIntervalMs ?? DEFAULT_RUNNER_HEALTH_INTERVAL_MS);
 
       app.get("/discovery", async (): Promise<DiscoveryEntry[]> => [
@@ -241,7 +252,10 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
 
         sub.get<{ Params: { runner: string; id: string } }>("/apps/:runner/session/:id", async (req, reply) => {
           const s = sessions.get(req.params.id);
-          if (!s) return reply.code(404).send({ error: "not_found", message: `no session ${req.params.id}` });
+          if (!s) {
+            const why = endedReasons.get(req.params.id);
+            return reply.code(404).send({ error: "not_found", message: why ? `session ${req.params.id} ended: ${why}` : `no session ${req.params.id}` });
+          }
           return { session_id: s.id, runner: s.runner.id, app: s.runner.app };
         });
 

@@ -162,9 +162,13 @@ export class RunnerTable {
     r.used = Math.max(0, r.used - 1);
   }
 
+  /** Called when a runner that was healthy fails its health check (its sessions are lost). */
+  onUnhealthy?: (r: Runner) => void;
+
   async checkAll(): Promise<void> {
     await Promise.all(
       [...this.runners.values()].map(async (r) => {
+        const was = r.healthy;
         try {
           const res = await fetch(r.healthUrl, { signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS) });
           await res.arrayBuffer();
@@ -174,6 +178,7 @@ export class RunnerTable {
           r.healthy = false;
           r.lastHealthError = (err as Error).message;
         }
+        if (was && !r.healthy) this.onUnhealthy?.(r);
       }),
     );
   }

@@ -68,10 +68,15 @@ export function sessionView(publicUrl: string, s: AppSession): Record<string, un
 }
 
 export async function registerAppRoutes(app: FastifyInstance, d: AppRoutesDeps): Promise<void> {
-  const owned = (req: FastifyRequest, id: string): AppSession => {
-    const s = d.sessions.get(id);
+  /** The key's session: running, or (with `ended`) one that ended lately. */
+  const owned = (req: FastifyRequest, id: string, ended = false): AppSession => {
+    const s = ended ? d.sessions.find(id) : d.sessions.get(id);
     const key = req.apiKey as ApiKey;
-    if (!s || (s.keyId !== key.id && !key.scopes.includes("admin"))) throw new AppError(404, "not_found", `no running session ${id}`);
+    if (!s || (s.keyId !== key.id && !key.scopes.includes("admin"))) {
+      const gone = d.sessions.find(id);
+      const why = gone?.endedAt && (gone.keyId === key.id || key.scopes.includes("admin")) ? ` (it ended: ${gone.endReason}${gone.endDetail ? `, ${gone.endDetail}` : ""})` : "";
+      throw new AppError(404, "not_found", `no running session ${id}${why}`);
+    }
     return s;
   };
 
@@ -100,15 +105,15 @@ export async function registerAppRoutes(app: FastifyInstance, d: AppRoutesDeps):
     });
     sub.get<{ Params: { app: string; id: string } }>("/v1/apps/:app/sessions/:id", async (req, reply) => {
       try {
-        return sessionView(d.publicUrl(), owned(req, req.params.id));
+        return sessionView(d.publicUrl(), owned(req, req.params.id, true));
       } catch (err) {
         return sendError(reply, err);
       }
     });
     sub.delete<{ Params: { app: string; id: string } }>("/v1/apps/:app/sessions/:id", async (req, reply) => {
       try {
-        const s = await d.sessions.end(owned(req, req.params.id).id, "stopped");
-        return sessionView(d.publicUrl(), s!);
+        const s = owned(req, req.params.id, true);
+        return sessionView(d.publicUrl(), s.endedAt ? s : (await d.sessions.end(s.id, "stopped")) ?? s);
       } catch (err) {
         return sendError(reply, err);
       }

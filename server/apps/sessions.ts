@@ -17,6 +17,8 @@ import { challengeOf, sessionPayments, type AppPayer } from "./payments.ts";
 
 const log = moduleLogger("apps");
 
+/** Ended sessions kept for GET (state, endReason, endDetail), oldest forgotten first. */
+const MAX_ENDED_KEPT = 1000;
 /** Runners tried for one session before giving up. */
 const MAX_RESERVE_ATTEMPTS = 3;
 const ORCHESTRATOR_CALL_TIMEOUT_MS = 5000;
@@ -85,13 +87,31 @@ async function call(url: string, method: "GET" | "POST", headers: Record<string,
   return { status: res.statusCode, text: await res.body.text() };
 }
 
+/** The `message` of a JSON error answer, else the text (bounded). */
+function messageOf(text: string): string {
+  try {
+    const m = (JSON.parse(text) as { message?: unknown }).message;
+    if (typeof m === "string") return m.slice(0, 300);
+  } catch {
+    /* not JSON */
+  }
+  return text.slice(0, 200);
+}
+
 export class AppSessions {
   private readonly live = new Map<string, Live>();
+  private readonly ended = new Map<string, AppSession>();
 
   constructor(private readonly o: AppSessionsOptions) {}
 
+  /** A running session. */
   get(id: string): AppSession | undefined {
     return this.live.get(id)?.s;
+  }
+
+  /** A running session, or one that ended lately (with its endReason and endDetail). */
+  find(id: string): AppSession | undefined {
+    return this.live.get(id)?.s ?? this.ended.get(id);
   }
 
   list(keyId?: string): AppSession[] {
@@ -191,7 +211,7 @@ export class AppSessions {
         await this.end(l, "orchestrator-unreachable", `orchestrator ${l.s.orchestrator} unreachable: ${(err as Error).message}`);
         return;
       }
-      if (alive.status === 404) await this.end(l, "runner-failed", `the orchestrator ended the session: ${alive.text.slice(0, 200)}`);
+      if (alive.status === 404) await this.end(l, "runner-failed", `the orchestrator ended the session: ${messageOf(alive.text)}`);
     } finally {
       l.busy = false;
     }
@@ -205,7 +225,11 @@ export class AppSessions {
     const pipeline = appPipeline(this.o.accounts.priceBook, l.s.app);
     const costWei = BigInt(Math.ceil(l.s.weiPerSecond * seconds));
     if (!final) {
-      const micros = this.o.accounts.priceBook.charge({ pipeline, units: seconds, durationMs: seconds * 1000, orchestratorCostWei: costWei });
+      // These seconds and what a final bill at the next interval could add (the interval and a
+      // started second) must fit under the cap; else the session ends now, and its final bill
+      // (these seconds and the started one) stays under the cap.
+      const ahead = Math.ceil(this.o.intervalMs / 1000) + 1;
+      const micros = this.o.accounts.priceBook.charge({ pipeline, units: seconds + ahead, durationMs: (seconds + ahead) * 1000, orchestratorCostWei: BigInt(Math.ceil(l.s.weiPerSecond * (seconds + ahead))) });
       const d = await this.o.accounts.checkSpend(l.key, micros);
       if (!d.ok) {
         await this.end(l, "spend-cap", d.message);
@@ -238,6 +262,8 @@ export class AppSessions {
     l.s.endDetail = detail;
     clearInterval(l.timer);
     this.live.delete(l.s.id);
+    this.ended.set(l.s.id, l.s);
+    if (this.ended.size > MAX_ENDED_KEPT) this.ended.delete(this.ended.keys().next().value!);
     if (reason !== "runner-failed" && reason !== "orchestrator-unreachable") {
       await call(`${l.s.reservation.control_url}/stop`, "POST").catch((err: Error) => log.warn({ session: l.s.id, err: err.message }, "stop at the orchestrator failed"));
     }

@@ -2,10 +2,14 @@
 // (WebSocket echo, SSE as the runner sends it, paid per second through the signer and verified by
 // the paying orchestrators, billed per second, DELETE releases the runner), single-shot requests
 // (proxied, billed, moved to another runner when one dies), all runners busy -> 503, a key over its
-// spend cap refused (402), and a BYOC job with go-livepeer's `Livepeer` header.
+// spend cap refused (402), and a BYOC job with go-livepeer's `Livepeer` header. Then, with Wharf
+// configured with only a remote signer: apps found through the signer's discovery, a running session
+// stopped when its key crosses the spend cap, and a session whose runner dies ended with a reason
+// and an app.session_ended event delivered by webhook.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import WebSocket from "ws";
@@ -14,6 +18,7 @@ import { spawnListening, type ListeningProcess } from "../support/listening-proc
 import { startWharf, type WharfProcess } from "../support/wharf.ts";
 import { waitFor } from "../support/wait.ts";
 import { encodeByocHeader, type DiscoveryEntry } from "../../protocol/apps/live-runner.ts";
+import { verifySignature } from "../../server/webhooks/signature.ts";
 
 const SESSION_APP = encodeURIComponent("example/echo");
 const RUN_APP = encodeURIComponent("example/json");
@@ -187,5 +192,99 @@ describe("apps through Wharf", { timeout: 180_000 }, () => {
     }, 15_000, 300);
     assert.ok(Number(none.headers.get("retry-after")) >= 1);
     assert.match(((await none.json()) as { message: string }).message, /busy|unreachable/);
+  });
+});
+
+describe("apps through a signer's discovery; sessions that end on their own", { timeout: 120_000 }, () => {
+  let r3: ListeningProcess;
+  let signer: ListeningProcess;
+  let c: OrchestratorProcess;
+  let w: WharfProcess;
+  let receiver: Server;
+  let secret = "";
+  const got: Array<{ type: string; data: Record<string, any>; signatureValid: boolean }> = [];
+  const ended = (sessionId: string) => () => got.find((g) => g.type === "app.session_ended" && g.data.sessionId === sessionId);
+
+  before(async () => {
+    const dir = mkdtempSync(join(tmpdir(), "wharf-e2e-apps-signer-"));
+    receiver = createServer(async (req, res) => {
+      let body = "";
+      for await (const chunk of req) body += chunk;
+      const json = JSON.parse(body) as { type: string; data: Record<string, unknown> };
+      got.push({ type: json.type, data: json.data, signatureValid: verifySignature(secret, body, String(req.headers["wharf-signature"]), Math.floor(Date.now() / 1000)) });
+      res.writeHead(204).end();
+    });
+    await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
+    r3 = await spawnListening("orchestrator/example-runner/main.ts", ["--name", "r3"]);
+    // Priced batch AI so the development signer lists the orchestrator; its apps come from its /discovery.
+    c = await startOrchestratorProcess(
+      ["--no-live", "--price-per-unit", "1", "--ai-prices", JSON.stringify({ "text-to-image": 2 }), "--runners", runnersFile(dir, "c", r3.url), "--runner-health-ms", "300"],
+      { http: true },
+    );
+    signer = await spawnListening("signer/main.ts", ["--port", "0", "--http", "--data-dir", join(dir, "signer"), "--orchestrators", c.url, "--discovery-interval", "1"]);
+    w = await startWharf({ env: { WHARF_REMOTE_SIGNER_URL: signer.url, WHARF_LIVE_PAYMENT_INTERVAL: "1", WHARF_WEBHOOK_ALLOW_PRIVATE: "true" } });
+    const hook = await w.api("POST", "/v1/webhooks", { url: `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`, events: ["app.session_ended"] });
+    assert.equal(hook.status, 201, JSON.stringify(hook.body));
+    secret = hook.body.secret;
+  });
+  after(async () => {
+    await w?.stop();
+    await c?.kill();
+    for (const p of [r3, signer]) p?.proc.kill("SIGKILL");
+    receiver?.closeAllConnections();
+    receiver?.close();
+  });
+
+  test("with only remoteSignerUrl, the apps of the orchestrators the signer lists are discovered", async () => {
+    const orchs = await waitFor("orchestrator found through the signer", async () => {
+      const r = await w.api("GET", "/v1/orchestrators");
+      return r.body.orchestrators.some((o: { apps?: { runners: unknown[] } }) => (o.apps?.runners.length ?? 0) > 0) ? r.body.orchestrators : undefined;
+    }, 20_000, 250);
+    assert.equal(orchs.length, 1);
+    assert.equal(orchs[0].address, c.url);
+    const apps = (await w.api("GET", "/v1/apps")).body.apps as Array<{ app: string; capacityAvailable: number }>;
+    assert.deepEqual(apps.map((x) => x.app).sort(), ["example/echo", "example/json"]);
+  });
+
+  test("a running session is stopped when its key crosses the spend cap", async () => {
+    // 0.012 USD/hour at Wharf's prices: 20 micro-USD a day is about six seconds of session.
+    const k = await w.api("POST", "/v1/keys", { name: "cap-crossed", scopes: ["ai"], spendCaps: { daily: 0.00002 } });
+    const opened = await w.api("POST", `/v1/apps/${SESSION_APP}/sessions`, undefined, k.body.secret);
+    assert.equal(opened.status, 201, JSON.stringify(opened.body));
+    const event = await waitFor("app.session_ended (spend cap)", ended(opened.body.id), 30_000, 200);
+    assert.ok(event.signatureValid);
+    assert.equal(event.data.reason, "spend-cap");
+    assert.ok(event.data.durationSeconds >= 2, `ran ${event.data.durationSeconds} s before the cap`);
+    const s = await w.api("GET", `/v1/apps/${SESSION_APP}/sessions/${opened.body.id}`, undefined, k.body.secret);
+    assert.equal(s.status, 200);
+    assert.equal(s.body.state, "ended");
+    assert.equal(s.body.endReason, "spend-cap");
+    assert.match(s.body.endDetail, /cap/);
+    const usage = (await w.api("GET", `/v1/usage?key=${k.body.key.id}&pipeline=apps`)).body;
+    assert.ok(usage.total.chargeMicros <= 20, `billed ${usage.total.chargeMicros} micro-USD against a 20 micro-USD cap`);
+    // The runner's slot was given back and a new session of the same key is refused up front.
+    await waitFor("slot released", async () => ((await echoCapacity(c)) === 1) || undefined, 5000, 100);
+    assert.equal((await w.api("POST", `/v1/apps/${SESSION_APP}/sessions`, undefined, k.body.secret)).status, 402);
+  });
+
+  test("a session whose runner dies is ended with a reason and an app.session_ended event", async () => {
+    const opened = await w.api("POST", `/v1/apps/${SESSION_APP}/sessions`, undefined, w.adminKey);
+    assert.equal(opened.status, 201, JSON.stringify(opened.body));
+    const ok = await fetch(`${opened.body.appUrl}v1/json`, { method: "POST", headers: { authorization: `Bearer ${w.adminKey}`, "content-type": "application/json" }, body: "{}" });
+    assert.equal(ok.status, 200);
+    await ok.body?.cancel();
+    r3.proc.kill("SIGKILL");
+    const event = await waitFor("app.session_ended (runner failed)", ended(opened.body.id), 15_000, 100);
+    assert.ok(event.signatureValid);
+    assert.equal(event.data.reason, "runner-failed");
+    assert.match(event.data.detail, /health check/);
+    assert.equal(event.data.orchestrator, c.url);
+    const s = await w.api("GET", `/v1/apps/${SESSION_APP}/sessions/${opened.body.id}`);
+    assert.equal(s.body.state, "ended");
+    assert.equal(s.body.endReason, "runner-failed");
+    // No silent swap: the session's URLs answer 404 with the reason.
+    const gone = await fetch(`${opened.body.appUrl}v1/json`, { method: "POST", headers: { authorization: `Bearer ${w.adminKey}` }, body: "{}" });
+    assert.equal(gone.status, 404);
+    assert.match(((await gone.json()) as { message: string }).message, /ended: runner-failed/);
   });
 });
