@@ -208,6 +208,14 @@ describe("cluster behind HAProxy: three nodes, one public URL", { skip: services
         assert.equal(thumb.headers.get("content-type"), "image/jpeg");
         await thumb.arrayBuffer();
       }
+      // A change the owner must apply (its cached record, its multistream) goes to the owner, body and all.
+      const patched = await fetch(`${others[1]!.http}/v1/streams/${id}`, { method: "PATCH", headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" }, body: JSON.stringify({ multistream: [] }) });
+      const patchedView = (await patched.json()) as { state: string; multistream: unknown[] };
+      assert.equal(patched.status, 200, JSON.stringify(patchedView));
+      assert.equal(patched.headers.get("x-wharf-via"), entryNode(await get(`${others[1]!.http}/readyz`)), "proxied");
+      assert.equal(patched.headers.get("x-wharf-node"), ownerView[0]!.id, "answered by the owner");
+      assert.equal(patchedView.state, "live", "the owner's view (live there)");
+      assert.deepEqual(patchedView.multistream, []);
 
       // --- Batch AI through the load balancer; the results download from any node.
       const answered: string[] = [];
