@@ -290,6 +290,8 @@ export class WebhookDelivery {
     await this.unwatch?.().catch(() => undefined);
     for (const a of this.aborts) a.abort(new Error("wharf stopping"));
     await this.agent.close().catch(() => undefined);
+    // Cluster mode: the rows this node claimed but did not finish go back to the other nodes now, not at the lease's end.
+    await this.store.releaseClaims?.(this.now()).catch((err: Error) => log.warn({ err: err.message }, "webhook claims not handed back (they are taken again when their lease ends)"));
   }
 }
 

@@ -59,6 +59,9 @@ describe("webhook outbox on PostgreSQL", { skip: pg.skip }, () => {
     assert.equal((await s2.claimDue("wh_claim", later, 100, new Set(), later + 60_000)).length, 40);
     await s1.recordAttempt(ids[0]!, { state: "delivered", at: later, nextAttemptAt: later, status: 204, error: null, durationMs: 3 });
     assert.equal((await s1.claimDue("wh_claim", later + 120_000, 100, new Set(), later + 180_000)).length, 39, "a delivered row is never claimed again");
+    // A sender that stops hands its claims back: another takes them at once, not at the lease's end.
+    await s1.releaseClaims(later + 120_000);
+    assert.equal((await s2.claimDue("wh_claim", later + 120_000, 100, new Set(), later + 180_000)).length, 39);
   });
 
   test("an event every node sees (same dedupe key) is kept once per webhook; a deleted webhook's rows are skipped", async () => {

@@ -104,6 +104,10 @@ export class PostgresWebhookStore implements WebhookStore {
     return (await this.sql`DELETE FROM webhook_deliveries WHERE state != 'pending' AND created_at < ${before}`).count;
   }
 
+  async releaseClaims(now: number): Promise<void> {
+    await this.sql`UPDATE webhook_deliveries SET next_attempt_at = ${now}, leased_by = NULL WHERE leased_by = ${this.sender} AND state = 'pending'`;
+  }
+
   /** LISTEN on the change channel (the driver keeps one connection for it and reconnects). */
   async watch(fn: () => void): Promise<() => Promise<void>> {
     const l = await this.sql.listen(WEBHOOKS_CHANNEL, () => fn());

@@ -89,6 +89,8 @@ export interface WebhookStore {
   deliveries(webhookId: string, limit: number): Promise<Delivery[]>;
   /** Drops finished deliveries created before `before` (pending ones are kept whatever their age). */
   prune(before: number): Promise<number>;
+  /** Hands this sender's claimed, unrecorded rows back at once (stopping: another node may send them now). */
+  releaseClaims?(now: number): Promise<void>;
   /** Calls `fn` when webhooks are created or deleted elsewhere (another node); returns the stop. */
   watch?(fn: () => void): Promise<() => Promise<void>>;
 }
