@@ -122,3 +122,20 @@ test("a playlist request for a live stream without a segment waits for the first
   assert.ok(Date.now() - t1 >= 140);
   third.ingest.end("publisher-left");
 });
+
+test("cluster takeover: a packager continues another node's timeline (msn and discontinuity sequence) after an EXT-X-DISCONTINUITY", async () => {
+  const { ingest, hls } = await live();
+  ingest.setSource({ videoCodec: "h264", width: 640, height: 360, fps: 30, audioCodec: "aac", hlsCodecs: "avc1.64001e,mp4a.40.2" });
+  hls.continueFrom({ source: { nextMsn: 42, discontinuities: 3 } });
+  await segment(ingest, 0, 6);
+  await segment(ingest, 1, 6);
+  const text = hls.media("source")!;
+  assert.match(text, /#EXT-X-MEDIA-SEQUENCE:42\n/);
+  assert.match(text, /#EXT-X-DISCONTINUITY-SEQUENCE:3\n/);
+  assert.match(text, /#EXT-X-DISCONTINUITY\n(#[^\n]*\n)*42\.ts\n/);
+  assert.equal(text.match(/#EXT-X-DISCONTINUITY\n/g)?.length, 1);
+  assert.match(text, /\n43\.ts\n/);
+  assert.deepEqual(hls.continuation(), { source: { nextMsn: 44, discontinuities: 4 } });
+  hls.continueFrom({ source: { nextMsn: 10, discontinuities: 0 } }); // behind this timeline: ignored
+  assert.deepEqual(hls.continuation(), { source: { nextMsn: 44, discontinuities: 4 } });
+});
