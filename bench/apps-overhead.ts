@@ -6,7 +6,8 @@
 // told apart from "one more process and hop on this machine". Every program is a separate process;
 // the orchestrator is unpaid, so the numbers are the proxying alone.
 //
-//   node --import tsx bench/apps-overhead.ts [--seconds 5] [--levels 16] [--ws-messages 2000]
+//   node --import tsx bench/apps-overhead.ts [--seconds 5] [--levels 16] [--ws-messages 2000] [--profile DIR]
+// --profile DIR writes a V8 CPU profile of the Wharf process to DIR when it stops.
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,8 +18,9 @@ import { startWharf } from "../test/support/wharf.ts";
 import { startOrchestratorProcess } from "../test/support/orchestrator.ts";
 import { spawnListening } from "../test/support/listening-process.ts";
 import { loadInterleaved } from "./support/load.ts";
+import { cpuSeconds } from "./support/proc.ts";
 
-const { values } = parseArgs({ options: { seconds: { type: "string", default: "5" }, levels: { type: "string", default: "16" }, "ws-messages": { type: "string", default: "2000" } } });
+const { values } = parseArgs({ options: { seconds: { type: "string", default: "5" }, levels: { type: "string", default: "16" }, "ws-messages": { type: "string", default: "2000" }, profile: { type: "string" } } });
 const SECONDS = Number(values.seconds);
 const LEVELS = values.levels!.split(",").map(Number);
 const WS_MESSAGES = Number(values["ws-messages"]);
@@ -50,7 +52,7 @@ writeFileSync(file, JSON.stringify({ runners: [
   { ...common, label: "echo", app: "example/echo", mode: "persistent", capacity: 4 },
 ] }));
 const orch = await startOrchestratorProcess(["--no-ai", "--no-live", "--runners", file], { http: true });
-const wharf = await startWharf({ env: { WHARF_ORCH_ADDR: orch.url, WHARF_LOG_LEVEL: "warn" } });
+const wharf = await startWharf({ env: { WHARF_ORCH_ADDR: orch.url, WHARF_LOG_LEVEL: "warn" }, nodeArgs: values.profile ? ["--cpu-prof", "--cpu-prof-dir", values.profile] : [] });
 const bare = await spawnListening("bench/support/bare-app-proxy.ts", [], { env: { TARGET: orch.url } });
 try {
   const key = (await wharf.api("POST", "/v1/keys", { name: "bench", scopes: ["ai"], rateLimit: { requestsPerMinute: 1_000_000 } })).body.secret as string;
@@ -63,16 +65,28 @@ try {
   };
   console.log(`single-shot JSON, ${SECONDS} s per path per level`);
   for (const c of LEVELS) {
+    // CPU of the proxy process while its own path is loaded (the other paths' slices excluded).
+    const pidOf: Record<string, number | undefined> = { bare: bare.proc.pid, wharf: wharf.proc.pid };
+    const cpu: Record<string, number> = { bare: 0, wharf: 0 };
+    let mark = 0;
+    const onSlice = (target: string, phase: "start" | "end") => {
+      if (!(target in pidOf)) return;
+      const now = cpuSeconds(pidOf[target]) * 1000;
+      if (phase === "start") mark = now;
+      else cpu[target]! += now - mark;
+    };
     const r = await loadInterleaved(c, SECONDS, 1000, {
       direct: post(`${orch.url}/apps/json/app/v1/json`),
       bare: post(`${bare.url}/apps/json/app/v1/json`),
       wharf: post(`${wharf.http}/v1/apps/${APP}/run/v1/json`),
-    });
+    }, onSlice);
     const row = (name: string, x: { p50: number; p99: number; rps: number; errors: number }) =>
       `    ${name.padEnd(6)} p50 ${x.p50.toFixed(2)} p99 ${x.p99.toFixed(2)} ms (${x.rps.toFixed(0)}/s, ${x.errors} errors)` +
       (name === "direct" ? "" : `  added p50 ${(x.p50 - r.direct.p50).toFixed(2)} p99 ${(x.p99 - r.direct.p99).toFixed(2)} ms`);
     console.log(`  ${c} clients\n${row("direct", r.direct)}\n${row("bare", r.bare)}\n${row("wharf", r.wharf)}`);
     console.log(`    wharf minus bare proxy: p50 ${(r.wharf.p50 - r.bare.p50).toFixed(2)} p99 ${(r.wharf.p99 - r.bare.p99).toFixed(2)} ms`);
+    // Slices include an unrecorded ramp, so this is an upper bound per recorded request.
+    console.log(`    proxy CPU per request: bare ${(cpu.bare! / r.bare.requests).toFixed(3)} ms, wharf ${(cpu.wharf! / r.wharf.requests).toFixed(3)} ms`);
   }
   // WebSocket: one session through Wharf; its orchestrator URL directly for comparison.
   const s = (await wharf.api("POST", `/v1/apps/${encodeURIComponent("example/echo")}/sessions`, undefined, key)).body;
