@@ -4,34 +4,29 @@
 import * as grpc from "@grpc/grpc-js";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { moduleLogger, type Logger } from "../core/log.ts";
-import { buildBitstring, Capability, TRANSCODING_CAPABILITIES } from "../protocol/capabilities.ts";
+import { Capability } from "../protocol/capabilities.ts";
 import { GrpcStatusError } from "../protocol/grpc-service.ts";
-import { DecodeError, encodeMessage, type Capabilities, type CapabilityConstraints, type OrchestratorInfo, type Payment, type PriceInfo, type SegData, type TranscodeResult } from "../protocol/messages.ts";
+import { DecodeError, encodeMessage, type OrchestratorInfo, type Payment, type SegData, type TranscodeResult } from "../protocol/messages.ts";
 import { createProtocolServer, type ProtocolServer } from "../protocol/orchestrator-server.ts";
 import { addressFromBytes, checksumAddress } from "../protocol/payments/address.ts";
 import { orchestratorRequestSigValid } from "../protocol/payments/orchestrator-request-sig.ts";
-import { Rational } from "../protocol/payments/rational.ts";
 import { profilesFromSegData } from "../protocol/profiles.ts";
 import { keccak256, parseSegmentHeader, SEGMENT_HEADER } from "../protocol/segment-header.ts";
 import { selfSignedCertificate } from "../protocol/tls.ts";
 import { AuthTokenStore, DEFAULT_TOKEN_TTL_MS } from "./auth-tokens.ts";
-import type { CredentialCheck, FeatureCapability, FeatureContext, InfoRequest, OrchestratorFeature, OrchestratorKnobs, Price, WorkPayment } from "./feature.ts";
+import type { CredentialCheck, FeatureContext, InfoRequest, OrchestratorFeature, OrchestratorKnobs, Price, WorkPayment } from "./feature.ts";
 import { BlobStore } from "./blob-store.ts";
 import { PaymentGate } from "./payments/gate.ts";
 import { Payee, type PaymentsView } from "./payments/payee.ts";
 import { SessionTable } from "./sessions.ts";
+import { AdvertisedOffer, ORCHESTRATOR_VERSION, priceInfo as advertisedPriceInfo, type CapabilityPriceOption } from "./advertised-offer.ts";
 import { transcodeSegment } from "./transcode.ts";
+import { prepareConfigure } from "./control.ts";
 
 /** go-livepeer orchestrators listen on 8935, but so does Wharf on a laptop: the dev orchestrator takes the next port. */
 export const DEFAULT_DEV_ORCHESTRATOR_PORT = 8936;
 
-export const ORCHESTRATOR_VERSION = "0.9.0-wharf-dev";
-
-export interface CapabilityPriceOption extends Price {
-  capability: number;
-  /** Model id; omit for the capability-wide price. */
-  modelId?: string;
-}
+export { ORCHESTRATOR_VERSION, type CapabilityPriceOption };
 
 export interface OrchestratorOptions {
   /** Listen port (0 = any free port; default DEFAULT_DEV_ORCHESTRATOR_PORT, beside Wharf's 8935). */
@@ -121,14 +116,6 @@ export interface RunningOrchestrator {
   readonly stopped: Promise<void>;
 }
 
-function priceInfo(p: Price, capability: number, constraint = ""): PriceInfo {
-  return { pricePerUnit: p.pricePerUnit, pixelsPerUnit: p.pixelsPerUnit, capability, constraint };
-}
-
-function priceOf(r: Rational): Price {
-  return { pricePerUnit: Number(r.num), pixelsPerUnit: Number(r.den) };
-}
-
 export async function startOrchestrator(opts: OrchestratorOptions = {}): Promise<RunningOrchestrator> {
   const log = opts.logger ?? moduleLogger("dev-orchestrator");
   const host = opts.host ?? "127.0.0.1";
@@ -149,91 +136,19 @@ export async function startOrchestrator(opts: OrchestratorOptions = {}): Promise
   const cert = secure ? await selfSignedCertificate({ dir: opts.certDir, hosts: ["localhost", "127.0.0.1", "::1", ...(host !== "127.0.0.1" && host !== "0.0.0.0" ? [host] : [])] }) : undefined;
   let serviceUrl = "";
 
-  const featureCaps = (): FeatureCapability[] => {
-    const all: FeatureCapability[] = [];
-    for (const f of features) {
-      try {
-        all.push(...f.capabilities());
-      } catch (err) {
-        log.warn({ feature: f.name, err: (err as Error).message }, "feature capabilities() failed");
-      }
-    }
-    return all;
-  };
-
-  const buildCapabilities = (fcaps: FeatureCapability[]): Capabilities => {
-    const capacity = sessions.capacity;
-    const caps = new Set<number>(TRANSCODING_CAPABILITIES);
-    const capacities: Record<number, number> = {};
-    for (const c of TRANSCODING_CAPABILITIES) capacities[c] = capacity;
-    const perCapability: Record<number, CapabilityConstraints> = {};
-    for (const fc of fcaps) {
-      caps.add(fc.capability);
-      capacities[fc.capability] = fc.capacity;
-      if (fc.models && Object.keys(fc.models).length > 0) {
-        const models: NonNullable<CapabilityConstraints["models"]> = {};
-        for (const [id, m] of Object.entries(fc.models)) {
-          models[id] = { warm: m.warm, capacity: m.capacity, capacityInUse: m.capacityInUse ?? 0, runnerVersion: m.runnerVersion ?? "" };
-        }
-        perCapability[fc.capability] = { models };
-      }
-    }
-    return {
-      bitstring: buildBitstring(caps),
-      mandatories: [],
-      capacities,
-      version: ORCHESTRATOR_VERSION,
-      constraints: { minVersion: "", PerCapability: perCapability },
-    };
-  };
-
-  const buildPrices = (fcaps: FeatureCapability[]): PriceInfo[] => {
-    const prices = new Map<string, PriceInfo>();
-    for (const fc of fcaps) {
-      if (fc.price) prices.set(`${fc.capability}:`, priceInfo(fc.price, fc.capability));
-      for (const [id, m] of Object.entries(fc.models ?? {})) {
-        if (m.price) prices.set(`${fc.capability}:${id}`, priceInfo(m.price, fc.capability, id));
-      }
-    }
-    for (const p of opts.capabilityPrices ?? []) {
-      prices.set(`${p.capability}:${p.modelId ?? ""}`, priceInfo(p, p.capability, p.modelId ?? ""));
-    }
-    return [...prices.values()];
-  };
-
-  /** The advertised price of a capability's model (its own price, else the capability-wide one, else 0). */
-  const advertisedPrice = (prices: readonly PriceInfo[], capability: number, modelId: string): Price | undefined => {
-    const own = prices.find((p) => p.capability === capability && p.constraint === modelId) ?? prices.find((p) => p.capability === capability && !p.constraint);
-    return own ? { pricePerUnit: own.pricePerUnit ?? 0, pixelsPerUnit: own.pixelsPerUnit || 1 } : undefined;
-  };
-
-  /**
-   * go's PriceInfoForCaps: the sum of the prices of the models the request names per capability;
-   * the transcoding price when that sum is 0 (or no capabilities were named).
-   */
-  const priceForCapabilities = (prices: readonly PriceInfo[], caps: Capabilities | undefined): Price => {
-    let sum = Rational.ZERO;
-    for (const cap of Object.keys(caps?.capacities ?? {})) {
-      const models = caps?.constraints?.PerCapability?.[Number(cap)]?.models;
-      for (const modelId of Object.keys(models ?? {})) {
-        const p = advertisedPrice(prices, Number(cap), modelId);
-        if (p) sum = sum.add(Rational.of(p.pricePerUnit, p.pixelsPerUnit));
-      }
-    }
-    return sum.sign() > 0 ? priceOf(sum) : transcodePrice;
-  };
+  const offer = new AdvertisedOffer({ features, log, capacity: () => sessions.capacity, capabilityPrices: opts.capabilityPrices ?? [], transcodePrice });
 
   const orchestratorInfo = (request: InfoRequest = {}): OrchestratorInfo => {
-    const fcaps = featureCaps();
-    const prices = buildPrices(fcaps);
+    const fcaps = offer.featureCaps();
+    const prices = offer.buildPrices(fcaps);
     if (!request.authToken) counters.tokensIssued++;
     const authToken = request.authToken ?? tokens.issue();
     if (!payee) {
       return {
         transcoder: serviceUrl,
         ticketParams: {},
-        priceInfo: priceInfo(transcodePrice, 0),
-        capabilities: buildCapabilities(fcaps),
+        priceInfo: advertisedPriceInfo(transcodePrice, 0),
+        capabilities: offer.buildCapabilities(fcaps),
         authToken,
         capabilitiesPrices: prices,
         hardware: [],
@@ -244,13 +159,13 @@ export async function startOrchestrator(opts: OrchestratorOptions = {}): Promise
     // Ticket params are bound to the sender and the price they are paid at (both go into the rand).
     const sender = addressFromBytes(request.sender);
     const fixed = request.balanceKey !== undefined ? payee.fixedPrice(checksumAddress(sender), request.balanceKey) : undefined;
-    const price = fixed ?? request.price ?? priceForCapabilities(prices, request.capabilities);
+    const price = fixed ?? request.price ?? offer.priceForCapabilities(prices, request.capabilities);
     return {
       transcoder: serviceUrl,
       ticketParams: payee.ticketParams(sender, price),
-      priceInfo: priceInfo(price, 0),
+      priceInfo: advertisedPriceInfo(price, 0),
       address: payee.address,
-      capabilities: buildCapabilities(fcaps),
+      capabilities: offer.buildCapabilities(fcaps),
       authToken,
       capabilitiesPrices: prices,
       hardware: [],
@@ -260,7 +175,7 @@ export async function startOrchestrator(opts: OrchestratorOptions = {}): Promise
   };
 
   const acceptPayment: FeatureContext["acceptPayment"] = (req, reply, work) => {
-    const price = work.price ?? advertisedPrice(buildPrices(featureCaps()), work.capability, work.modelId) ?? { pricePerUnit: 0, pixelsPerUnit: 1 };
+    const price = work.price ?? offer.advertisedPrice(offer.buildPrices(offer.featureCaps()), work.capability, work.modelId) ?? { pricePerUnit: 0, pixelsPerUnit: 1 };
     return gate.accept(req, reply, work.balanceKey, price);
   };
 
@@ -361,7 +276,7 @@ export async function startOrchestrator(opts: OrchestratorOptions = {}): Promise
 
   if (opts.control) {
     app.post("/wharf/configure", async (req, reply) => {
-      const r = prepareConfigure(req.body);
+      const r = prepareConfigure(req.body, { configure, payee, features });
       if (typeof r === "string") return reply.code(400).send({ error: "invalid_configuration", message: r });
       for (const apply of r) apply();
       return { capacity: sessions.capacity, ...knobs };
@@ -499,44 +414,6 @@ export async function startOrchestrator(opts: OrchestratorOptions = {}): Promise
     if (changes.latencyMs !== undefined) knobs.latencyMs = changes.latencyMs;
     if (changes.failRate !== undefined) knobs.failRate = changes.failRate;
     if (changes.capacity !== undefined) sessions.capacity = changes.capacity;
-  }
-
-  /** A `POST /wharf/configure` body checked whole: an error message, or the changes to apply. */
-  function prepareConfigure(body: unknown): string | Array<() => void> {
-    if (!body || typeof body !== "object" || Array.isArray(body)) return "body must be a JSON object";
-    const changes: Partial<OrchestratorKnobs> & { capacity?: number } = {};
-    const applies: Array<() => void> = [() => configure(changes)];
-    for (const [key, value] of Object.entries(body)) {
-      const isNum = typeof value === "number" && Number.isFinite(value);
-      if (key === "capacity") {
-        if (!isNum || !Number.isInteger(value) || value < 0) return "capacity: expected an integer >= 0";
-        changes.capacity = value;
-      } else if (key === "latencyMs") {
-        if (!isNum || value < 0) return "latencyMs: expected a number >= 0";
-        changes.latencyMs = value;
-      } else if (key === "failRate") {
-        if (!isNum || value < 0 || value > 1) return "failRate: expected a number within 0..1";
-        changes.failRate = value;
-      } else if (key === "payments") {
-        if (!payee) return "payments: payment is not required (start with --require-payment)";
-        const p = value as Record<string, unknown> | null;
-        const blocks = p && typeof p === "object" && !Array.isArray(p) ? p.advanceBlocks : undefined;
-        if (!p || typeof p !== "object" || Array.isArray(p) || Object.keys(p).some((k) => k !== "advanceBlocks") || typeof blocks !== "number" || !Number.isInteger(blocks) || blocks < 0) {
-          return 'payments: expected {"advanceBlocks": integer >= 0}';
-        }
-        applies.push(() => payee.clock.advance(BigInt(blocks)));
-      } else {
-        const f = features.find((x) => x.name === key);
-        if (!f?.prepareConfigure) {
-          const known = ["capacity", "latencyMs", "failRate", ...(payee ? ["payments"] : []), ...features.filter((x) => x.prepareConfigure).map((x) => x.name)];
-          return `unknown field "${key}" (known: ${known.join(", ")})`;
-        }
-        const r = f.prepareConfigure(value);
-        if (typeof r === "string") return `${key}: ${r}`;
-        applies.push(r);
-      }
-    }
-    return applies;
   }
 
   return {
