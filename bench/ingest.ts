@@ -35,6 +35,10 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "20" },
     runs: { type: "string", default: "5" },
     sources: { type: "boolean", default: false },
+    /** Skip the first-playlist phase (CPU/memory iterations). */
+    "load-only": { type: "boolean", default: false },
+    /** Write V8 CPU profiles of Wharf's load phases into this directory (node --cpu-prof). */
+    profile: { type: "string" },
   },
 });
 const STREAM_COUNTS = values.streams.split(",").map(Number);
@@ -76,6 +80,44 @@ function treeRssBytes(pid: number): number {
     }
   }
   return sum;
+}
+
+/** User and system CPU seconds per thread name of `pid` (main thread, GC helpers, libuv workers ...). */
+function threadCpu(pid: number): Map<string, { user: number; system: number }> {
+  const out = new Map<string, { user: number; system: number }>();
+  for (const p of descendants(pid)) {
+    let tids: string[] = [];
+    try {
+      tids = readdirSync(`/proc/${p}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      try {
+        const stat = readFileSync(`/proc/${p}/task/${tid}/stat`, "utf8");
+        const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")).replace(/\d+$/, "#");
+        const key = tid === String(p) ? `main(${name})` : name;
+        const fields = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
+        const t = out.get(key) ?? { user: 0, system: 0 };
+        t.user += Number(fields[11]) / 100;
+        t.system += Number(fields[12]) / 100;
+        out.set(key, t);
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+  return out;
+}
+
+function threadReport(before: Map<string, { user: number; system: number }>, after: Map<string, { user: number; system: number }>, seconds: number): string {
+  const pct = (x: number) => ((x / seconds) * 100).toFixed(1);
+  return [...after]
+    .map(([name, a]) => ({ name, user: a.user - (before.get(name)?.user ?? 0), system: a.system - (before.get(name)?.system ?? 0) }))
+    .filter((t) => t.user + t.system > 0)
+    .sort((x, y) => y.user + y.system - (x.user + x.system))
+    .map((t) => `${t.name} ${pct(t.user)}u+${pct(t.system)}s`)
+    .join(", ");
 }
 
 function dirBytes(dir: string): number {
@@ -155,7 +197,8 @@ http {
 }
 
 async function startWharfServer(): Promise<Server> {
-  const w: WharfProcess = await startWharf({ built: !values.sources, env: { WHARF_LOG_LEVEL: "warn", WHARF_MAX_STREAMS_LIVE: "200", WHARF_RTMP_MAX_CONNECTIONS_PER_ADDRESS: "200" } });
+  const nodeArgs = values.profile ? ["--cpu-prof", "--cpu-prof-dir", values.profile] : undefined;
+  const w: WharfProcess = await startWharf({ built: !values.sources, nodeArgs, env: { WHARF_LOG_LEVEL: "warn", WHARF_MAX_STREAMS_LIVE: "200", WHARF_RTMP_MAX_CONNECTIONS_PER_ADDRESS: "200" } });
   return {
     name: "Wharf",
     pid: w.proc.pid!,
@@ -252,9 +295,12 @@ async function load(server: Server, streams: number): Promise<LoadResult> {
     await waitFor(`${streams} playlists on ${server.name}`, async () => (await Promise.all(targets.map((t) => hasSegment(t.playlistUrl)))).every(Boolean), 60000, 500);
     await sleep(WARMUP_MS);
     const cpu0 = treeCpuSeconds(server.pid);
+    const threads0 = threadCpu(server.pid);
     const t0 = performance.now();
     await sleep(MEASURE_S * 1000);
-    const cpuPercent = ((treeCpuSeconds(server.pid) - cpu0) / ((performance.now() - t0) / 1000)) * 100;
+    const elapsed = (performance.now() - t0) / 1000;
+    const cpuPercent = ((treeCpuSeconds(server.pid) - cpu0) / elapsed) * 100;
+    console.error(`  ${server.name} threads (% of a core, user+system): ${threadReport(threads0, threadCpu(server.pid), elapsed)}`);
     const rssAddedBytes = treeRssBytes(server.pid) - rssBefore;
     const heldBytes = await server.heldBytes();
     const served = (await Promise.all(targets.map((t) => hasSegment(t.playlistUrl)))).filter(Boolean).length;
@@ -282,11 +328,11 @@ async function main(): Promise<void> {
   }
   await loadFile();
 
-  console.error("first playlist: starting both servers");
-  const servers = [await startNginx(), await startWharfServer()];
-  const first = new Map<string, Array<{ playlistMs: number; partMs?: number }>>(servers.map((s) => [s.name, []]));
+  if (!values["load-only"]) console.error("first playlist: starting both servers");
+  const servers = values["load-only"] ? [] : [await startNginx(), await startWharfServer()];
+  const first = new Map<string, Array<{ playlistMs: number; partMs?: number }>>(["nginx-rtmp", "Wharf"].map((name) => [name, []]));
   try {
-    for (let run = 0; run < RUNS; run++) {
+    for (let run = 0; run < (values["load-only"] ? 0 : RUNS); run++) {
       // Alternate who goes first, so drift in the machine's speed hits both alike.
       for (const s of run % 2 ? [...servers].reverse() : servers) {
         const r = await firstPlaylist(s, run);
@@ -316,9 +362,9 @@ async function main(): Promise<void> {
 
   const rows: string[][] = [];
   const f = (name: string) => first.get(name)!;
-  rows.push(["push start -> first playlist with a segment, median of " + RUNS, `${(med(f("nginx-rtmp").map((r) => r.playlistMs)) / 1000).toFixed(2)} s`, `${(med(f("Wharf").map((r) => r.playlistMs)) / 1000).toFixed(2)} s`]);
-  const parts = f("Wharf").map((r) => r.partMs).filter((x): x is number => x !== undefined);
-  rows.push(["first keyframe -> first LL-HLS part served, median (max)", "no LL-HLS", `${(med(parts) / 1000).toFixed(2)} s (${(Math.max(...parts) / 1000).toFixed(2)} s)`]);
+  if (!values["load-only"]) rows.push(["push start -> first playlist with a segment, median of " + RUNS, `${(med(f("nginx-rtmp").map((r) => r.playlistMs)) / 1000).toFixed(2)} s`, `${(med(f("Wharf").map((r) => r.playlistMs)) / 1000).toFixed(2)} s`]);
+  const parts = values["load-only"] ? [] : f("Wharf").map((r) => r.partMs).filter((x): x is number => x !== undefined);
+  if (!values["load-only"]) rows.push(["first keyframe -> first LL-HLS part served, median (max)", "no LL-HLS", `${(med(parts) / 1000).toFixed(2)} s (${(Math.max(...parts) / 1000).toFixed(2)} s)`]);
   for (const [i, n] of STREAM_COUNTS.entries()) {
     const a = loads.get("nginx-rtmp")![i]!;
     const b = loads.get("Wharf")![i]!;

@@ -84,6 +84,21 @@ test("H.264 with B-frames + AAC: streams, packets, keyframes and PTS/DTS match t
   await flvCase("bframes", CLIPS.bframes);
 });
 
+test("the caller may reuse a message's buffer once write returns: the output is the same when each is overwritten after its write", async () => {
+  const { ts, messages } = await flvCase("bframes-reused", CLIPS.bframes);
+  // One shared buffer per kind, as the RTMP server reuses per chunk stream; scribbled over after each write.
+  const shared = { audio: Buffer.alloc(1 << 20), video: Buffer.alloc(1 << 20), script: Buffer.alloc(1 << 20) };
+  const chunks: Buffer[] = [];
+  const remuxer = new FlvToTs({ onData: (c) => chunks.push(Buffer.from(c)) });
+  for (const m of messages) {
+    const buf = shared[m.kind];
+    m.data.copy(buf);
+    remuxer.write({ ...m, data: buf.subarray(0, m.data.length) });
+    buf.fill(0xa5, 0, m.data.length);
+  }
+  assert.ok(Buffer.concat(chunks).equals(ts), "same TS bytes (nothing, e.g. the SPS/PPS put before IDRs, is kept as a view of a message)");
+});
+
 test("H.264 Constrained Baseline without B-frames + AAC 44.1k", async () => {
   await flvCase("no-bframes", CLIPS.noBframes);
 });

@@ -65,8 +65,16 @@ function writePcr(out: Buffer, o: number, base: number): void {
 export function writePes(out: Buffer, off: number, cc: number, u: PesUnit): number {
   const hdrLen = headerLength(u);
   let remaining = hdrLen + u.length;
-  let piece = 0;
-  let pieceOff = 0;
+  // The elementary stream is first laid out whole at the end of the unit's range, then moved into
+  // the packets with copyWithin: one copy per piece and one move per packet, and no view object
+  // per packet (a subarray for each 184 bytes was most of the remuxer's garbage). The packets are
+  // written front to back and never overtake the bytes still to be moved: what precedes an
+  // elementary stream byte in the packets (headers, stuffing) is at most the range's whole overhead.
+  let src = off + pesPacketCount(u) * TS_PACKET_SIZE - u.length;
+  for (let i = 0, at = src; i < u.pieces.length; i++) {
+    out.set(u.pieces[i]!, at);
+    at += u.pieces[i]!.length;
+  }
   let first = true;
   let p = off;
   while (remaining > 0) {
@@ -118,17 +126,9 @@ export function writePes(out: Buffer, off: number, cc: number, u: PesUnit): numb
       q += hdrLen;
       left -= hdrLen;
     }
-    while (left > 0) {
-      const src = u.pieces[piece]!;
-      const n = Math.min(left, src.length - pieceOff);
-      out.set(n === src.length ? src : src.subarray(pieceOff, pieceOff + n), q);
-      q += n;
-      left -= n;
-      pieceOff += n;
-      if (pieceOff === src.length) {
-        piece++;
-        pieceOff = 0;
-      }
+    if (left > 0) {
+      out.copyWithin(q, src, src + left);
+      src += left;
     }
     remaining -= payload;
     first = false;

@@ -231,6 +231,36 @@ test("buffers grow with bytes received, not with the declared length", () => {
   assert.equal(readers.length, 50);
 });
 
+test("reusePayloads: media payloads share one buffer per chunk stream, each exact while delivered; others are their own", () => {
+  const seen: Array<{ payload: Buffer; hex: string }> = [];
+  let reuse = true;
+  const r = new ChunkReader({
+    maxChunkStreams: 8,
+    maxMessageLength: () => 1 << 24,
+    maxInFlightBytes: () => 1 << 26,
+    reusePayloads: () => reuse,
+    onMessage: (m) => seen.push({ payload: m.payload, hex: m.payload.toString("hex") }),
+  });
+  const frames = [bytes(300, 1), bytes(90, 2), bytes(20000, 3), bytes(5, 4)];
+  const data = Buffer.concat([
+    ...frames.map((f, i) => encodeChunks({ csid: 6, typeId: 9, streamId: 1, timestamp: i * 33, payload: f }, 128)),
+    encodeChunks({ csid: 4, typeId: 20, streamId: 0, timestamp: 0, payload: bytes(50, 5) }, 128),
+  ]);
+  feed(r, data, randomCuts(data.length, 40));
+  assert.deepEqual(seen.map((s) => s.hex), [...frames, bytes(50, 5)].map((f) => f.toString("hex")), "each payload exact when delivered");
+  const buffers = seen.slice(0, 4).map((s) => s.payload.buffer);
+  assert.equal(buffers[0], buffers[1], "the second frame reuses the first one's buffer");
+  assert.notEqual(buffers[1], buffers[2], "a longer frame gets a larger buffer ...");
+  assert.equal(buffers[2], buffers[3], "... which is reused in turn");
+  assert.notEqual(seen[4]!.payload.buffer, buffers[3], "a command is never in a reused buffer");
+  reuse = false;
+  seen.length = 0;
+  r.push(Buffer.concat(frames.slice(0, 2).map((f, i) => encodeChunks({ csid: 6, typeId: 9, streamId: 1, timestamp: 200 + i, payload: f }, 128))));
+  assert.equal(seen.length, 2);
+  assert.notEqual(seen[0]!.payload.buffer, buffers[3], "without reuse a frame is not in the reused buffer");
+  assert.equal(seen[0]!.hex, frames[0]!.toString("hex"));
+});
+
 test("abort drops a partial message; a zero-length message is delivered; stop ends parsing", () => {
   const { r, messages } = reader();
   const abort = Buffer.alloc(4);

@@ -7,6 +7,8 @@
 // the declared length, never allocated from the declared length up front, except for audio/video
 // messages of at most 64 KiB (allowed only while publishing), allocated whole at their first chunk.
 
+import { ByteArena } from "../remux/byte-arena.ts";
+
 export interface RtmpMessage {
   /** Chunk stream id it arrived on. */
   csid: number;
@@ -35,6 +37,12 @@ export interface ChunkReaderOptions {
   maxInFlightBytes(): number;
   /** A complete message. May call setChunkSize, abort or stop; they apply to the next chunk. */
   onMessage(message: RtmpMessage): void;
+  /**
+   * Asked when an audio/video message starts: true when onMessage keeps nothing of this message's
+   * payload after it returns (it copies what it needs). The payload may then be a buffer the reader
+   * reuses for its chunk stream's next message: no allocation per frame.
+   */
+  reusePayloads?(): boolean;
 }
 
 export const DEFAULT_CHUNK_SIZE = 128;
@@ -62,7 +70,12 @@ interface ChunkStreamState {
   inProgress: boolean;
   payload: Buffer | null;
   received: number;
+  /** The buffer reused for this chunk stream's media messages (see reusePayloads). */
+  spare: Buffer | null;
 }
+
+/** A reused payload buffer grows in steps of this many bytes (a keyframe or two sets its size). */
+const SPARE_STEP_BYTES = 16 * 1024;
 
 export class ChunkReader {
   private chunkSize = DEFAULT_CHUNK_SIZE;
@@ -74,6 +87,8 @@ export class ChunkReader {
   private chunkRemaining = 0;
   private inFlight = 0;
   private stopped = false;
+  /** Payloads of audio/video messages allocated whole: consecutive slices of shared slabs. */
+  private readonly mediaArena = new ByteArena();
 
   constructor(private readonly opts: ChunkReaderOptions) {}
 
@@ -104,7 +119,10 @@ export class ChunkReader {
   stop(): void {
     this.stopped = true;
     this.pending = EMPTY;
-    for (const s of this.streams.values()) s.payload = null;
+    for (const s of this.streams.values()) {
+      s.payload = null;
+      s.spare = null;
+    }
   }
 
   /** Feeds bytes as they arrived from TCP (any split). Throws ChunkProtocolError. */
@@ -182,7 +200,7 @@ export class ChunkReader {
       }
       s = {
         csid, timestamp: 0, delta: 0, length: 0, typeId: 0, streamId: 0,
-        extended: false, extendedValue: 0, inProgress: false, payload: null, received: 0,
+        extended: false, extendedValue: 0, inProgress: false, payload: null, received: 0, spare: null,
       };
       this.streams.set(csid, s);
     }
@@ -235,20 +253,35 @@ export class ChunkReader {
       // An audio or video message (allowed only once publishing) up to UPFRONT_MESSAGE_BYTES gets
       // its whole buffer at its first chunk (one allocation and no re-copy for an ordinary video
       // frame); anything else, or longer, doubles from the first chunk's size.
-      const upfront = (s.typeId === 8 || s.typeId === 9) && s.length <= UPFRONT_MESSAGE_BYTES ? s.length : 0;
+      const media = s.typeId === 8 || s.typeId === 9;
+      if (media && !s.payload && this.opts.reusePayloads?.()) {
+        if (!s.spare || s.spare.length < s.length) s.spare = Buffer.allocUnsafeSlow(Math.ceil(s.length / SPARE_STEP_BYTES) * SPARE_STEP_BYTES);
+        s.payload = s.spare;
+        this.copyIn(s, buf, pos, n);
+        return;
+      }
+      const upfront = media && s.length <= UPFRONT_MESSAGE_BYTES ? s.length : 0;
       const capacity = Math.min(s.length, Math.max(need, upfront, s.payload ? s.payload.length * 2 : 0));
-      const next = Buffer.allocUnsafe(capacity);
+      // Whole media payloads come from slabs: one allocation for several frames instead of one
+      // each (the remuxer copies them out at once; a slab is freed with its last message).
+      const next = upfront === capacity && !s.payload ? this.mediaArena.take(capacity) : Buffer.allocUnsafe(capacity);
       if (s.payload) s.payload.copy(next, 0, 0, s.received);
       s.payload = next;
     }
-    buf.copy(s.payload, s.received, pos, pos + n);
-    s.received = need;
+    this.copyIn(s, buf, pos, n);
+  }
+
+  private copyIn(s: ChunkStreamState, buf: Buffer, pos: number, n: number): void {
+    s.payload!.set(buf.subarray(pos, pos + n), s.received);
+    s.received += n;
     this.inFlight += n;
   }
 
   private complete(s: ChunkStreamState): void {
-    // Capacity never exceeds the declared length, so a complete payload is exactly the message.
-    const payload = s.payload ?? EMPTY;
+    // Capacity never exceeds the declared length, so a complete payload is exactly the message
+    // (but for a reused buffer, which may be longer).
+    const whole = s.payload ?? EMPTY;
+    const payload = whole.length === s.length ? whole : whole.subarray(0, s.length);
     this.inFlight -= s.received;
     s.inProgress = false;
     s.payload = null;

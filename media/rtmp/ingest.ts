@@ -39,6 +39,8 @@ export async function startRtmpIngest(hub: StreamHub, opts: RtmpIngestOptions): 
     host: opts.host,
     port: opts.port,
     limits: opts.limits,
+    // CodecFacts and FlvToTs copy what they keep (sequence headers; frames into the TS output).
+    mediaListenersCopy: true,
     onLog: (level, msg, fields) => log[level](fields, msg),
     onPublish: async (req, publisher) => {
       if (req.app !== RTMP_APP) return `unknown application "${req.app}" (use /${RTMP_APP}/<streamKey>)`;

@@ -3,6 +3,7 @@ import net from "node:net";
 import { resolveLimits, type RtmpLimits } from "./limits.ts";
 import type { RtmpPublisher, RtmpPublishRequest } from "./publisher.ts";
 import { RtmpSession, type LogLevel } from "./session.ts";
+import { READ_BUFFER_BYTES } from "./socket-input.ts";
 
 export type { RtmpMedia, RtmpMediaKind, RtmpPublisher, RtmpPublishRequest } from "./publisher.ts";
 export type { RtmpLimits } from "./limits.ts";
@@ -22,6 +23,11 @@ export interface RtmpServerOptions {
    * is held and delivered first), a string refuses with NetStream.Publish.BadName and disconnects.
    */
   onPublish(req: RtmpPublishRequest, publisher: RtmpPublisher): Promise<true | string>;
+  /**
+   * The publishers' onMedia listeners keep nothing of `data` after they return (they copy what they
+   * need): the server then reads frames into buffers it reuses. Default false (each message its own).
+   */
+  mediaListenersCopy?: boolean;
   /** Structured log lines; fields never contain a stream key. */
   onLog?(level: LogLevel, msg: string, fields: Record<string, unknown>): void;
 }
@@ -36,6 +42,8 @@ export class RtmpServer {
   private readonly perAddress = new Map<string, number>();
   private refusedSinceLog = 0;
   private lastRefusalLogAt = 0;
+  /** Every connection is read into this one buffer (socket-input.ts): no buffer per read. */
+  private readonly readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
 
   constructor(private readonly opts: RtmpServerOptions) {
     this.limits = resolveLimits(opts.limits);
@@ -56,9 +64,10 @@ export class RtmpServer {
   async start(): Promise<void> {
     if (this.server) throw new Error("RTMP server already started");
     const { host, port } = this.opts;
-    // A small readable high-water mark: a paused publisher socket (see PUBLISH_READ_INTERVAL_MS)
-    // stops being read after one chunk, so what arrives meanwhile waits in the kernel.
-    const server = net.createServer({ highWaterMark: PAUSED_READ_AHEAD_BYTES }, (socket) => this.accept(socket));
+    // Connections arrive paused: the session moves them to its own read buffer (socket-input.ts).
+    // A small readable high-water mark for the fallback (a socket read the ordinary way): a paused
+    // publisher socket (PUBLISH_READ_INTERVAL_MS) stops being read after one chunk.
+    const server = net.createServer({ highWaterMark: PAUSED_READ_AHEAD_BYTES, pauseOnConnect: true }, (socket) => this.accept(socket));
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
         server.close();
@@ -110,6 +119,8 @@ export class RtmpServer {
       this.perAddress.set(address, fromAddress + 1);
       const session: RtmpSession = new RtmpSession(socket, address, {
         limits: this.limits,
+        readBuffer: this.readBuffer,
+        mediaListenersCopy: this.opts.mediaListenersCopy,
         onPublish: (req, publisher) => this.opts.onPublish(req, publisher),
         log: (level, msg, fields) => this.log(level, msg, fields),
         onClosed: () => {

@@ -4,33 +4,18 @@
 // is that this connection is closed. Stream keys are never logged (keyRef() instead).
 import { randomUUID } from "node:crypto";
 import type net from "node:net";
-import { Amf0Error, decodeAmf0, type Amf0Object, type Amf0Value } from "./amf0.ts";
-import { ChunkProtocolError, ChunkReader, type RtmpMessage } from "./chunk-reader.ts";
+import { decodeAmf0, type Amf0Value } from "./amf0.ts";
+import { ChunkReader, type RtmpMessage } from "./chunk-reader.ts";
 import { encodeChunks } from "./chunk-writer.ts";
 import { stripSetDataFrame, type RtmpMediaKind } from "./flv.ts";
-import { HandshakeError, ServerHandshake } from "./handshake.ts";
+import { ServerHandshake } from "./handshake.ts";
 import { IN_FLIGHT_FACTOR, type RtmpLimits } from "./limits.ts";
 import { commandMessage, controlMessage, MessageType, onStatus, UserControlEvent } from "./messages.ts";
 import { PublisherHandle, type RtmpPublisher, type RtmpPublishRequest } from "./publisher.ts";
 import { keyRef } from "./redact.ts";
-
-/** Chunk size the server sends with (its messages are small; this is what ffmpeg and OBS use too). */
-export const OUT_CHUNK_SIZE = 4096;
-/** Window Acknowledgement Size and peer bandwidth announced to the client (bytes). */
-export const SERVER_WINDOW_ACK_SIZE = 5_000_000;
-/** Largest protocol-control or user-control message (they are 4-10 bytes). */
-export const MAX_CONTROL_MESSAGE_BYTES = 64;
-/** createStream calls per connection (a publisher needs one). */
-export const MAX_STREAMS_PER_CONNECTION = 4;
-/** Replies queued to a peer that does not read; beyond this the connection is closed. */
-export const MAX_UNSENT_BYTES = 1024 * 1024;
-/**
- * A publishing socket is read at most this often (what arrives meanwhile waits in the kernel and
- * comes in one read). An encoder writes every RTMP chunk on its own, about 100 reads a second per
- * stream at 2.5 Mb/s; batched, the system CPU of 10 streams fell from about 4.5 % to 2.5 % of a
- * core (bench/ingest.ts). Adds at most this much latency, well under an LL-HLS part.
- */
-export const PUBLISH_READ_INTERVAL_MS = 40;
+import { closeReason, connectReplies, controlAction, forEachAggregateTag, isObject, maxMessageLength, MEDIA_KIND, methodNotFound, withoutQuery } from "./session-rules.ts";
+import { MAX_STREAMS_PER_CONNECTION, MAX_UNSENT_BYTES, OUT_CHUNK_SIZE, SessionProtocolError, type ControlAction } from "./session-rules.ts";
+import { openSocket, ReadBatcher } from "./socket-input.ts";
 
 export type LogLevel = "info" | "warn";
 
@@ -40,29 +25,13 @@ export interface SessionHooks {
   log(level: LogLevel, msg: string, fields: Record<string, unknown>): void;
   /** The socket is gone (exactly once). */
   onClosed(): void;
-}
-
-/** The peer broke the command flow (wrong order, malformed command): the connection is closed. */
-class SessionProtocolError extends Error {
-  override name = "SessionProtocolError";
+  /** The owner's media listeners copy what they keep: a message's buffer may be reused once they return. */
+  mediaListenersCopy?: boolean;
+  /** Read the socket into this buffer (shared: each read is consumed before the next); absent: Node's own buffers. */
+  readBuffer?: Buffer;
 }
 
 type State = "handshake" | "connect" | "connected" | "publish-pending" | "publishing" | "closed";
-
-const MEDIA_KIND: Partial<Record<number, RtmpMediaKind>> = {
-  [MessageType.Audio]: "audio",
-  [MessageType.Video]: "video",
-  [MessageType.DataAmf0]: "script",
-};
-
-function isObject(v: Amf0Value): v is Amf0Object {
-  return typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Date);
-}
-
-function withoutQuery(s: string): string {
-  const q = s.indexOf("?");
-  return q === -1 ? s : s.slice(0, q);
-}
 
 export class RtmpSession {
   readonly id = randomUUID();
@@ -80,28 +49,33 @@ export class RtmpSession {
   private nextStreamId = 1;
   private publishStreamId = 0;
   private publisher?: PublisherHandle;
-  private paused = false;
   private lastMediaAt = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
   private idleTimer?: NodeJS.Timeout;
   private closedNotified = false;
-  private readPause?: NodeJS.Timeout | NodeJS.Immediate;
+  private readonly socket: net.Socket;
+  private readonly batcher: ReadBatcher;
 
+  /** `raw`: the accepted connection, paused (the session reads it from here on). */
   constructor(
-    private readonly socket: net.Socket,
+    raw: net.Socket,
     readonly remoteAddress: string,
     private readonly hooks: SessionHooks,
   ) {
     const { limits } = hooks;
+    const socket = openSocket(raw, hooks.readBuffer, (data) => this.guard(() => this.onData(data)));
+    this.socket = socket;
+    this.batcher = new ReadBatcher(socket);
     this.reader = new ChunkReader({
       maxChunkStreams: limits.maxChunkStreams,
-      maxMessageLength: (typeId) => this.maxMessageLength(typeId),
+      maxMessageLength: (typeId) => maxMessageLength(typeId, limits, this.mediaAllowed),
       maxInFlightBytes: () =>
         IN_FLIGHT_FACTOR * (this.mediaAllowed ? limits.maxMediaMessageBytes : limits.maxCommandMessageBytes),
       onMessage: (m) => this.onMessage(m),
+      // Once publishing, media goes straight to the owner's listeners (nothing is held).
+      reusePayloads: () => hooks.mediaListenersCopy === true && this.state === "publishing",
     });
     socket.setNoDelay(true);
-    socket.on("data", (data: Buffer) => this.guard(() => this.onData(data)));
     socket.on("error", () => {
       // A reset or broken pipe: "close" follows and does the cleanup.
     });
@@ -140,16 +114,7 @@ export class RtmpSession {
       fn();
     } catch (err) {
       try {
-        if (
-          err instanceof ChunkProtocolError ||
-          err instanceof HandshakeError ||
-          err instanceof Amf0Error ||
-          err instanceof SessionProtocolError
-        ) {
-          this.fail(`protocol error: ${err.message}`);
-        } else {
-          this.fail(`internal error: ${(err as Error)?.message ?? String(err)}`);
-        }
+        this.fail(closeReason(err));
       } catch {
         this.socket.destroy();
       }
@@ -203,10 +168,7 @@ export class RtmpSession {
     if (this.closing) return;
     this.closing = true;
     const fields = { ...this.logFields, reason };
-    this.state = "closed";
-    this.reader.stop();
-    this.clearTimers();
-    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.stopWork();
     if (graceful && !this.socket.destroyed) {
       this.socket.end();
       const t = setTimeout(() => this.socket.destroy(), this.hooks.limits.closeGraceMs);
@@ -217,6 +179,15 @@ export class RtmpSession {
     }
     this.endPublish();
     this.log(level, "rtmp connection closed", fields);
+  }
+
+  /** No more parsing, reading or timers. */
+  private stopWork(): void {
+    this.state = "closed";
+    this.reader.stop();
+    this.batcher.stop();
+    this.clearTimers();
+    if (this.idleTimer) clearTimeout(this.idleTimer);
   }
 
   private endPublish(): void {
@@ -234,14 +205,7 @@ export class RtmpSession {
       this.closing = true;
       const wasPublishing = this.state === "publishing";
       const fields = this.logFields;
-      this.state = "closed";
-      this.reader.stop();
-      this.clearTimers();
-      if (this.idleTimer) clearTimeout(this.idleTimer);
-      if (this.readPause) {
-        clearTimeout(this.readPause as NodeJS.Timeout);
-        clearImmediate(this.readPause as NodeJS.Immediate);
-      }
+      this.stopWork();
       this.endPublish();
       this.log("info", wasPublishing ? "rtmp publisher disconnected" : "rtmp connection closed by peer", fields);
     }
@@ -269,77 +233,16 @@ export class RtmpSession {
       this.ackedAt = this.bytesIn;
       this.send(controlMessage.acknowledgement(this.bytesIn));
     }
-    if (this.state === "publishing" && !this.readPause && !this.paused && !this.closing) {
-      // Read a publisher in batches: once what was read is delivered (setImmediate: after the
-      // stream's flow loop), pause, and resume a moment later; the kernel gathers what the
-      // encoder sent meanwhile into one read (the server's small readable high-water mark stops
-      // Node reading ahead while paused).
-      this.readPause = setImmediate(() => {
-        if (this.paused || this.closing) {
-          this.readPause = undefined;
-          return;
-        }
-        this.socket.pause();
-        this.readPause = setTimeout(() => {
-          this.readPause = undefined;
-          if (!this.paused && !this.closing) this.socket.resume();
-        }, PUBLISH_READ_INTERVAL_MS);
-      });
-    }
-  }
-
-  private maxMessageLength(typeId: number): number {
-    switch (typeId) {
-      case MessageType.SetChunkSize:
-      case MessageType.Abort:
-      case MessageType.Acknowledgement:
-      case MessageType.UserControl:
-      case MessageType.WindowAckSize:
-      case MessageType.SetPeerBandwidth:
-        return MAX_CONTROL_MESSAGE_BYTES;
-      case MessageType.CommandAmf0:
-      case MessageType.CommandAmf3:
-        return this.hooks.limits.maxCommandMessageBytes;
-      case MessageType.Audio:
-      case MessageType.Video:
-      case MessageType.DataAmf0:
-      case MessageType.DataAmf3:
-      case MessageType.Aggregate:
-        return this.mediaAllowed ? this.hooks.limits.maxMediaMessageBytes : -1;
-      default:
-        return -1;
-    }
+    // A publisher is read in batches (socket-input.ts): the kernel gathers what the encoder sends meanwhile.
+    if (this.state === "publishing" && !this.closing) this.batcher.afterRead();
   }
 
   private onMessage(m: RtmpMessage): void {
     if (this.closing) return;
     const p = m.payload;
+    const control = controlAction(m.typeId, p, this.hooks.limits);
+    if (control) return this.onControl(control);
     switch (m.typeId) {
-      case MessageType.SetChunkSize: {
-        if (p.length < 4) throw new SessionProtocolError("short Set Chunk Size");
-        const size = p.readUInt32BE(0);
-        const { minChunkSizeBytes: min, maxChunkSizeBytes: max } = this.hooks.limits;
-        if (size < min || size > max) throw new SessionProtocolError(`chunk size ${size} outside ${min}..${max}`);
-        this.reader.setChunkSize(size);
-        return;
-      }
-      case MessageType.Abort:
-        if (p.length < 4) throw new SessionProtocolError("short Abort");
-        this.reader.abort(p.readUInt32BE(0));
-        return;
-      case MessageType.Acknowledgement:
-      case MessageType.SetPeerBandwidth:
-        return;
-      case MessageType.WindowAckSize:
-        if (p.length < 4) throw new SessionProtocolError("short Window Acknowledgement Size");
-        this.ackWindow = p.readUInt32BE(0);
-        return;
-      case MessageType.UserControl:
-        if (p.length < 2) throw new SessionProtocolError("short User Control message");
-        if (p.readUInt16BE(0) === UserControlEvent.PingRequest && p.length >= 6) {
-          this.send(controlMessage.userControl(UserControlEvent.PingResponse, p.readUInt32BE(2)));
-        }
-        return;
       case MessageType.CommandAmf0:
         return this.onCommand(m, decodeAmf0(p));
       case MessageType.CommandAmf3:
@@ -359,6 +262,13 @@ export class RtmpSession {
     }
   }
 
+  private onControl(c: ControlAction): void {
+    if (c.kind === "chunk-size") this.reader.setChunkSize(c.size);
+    else if (c.kind === "abort") this.reader.abort(c.csid);
+    else if (c.kind === "ack-window") this.ackWindow = c.size;
+    else if (c.kind === "ping") this.send(controlMessage.userControl(UserControlEvent.PingResponse, c.value));
+  }
+
   // ---- media ----------------------------------------------------------------
 
   private onMedia(kind: RtmpMediaKind, timestampMs: number, payload: Buffer): void {
@@ -368,29 +278,14 @@ export class RtmpSession {
     const data = kind === "script" ? stripSetDataFrame(payload) : payload;
     if (data.length === 0) return;
     publisher.deliver({ kind, timestampMs, data });
-    if (this.state === "publish-pending" && !this.paused && publisher.heldBytes > this.hooks.limits.maxHeldMediaBytes) {
+    if (this.state === "publish-pending" && !this.batcher.holding && publisher.heldBytes > this.hooks.limits.maxHeldMediaBytes) {
       // Admission is slow: let TCP push back instead of buffering more.
-      this.paused = true;
-      this.socket.pause();
+      this.batcher.hold();
     }
   }
 
-  /** Aggregate message: FLV-style tags whose timestamps are relative to the first one's. */
   private onAggregate(timestamp: number, p: Buffer): void {
-    let pos = 0;
-    let first: number | undefined;
-    while (pos < p.length) {
-      if (p.length - pos < 11) throw new SessionProtocolError("truncated aggregate message");
-      const typeId = p[pos]!;
-      const size = p.readUIntBE(pos + 1, 3);
-      const ts = (p.readUIntBE(pos + 4, 3) | (p[pos + 7]! << 24)) >>> 0;
-      if (pos + 11 + size > p.length) throw new SessionProtocolError("truncated aggregate sub-message");
-      const kind = MEDIA_KIND[typeId];
-      if (!kind) throw new SessionProtocolError(`aggregate sub-message of type ${typeId}`);
-      first ??= ts;
-      this.onMedia(kind, (timestamp + ts - first) >>> 0, p.subarray(pos + 11, pos + 11 + size));
-      pos += 11 + size + 4; // + back-pointer (tolerated missing at the very end)
-    }
+    forEachAggregateTag(timestamp, p, (kind, ts, body) => this.onMedia(kind, ts, body));
   }
 
   private armIdle(): void {
@@ -435,15 +330,7 @@ export class RtmpSession {
         this.send(onStatus(m.streamId, "error", "NetStream.Play.Failed", "RTMP playback is not supported here; use HLS or WebRTC"));
         return this.close("play is not supported", "info", true);
       default:
-        if (transId > 0) {
-          this.send(
-            commandMessage(0, "_error", transId, null, {
-              level: "error",
-              code: "NetConnection.Call.Failed",
-              description: "Method not found.",
-            }),
-          );
-        }
+        if (transId > 0) this.send(methodNotFound(transId));
     }
   }
 
@@ -453,19 +340,12 @@ export class RtmpSession {
     // rtmp://host/live?token=x and OBS's "rtmp://host/live/" both mean app "live".
     this.app = withoutQuery(cmdObj.app).replace(/\/+$/, "");
     this.state = "connected";
-    this.send(controlMessage.windowAckSize(SERVER_WINDOW_ACK_SIZE));
-    this.send(controlMessage.setPeerBandwidth(SERVER_WINDOW_ACK_SIZE, 2));
-    this.send(controlMessage.setChunkSize(OUT_CHUNK_SIZE));
+    const [ackSize, bandwidth, chunkSize, result] = connectReplies(transId);
+    this.send(ackSize!);
+    this.send(bandwidth!);
+    this.send(chunkSize!);
     this.outChunkSize = OUT_CHUNK_SIZE;
-    this.send(
-      commandMessage(
-        0,
-        "_result",
-        transId,
-        { fmsVer: "FMS/3,0,1,123", capabilities: 31 },
-        { level: "status", code: "NetConnection.Connect.Success", description: "Connection succeeded.", objectEncoding: 0 },
-      ),
-    );
+    this.send(result!);
   }
 
   private onCreateStream(transId: number): void {
@@ -488,12 +368,8 @@ export class RtmpSession {
     this.publisher = publisher;
     if (!this.streamName) return this.refuse("missing stream key");
     const req: RtmpPublishRequest = { sessionId: this.id, app: this.app, name: this.streamName, remoteAddress: this.remoteAddress };
-    let decision: Promise<true | string>;
-    try {
-      decision = Promise.resolve(this.hooks.onPublish(req, publisher));
-    } catch (err) {
-      decision = Promise.reject(err);
-    }
+    // A throw inside onPublish rejects the decision like a rejected promise does.
+    const decision = new Promise<true | string>((resolve) => resolve(this.hooks.onPublish(req, publisher)));
     decision.then(
       (d) => this.guard(() => this.decided(d)),
       (err: unknown) => this.guard(() => this.decided(`admission failed: ${(err as Error)?.message ?? String(err)}`)),
@@ -511,10 +387,7 @@ export class RtmpSession {
     this.lastMediaAt = Date.now();
     this.armIdle();
     this.publisher!.accept();
-    if (this.paused && !this.closing) {
-      this.paused = false;
-      this.socket.resume();
-    }
+    if (!this.closing) this.batcher.release();
   }
 
   private refuse(reason: string): void {
