@@ -45,10 +45,9 @@ describe("trickle clients over HTTP (fastify)", () => {
     for (let i = 0; i < 4; i++) {
       const w = await pub.next();
       assert.equal(w.seq, i);
-      await wait(30);
-      // publisher preconnect: the POST for i+1 already reached the server
-      const pre = t.server.getChannel("rt")?.peek(i + 1);
-      assert.ok(pre && pre.fresh, `segment ${i + 1} is preconnected while ${i} is open`);
+      // publisher preconnect: the POST for i+1 reaches the server while i is open, before any
+      // byte of i is written (polled: on a loaded machine the request takes a moment to arrive)
+      await waitFor(() => t.server.getChannel("rt")?.peek(i + 1)?.fresh === true, 3000, `segment ${i + 1} preconnected while ${i} is open`);
       await w.write(`seg${i}-a,`);
       await w.write(`seg${i}-b`);
       await w.end();
