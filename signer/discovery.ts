@@ -2,9 +2,14 @@
 // (--orchestrators) with GetOrchestrator, signed with its own key, and keeps the last answers.
 // Entries are shaped like go-livepeer's: {address, score: 1, capabilities: ["<pipeline>/<model>"]},
 // where a capability counts only if the orchestrator prices it (per model, else its global price)
-// within the signer's configured maximum. No answer yet -> undefined (the route answers 503).
+// within the signer's configured maximum. An orchestrator that offers no priced AI capability but
+// hosts apps (its GET /discovery lists Live Runner runners or BYOC capabilities) is listed with no
+// capabilities: a gateway asking for all orchestrators finds it and reads its apps from its
+// /discovery; one asking for AI capabilities does not. No answer yet -> undefined (the route answers 503).
+import { request } from "undici";
 import type { Logger } from "../core/log.ts";
 import { capabilityToPipeline } from "../protocol/capabilities.ts";
+import { orchestratorDispatcher } from "../protocol/http-agent.ts";
 import { getOrchestrator } from "../protocol/grpc-client.ts";
 import type { OrchestratorInfo } from "../protocol/messages.ts";
 import { signOrchestratorRequest } from "../protocol/payments/orchestrator-request-sig.ts";
@@ -41,6 +46,27 @@ export function discoveryCapabilities(info: OrchestratorInfo, maxPrice?: Rationa
     }
   }
   return out.sort();
+}
+
+/** Answers of GET /discovery larger than this are not read (a runner list is a few KiB). */
+const MAX_APPS_DISCOVERY_BYTES = 1024 * 1024;
+
+/** Whether the orchestrator's GET /discovery (go-livepeer 0.9 Live Runner) lists any runner or BYOC capability. */
+export async function hostsApps(url: string): Promise<boolean> {
+  try {
+    const res = await request(`${url.replace(/\/+$/, "")}/discovery`, { dispatcher: orchestratorDispatcher(), signal: AbortSignal.timeout(DISCOVERY_CALL_TIMEOUT_MS) });
+    if (res.statusCode !== 200 || Number(res.headers["content-length"] ?? 0) > MAX_APPS_DISCOVERY_BYTES) {
+      await res.body.dump();
+      return false;
+    }
+    const text = await res.body.text();
+    if (text.length > MAX_APPS_DISCOVERY_BYTES) return false;
+    const entries = JSON.parse(text) as unknown;
+    if (!Array.isArray(entries)) return false;
+    return entries.some((e) => (Array.isArray(e?.runners) && e.runners.length > 0) || (Array.isArray(e?.byoc) && e.byoc.length > 0));
+  } catch {
+    return false;
+  }
 }
 
 export interface DiscoveryOptions {
@@ -94,7 +120,8 @@ export class OrchestratorDiscovery {
           const info = await getOrchestrator(url, { request, timeoutMs: DISCOVERY_CALL_TIMEOUT_MS });
           const capabilities = discoveryCapabilities(info, this.opts.maxPrice);
           if (capabilities.length === 0) {
-            this.opts.log.info({ orchestrator: url }, "orchestrator offers no priced AI capability: left out of discovery");
+            if (await hostsApps(url)) return { address: url, score: 1, capabilities: [] };
+            this.opts.log.info({ orchestrator: url }, "orchestrator offers no priced AI capability and hosts no app: left out of discovery");
             return undefined;
           }
           return { address: url, score: 1, capabilities };

@@ -219,7 +219,8 @@ export class AppSessions {
 
   /** Bill the whole seconds since the last bill (all of them at the end). False when the spend cap ended the session. */
   private async bill(l: Live, final: boolean): Promise<boolean> {
-    const now = Date.now();
+    // The final bill runs to the moment the session ended, not to when stopping it at the orchestrator returned.
+    const now = final ? (l.s.endedAt ?? Date.now()) : Date.now();
     const seconds = final ? Math.ceil((now - l.lastBilledAt) / 1000) : Math.floor((now - l.lastBilledAt) / 1000);
     if (seconds <= 0) return true;
     const pipeline = appPipeline(this.o.accounts.priceBook, l.s.app);

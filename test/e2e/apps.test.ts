@@ -216,11 +216,9 @@ describe("apps through a signer's discovery; sessions that end on their own", { 
     });
     await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
     r3 = await spawnListening("orchestrator/example-runner/main.ts", ["--name", "r3"]);
-    // Priced batch AI so the development signer lists the orchestrator; its apps come from its /discovery.
-    c = await startOrchestratorProcess(
-      ["--no-live", "--price-per-unit", "1", "--ai-prices", JSON.stringify({ "text-to-image": 2 }), "--runners", runnersFile(dir, "c", r3.url), "--runner-health-ms", "300"],
-      { http: true },
-    );
+    // An orchestrator that hosts only apps (no AI, no live): the signer lists it because its
+    // /discovery lists runners; Wharf reads its apps from that /discovery.
+    c = await startOrchestratorProcess(["--no-ai", "--no-live", "--runners", runnersFile(dir, "c", r3.url), "--runner-health-ms", "300"], { http: true });
     signer = await spawnListening("signer/main.ts", ["--port", "0", "--http", "--data-dir", join(dir, "signer"), "--orchestrators", c.url, "--discovery-interval", "1"]);
     w = await startWharf({ env: { WHARF_REMOTE_SIGNER_URL: signer.url, WHARF_LIVE_PAYMENT_INTERVAL: "1", WHARF_WEBHOOK_ALLOW_PRIVATE: "true" } });
     const hook = await w.api("POST", "/v1/webhooks", { url: `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`, events: ["app.session_ended"] });
@@ -235,7 +233,9 @@ describe("apps through a signer's discovery; sessions that end on their own", { 
     receiver?.close();
   });
 
-  test("with only remoteSignerUrl, the apps of the orchestrators the signer lists are discovered", async () => {
+  test("with only remoteSignerUrl, an apps-only orchestrator the signer lists is found and its apps discovered", async () => {
+    const listed = (await (await fetch(`${signer.url}/discover-orchestrators`)).json()) as Array<{ address: string; capabilities: string[] }>;
+    assert.deepEqual(listed, [{ address: c.url, score: 1, capabilities: [] }]);
     const orchs = await waitFor("orchestrator found through the signer", async () => {
       const r = await w.api("GET", "/v1/orchestrators");
       return r.body.orchestrators.some((o: { apps?: { runners: unknown[] } }) => (o.apps?.runners.length ?? 0) > 0) ? r.body.orchestrators : undefined;
