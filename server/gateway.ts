@@ -103,7 +103,8 @@ export async function startGateway(config: Config): Promise<Gateway> {
     await accounts.close();
     throw err instanceof AccountsError ? new ConfigError(`adminKey (WHARF_ADMIN_KEY): ${err.message}`) : err;
   });
-  const store: StreamCatalog = await AccountsStreamCatalog.open(accounts);
+  const catalog = await AccountsStreamCatalog.open(accounts, { shared: cluster !== undefined }); // cluster: other nodes write streams too
+  const store: StreamCatalog = catalog;
 
   // --- Orchestrators: configured (orchAddr / orchWebhookUrl) or the embedded development network.
   let devNetwork: DevNetwork | undefined;
@@ -228,7 +229,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
   // Membership and GET /v1/cluster; in cluster mode stream leases and the proxy to a stream's owner
   // (its hook goes first, so it is registered before the routes it forwards).
   const scaleOut = startScaleOut({
-    app, hub, hls, cluster,
+    app, hub, hls, cluster, catalog,
     address: () => config.nodeAddress || `http://${displayHost(config.host)}:${(app.server.address() as { port: number } | null)?.port ?? config.httpPort}`,
     adminGuard: auth.requireScope("admin") as never,
     rootDir: REPO_ROOT,
@@ -248,6 +249,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     hub, store, auth, urls,
     multistreamStatus: (id) => multistream.status(id),
     viewers: (id) => ({ hls: hls.audience.count(id), webrtc: webrtc.viewersOf(id) }),
+    liveElsewhere: scaleOut.leases ? async (ids) => new Map([...(await scaleOut.leases!.elsewhere(ids))].map(([id, o]) => [id, o.nodeId])) : undefined,
     onOptionsChanged: (record) => {
       const stream = hub.get(record.id);
       if (stream) multistream.reconcile(stream);

@@ -63,6 +63,8 @@ export interface StreamRoutesContext {
   viewers?: (streamId: string) => { hls: number; webrtc: number };
   /** A stream's options changed (PATCH): live consumers (multistream) catch up. */
   onOptionsChanged?: (record: StreamRecord) => void;
+  /** Cluster mode: which of these streams are live on another node (stream id -> node id). */
+  liveElsewhere?: (streamIds: string[]) => Promise<Map<string, string>>;
 }
 
 export function streamView(ctx: StreamRoutesContext, record: StreamRecord): Record<string, unknown> {
@@ -131,7 +133,13 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: StreamRoutesCont
 
   app.get("/v1/streams", { preHandler: guard }, async (req) => {
     const records = ctx.store.list(ownerFilter(req));
-    return { streams: records.map((r) => streamView(ctx, r)) };
+    const views = records.map((r) => streamView(ctx, r));
+    if (ctx.liveElsewhere) {
+      // Live on another node of the cluster: its details are there (GET /v1/streams/{id} is proxied).
+      const remote = await ctx.liveElsewhere(views.filter((v) => v.state !== "live").map((v) => v.id as string)).catch(() => new Map<string, string>());
+      for (const v of views) if (remote.has(v.id as string)) Object.assign(v, { state: "live", node: remote.get(v.id as string) });
+    }
+    return { streams: views };
   });
 
   app.get("/v1/streams/:id", { preHandler: guard, schema: { params: Type.Object({ id: StreamId }) } }, async (req, reply) => {

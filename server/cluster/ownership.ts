@@ -167,6 +167,21 @@ export class StreamLeases {
     return owner;
   }
 
+  /** The nodes other than this one holding leases on these streams (one Redis round trip). */
+  async elsewhere(streamIds: string[]): Promise<Map<string, StreamOwner>> {
+    const out = new Map<string, StreamOwner>();
+    const ids = streamIds.filter((id) => !this.held.has(id));
+    if (ids.length === 0) return out;
+    const batch = this.redis.pipeline();
+    for (const id of ids) batch.hmget(this.key(id), "node", "address");
+    const answers = (await batch.exec()) ?? [];
+    answers.forEach(([err, v], i) => {
+      const [node, address] = (v ?? []) as Array<string | null>;
+      if (!err && node && address && node !== this.opts.nodeId) out.set(ids[i]!, { nodeId: node, address });
+    });
+    return out;
+  }
+
   /** Forget a cached owner (it did not answer). */
   forget(streamId: string): void {
     this.ownerCache.delete(streamId);

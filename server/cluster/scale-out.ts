@@ -9,9 +9,23 @@ import type { Cluster } from "./cluster.ts";
 import { Membership } from "./membership.ts";
 import { registerOwnerProxy } from "./owner-proxy.ts";
 import { StreamLeases, type HlsContinuation } from "./ownership.ts";
+import { moduleLogger } from "../../core/log.ts";
+
+const log = moduleLogger("cluster");
+
+/** What the scale-out needs of the stream catalog (server/streams/catalog.ts) in cluster mode. */
+export interface SharedCatalog {
+  get(id: string): unknown;
+  refresh(id: string): Promise<unknown>;
+  refreshAll(): Promise<void>;
+}
+
+const STREAM_PATH = /^\/v1\/streams(?:\/([A-Za-z0-9_-]{1,64})(\/[^?]*)?)?(?:\?.*)?$/;
+const MEDIA_SUBPATH = /^\/(hls\/|whep$|whip$|thumbnail\.jpg$)/;
 
 export interface ScaleOutDeps {
   app: FastifyInstance;
+  catalog: SharedCatalog;
   hub: StreamHub;
   hls: HlsService;
   cluster?: Cluster;
@@ -63,6 +77,23 @@ export function startScaleOut(d: ScaleOutDeps): ScaleOut {
     isLocal: (id) => d.hub.get(id)?.live === true,
     blockingWaitMs: d.hls.blockingWaitMs + d.hls.firstSegmentWaitMs,
     resultTtlSec: d.resultTtlSec,
+  });
+  // Streams made or changed on another node: the API reads the database's record (media requests
+  // only when the stream is unknown here; a stream live here has its current record).
+  d.app.addHook("onRequest", async (req) => {
+    const m = STREAM_PATH.exec(req.url);
+    if (!m) return;
+    const [, id, sub] = m;
+    try {
+      if (!id) {
+        if (req.method === "GET") await d.catalog.refreshAll();
+        return;
+      }
+      if ((MEDIA_SUBPATH.test(sub ?? "") && d.catalog.get(id)) || d.hub.get(id)?.live) return;
+      await d.catalog.refresh(id);
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, "could not read a stream from the database: answering from this node's cache");
+    }
   });
   return {
     nodeId,

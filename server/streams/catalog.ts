@@ -34,10 +34,17 @@ export class AccountsStreamCatalog implements StreamCatalog {
   private readonly byId = new Map<string, StreamRecord>();
   private readonly byKey = new Map<string, StreamRecord>();
 
-  private constructor(private readonly accounts: Accounts) {}
+  private constructor(
+    private readonly accounts: Accounts,
+    private readonly shared: boolean,
+  ) {}
 
-  static async open(accounts: Accounts): Promise<AccountsStreamCatalog> {
-    const store = new AccountsStreamCatalog(accounts);
+  /**
+   * `shared`: other nodes write the same database (cluster mode), so admission reads the record
+   * from the database every time, and `refresh`/`refreshAll` bring the cache up to date.
+   */
+  static async open(accounts: Accounts, opts: { shared?: boolean } = {}): Promise<AccountsStreamCatalog> {
+    const store = new AccountsStreamCatalog(accounts, opts.shared === true);
     for (const s of await accounts.listStreams()) store.remember(fromStored(s));
     return store;
   }
@@ -77,12 +84,29 @@ export class AccountsStreamCatalog implements StreamCatalog {
    */
   async findByStreamKey(streamKey: string): Promise<StreamRecord | undefined> {
     const cached = this.byKey.get(streamKey);
-    if (cached) return cached;
+    if (cached && !this.shared) return cached;
     const stored = await this.accounts.findStreamByKey(streamKey);
     if (!stored || stored.deletedAt !== null) return undefined;
     const r = fromStored(stored);
     this.remember(r);
     return r;
+  }
+
+  /** The database's record of a stream (cluster mode: it may have been made or changed on another node). */
+  async refresh(id: string): Promise<StreamRecord | undefined> {
+    const stored = await this.accounts.getStream(id);
+    if (!stored || stored.deletedAt !== null) {
+      this.forget(id);
+      return undefined;
+    }
+    const r = fromStored(stored);
+    this.remember(r);
+    return r;
+  }
+
+  /** Every stream in the database joins the cache (deletions arrive as events). */
+  async refreshAll(ownerKeyId?: string): Promise<void> {
+    for (const s of await this.accounts.listStreams({ ownerKeyId })) this.remember(fromStored(s));
   }
 
   /** A new stream key; the old one stops working at once (a live publisher on it is left alone). */

@@ -131,6 +131,16 @@ describe("cluster behind HAProxy: three nodes, one public URL", { skip: services
     const streamKey = s.body.streamKey as string;
     const hls = `${lb}/v1/streams/${id}/hls`;
 
+    // A stream made on one node is read, changed and deleted through the others before it is ever live.
+    const idle = await nodes[0]!.api("POST", "/v1/streams", { name: "idle", pipeline: "passthrough" }, secret);
+    assert.equal(idle.status, 201);
+    assert.equal((await nodes[1]!.api("GET", `/v1/streams/${idle.body.id}`, undefined, secret)).body.name, "idle");
+    assert.ok((await nodes[2]!.api("GET", "/v1/streams", undefined, secret)).body.streams.some((x: { id: string }) => x.id === idle.body.id));
+    assert.equal((await nodes[2]!.api("PATCH", `/v1/streams/${idle.body.id}`, { record: true }, secret)).body.record, true);
+    assert.equal((await nodes[1]!.api("GET", `/v1/streams/${idle.body.id}`, undefined, secret)).body.record, true, "the change read on another node");
+    assert.equal((await nodes[1]!.api("DELETE", `/v1/streams/${idle.body.id}`, undefined, secret)).status, 204);
+    await waitFor("deleted on every node", async () => (await Promise.all(nodes.map((n) => n.api("GET", `/v1/streams/${idle.body.id}`, undefined, secret)))).every((r) => r.status === 404), 2000, 100);
+
     let pub: FfmpegProcess = pushTestPattern(`${lbRtmp}/${streamKey}`, { size: "320x180", fps: 30 });
     const extra: FfmpegProcess[] = [];
     try {
@@ -216,6 +226,11 @@ describe("cluster behind HAProxy: three nodes, one public URL", { skip: services
       assert.equal(patched.headers.get("x-wharf-node"), ownerView[0]!.id, "answered by the owner");
       assert.equal(patchedView.state, "live", "the owner's view (live there)");
       assert.deepEqual(patchedView.multistream, []);
+      for (const n of others) {
+        const list = await n.api("GET", "/v1/streams", undefined, secret);
+        const row = (list.body.streams as Array<{ id: string; state: string; node?: string }>).find((x) => x.id === id);
+        assert.deepEqual([row?.state, row?.node], ["live", ownerView[0]!.id], "the list says where the stream is live");
+      }
 
       // --- Batch AI through the load balancer; the results download from any node.
       const answered: string[] = [];
