@@ -21,6 +21,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Agent } from "undici";
+import { Redis } from "ioredis";
+import postgres from "postgres";
 import { exchange } from "../protocol/http-exchange.ts";
 import { getOrchestrator, closeGrpcClients } from "../protocol/grpc-client.ts";
 import { aiRequestHeaders } from "../protocol/segment-header.ts";
@@ -30,7 +32,7 @@ import { freshSchema } from "../test/support/postgres.ts";
 import { freePort } from "../test/support/ports.ts";
 import { waitFor } from "../test/support/wait.ts";
 import { startWharf, type WharfProcess } from "../test/support/wharf.ts";
-import { fmt, loadInterleaved, type Send } from "./support/load.ts";
+import { fmt, loadInterleaved, quantile, type Send } from "./support/load.ts";
 import { cpuSeconds } from "./support/proc.ts";
 
 const { values } = parseArgs({
@@ -102,6 +104,35 @@ ${f.nodes.map((n, j) => `  server n${j} 127.0.0.1:${n.httpPort}`).join("\n")}`).
 `;
 }
 
+/** What one round trip to each shared store costs from here: what a cluster-mode request adds, a few times over. */
+async function roundTrips(pgUrl: string, rUrl: string): Promise<string> {
+  const sql = postgres(pgUrl, { max: 1, onnotice: () => {} });
+  const redis = new Redis(rUrl);
+  const n = 300;
+  const time = async (fn: () => Promise<unknown>) => {
+    const lat: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t = performance.now();
+      await fn();
+      lat.push(performance.now() - t);
+    }
+    lat.sort((a, b) => a - b);
+    return `${fmt(quantile(lat, 0.5), 3)} / ${fmt(quantile(lat, 0.99), 3)}`;
+  };
+  try {
+    await sql`CREATE TEMP TABLE bench_rt (id SERIAL PRIMARY KEY, v TEXT)`;
+    const rows = [
+      ["Redis PING", await time(() => redis.ping())],
+      ["PostgreSQL SELECT 1", await time(() => sql`SELECT 1`)],
+      ["PostgreSQL INSERT, committed (synchronous_commit as configured)", await time(() => sql.begin((tx) => tx`INSERT INTO bench_rt (v) VALUES ('x')`))],
+    ];
+    return `one round trip from this process, ${n} sequential, p50 / p99 ms\n\n| round trip | p50 / p99 ms |\n|---|---|\n${rows.map((r) => `| ${r[0]} | ${r[1]} |`).join("\n")}`;
+  } finally {
+    await sql.end();
+    redis.disconnect();
+  }
+}
+
 async function main(): Promise<void> {
   if (!dbUrl || !redisUrl) throw new Error("WHARF_TEST_DATABASE_URL and WHARF_TEST_REDIS_URL must be set (. .ci/services)");
   const schema = await freshSchema(dbUrl);
@@ -123,10 +154,22 @@ async function main(): Promise<void> {
     const keys = {
       sqliteAuth: await benchKey(sqlite, ["streams"], false), clusterAuth: await benchKey(nodes[0]!, ["streams"], false, admin),
       sqliteAi: await benchKey(sqlite, ["ai"], true), clusterAi: await benchKey(nodes[0]!, ["ai"], true, admin),
+      clusterAiUncapped: await benchKey(nodes[0]!, ["ai"], false, admin),
     };
     const bearer = (k: string) => ({ authorization: `Bearer ${k}`, "content-type": "application/json" });
     const authRows = ["| clients | /healthz p50 / p99 ms | SQLite: auth route p50 / p99 ms | cluster: auth route p50 / p99 ms | cluster minus SQLite p50 / p99 ms | req/s SQLite / cluster |", "|---|---|---|---|---|---|"];
-    const aiRows = ["| clients | direct p50 / p99 ms | SQLite Wharf p50 / p99 ms | cluster Wharf p50 / p99 ms | overhead SQLite p50 / p99 ms | overhead cluster p50 / p99 ms | req/s direct / SQLite / cluster | errors |", "|---|---|---|---|---|---|---|---|"];
+    const aiRows = ["| clients | direct p50 / p99 ms | SQLite Wharf p50 / p99 ms | cluster Wharf p50 / p99 ms | cluster, key without cap p50 / p99 ms | overhead SQLite p50 / p99 ms | overhead cluster p50 / p99 ms | req/s direct / SQLite / cluster | CPU ms/req SQLite: Wharf / cluster: Wharf + PostgreSQL + Redis | errors |", "|---|---|---|---|---|---|---|---|---|---|"];
+    // CPU time per request of the Wharf serving it (and, for the cluster node, of PostgreSQL's and Redis's servers).
+    const storePids = [...pidsOf("postgres"), ...pidsOf("redis-server")];
+    const cpuOf = { sqlite: () => cpuSeconds(sqlite!.proc.pid), cluster: () => cpuSeconds(nodes[0]!.proc.pid), stores: () => storePids.reduce((t, p) => t + (cpuSeconds(p) || 0), 0) };
+    let used: Record<string, number> = {};
+    let at: Record<string, number> = {};
+    const onAiSlice = (target: string, phase: "start" | "end") => {
+      for (const [k, fn] of Object.entries(cpuOf)) {
+        if (phase === "start") at[k] = fn();
+        else used[`${target}:${k}`] = (used[`${target}:${k}`] ?? 0) + fn() - at[k]!;
+      }
+    };
     for (const c of LEVELS) {
       const a = await loadInterleaved(c, SECONDS, 1000, {
         healthz: get(sqlite.http, "/healthz"),
@@ -135,18 +178,24 @@ async function main(): Promise<void> {
       });
       authRows.push(`| ${c} | ${f(a.healthz.p50)} / ${f(a.healthz.p99)} | ${f(a.sqlite.p50)} / ${f(a.sqlite.p99)} | ${f(a.cluster.p50)} / ${f(a.cluster.p99)} | ${f(a.cluster.p50 - a.sqlite.p50)} / ${f(a.cluster.p99 - a.sqlite.p99)} | ${fmt(a.sqlite.rps, 0)} / ${fmt(a.cluster.rps, 0)} |`);
       process.stderr.write(authRows.at(-1) + "\n");
-      const r = await loadInterleaved(c, SECONDS, 1000, { direct, sqlite: post(sqlite.http, bearer(keys.sqliteAi)), cluster: post(nodes[0]!.http, bearer(keys.clusterAi)) });
-      aiRows.push(`| ${c} | ${f(r.direct.p50)} / ${f(r.direct.p99)} | ${f(r.sqlite.p50)} / ${f(r.sqlite.p99)} | ${f(r.cluster.p50)} / ${f(r.cluster.p99)} | ${f(r.sqlite.p50 - r.direct.p50)} / ${f(r.sqlite.p99 - r.direct.p99)} | ${f(r.cluster.p50 - r.direct.p50)} / ${f(r.cluster.p99 - r.direct.p99)} | ${fmt(r.direct.rps, 0)} / ${fmt(r.sqlite.rps, 0)} / ${fmt(r.cluster.rps, 0)} | ${r.direct.errors + r.sqlite.errors + r.cluster.errors} |`);
+      used = {};
+      at = {};
+      const r = await loadInterleaved(c, SECONDS, 1000, {
+        direct, sqlite: post(sqlite.http, bearer(keys.sqliteAi)), cluster: post(nodes[0]!.http, bearer(keys.clusterAi)), uncapped: post(nodes[0]!.http, bearer(keys.clusterAiUncapped)),
+      }, onAiSlice);
+      const perReq = (target: "sqlite" | "cluster", k: string) => fmt((1000 * (used[`${target}:${k}`] ?? NaN)) / r[target].requests, 2);
+      aiRows.push(`| ${c} | ${f(r.direct.p50)} / ${f(r.direct.p99)} | ${f(r.sqlite.p50)} / ${f(r.sqlite.p99)} | ${f(r.cluster.p50)} / ${f(r.cluster.p99)} | ${f(r.uncapped.p50)} / ${f(r.uncapped.p99)} | ${f(r.sqlite.p50 - r.direct.p50)} / ${f(r.sqlite.p99 - r.direct.p99)} | ${f(r.cluster.p50 - r.direct.p50)} / ${f(r.cluster.p99 - r.direct.p99)} | ${fmt(r.direct.rps, 0)} / ${fmt(r.sqlite.rps, 0)} / ${fmt(r.cluster.rps, 0)} | ${perReq("sqlite", "sqlite")} / ${perReq("cluster", "cluster")} + ${perReq("cluster", "stores")} | ${r.direct.errors + r.sqlite.errors + r.cluster.errors + r.uncapped.errors} |`);
       process.stderr.write(aiRows.at(-1) + "\n");
     }
     process.stdout.write(`\nauth + rate limit, one node, ${SECONDS} x 1 s per target and point, interleaved\n\n${authRows.join("\n")}\n`);
     process.stdout.write(`\ntext-to-image 512x512 with a spend-capped key (reserve, usage record, release), one node, ${SECONDS} x 1 s per target and point, interleaved\n\n${aiRows.join("\n")}\n`);
     await sqlite.stop();
     sqlite = undefined;
+    process.stdout.write(`\n${await roundTrips(schema.url, redisUrl)}\n`);
     if (values["skip-scale"]) return;
 
     // --- 2. throughput through HAProxy: 1, 2, 3 nodes
-    nodes.push(...(await Promise.all([startWharf({ env: clusterEnv }), startWharf({ env: clusterEnv })])));
+    for (let i = 0; i < 2; i++) nodes.push(await startWharf({ env: clusterEnv })); // one at a time: a loaded machine starts them slowly
     const ports = [await freePort(), await freePort(), await freePort()];
     writeFileSync(join(dir, "haproxy.cfg"), haproxyConfig(ports.map((port, i) => ({ port, nodes: nodes.slice(0, i + 1) }))));
     let hout = "";
