@@ -192,8 +192,19 @@ describe("cluster behind HAProxy: three nodes, one public URL", { skip: services
       assert.match(String(refusal.body), /wharf_ingest_rejected_total\{[^}]*status="409"[^}]*\} [1-9]/, "refused with 409 on the other node");
       assert.equal((await get(renditionUrl)).status, 200);
 
-      // --- A request already proxied once is answered where it lands (no loops): here, not live.
+      // --- LL-HLS through a node that does not own the stream: a blocking reload for the next
+      // segment, and its first part, held by the owner until they exist.
       const direct = `${others[0]!.http}/v1/streams/${id}/hls/${rendition}`;
+      const now = await get(direct);
+      const next = mediaSequence(now.text) + now.text.split("\n").filter((l) => /^\d+\.ts$/.test(l)).length;
+      const [blocked, part] = await Promise.all([get(`${direct}?_HLS_msn=${next + 1}`), fetch(direct.replace(/index\.m3u8$/, `${next + 1}.0.ts`))]);
+      assert.equal(blocked.status, 200, blocked.text);
+      assert.match(blocked.text, new RegExp(`(URI="${next + 1}\\.\\d+\\.ts"|\\n${next + 1}\\.ts\\n)`), blocked.text);
+      assert.ok(blocked.headers.get("x-wharf-via"), "proxied");
+      assert.equal(part.status, 200);
+      assert.equal(Buffer.from(await part.arrayBuffer())[0], 0x47, "an MPEG-TS part");
+
+      // --- A request already proxied once is answered where it lands (no loops): here, not live.
       assert.equal((await get(direct)).status, 200, "proxied to the owner");
       const marked = await get(direct, { "x-wharf-proxied-by": "node_test" });
       assert.equal(marked.status, 404, marked.text);
