@@ -19,6 +19,8 @@ const log = moduleLogger("rtmp");
 
 /** Media bytes are reported to the hub (bitrate, publisher timeout) at most this often, not per message. */
 const TOUCH_INTERVAL_MS = 100;
+/** The clock is read once per this many messages (Date.now() per message was 0.5 % of a core for 10 streams). */
+const TOUCH_CLOCK_EVERY = 8;
 
 export interface RtmpIngestOptions {
   host: string;
@@ -69,6 +71,7 @@ class RtmpRemux {
   private stopped = false;
   private untouchedBytes = 0;
   private lastTouchMs = 0;
+  private untouchedMessages = 0;
 
   constructor(
     private readonly ingest: IngestHandle,
@@ -133,6 +136,8 @@ class RtmpRemux {
 
   private touch(bytes: number): void {
     this.untouchedBytes += bytes;
+    if (++this.untouchedMessages < TOUCH_CLOCK_EVERY) return;
+    this.untouchedMessages = 0;
     const now = Date.now();
     if (now - this.lastTouchMs < TOUCH_INTERVAL_MS) return;
     this.lastTouchMs = now;

@@ -66,7 +66,7 @@ export class RtmpServer {
     const { host, port } = this.opts;
     // Connections arrive paused: the session moves them to its own read buffer (socket-input.ts).
     // A small readable high-water mark for the fallback (a socket read the ordinary way): a paused
-    // publisher socket (PUBLISH_READ_INTERVAL_MS) stops being read after one chunk.
+    // publisher socket (PUBLISH_READ_TICK_MS) stops being read after one chunk.
     const server = net.createServer({ highWaterMark: PAUSED_READ_AHEAD_BYTES, pauseOnConnect: true }, (socket) => this.accept(socket));
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {

@@ -50,6 +50,8 @@ export class RtmpSession {
   private publishStreamId = 0;
   private publisher?: PublisherHandle;
   private lastMediaAt = 0;
+  /** Media arrived since lastMediaAt was set (it is set once per read, not per message: the clock costs). */
+  private mediaSinceClock = false;
   private readonly timers = new Set<NodeJS.Timeout>();
   private idleTimer?: NodeJS.Timeout;
   private closedNotified = false;
@@ -233,6 +235,10 @@ export class RtmpSession {
       this.ackedAt = this.bytesIn;
       this.send(controlMessage.acknowledgement(this.bytesIn));
     }
+    if (this.mediaSinceClock) {
+      this.mediaSinceClock = false;
+      this.lastMediaAt = Date.now();
+    }
     // A publisher is read in batches (socket-input.ts): the kernel gathers what the encoder sends meanwhile.
     if (this.state === "publishing" && !this.closing) this.batcher.afterRead();
   }
@@ -274,7 +280,7 @@ export class RtmpSession {
   private onMedia(kind: RtmpMediaKind, timestampMs: number, payload: Buffer): void {
     const publisher = this.publisher;
     if (!publisher || !this.mediaAllowed) return;
-    this.lastMediaAt = Date.now();
+    this.mediaSinceClock = true;
     const data = kind === "script" ? stripSetDataFrame(payload) : payload;
     if (data.length === 0) return;
     publisher.deliver({ kind, timestampMs, data });
