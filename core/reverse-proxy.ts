@@ -102,8 +102,9 @@ export function proxyHttp(method: string, headers: IncomingHttpHeaders, body: Re
         return;
       }
       res.writeHead(upRes.statusCode ?? 502, answerHeaders(upRes.headers));
-      // Send the head now: an SSE stream's first event may be seconds away.
-      res.flushHeaders();
+      // A streamed answer (SSE, chunked) gets its head now: its first bytes may be seconds away. One
+      // of known length goes out with its first bytes (one write instead of two).
+      if (upRes.headers["content-length"] === undefined) res.flushHeaders();
       upRes.on("data", (c: Buffer) => {
         bytesOut += c.length;
         if (!res.write(c)) {

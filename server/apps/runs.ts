@@ -2,7 +2,7 @@
 // another runner when the first fails before sending a byte (unreachable, busy, refused payment),
 // paid once with the target's last 402 quote, billed per request once the answer was relayed.
 import type { IncomingHttpHeaders, ServerResponse } from "node:http";
-import { randomBytes } from "node:crypto";
+import { RandomPool } from "../random-pool.ts";
 import { proxyHttp } from "../../core/reverse-proxy.ts";
 import { moduleLogger } from "../../core/log.ts";
 import { decodeBase64, type OrchestratorInfo } from "../../protocol/messages.ts";
@@ -43,6 +43,8 @@ export interface RunRequest {
 export class AppRuns {
   /** The last payment parameters each target's 402 gave (keyed by target URL without the query). */
   private readonly quotes = new Map<string, OrchestratorInfo>();
+  /** Ids per request without a getrandom() call each. */
+  private readonly random = new RandomPool();
 
   constructor(
     private readonly registry: OrchestratorRegistry,
@@ -75,7 +77,7 @@ export class AppRuns {
         const info = this.quotes.get(quoteKey);
         if (info && this.payer) {
           try {
-            const p = await payOnce(this.payer, info, `run_${randomBytes(8).toString("hex")}`);
+            const p = await payOnce(this.payer, info, `run_${this.random.take(8).toString("hex")}`);
             Object.assign(pay, p.headers);
             paidWei = p.paidWei;
           } catch (err) {
@@ -107,7 +109,7 @@ export class AppRuns {
         if (out.status < 500) this.registry.reportSuccess(t.orchestrator, 0);
         // Billed once the answer went out: what the client saw is what is billed.
         await this.accounts
-          .recordBatchUsage({ keyId: r.key.id, pipeline: r.pipeline, model: r.model, units: 1, orchestrator: t.orchestrator, orchestratorCostWei: t.costWei, paidWei, requestId: `run_${randomBytes(12).toString("hex")}` })
+          .recordBatchUsage({ keyId: r.key.id, pipeline: r.pipeline, model: r.model, units: 1, orchestrator: t.orchestrator, orchestratorCostWei: t.costWei, paidWei, requestId: `run_${this.random.take(12).toString("hex")}` })
           .catch((err: Error) => log.error({ err: err.message }, "app run usage not recorded"));
         return;
       }
