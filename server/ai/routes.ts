@@ -91,7 +91,8 @@ export async function registerAiRoutes(app: FastifyInstance, opts: AiRoutesOptio
       if (e.code === "FST_ERR_CTP_EMPTY_JSON_BODY") return reply.code(400).send(detail("the JSON body is empty"));
       if (status === 415) return reply.code(415).send(detail(`unsupported content type "${req.headers["content-type"] ?? ""}"`));
       if (status >= 500) req.log.error({ err }, "AI request failed");
-      return reply.code(status).send(detail(status >= 500 ? `internal error: ${e.message}` : e.message));
+      // An error meant for the client (expose, e.g. a shared store unreachable: 503) says what it is.
+      return reply.code(status).send(detail(status >= 500 && (e as { expose?: boolean }).expose !== true ? `internal error: ${e.message}` : e.message));
     });
 
     // Callback-style hook: no promise per request on the hot path.

@@ -204,6 +204,16 @@ describe("cluster mode: webhooks, recordings, signed playback, CLI and a Redis o
         assert.match(text, /Redis|cluster|refusing/i, text);
         assert.doesNotMatch(text, /internal error/i, text);
       }
+      // A rate-limited key meets Redis first in the key guard: the same clear 503.
+      const limited = await node.api("POST", "/v1/keys", { name: "limited", scopes: ["ai"], rateLimit: { requestsPerMinute: 600 } }, admin);
+      assert.equal(limited.status, 201, JSON.stringify(limited.body));
+      const viaGuard = await fetch(`${node.http}/text-to-image`, {
+        method: "POST", headers: { authorization: `Bearer ${limited.body.secret}`, "content-type": "application/json" }, body: JSON.stringify({ prompt: "p", width: 64, height: 64 }),
+      });
+      const guardText = await viaGuard.text();
+      assert.equal(viaGuard.status, 503, guardText);
+      assert.match(guardText, /cannot reach Redis/, guardText);
+      assert.doesNotMatch(guardText, /internal error/i, guardText);
       assert.equal(node.proc.exitCode, null, "the node is still running");
       assert.equal((await fetch(`${node.http}/healthz`)).status, 200);
       const ready = await node.api("GET", "/readyz");
