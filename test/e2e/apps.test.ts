@@ -4,8 +4,8 @@
 // (proxied, billed, moved to another runner when one dies), all runners busy -> 503, a key over its
 // spend cap refused (402), and a BYOC job with go-livepeer's `Livepeer` header. Then, with Wharf
 // configured with only a remote signer: apps found through the signer's discovery, a running session
-// stopped when its key crosses the spend cap, and a session whose runner dies ended with a reason
-// and an app.session_ended event delivered by webhook.
+// stopped when its key crosses the spend cap, and sessions whose orchestrator or runner dies ended
+// with a reason and an app.session_ended event delivered by webhook.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -199,6 +199,8 @@ describe("apps through a signer's discovery; sessions that end on their own", { 
   let r3: ListeningProcess;
   let signer: ListeningProcess;
   let c: OrchestratorProcess;
+  /** Hosts "example/solo" only (on the same runner): killed to see a session whose orchestrator dies. */
+  let d: OrchestratorProcess;
   let w: WharfProcess;
   let receiver: Server;
   let secret = "";
@@ -218,8 +220,13 @@ describe("apps through a signer's discovery; sessions that end on their own", { 
     r3 = await spawnListening("orchestrator/example-runner/main.ts", ["--name", "r3"]);
     // An orchestrator that hosts only apps (no AI, no live): the signer lists it because its
     // /discovery lists runners; Wharf reads its apps from that /discovery.
-    c = await startOrchestratorProcess(["--no-ai", "--no-live", "--runners", runnersFile(dir, "c", r3.url), "--runner-health-ms", "300"], { http: true });
-    signer = await spawnListening("signer/main.ts", ["--port", "0", "--http", "--data-dir", join(dir, "signer"), "--orchestrators", c.url, "--discovery-interval", "1"]);
+    const solo = join(dir, "d.json");
+    writeFileSync(solo, JSON.stringify({ runners: [{ routing: "label", runner_url: r3.url, health_url: `${r3.url}/health`, version: "1", label: "solo", app: "example/solo", mode: "persistent", capacity: 1 }] }));
+    [c, d] = await Promise.all([
+      startOrchestratorProcess(["--no-ai", "--no-live", "--runners", runnersFile(dir, "c", r3.url), "--runner-health-ms", "300"], { http: true }),
+      startOrchestratorProcess(["--no-ai", "--no-live", "--runners", solo, "--runner-health-ms", "300"], { http: true }),
+    ]);
+    signer = await spawnListening("signer/main.ts", ["--port", "0", "--http", "--data-dir", join(dir, "signer"), "--orchestrators", `${c.url},${d.url}`, "--discovery-interval", "1"]);
     w = await startWharf({ env: { WHARF_REMOTE_SIGNER_URL: signer.url, WHARF_LIVE_PAYMENT_INTERVAL: "1", WHARF_WEBHOOK_ALLOW_PRIVATE: "true" } });
     const hook = await w.api("POST", "/v1/webhooks", { url: `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`, events: ["app.session_ended"] });
     assert.equal(hook.status, 201, JSON.stringify(hook.body));
@@ -227,23 +234,22 @@ describe("apps through a signer's discovery; sessions that end on their own", { 
   });
   after(async () => {
     await w?.stop();
-    await c?.kill();
+    await Promise.allSettled([c?.kill(), d?.kill()]);
     for (const p of [r3, signer]) p?.proc.kill("SIGKILL");
     receiver?.closeAllConnections();
     receiver?.close();
   });
 
-  test("with only remoteSignerUrl, an apps-only orchestrator the signer lists is found and its apps discovered", async () => {
+  test("with only remoteSignerUrl, apps-only orchestrators the signer lists are found and their apps discovered", async () => {
     const listed = (await (await fetch(`${signer.url}/discover-orchestrators`)).json()) as Array<{ address: string; capabilities: string[] }>;
-    assert.deepEqual(listed, [{ address: c.url, score: 1, capabilities: [] }]);
-    const orchs = await waitFor("orchestrator found through the signer", async () => {
+    assert.deepEqual(listed, [{ address: c.url, score: 1, capabilities: [] }, { address: d.url, score: 1, capabilities: [] }]);
+    const orchs = await waitFor("orchestrators found through the signer", async () => {
       const r = await w.api("GET", "/v1/orchestrators");
-      return r.body.orchestrators.some((o: { apps?: { runners: unknown[] } }) => (o.apps?.runners.length ?? 0) > 0) ? r.body.orchestrators : undefined;
+      return r.body.orchestrators.filter((o: { apps?: { runners: unknown[] } }) => (o.apps?.runners.length ?? 0) > 0).length === 2 ? r.body.orchestrators : undefined;
     }, 20_000, 250);
-    assert.equal(orchs.length, 1);
-    assert.equal(orchs[0].address, c.url);
+    assert.deepEqual(orchs.map((o: { address: string }) => o.address).sort(), [c.url, d.url].sort());
     const apps = (await w.api("GET", "/v1/apps")).body.apps as Array<{ app: string; capacityAvailable: number }>;
-    assert.deepEqual(apps.map((x) => x.app).sort(), ["example/echo", "example/json"]);
+    assert.deepEqual(apps.map((x) => x.app).sort(), ["example/echo", "example/json", "example/solo"]);
   });
 
   test("a running session is stopped when its key crosses the spend cap", async () => {
@@ -265,6 +271,19 @@ describe("apps through a signer's discovery; sessions that end on their own", { 
     // The runner's slot was given back and a new session of the same key is refused up front.
     await waitFor("slot released", async () => ((await echoCapacity(c)) === 1) || undefined, 5000, 100);
     assert.equal((await w.api("POST", `/v1/apps/${SESSION_APP}/sessions`, undefined, k.body.secret)).status, 402);
+  });
+
+  test("a session whose orchestrator dies is ended with a reason and an app.session_ended event", async () => {
+    const opened = await w.api("POST", `/v1/apps/${encodeURIComponent("example/solo")}/sessions`, undefined, w.adminKey);
+    assert.equal(opened.status, 201, JSON.stringify(opened.body));
+    assert.equal(opened.body.orchestrator, d.url);
+    await d.kill();
+    const event = await waitFor("app.session_ended (orchestrator unreachable)", ended(opened.body.id), 20_000, 100);
+    assert.ok(event.signatureValid);
+    assert.equal(event.data.reason, "orchestrator-unreachable");
+    assert.match(event.data.detail, new RegExp(`orchestrator ${d.url.replace(/[.:/]/g, "\\$&")} unreachable`));
+    const s = await w.api("GET", `/v1/apps/${encodeURIComponent("example/solo")}/sessions/${opened.body.id}`);
+    assert.equal(s.body.endReason, "orchestrator-unreachable");
   });
 
   test("a session whose runner dies is ended with a reason and an app.session_ended event", async () => {
