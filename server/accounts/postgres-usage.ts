@@ -22,27 +22,29 @@ export class PostgresUsageStore implements UsageStore {
 
   /** Committed when it resolves. A request id recorded before returns the stored record and changes nothing. */
   async insert(u: NewUsageRecord): Promise<UsageRecord> {
-    return (await this.sql.begin(async (tx) => {
-      const [r] = await tx<UsageDbRow[]>`
+    // One statement (one round trip, its own transaction): the record and its day/month rollups
+    // commit together, or neither does. A request id already recorded inserts nothing (and so
+    // rolls nothing up); a concurrent insert of the same id waits for the first to commit.
+    const [r] = await this.sql<UsageDbRow[]>`
+      WITH ins AS (
         INSERT INTO usage (ts, kind, key_id, pipeline, model, stream_id, request_id, units, duration_ms, orchestrator,
           orchestrator_cost_wei, paid_wei, charge_micros, currency)
         VALUES (${u.ts}, ${u.kind}, ${u.keyId}, ${u.pipeline}, ${u.model}, ${u.streamId}, ${u.requestId}, ${u.units}, ${u.durationMs},
           ${u.orchestrator}, ${u.orchestratorCostWei}::numeric, ${u.paidWei}::numeric, ${u.chargeMicros}, ${u.currency})
         ON CONFLICT (request_id) WHERE request_id IS NOT NULL DO NOTHING
-        RETURNING *`;
-      if (!r) {
-        // A concurrent insert of the same request id waited for the first to commit, then did nothing.
-        const [existing] = await tx<UsageDbRow[]>`SELECT * FROM usage WHERE request_id = ${u.requestId}`;
-        if (!existing) throw new Error("usage insert returned no row");
-        return usageFromDb(existing);
-      }
-      await tx`
+        RETURNING *
+      ), rolled AS (
         INSERT INTO usage_rollup (key_id, period, period_start, charge_micros, records)
-        VALUES (${u.keyId}, 'day', ${utcDayStart(u.ts)}, ${u.chargeMicros}, 1), (${u.keyId}, 'month', ${utcMonthStart(u.ts)}, ${u.chargeMicros}, 1)
+        SELECT ins.key_id, p.period, p.period_start, ins.charge_micros, 1
+        FROM ins CROSS JOIN (VALUES ('day', ${utcDayStart(u.ts)}::bigint), ('month', ${utcMonthStart(u.ts)}::bigint)) AS p(period, period_start)
         ON CONFLICT (key_id, period, period_start)
-        DO UPDATE SET charge_micros = usage_rollup.charge_micros + excluded.charge_micros, records = usage_rollup.records + 1`;
-      return usageFromDb(r);
-    })) as UsageRecord;
+        DO UPDATE SET charge_micros = usage_rollup.charge_micros + excluded.charge_micros, records = usage_rollup.records + 1
+      )
+      SELECT * FROM ins`;
+    if (r) return usageFromDb(r);
+    const [existing] = await this.sql<UsageDbRow[]>`SELECT * FROM usage WHERE request_id = ${u.requestId}`;
+    if (!existing) throw new Error("usage insert returned no row");
+    return usageFromDb(existing);
   }
 
   async findByRequest(requestId: string): Promise<UsageRecord | undefined> {
