@@ -113,8 +113,12 @@ export class WebhookDelivery {
     prune();
     if (this.store.watch) {
       // Webhooks created or deleted on another node: told at once, and re-read now and then anyway.
-      this.unwatch = await this.store.watch(() => void this.reload().catch(() => undefined));
       this.reloadTimer = setInterval(() => void this.reload().catch(() => undefined), RELOAD_INTERVAL_MS).unref();
+      try {
+        this.unwatch = await this.store.watch(() => void this.reload().catch(() => undefined));
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, `webhook changes on other nodes are seen by re-reading every ${RELOAD_INTERVAL_MS / 1000} s only`);
+      }
     }
     this.pump();
   }
