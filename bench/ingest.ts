@@ -5,6 +5,10 @@
 // Needs Debian's nginx with the RTMP module (the script installs nothing; without it, it stops):
 //   apt-get install nginx libnginx-mod-rtmp
 //   npm run build && node --import tsx bench/ingest.ts [--streams 10,50] [--seconds 20] [--runs 5]
+//   --load-only: skip the first-playlist phase (CPU and memory only; `--streams 10,10,10` repeats a count)
+//   --profile DIR: V8 CPU profiles of Wharf's load phases into DIR (node --cpu-prof; the profiler costs CPU)
+// Each load phase also prints each server's CPU per thread (user+system; Wharf's main thread and
+// V8's helper threads, which run most of the garbage collection, apart).
 //
 // Wharf runs as production does, from the compiled dist/ (`--sources` runs server/main.ts through
 // tsx instead, whose loader thread adds its own CPU).
