@@ -45,6 +45,7 @@ import { registerLiveRoutes } from "./api/live.ts";
 import { RecordingService } from "../media/recording/service.ts";
 import { recordingView, registerRecordingRoutes } from "./api/recordings.ts";
 import { shareRecordingIndex } from "./recordings/postgres-recordings.ts";
+import { RecordingHolders } from "./recordings/holders.ts";
 import { ThumbnailService } from "../media/thumbnail/service.ts";
 import { registerThumbnailRoutes } from "../media/thumbnail/routes.ts";
 import { MultistreamService } from "../media/multistream/service.ts";
@@ -228,9 +229,10 @@ export async function startGateway(config: Config): Promise<Gateway> {
   const app = await createApp();
   // Membership and GET /v1/cluster; in cluster mode stream leases and the proxy to a stream's owner
   // (its hook goes first, so it is registered before the routes it forwards).
+  const nodeAddress = () => config.nodeAddress || `http://${displayHost(config.host)}:${(app.server.address() as { port: number } | null)?.port ?? config.httpPort}`;
   const scaleOut = startScaleOut({
     app, hub, hls, cluster, catalog,
-    address: () => config.nodeAddress || `http://${displayHost(config.host)}:${(app.server.address() as { port: number } | null)?.port ?? config.httpPort}`,
+    address: nodeAddress,
     adminGuard: auth.requireScope("admin") as never,
     rootDir: REPO_ROOT,
     resultTtlSec: config.resultTtlSec,
@@ -336,9 +338,11 @@ export async function startGateway(config: Config): Promise<Gateway> {
 
   // --- Recording: sessions of streams with record: true become VOD assets (media/recording) ---
   const recordings = new RecordingService(hub, { root: join(dataDir, "recordings"), retentionDays: config.recordingRetentionDays });
-  await shareRecordingIndex(recordings.store, accounts.storage, dataDir); // cluster mode: every node lists every recording
+  const recordingNode = await shareRecordingIndex(recordings.store, accounts.storage, dataDir); // cluster mode: every node lists every recording
+  // Cluster mode: file requests for a recording held by another node are proxied there.
+  const recordingHolders = cluster && recordingNode ? new RecordingHolders(cluster.redis, { prefix: cluster.prefix, recordingNode, nodeId: scaleOut.nodeId, address: nodeAddress }) : undefined;
   registerRecordingRoutes(app, {
-    recordings, auth, urls,
+    recordings, auth, urls, holders: recordingHolders,
     audit: (e) => void accounts.audit(e).catch((err: Error) => log.warn({ err: err.message }, "audit failed")),
   });
   recordings.on("ready", (r) => {
@@ -390,6 +394,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
       stopLiveHeartbeat?.();
       await stopAllFfmpeg(800);
       await devNetwork?.stop();
+      await recordingHolders?.stop();
       await scaleOut.stop(); // after the hub ended its sessions: their leases are released, not left to expire
       await accounts.close();
       await cluster?.stop();

@@ -1,5 +1,5 @@
 // /v1/recordings: the VOD assets of recorded sessions (list, get, HLS VOD playlist and segments, MP4, delete).
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { createReadStream } from "node:fs";
 import { Type } from "typebox";
 import { MP4_FILE, type RecordingService } from "../../media/recording/service.ts";
@@ -8,6 +8,8 @@ import type { Recording, RecordingLookup } from "../../media/recording/store.ts"
 import { errorBody } from "../../core/errors.ts";
 import { actorOf, ownerFilter, type Authenticator } from "./auth.ts";
 import type { PublicUrls } from "./urls.ts";
+import { forwardToNode, PROXIED_HEADER } from "../cluster/owner-proxy.ts";
+import type { RecordingHolders } from "../recordings/holders.ts";
 
 const Id = Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" });
 const SegmentFile = Type.String({ pattern: "^[0-9]{1,9}\\.ts$" });
@@ -19,7 +21,11 @@ export interface RecordingRoutesContext {
   urls: PublicUrls;
   /** Audit trail for deletions. */
   audit?: (entry: { actor: string; remoteIp: string; action: string; target: string }) => void;
+  /** Cluster mode: where the nodes holding other recordings' files run (their requests are proxied there). */
+  holders?: RecordingHolders;
 }
+
+const ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 export function recordingView(urls: PublicUrls, r: Recording): Record<string, unknown> {
   const base = `${urls.http}/v1/recordings/${r.id}`;
@@ -55,6 +61,36 @@ export function registerRecordingRoutes(app: FastifyInstance, ctx: RecordingRout
   const elsewhere = (id: string, nodeId: string) =>
     errorBody(421, `recording ${id} is stored on another node (${nodeId}); its files are served by that node only`);
 
+  // Cluster mode: a segment, MP4 or delete request for a recording whose files another node holds
+  // is proxied to that node before authentication (it authenticates, rate-limits and answers), its
+  // bytes streamed. A request proxied once already is answered here (421 if not held here).
+  const toHolder = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const holders = ctx.holders;
+    const { id } = req.params as { id?: string };
+    if (!holders || req.headers[PROXIED_HEADER] !== undefined || !id || !ID.test(id) || recordings.store.get(id)) return;
+    let found: RecordingLookup | undefined;
+    let holder: Awaited<ReturnType<RecordingHolders["holder"]>>;
+    try {
+      found = await recordings.store.lookup(id);
+      if (!found || found.local) return;
+      holder = await holders.holder(found.nodeId);
+    } catch (err) {
+      return reply.code(503).header("retry-after", "2").send(errorBody(503, `cannot find which node holds recording ${id}'s files: ${(err as Error).message}`));
+    }
+    if (!holder) {
+      return reply.code(503).header("retry-after", "2").header("wharf-recording-node", found.nodeId).send(
+        errorBody(503, `recording ${id} is stored on node ${found.nodeId}, which is not running now; a node's recordings are unavailable until it returns`),
+      );
+    }
+    if (holder.nodeId === holders.nodeId) return; // the index names this node under another recording node id: answered here
+    const where = holder;
+    await forwardToNode(req, reply, {
+      self: holders.nodeId,
+      owner: where,
+      unavailable: (why) => `recording ${id} is stored on node ${found.nodeId} (${where.nodeId}, ${where.address}), which did not answer (${why}); a node's recordings are unavailable until it returns`,
+    });
+  };
+
   app.get(
     "/v1/recordings",
     { preHandler: guard, schema: { summary: "Recordings, newest first", tags: ["recordings"], querystring: Type.Object({ stream: Type.Optional(Id) }) } },
@@ -80,7 +116,7 @@ export function registerRecordingRoutes(app: FastifyInstance, ctx: RecordingRout
     return reply.type(PLAYLIST_TYPE).send(vodPlaylist(r.segments, ended));
   });
 
-  app.get("/v1/recordings/:id/:file", { preHandler: guard, schema: { hide: true, params: Type.Object({ id: Id, file: Type.Union([SegmentFile, Type.Literal(MP4_FILE)]) }) } }, async (req, reply) => {
+  app.get("/v1/recordings/:id/:file", { onRequest: toHolder, preHandler: guard, schema: { hide: true, params: Type.Object({ id: Id, file: Type.Union([SegmentFile, Type.Literal(MP4_FILE)]) }) } }, async (req, reply) => {
     const { id, file } = req.params as { id: string; file: string };
     const found = await lookup(req, id);
     if (!found) return reply.code(404).send(notFound(id));
@@ -95,7 +131,7 @@ export function registerRecordingRoutes(app: FastifyInstance, ctx: RecordingRout
     return reply.header("cache-control", "private, max-age=86400").type("video/mp2t").send(createReadStream(recordings.file(id, file)));
   });
 
-  app.delete("/v1/recordings/:id", { preHandler: guard, schema: { summary: "Delete a recording and its files", tags: ["recordings"], params: Type.Object({ id: Id }) } }, async (req, reply) => {
+  app.delete("/v1/recordings/:id", { onRequest: toHolder, preHandler: guard, schema: { summary: "Delete a recording and its files", tags: ["recordings"], params: Type.Object({ id: Id }) } }, async (req, reply) => {
     const { id } = req.params as { id: string };
     const found = await lookup(req, id);
     if (!found) return reply.code(404).send(notFound(id));

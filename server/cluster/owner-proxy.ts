@@ -46,6 +46,45 @@ function target(method: string, url: string): Target | undefined {
   return undefined;
 }
 
+export interface ForwardOptions {
+  /** This node's id (the loop guard: the node that receives the request answers it). */
+  self: string;
+  owner: StreamOwner;
+  /** Connecting and waiting for the answer's head: 5 s unless said. */
+  headTimeoutMs?: number;
+  /** The message of the 503 when the owner did not answer (why: the connection error or its status). */
+  unavailable: (why: string) => string;
+  onUnanswered?: () => void;
+}
+
+/**
+ * Proxies one request to another node, bytes streamed both ways (never buffered), carrying the
+ * loop guard header; an owner that does not answer gives a 503 JSON with `retry-after: 2`.
+ */
+export async function forwardToNode(req: FastifyRequest, reply: FastifyReply, o: ForwardOptions): Promise<void> {
+  reply.hijack();
+  const res = reply.raw;
+  res.setHeader("x-wharf-via", o.self); // merged into the owner's answer head
+  const hasBody = req.method !== "GET" && req.method !== "HEAD";
+  const outcome = await proxyHttp(req.method, req.headers, hasBody ? req.raw : undefined, res, {
+    url: new URL(req.url, o.owner.address),
+    headers: { [PROXIED_HEADER]: o.self, "x-forwarded-for": req.ip },
+    headTimeoutMs: o.headTimeoutMs ?? HEAD_TIMEOUT_MS,
+  });
+  if (outcome.answered || outcome.error === "client went away") return;
+  o.onUnanswered?.();
+  log.warn({ owner: o.owner.nodeId, address: o.owner.address, err: outcome.error }, "the owner node did not answer a proxied request");
+  if (res.headersSent || res.destroyed) return;
+  unavailableAnswer(res, o.unavailable(outcome.error ?? `status ${outcome.status}`));
+}
+
+/** 503 JSON `{error, message}`, retry in 2 s, on a raw (hijacked) response. */
+export function unavailableAnswer(res: FastifyReply["raw"], message: string): void {
+  const body = JSON.stringify({ error: "Service Unavailable", message });
+  res.writeHead(503, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body), "retry-after": "2", "cache-control": "no-store" });
+  res.end(body);
+}
+
 export interface OwnerProxyOptions {
   nodeId: string;
   address: () => string;
@@ -93,28 +132,16 @@ export function registerOwnerProxy(app: FastifyInstance, opts: OwnerProxyOptions
   }
 
   async function forward(req: FastifyRequest, reply: FastifyReply, t: Target, owner: StreamOwner): Promise<void> {
-    reply.hijack();
-    const res = reply.raw;
-    res.setHeader("x-wharf-via", opts.nodeId); // merged into the owner's answer head
     // A playlist may wait for the first segment, a blocking reload or part request for the next one.
     const blocking = req.url.includes("/hls/");
-    const hasBody = req.method !== "GET" && req.method !== "HEAD";
-    const outcome = await proxyHttp(req.method, req.headers, hasBody ? req.raw : undefined, res, {
-      url: new URL(req.url, owner.address),
-      headers: { [PROXIED_HEADER]: opts.nodeId, "x-forwarded-for": req.ip },
+    await forwardToNode(req, reply, {
+      self: opts.nodeId,
+      owner,
       headTimeoutMs: blocking ? opts.blockingWaitMs + HEAD_TIMEOUT_MS : HEAD_TIMEOUT_MS,
+      onUnanswered: () => t.kind === "stream" && opts.leases.forget(t.id),
+      unavailable: (why) =>
+        `node ${owner.nodeId} (${owner.address}) holds ${t.kind} ${t.id} and did not answer (${why}); if it died, its lease expires within seconds and the publisher can reconnect through any node`,
     });
-    if (outcome.answered || outcome.error === "client went away") return;
-    if (t.kind === "stream") opts.leases.forget(t.id);
-    log.warn({ owner: owner.nodeId, address: owner.address, err: outcome.error }, "the owner node did not answer a proxied request");
-    if (res.headersSent || res.destroyed) return;
-    const what = `${t.kind} ${t.id}`;
-    const body = JSON.stringify({
-      error: "Service Unavailable",
-      message: `node ${owner.nodeId} (${owner.address}) holds ${what} and did not answer (${outcome.error ?? `status ${outcome.status}`}); if it died, its lease expires within seconds and the publisher can reconnect through any node`,
-    });
-    res.writeHead(503, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body), "retry-after": "2", "cache-control": "no-store" });
-    res.end(body);
   }
 
   // A WHIP/WHEP session made here: its DELETE may arrive at any node.

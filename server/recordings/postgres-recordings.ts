@@ -46,7 +46,10 @@ export class PostgresRecordingIndex implements SharedRecordingIndex {
   }
 }
 
-/** Cluster mode (accounts on PostgreSQL): this node's recordings go to the shared index too. */
-export async function shareRecordingIndex(store: { share(index: SharedRecordingIndex): Promise<void> }, storage: unknown, dataDir: string): Promise<void> {
-  if (storage instanceof PostgresStorage) await store.share(new PostgresRecordingIndex(storage.sql, recordingNodeId(dataDir)));
+/** Cluster mode (accounts on PostgreSQL): this node's recordings go to the shared index too. Answers this node's name there. */
+export async function shareRecordingIndex(store: { share(index: SharedRecordingIndex): Promise<void> }, storage: unknown, dataDir: string): Promise<string | undefined> {
+  if (!(storage instanceof PostgresStorage)) return undefined;
+  const nodeId = recordingNodeId(dataDir);
+  await store.share(new PostgresRecordingIndex(storage.sql, nodeId));
+  return nodeId;
 }

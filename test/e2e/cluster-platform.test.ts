@@ -2,11 +2,17 @@
 // registered on node 1 gets the events of a stream pushed to node 2 (signed, once per event id, after a
 // receiver outage), the recordings index is seen from both nodes, a signing key created on node 1
 // signs a token that plays on node 2, a key revoked with the CLI on PostgreSQL ends its stream on the
-// running nodes, and a node whose Redis goes away answers a capped AI request 503, never 500.
+// running nodes, and a node whose Redis goes away answers a capped AI request 503, never 500. The
+// recording's MP4 and segments download through node 1 (proxied to node 2, which holds the files),
+// and once node 2 is killed node 1 answers them 503, saying they are unavailable until it returns.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createServer, type Server } from "node:http";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ffprobe } from "../../core/ffmpeg.ts";
 import { importPKCS8, SignJWT } from "jose";
 import { verifySignature } from "../../server/webhooks/signature.ts";
 import { startOrchestratorProcess, type OrchestratorProcess } from "../support/orchestrator.ts";
@@ -39,6 +45,7 @@ describe("cluster mode: webhooks, recordings, signed playback, CLI and a Redis o
     };
     nodes.push(await startWharf({ env })); // migrates and stores the admin key
     nodes.push(await startWharf({ env }));
+    [nodes0Id, nodes1Id] = await Promise.all(nodes.map(async (n) => (await n.api("GET", "/v1/cluster", undefined, admin)).body.self as string));
   });
   after(async () => {
     await Promise.all(nodes.map((n) => n.stop()));
@@ -48,6 +55,9 @@ describe("cluster mode: webhooks, recordings, signed playback, CLI and a Redis o
   });
 
   const path = (url: string) => new URL(url).pathname;
+  let nodes0Id = "";
+  let nodes1Id = "";
+  let recording: { id: string; mp4: string } | undefined; // node 2's, once the first test made it
 
   test("a webhook registered on node 1 gets a stream's events from node 2 once each, signed, after a receiver outage; the recording is listed on both nodes", async () => {
     const got: Got[] = [];
@@ -105,11 +115,36 @@ describe("cluster mode: webhooks, recordings, signed playback, CLI and a Redis o
       const mp4 = path(rec.body.mp4Url);
       const onOwner = await fetch(nodes[1]!.http + mp4, { headers: { authorization: `Bearer ${admin}` } });
       assert.equal(onOwner.status, 200);
-      assert.ok((await onOwner.arrayBuffer()).byteLength > 10_000);
-      const elsewhere = await fetch(nodes[0]!.http + mp4, { headers: { authorization: `Bearer ${admin}` } });
-      assert.ok([200, 421].includes(elsewhere.status), `node 1: served (proxied) or refused with a clear 421, got ${elsewhere.status}`);
-      if (elsewhere.status === 421) assert.match(((await elsewhere.json()) as { message: string }).message, /stored on another node/);
-      else await elsewhere.arrayBuffer();
+      const ownerBytes = Buffer.from(await onOwner.arrayBuffer());
+      assert.ok(ownerBytes.length > 10_000);
+      // Through node 1, which did not record it: proxied to node 2, the same bytes.
+      const get = (n: WharfProcess, p: string) => fetch(n.http + p, { headers: { authorization: `Bearer ${admin}` } });
+      const elsewhere = await get(nodes[0]!, mp4);
+      assert.equal(elsewhere.status, 200, `node 1 proxies the MP4 to node 2: ${elsewhere.status}`);
+      assert.equal(elsewhere.headers.get("x-wharf-node"), nodes1Id, "answered by node 2");
+      assert.equal(elsewhere.headers.get("x-wharf-via"), nodes0Id, "received by node 1");
+      const viaBytes = Buffer.from(await elsewhere.arrayBuffer());
+      assert.equal(viaBytes.length, ownerBytes.length, "as long as from the owner");
+      assert.equal(viaBytes.subarray(4, 8).toString("latin1"), "ftyp", "an MP4 (ftyp box first)");
+      assert.ok(viaBytes.equals(ownerBytes), "the same bytes");
+      const file = join(mkdtempSync(join(tmpdir(), "wharf-rec-")), "via.mp4");
+      writeFileSync(file, viaBytes);
+      const probe = await ffprobe(file);
+      assert.ok(probe.streams.some((x) => x.codec_type === "video"), JSON.stringify(probe.streams));
+      assert.ok(Number(probe.format.duration) > 1, `duration ${probe.format.duration}`);
+      // A VOD segment through node 1: the same bytes as from node 2, an MPEG-TS (sync byte 0x47).
+      const playlist = await (await get(nodes[0]!, path(rec.body.hlsUrl))).text();
+      const seg = new URL(playlist.split("\n").find((l) => l && !l.startsWith("#"))!, rec.body.hlsUrl).pathname;
+      const [segVia, segOwner] = await Promise.all([get(nodes[0]!, seg), get(nodes[1]!, seg)]);
+      assert.equal(segVia.status, 200, `segment through node 1: ${segVia.status}`);
+      assert.equal(segVia.headers.get("x-wharf-via"), nodes0Id);
+      const [a, b] = [Buffer.from(await segVia.arrayBuffer()), Buffer.from(await segOwner.arrayBuffer())];
+      assert.ok(a.length > 1000 && a.equals(b) && a[0] === 0x47, `segment ${a.length} vs ${b.length} bytes`);
+      // No proxying twice: a request already proxied is answered where it lands (a clear 421 here).
+      const looped = await fetch(nodes[0]!.http + seg, { headers: { authorization: `Bearer ${admin}`, "x-wharf-proxied-by": "elsewhere" } });
+      assert.equal(looped.status, 421);
+      assert.match(((await looped.json()) as { message: string }).message, /stored on another node/);
+      recording = { id: recId, mp4 };
     } finally {
       await pub?.stop(500);
       receiver.close();
@@ -222,5 +257,21 @@ describe("cluster mode: webhooks, recordings, signed playback, CLI and a Redis o
     } finally {
       if (redis.exitCode === null && redis.signalCode === null) redis.kill("SIGKILL");
     }
+  });
+
+  test("node 2 killed: its recording through node 1 is a 503 saying it is unavailable until node 2 returns", async (t) => {
+    if (!recording) return t.skip("the recording test did not make a recording");
+    await nodes[1]!.stop("SIGKILL");
+    const r = await fetch(nodes[0]!.http + recording.mp4, { headers: { authorization: `Bearer ${admin}` } });
+    const body = (await r.json()) as { error: string; message: string };
+    assert.equal(r.status, 503, JSON.stringify(body));
+    assert.equal(r.headers.get("retry-after"), "2");
+    assert.match(body.message, new RegExp(`recording ${recording.id} is stored on node .*unavailable until it returns`), body.message);
+    // Once its heartbeat is gone (6 s): said without trying it.
+    await sleep(6500);
+    const later = await fetch(`${nodes[0]!.http}/v1/recordings/${recording.id}`, { method: "DELETE", headers: { authorization: `Bearer ${admin}` } });
+    const laterBody = (await later.json()) as { message: string };
+    assert.equal(later.status, 503, JSON.stringify(laterBody));
+    assert.match(laterBody.message, /which is not running now; a node's recordings are unavailable until it returns/);
   });
 });
