@@ -22,8 +22,8 @@ export interface AppRunnerView {
   runner: DiscoveredRunner;
 }
 
-/** Every runner of `app` that can take work now, cheapest and fastest first (regional preference first). */
-export function runnersFor(registry: OrchestratorRegistry, app: string, mode: DiscoveredRunner["mode"], region?: string): AppRunnerView[] {
+/** Every runner of `app` that can take work now (the first `limit`), cheapest and fastest first (regional preference first). */
+export function runnersFor(registry: OrchestratorRegistry, app: string, mode: DiscoveredRunner["mode"], region?: string, limit = Infinity): AppRunnerView[] {
   const out: Array<AppRunnerView & { latency: number; reliability: number }> = [];
   for (const o of registry.apps()) {
     if (!o.reachable || o.suspended) continue;
@@ -32,15 +32,15 @@ export function runnersFor(registry: OrchestratorRegistry, app: string, mode: Di
       out.push({ orchestrator: o.address, region: o.region ?? null, runner: r, latency: o.latencyMs ?? 1000, reliability: o.reliability });
     }
   }
-  return out
-    .sort(
+  if (out.length > 1)
+    out.sort(
       (a, b) =>
         Number(region !== undefined && b.region === region) - Number(region !== undefined && a.region === region) ||
         runnerWeiPerUnit(a.runner) - runnerWeiPerUnit(b.runner) ||
         b.reliability - a.reliability ||
         a.latency - b.latency,
-    )
-    .map(({ orchestrator, region, runner }) => ({ orchestrator, region, runner }));
+    );
+  return (out.length > limit ? out.slice(0, limit) : out).map(({ orchestrator, region, runner }) => ({ orchestrator, region, runner }));
 }
 
 export interface AppEntry {

@@ -14,7 +14,7 @@ import { challengeOf, payOnce, type AppPayer } from "./payments.ts";
 
 const log = moduleLogger("apps");
 /** Targets tried for one request. */
-const MAX_RUN_ATTEMPTS = 3;
+export const MAX_RUN_ATTEMPTS = 3;
 const RUN_HEAD_TIMEOUT_MS = 60_000;
 
 export interface RunTarget {
@@ -63,9 +63,12 @@ export class AppRuns {
       res.end(JSON.stringify({ error: e.code, message: e.message }));
     };
     if (r.targets.length === 0) return fail(new AppError(503, "no_capacity", r.noTargetReason, { "retry-after": "2" }));
-    const projected = this.accounts.priceBook.charge({ pipeline: r.pipeline, units: 1, orchestratorCostWei: r.targets[0]!.costWei });
-    const spend = await this.accounts.checkSpend(r.key, projected);
-    if (!spend.ok) return fail(new AppError(402, "spend_cap_reached", spend.message));
+    // A key without a cap has nothing to check (as batch AI: server/ai/index.ts); the usage record bills it.
+    if (r.key.dailyCapMicros !== null || r.key.monthlyCapMicros !== null) {
+      const projected = this.accounts.priceBook.charge({ pipeline: r.pipeline, units: 1, orchestratorCostWei: r.targets[0]!.costWei });
+      const spend = await this.accounts.checkSpend(r.key, projected);
+      if (!spend.ok) return fail(new AppError(402, "spend_cap_reached", spend.message));
+    }
     const reasons: string[] = [];
     let allBusy = true;
     for (const t of r.targets.slice(0, MAX_RUN_ATTEMPTS)) {
