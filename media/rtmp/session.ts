@@ -261,7 +261,7 @@ export class RtmpSession {
       case MessageType.DataAmf3:
         return this.onMedia("script", m.timestamp, p.subarray(1));
       case MessageType.Aggregate:
-        return this.onAggregate(m.timestamp, p);
+        return forEachAggregateTag(m.timestamp, p, (kind, ts, body) => this.onMedia(kind, ts, body));
       default:
         // The reader only lets through the types maxMessageLength allows.
         throw new SessionProtocolError(`unexpected message type ${m.typeId}`);
@@ -288,10 +288,6 @@ export class RtmpSession {
       // Admission is slow: let TCP push back instead of buffering more.
       this.batcher.hold();
     }
-  }
-
-  private onAggregate(timestamp: number, p: Buffer): void {
-    forEachAggregateTag(timestamp, p, (kind, ts, body) => this.onMedia(kind, ts, body));
   }
 
   private armIdle(): void {
@@ -346,18 +342,14 @@ export class RtmpSession {
     // rtmp://host/live?token=x and OBS's "rtmp://host/live/" both mean app "live".
     this.app = withoutQuery(cmdObj.app).replace(/\/+$/, "");
     this.state = "connected";
-    const [ackSize, bandwidth, chunkSize, result] = connectReplies(transId);
-    this.send(ackSize!);
-    this.send(bandwidth!);
-    this.send(chunkSize!);
-    this.outChunkSize = OUT_CHUNK_SIZE;
-    this.send(result!);
+    for (const reply of connectReplies(transId)) {
+      this.send(reply);
+      if (reply.typeId === MessageType.SetChunkSize) this.outChunkSize = OUT_CHUNK_SIZE; // from the next message on
+    }
   }
 
   private onCreateStream(transId: number): void {
-    if (this.streamIds.size >= MAX_STREAMS_PER_CONNECTION) {
-      throw new SessionProtocolError(`more than ${MAX_STREAMS_PER_CONNECTION} createStream calls`);
-    }
+    if (this.streamIds.size >= MAX_STREAMS_PER_CONNECTION) throw new SessionProtocolError(`more than ${MAX_STREAMS_PER_CONNECTION} createStream calls`);
     const id = this.nextStreamId++;
     this.streamIds.add(id);
     this.send(commandMessage(0, "_result", transId, null, id));
@@ -403,10 +395,7 @@ export class RtmpSession {
   }
 
   private onDeleteStream(streamId: number): void {
-    if (this.mediaAllowed && streamId === this.publishStreamId) {
-      this.close("publisher unpublished", "info", true);
-      return;
-    }
+    if (this.mediaAllowed && streamId === this.publishStreamId) return this.close("publisher unpublished", "info", true);
     this.streamIds.delete(streamId);
   }
 }
