@@ -236,7 +236,7 @@ describe("dev orchestrator over TLS", () => {
 describe("dev orchestrator knobs (plaintext)", () => {
   let orch: RunningOrchestrator;
   before(async () => {
-    orch = await startOrchestrator({ port: 0, http: true, capacity: 1, x264Preset: "ultrafast", tokenTtlMs: 5000 });
+    orch = await startOrchestrator({ port: 0, http: true, capacity: 1, x264Preset: "ultrafast", tokenTtlMs: 60_000 });
   });
   after(async () => {
     await orch.stop();
@@ -284,12 +284,18 @@ describe("dev orchestrator knobs (plaintext)", () => {
   });
 
   test("expired auth token -> 403", async () => {
-    const info = await getOrchestrator(orch.url);
-    await new Promise((r) => setTimeout(r, 5100));
-    await assert.rejects(
-      transcodeSegment({ transcoder: info.transcoder!, authToken: info.authToken!, manifestId: "first", seq: 3, data: segment, durationMs: 2000, profiles: [P144] }),
-      (err: unknown) => err instanceof TranscodeError && err.kind === "auth" && /Expired/.test(err.message),
-    );
+    // Its own orchestrator with a short token life: the other tests here take seconds on a loaded machine.
+    const short = await startOrchestrator({ port: 0, http: true, capacity: 1, x264Preset: "ultrafast", tokenTtlMs: 300 });
+    try {
+      const info = await getOrchestrator(short.url);
+      await new Promise((r) => setTimeout(r, 400));
+      await assert.rejects(
+        transcodeSegment({ transcoder: info.transcoder!, authToken: info.authToken!, manifestId: "first", seq: 3, data: segment, durationMs: 2000, profiles: [P144] }),
+        (err: unknown) => err instanceof TranscodeError && err.kind === "auth" && /Expired/.test(err.message),
+      );
+    } finally {
+      await short.stop();
+    }
   });
 });
 

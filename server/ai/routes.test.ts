@@ -134,7 +134,9 @@ describe("batch AI routes: hostile bodies", () => {
     const r = await post(port, "/image-to-image", formChunks(30, MiB));
     assert.equal(r.status, 413, r.body);
     assert.match(JSON.parse(r.body).detail.msg, new RegExp(`too large.*${LIMIT} bytes`));
-    assert.ok(r.bytesSent < LIMIT + 8 * MiB, `the server stopped reading near the limit: ${r.bytesSent} bytes were sent`);
+    // Socket buffers on both sides let some MiB past the limit through before the close lands
+    // (more on a loaded machine); reading the whole 30 MiB would be the defect.
+    assert.ok(r.bytesSent < LIMIT + 16 * MiB, `the server stopped reading near the limit: ${r.bytesSent} bytes were sent`);
     assert.equal(dispatched.length, 0);
   });
 
