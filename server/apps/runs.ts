@@ -75,6 +75,7 @@ export class AppRuns {
       const quoteKey = `${t.url.origin}${t.url.pathname}`;
       let paidWei = 0n;
       let out;
+      const t0 = performance.now();
       for (let round = 0; round < 2; round++) {
         const pay: Record<string, string> = {};
         const info = this.quotes.get(quoteKey);
@@ -109,7 +110,7 @@ export class AppRuns {
       }
       if (!out) continue;
       if (out.answered) {
-        if (out.status < 500) this.registry.reportSuccess(t.orchestrator, 0);
+        if (out.status < 500) this.registry.reportSuccess(t.orchestrator, performance.now() - t0);
         // Billed once the answer went out: what the client saw is what is billed.
         await this.accounts
           .recordBatchUsage({ keyId: r.key.id, pipeline: r.pipeline, model: r.model, units: 1, orchestrator: t.orchestrator, orchestratorCostWei: t.costWei, paidWei, requestId: `run_${this.random.take(12).toString("hex")}` })
