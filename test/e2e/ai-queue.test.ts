@@ -32,7 +32,14 @@ describe("batch AI admission queue", { timeout: 120_000 }, () => {
   let orchs: OrchestratorProcess[] = [];
 
   before(async () => {
-    orchs = await Promise.all([slowOrchestrator(), slowOrchestrator()]);
+    const started = await Promise.allSettled([slowOrchestrator(), slowOrchestrator()]);
+    const failed = started.find((r) => r.status === "rejected");
+    if (failed) {
+      // The one that started would otherwise outlive the suite (after() has no list to kill).
+      await Promise.all(started.map((r) => (r.status === "fulfilled" ? r.value.kill("SIGKILL") : undefined)));
+      throw failed.reason;
+    }
+    orchs = started.map((r) => (r as PromiseFulfilledResult<OrchestratorProcess>).value);
   });
   after(async () => {
     await Promise.all(orchs.map((o) => o.kill("SIGTERM")));

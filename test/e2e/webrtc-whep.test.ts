@@ -31,7 +31,7 @@ describe("WHEP playback", { timeout: 90000 }, () => {
     const viewers: WhepPlayer[] = [];
     try {
       assert.equal(pub.status, 201);
-      await waitFor("live", async () => (await w.api("GET", `/v1/streams/${s.id}`)).body.state === "live", 5000);
+      await waitFor("live", async () => (await w.api("GET", `/v1/streams/${s.id}`)).body.state === "live", 20_000); // the WHIP peer connects first: seconds on a loaded machine
       for (let i = 0; i < MAX_VIEWERS; i++) viewers.push(await playWhep(s.whepUrl));
       for (const v of viewers) {
         assert.equal(v.status, 201, JSON.stringify(v.error));

@@ -23,11 +23,17 @@ export async function spawnListening(script: string, args: string[], opts: { env
   proc.stdout!.on("data", take);
   proc.stderr!.on("data", take);
   let url = "";
+  // 60 s: on the 2-core CI machine with two test files and their processes running, a start has
+  // taken over 20 s. A child that never got there is killed: left running it would keep this test
+  // file's process alive until the runner's timeout.
   await waitFor(`${script} listening`, () => {
     if (proc.exitCode !== null) throw new Error(`${script} exited: ${out}`);
     const line = out.split("\n").find((l) => l.startsWith("{") && l.includes('"listening"'));
     if (line) url = (JSON.parse(line) as { listening: string }).listening;
     return line ? true : undefined;
-  }, 20000, 50);
+  }, 60_000, 50).catch((err: unknown) => {
+    proc.kill("SIGKILL");
+    throw err;
+  });
   return { proc, url };
 }
