@@ -22,6 +22,16 @@ export function normalizeAddress(address: string): string | undefined {
   }
 }
 
+/** Addresses (allow/deny lists) normalized, the unusable ones left out. */
+export function addressSet(list: string[] | undefined): Set<string> {
+  const out = new Set<string>();
+  for (const a of list ?? []) {
+    const n = normalizeAddress(a);
+    if (n) out.add(n);
+  }
+  return out;
+}
+
 /** Parse a comma/space separated list of orchestrator URLs; throws naming the bad entry. */
 export function parseOrchAddr(list: string, regions: Readonly<Record<string, string>> = {}): Candidate[] {
   const out = new Map<string, Candidate>();

@@ -4,17 +4,17 @@
 // unreachable ones, auth tokens refreshed before the last 10% of validity),
 // and the selector. Processors (transcode, live AI, batch AI) share one instance.
 import { EventEmitter } from "node:events";
-import { closeGrpcClients, getOrchestrator, OrchestratorRpcError } from "../../protocol/grpc-client.ts";
-import { TranscodeError } from "../../protocol/transcode-client.ts";
+import { closeGrpcClients, getOrchestrator } from "../../protocol/grpc-client.ts";
 import type { OrchestratorInfo, OrchestratorRequest } from "../../protocol/messages.ts";
 import type { ClientTlsPolicy } from "../../protocol/tls.ts";
 import { moduleLogger, type Logger } from "../../core/log.ts";
 import { metrics } from "../../core/metrics.ts";
 import { LocalLoad } from "./local-load.ts";
+import { classifyError, recordFailure, recordSuccess, suspend } from "./health-rules.ts";
 import { snapshotOf, type FailureKind, type OrchState, type OrchestratorApps, type OrchestratorSnapshot } from "./orchestrator-state.ts";
 
 export type { FailureKind, OrchestratorApps, OrchestratorSnapshot } from "./orchestrator-state.ts";
-import { fetchWebhook, normalizeAddress, parseOrchAddr, type Candidate } from "./discovery.ts";
+import { addressSet, fetchWebhook, normalizeAddress, parseOrchAddr, type Candidate } from "./discovery.ts";
 import { priceFor, type Price } from "./prices.ts";
 import { rejectReason, selectOrchestrators, type OrchestratorView, type SelectRequest, type Selected, type SelectionPolicy } from "./selection.ts";
 
@@ -85,17 +85,6 @@ export interface RegistryOptions {
   logger?: Logger;
 }
 
-const LATENCY_ALPHA = 0.3;
-const RELIABILITY_ALPHA = 0.2;
-
-function splitList(list: string[] | undefined): Set<string> {
-  const out = new Set<string>();
-  for (const a of list ?? []) {
-    const n = normalizeAddress(a);
-    if (n) out.add(n);
-  }
-  return out;
-}
 
 /** The longest suspension: a faulty orchestrator is retried at least this often (half-open trials come sooner). */
 export const SUSPENSION_MAX_MS = 30_000;
@@ -125,8 +114,8 @@ export class OrchestratorRegistry extends EventEmitter<RegistryEvents> {
     this.log = opts.logger ?? moduleLogger("orchestrators");
     this.staticCandidates = parseOrchAddr(opts.orchAddr ?? "", opts.regions);
     this.policy = {
-      allow: splitList(opts.allow),
-      deny: splitList(opts.deny),
+      allow: addressSet(opts.allow),
+      deny: addressSet(opts.deny),
       region: opts.region || undefined,
       busyCooldownMs: opts.busyCooldownMs,
     };
@@ -349,20 +338,7 @@ export class OrchestratorRegistry extends EventEmitter<RegistryEvents> {
   reportSuccess(address: string, latencyMs: number): void {
     const s = this.state(address);
     if (!s) return;
-    s.successes++;
-    s.latencyMs = s.latencyMs === undefined ? latencyMs : s.latencyMs + LATENCY_ALPHA * (latencyMs - s.latencyMs);
-    s.reliability += RELIABILITY_ALPHA * (1 - s.reliability);
-    const now = this.now();
-    if (s.suspendedUntil !== undefined && s.suspendedUntil > now) {
-      // A trial request succeeded: the orchestrator is healthy again, end the suspension now.
-      s.suspendedUntil = undefined;
-      s.suspendedAt = undefined;
-      s.penaltyLevel = Math.max(0, s.penaltyLevel - 1);
-      if (s.suspensionOpen) {
-        s.suspensionOpen = false;
-        this.emit("recovered", s.address);
-      }
-    } else if (s.penaltyLevel > 0) s.penaltyLevel--;
+    if (recordSuccess(s, latencyMs, this.now())) this.emit("recovered", s.address);
     this.emit("call", { address: s.address, result: "ok", latencyMs });
   }
 
@@ -371,9 +347,7 @@ export class OrchestratorRegistry extends EventEmitter<RegistryEvents> {
     const s = this.state(address);
     if (!s) return;
     const now = this.now();
-    s.failures++;
-    s.lastFailureKind = kind;
-    s.reliability -= RELIABILITY_ALPHA * s.reliability;
+    recordFailure(s, kind);
     this.emit("call", { address: s.address, result: "failed", kind });
     if (kind === "auth") {
       // A stale token is the orchestrator's way of saying "ask again": refresh, mild suspension.
@@ -386,11 +360,7 @@ export class OrchestratorRegistry extends EventEmitter<RegistryEvents> {
       this.log.info({ address: s.address, ...context }, "timeout while this gateway is overloaded: not suspending");
       return;
     }
-    // Timeouts do not escalate: under load every orchestrator times out now and then.
-    s.penaltyLevel = kind === "timeout" ? Math.max(1, Math.min(s.penaltyLevel, 1)) : Math.min(s.penaltyLevel + 1, 20);
-    const base = this.opts.suspensionBaseMs ?? 5000;
-    const max = this.opts.suspensionMaxMs ?? SUSPENSION_MAX_MS;
-    const ms = Math.min(max, base * 2 ** (s.penaltyLevel - 1));
+    const ms = suspend(s, kind, this.opts.suspensionBaseMs ?? 5000, this.opts.suspensionMaxMs ?? SUSPENSION_MAX_MS);
     s.suspendedUntil = now + ms;
     s.suspendedAt = now;
     if (kind === "network" || kind === "timeout") s.nextRefreshAt = Math.min(s.nextRefreshAt, now);
@@ -408,33 +378,11 @@ export class OrchestratorRegistry extends EventEmitter<RegistryEvents> {
     this.emit("call", { address: s.address, result: "busy" });
   }
 
-  /**
-   * Map a client error to the right report: TranscodeError busy/capped -> reportBusy,
-   * aborted -> nothing, auth/payment/network/timeout/... -> reportFailure.
-   */
+  /** Map a client error to the right report (health-rules.ts): busy, nothing, or a fault of some kind. */
   reportError(address: string, err: unknown, context?: FailureContext): void {
-    if (err instanceof TranscodeError) {
-      switch (err.kind) {
-        case "busy":
-        case "capped":
-          return this.reportBusy(address);
-        case "aborted":
-          return;
-        case "auth":
-        case "payment":
-        case "network":
-        case "timeout":
-        case "bad-result":
-        case "transcode-failed":
-          return this.reportFailure(address, err.kind, context);
-        case "download":
-          return this.reportFailure(address, "bad-result", context);
-        default:
-          return this.reportFailure(address, "other", context);
-      }
-    }
-    if (err instanceof OrchestratorRpcError) return this.reportFailure(address, err.unreachable ? "network" : "other", context);
-    this.reportFailure(address, "other", context);
+    const kind = classifyError(err);
+    if (kind === "busy") this.reportBusy(address);
+    else if (kind !== "ignore") this.reportFailure(address, kind, context);
   }
 
   // ------------------------------------------------------------ queries
