@@ -72,3 +72,36 @@ test("a $0.05 daily cap is never exceeded under 40 concurrent requests over thre
     await schema.drop();
   }
 });
+
+test("a spend mark taken from the rate-limit call still counts a release the committed-spend read missed", { skip: services.skip }, () =>
+  withNodes(2, async ([a, b]) => {
+    const caps = { dailyCapMicros: 100, monthlyCapMicros: null };
+    const first = await a!.hold("k", await a!.mark("k"), { day: 0, month: 0 }, caps, 10, true);
+    assert.ok(first.ok);
+    // Node b's request: its rate-limit call answers the release sequence (its mark, no extra round trip) ...
+    const monitor = await new Redis(services.url("WHARF_TEST_REDIS_URL")).monitor();
+    const gets: string[] = [];
+    monitor.on("monitor", (_t: string, args: string[], source: string) => {
+      if (source !== "lua" && args[0]?.toLowerCase() === "get" && args[1]?.endsWith(":spend:k:seq")) gets.push(args[1]);
+    });
+    await sleep(50);
+    assert.ok((await b!.consume("k", { requestsPerMinute: 600, burst: 10 })).ok);
+    const mark = await b!.mark("k");
+    await sleep(50);
+    monitor.disconnect();
+    assert.deepEqual(gets, [], "the mark came with the rate-limit answer");
+    assert.equal(mark.split("@")[0], "0");
+    // ... then node a's usage is committed and its reservation released, after b's mark ...
+    first.release();
+    await sleep(50);
+    // ... and b's committed-spend read missed that commit (0 spent): the release still counts.
+    const second = await b!.hold("k", mark, { day: 0, month: 0 }, caps, 95, true);
+    assert.deepEqual([second.ok, second.held], [false, 10]);
+    // A fresh mark (after the release) no longer counts it: the read would have seen the commit.
+    await sleep(60);
+    const fresh = await b!.mark("k");
+    assert.equal(fresh.split("@")[0], "1");
+    const third = await b!.hold("k", fresh, { day: 10, month: 10 }, caps, 90, true);
+    assert.deepEqual([third.ok, third.held], [true, 0]);
+    third.release();
+  }));

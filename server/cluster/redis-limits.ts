@@ -1,5 +1,7 @@
 // Cluster-wide limits in Redis, each decided atomically by one Lua script: request rate (token
 // bucket), live-stream slots and spend reservations. Holdings carry a TTL so a dead node's expire.
+// Round trips: each script also answers the key's spend release sequence number, which the next
+// spend check on this node may use as its mark (see mark()) instead of asking Redis for it.
 import type { Redis } from "ioredis";
 import type { RateDecision, StreamSlot } from "../accounts/ratelimit.ts";
 import type { SpendCaps, SpendHoldings } from "../accounts/spend.ts";
@@ -9,7 +11,9 @@ import type { RateLimit } from "../accounts/types.ts";
 const NOW_MS = `local t = redis.call('TIME'); local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 // The same bucket as TokenBucketLimiter (ratelimit.ts): refills at rpm/60000 per ms up to burst.
+// KEYS[2]: the key's spend release sequence (answered as the 4th value, a spend mark).
 const TOKEN_BUCKET = `${NOW_MS}
+local seq = redis.call('GET', KEYS[2]) or '0'
 local rpm = tonumber(ARGV[1]); local burst = tonumber(ARGV[2]); local cost = tonumber(ARGV[3])
 local rate = rpm / 60000
 local b = redis.call('HMGET', KEYS[1], 'tokens', 'last')
@@ -20,10 +24,10 @@ local ok = 0
 if tokens >= cost then tokens = tokens - cost; ok = 1 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'last', now)
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst / math.max(rate, 1e-9)) + 1000)
-if ok == 1 then return {1, math.floor(tokens), 0} end
+if ok == 1 then return {1, math.floor(tokens), 0, seq} end
 local wait = 60000
 if rate > 0 and cost <= burst then wait = (cost - tokens) / rate end
-return {0, 0, math.ceil(wait)}`;
+return {0, 0, math.ceil(wait), seq}`;
 
 // KEYS[1] hash slot id -> expiry ms. ARGV: limit (-1 none), slot id, ttl ms.
 const SLOT_ACQUIRE = `${NOW_MS}
@@ -69,7 +73,7 @@ for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. ARGV[2], '+inf'))
 end
 local projected = tonumber(ARGV[5]); local capDay = tonumber(ARGV[6]); local capMonth = tonumber(ARGV[7])
 if (capMonth >= 0 and tonumber(ARGV[4]) + held + projected > capMonth) or (capDay >= 0 and tonumber(ARGV[3]) + held + projected > capDay) then
-  return {0, held}
+  return {0, held, redis.call('GET', KEYS[5]) or '0'}
 end
 if ARGV[10] == '1' and projected > 0 then
   redis.call('HSET', KEYS[1], ARGV[8], projected)
@@ -78,16 +82,16 @@ if ARGV[10] == '1' and projected > 0 then
 end
 local ttl = tonumber(ARGV[9]) + tonumber(ARGV[1])
 for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ttl) end
-return {1, held}`;
+return {1, held, redis.call('GET', KEYS[5]) or '0'}`;
 
 // ARGV: keep released ms, id
 const SPEND_RELEASE = `${NOW_MS}
 local amt = redis.call('HGET', KEYS[1], ARGV[2])
-if not amt then return 0 end
+if not amt then return redis.call('GET', KEYS[5]) or '0' end
 redis.call('HDEL', KEYS[1], ARGV[2]); redis.call('ZREM', KEYS[2], ARGV[2]); redis.call('DECRBY', KEYS[3], amt)
 local seq = redis.call('INCR', KEYS[5])
 redis.call('ZADD', KEYS[4], seq, seq .. ':' .. amt .. ':' .. now)
-return 1`;
+return tostring(seq)`;
 
 export interface ClusterLimitsOptions {
   /** Key prefix, e.g. "wharf:". */
@@ -101,6 +105,16 @@ export interface ClusterLimitsOptions {
 /** A spend check whose committed-spend read took longer than this is redone (see SPEND_HOLD: released entries are kept this long). */
 const RELEASED_KEPT_MS = 30_000;
 
+/**
+ * A release sequence number this node saw (answered by a bucket, hold or release call sent less
+ * than this long ago) serves as the next spend check's mark without a round trip. Any number seen
+ * before the committed spend is read is a correct mark: an older one only makes the check count
+ * releases (already committed) twice, i.e. refuse a little earlier near the cap, never later; this
+ * bounds that to the releases of the last few milliseconds.
+ */
+const MARK_REUSE_MS = 50;
+const MAX_MARKS = 10_000;
+
 export class ClusterLimits implements SpendHoldings {
   private readonly prefix: string;
   private readonly slotTtlMs: number;
@@ -109,12 +123,14 @@ export class ClusterLimits implements SpendHoldings {
   private readonly renewTimer: NodeJS.Timeout;
   private seq = 0;
   private readonly instance = Math.random().toString(36).slice(2, 10);
+  /** Per key: the latest release sequence number seen and when the call that saw it was sent. */
+  private readonly marks = new Map<string, { seq: string; at: number }>();
 
   constructor(private readonly redis: Redis, opts: ClusterLimitsOptions) {
     this.prefix = opts.prefix;
     this.slotTtlMs = opts.slotTtlMs ?? 15_000;
     this.reservationTtlMs = opts.reservationTtlMs ?? 15 * 60_000;
-    redis.defineCommand("wharfBucket", { numberOfKeys: 1, lua: TOKEN_BUCKET });
+    redis.defineCommand("wharfBucket", { numberOfKeys: 2, lua: TOKEN_BUCKET });
     redis.defineCommand("wharfSlotAcquire", { numberOfKeys: 1, lua: SLOT_ACQUIRE });
     redis.defineCommand("wharfSlotRenew", { numberOfKeys: 1, lua: SLOT_RENEW });
     redis.defineCommand("wharfSpendHold", { numberOfKeys: 5, lua: SPEND_HOLD });
@@ -134,7 +150,9 @@ export class ClusterLimits implements SpendHoldings {
   /** One request from the key's cluster-wide token bucket. */
   async consume(keyId: string, limit: RateLimit | null, cost = 1): Promise<RateDecision> {
     if (!limit) return { ok: true, remaining: Infinity, limit: Infinity };
-    const [ok, remaining, waitMs] = (await this.run("wharfBucket", `${this.prefix}rate:${keyId}`, limit.requestsPerMinute, limit.burst, cost)) as number[];
+    const sent = Date.now();
+    const [ok, remaining, waitMs, seq] = (await this.run("wharfBucket", `${this.prefix}rate:${keyId}`, this.spendKeys(keyId)[4]!, limit.requestsPerMinute, limit.burst, cost)) as [number, number, number, string];
+    this.saw(keyId, seq, sent);
     if (ok === 1) return { ok: true, remaining: remaining!, limit: limit.requestsPerMinute };
     return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil(waitMs! / 1000)), limit: limit.requestsPerMinute };
   }
@@ -172,25 +190,41 @@ export class ClusterLimits implements SpendHoldings {
     return [k + "live", k + "exp", k + "total", k + "released", k + "seq"];
   }
 
+  private saw(keyId: string, seq: unknown, sent: number): void {
+    if (typeof seq !== "string" && typeof seq !== "number") return;
+    const had = this.marks.get(keyId);
+    if (had && had.at >= sent) return;
+    if (!had && this.marks.size >= MAX_MARKS) this.marks.clear();
+    this.marks.set(keyId, { seq: String(seq), at: sent });
+  }
+
   async mark(keyId: string): Promise<string> {
-    return `${(await this.redis.get(this.spendKeys(keyId)[4]!)) ?? "0"}@${Date.now()}`;
+    const seen = this.marks.get(keyId);
+    if (seen && Date.now() - seen.at <= MARK_REUSE_MS) return `${seen.seq}@${seen.at}`;
+    const sent = Date.now();
+    const seq = (await this.redis.get(this.spendKeys(keyId)[4]!)) ?? "0";
+    this.saw(keyId, seq, sent);
+    return `${seq}@${sent}`;
   }
 
   async hold(keyId: string, mark: string, spent: { day: number; month: number }, caps: SpendCaps, projectedMicros: number, reserve: boolean) {
     const [seq, markedAt] = mark.split("@");
     if (Date.now() - Number(markedAt) > RELEASED_KEPT_MS / 2) throw new Error("spend check took too long (the committed spend read may be stale); retry");
     const id = this.id();
-    const [ok, held] = (await this.run(
+    const sent = Date.now();
+    const [ok, held, seqNow] = (await this.run(
       "wharfSpendHold", ...this.spendKeys(keyId), RELEASED_KEPT_MS, seq!, spent.day, spent.month, projectedMicros,
       caps.dailyCapMicros ?? -1, caps.monthlyCapMicros ?? -1, id, this.reservationTtlMs, reserve ? 1 : 0,
-    )) as number[];
+    )) as [number, number, string];
+    this.saw(keyId, seqNow, sent);
     let release = () => {};
     if (ok === 1 && reserve && projectedMicros > 0) {
       let done = false;
       release = () => {
         if (done) return;
         done = true;
-        void this.run("wharfSpendRelease", ...this.spendKeys(keyId), RELEASED_KEPT_MS, id).catch(() => {});
+        const at = Date.now();
+        void this.run("wharfSpendRelease", ...this.spendKeys(keyId), RELEASED_KEPT_MS, id).then((seq) => this.saw(keyId, seq, at), () => {});
       };
     }
     return { held: held!, ok: ok === 1, release };
