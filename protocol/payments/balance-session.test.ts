@@ -136,11 +136,34 @@ test("16 concurrent requests share one refill and none reaches the orchestrator 
   const f = fixture(100_000_000); // 3e8 wei: ~26 requests per ticket
   const results = await Promise.all(Array.from({ length: 16 }, () => f.run()));
   assert.ok(results.every((r) => r.ok));
-  assert.equal(f.signer.calls, 1);
+  // One refill on the requests' path, at most one more in the background (the top-up once the
+  // balance falls under 2 EV): never one per request.
+  assert.ok(f.signer.calls <= 2, `${f.signer.calls} signer calls`);
   for (let round = 0; round < 5; round++) {
     const rs = await Promise.all(Array.from({ length: 16 }, () => f.run()));
     assert.ok(rs.every((r) => r.ok), `round ${round}: a request was refused`);
   }
+  assert.equal(f.orch.refused, 0);
+});
+
+test("small fees: after the first refill no request waits for the signer (tickets are bought ahead and ride on the next request)", async () => {
+  const f = fixture(10_000_000); // 3e7 wei: ~266 requests per ticket
+  const slow = f.signer.generateLivePayment.bind(f.signer);
+  f.signer.generateLivePayment = async (req) => {
+    await new Promise((r) => setTimeout(r, 40));
+    return slow(req);
+  };
+  await f.run();
+  const waits: number[] = [];
+  for (let i = 0; i < 400; i++) {
+    const t0 = performance.now();
+    const r = await f.run();
+    waits.push(performance.now() - t0);
+    assert.ok(r.ok, `request ${i} refused`);
+    await new Promise((r) => setTimeout(r, 1)); // ~1,000 requests a second: a ticket lasts ~0.27 s
+  }
+  assert.ok(f.signer.calls >= 2, `tickets kept being bought (${f.signer.calls} calls)`);
+  assert.ok(Math.max(...waits) < 30, `a request waited ${Math.max(...waits).toFixed(1)} ms for the 40 ms signer`);
   assert.equal(f.orch.refused, 0);
 });
 

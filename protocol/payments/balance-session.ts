@@ -101,6 +101,19 @@ function evWeiFloor(info: OrchestratorInfo): bigint {
   return ev;
 }
 
+/** A top-up starts when the balance left after a request falls below this many ticket EVs. */
+const TOP_UP_BELOW_EVS = 2n;
+/** Top-ups are for fees under 1/this of an EV (many requests per ticket). */
+const TOP_UP_FEE_SHARE = 8n;
+
+interface Bought {
+  info: OrchestratorInfo;
+  payment: string | undefined;
+  /** EV of the tickets bought: rounded up for the record of what was paid, down for the mirror. */
+  evWei: bigint;
+  evFloor: bigint;
+}
+
 /** The Payment without tickets for (params, price): the same bytes every time, so encoded once. */
 const ticketlessCache = new WeakMap<object, Map<string, string>>();
 
@@ -115,6 +128,10 @@ export class BalanceSession {
   private inFlight = 0n; // F
   private state: SignerState | undefined;
   private refill: Promise<void> | undefined;
+  /** Tickets bought ahead (topUp), not yet sent: not in the balance until a request carries them. */
+  private ahead: (Bought & { payment: string }) | undefined;
+  /** The last top-up failed: the next shortfall buys on a request's path (and reports its error). */
+  private topUpFailed = false;
   private readonly senderHex: string;
 
   constructor(private readonly o: BalanceSessionOptions) {
@@ -138,7 +155,25 @@ export class BalanceSession {
     // Loop: a refill run by another request may have covered us meanwhile.
     for (;;) {
       const ev = evWeiFloor(current);
-      if (this.balance - this.inFlight - fee >= ev) break;
+      const spare = this.balance - this.inFlight - fee;
+      if (this.ahead && !payment && spare + this.ahead.evFloor >= ev) {
+        // Tickets bought ahead ride on the next request they cover: the orchestrator credits them
+        // before it debits the work, and from here on the mirror counts them.
+        const a = this.ahead;
+        this.ahead = undefined;
+        this.balance += a.evFloor;
+        payment = a.payment;
+        evWei = a.evWei;
+        current = a.info;
+        continue;
+      }
+      if (spare >= ev) {
+        // Running low on small fees: buy the next tickets now, off this request's path, so no
+        // request waits for the signer (a wait here holds every concurrent request of this
+        // session: that was the p99). Fees near an EV or above buy per request anyway.
+        if (spare < TOP_UP_BELOW_EVS * ev && fee * TOP_UP_FEE_SHARE < ev && !this.refill && !this.ahead && !this.topUpFailed) this.topUp(current, price, fee, ev);
+        break;
+      }
       if (this.refill) {
         await this.refill;
         continue;
@@ -146,10 +181,16 @@ export class BalanceSession {
       let done!: () => void;
       this.refill = new Promise<void>((r) => (done = r));
       try {
-        const bought = await this.buy(current, price, fee, ev, signal);
+        // Tickets bought ahead and not yet sent are in the signer's credit but not the
+        // orchestrator's: ask for that much more (they still go with a later request).
+        // Small fees also buy one EV of headroom, so the next top-up starts in the background.
+        const headroom = fee * TOP_UP_FEE_SHARE < ev ? ev : 0n;
+        const bought = await this.buy(current, price, fee + (this.ahead?.evFloor ?? 0n) + headroom, ev, signal);
+        this.balance += bought.evFloor;
         current = bought.info;
         evWei = bought.evWei;
         payment = bought.payment;
+        this.topUpFailed = false;
       } finally {
         this.refill = undefined;
         done();
@@ -174,13 +215,33 @@ export class BalanceSession {
     };
   }
 
+  /** Buys the next tickets in the background (one refill at a time, as on the request path). */
+  private topUp(info: OrchestratorInfo, price: PriceInfo, fee: bigint, ev: bigint): void {
+    let done!: () => void;
+    this.refill = new Promise<void>((r) => (done = r));
+    // Asked for one ticket's worth beyond the usual shortfall: the balance stays >= 2 EV after it
+    // is delivered. "No tickets needed" means the balance already does (requests settled since):
+    // nothing to add, unlike on the request path.
+    this.buy(info, price, fee + ev, ev, undefined)
+      .then((bought) => {
+        if (bought.payment) this.ahead = { ...bought, payment: bought.payment };
+      })
+      .catch(() => {
+        this.topUpFailed = true;
+      })
+      .finally(() => {
+        this.refill = undefined;
+        done();
+      });
+  }
+
   private async buy(
     info: OrchestratorInfo,
     price: PriceInfo,
     fee: bigint,
     ev: bigint,
     signal: AbortSignal | undefined,
-  ): Promise<{ info: OrchestratorInfo; payment: string | undefined; evWei: bigint }> {
+  ): Promise<Bought> {
     let current = info;
     const perPixel = pricePerPixel(price);
     for (let refreshes = 0; ; ) {
@@ -202,14 +263,12 @@ export class BalanceSession {
           const n = BigInt(decodeBase64("Payment", res.payment).ticketSenderParams?.length ?? 0);
           const paid = ticketEvOf(current).mul(Rational.of(n));
           this.state = res.state;
-          this.balance += paid.floor();
           this.unreported -= perPixel.mul(Rational.of(pixels)).floor();
-          return { info: current, payment: res.payment, evWei: paid.ceil() };
+          return { info: current, payment: res.payment, evWei: paid.ceil(), evFloor: paid.floor() };
         }
         case "NoTicketsNeeded":
           // The signer holds more credit than we think (a restart of ours lost R): trust it once.
-          this.balance += ev;
-          return { info: current, payment: undefined, evWei: 0n };
+          return { info: current, payment: undefined, evWei: 0n, evFloor: ev };
         case "RefreshSession":
           if (++refreshes > MAX_CONSECUTIVE_REFRESHES) {
             throw new PaymentRefusal("refresh-exhausted", `the remote signer asked for ${refreshes} session refreshes in a row: ${res.message}`);
