@@ -8,9 +8,9 @@
 // encoder, RTMP, Wharf's parts (0.334 s), hls.js's PART-HOLD-BACK (1 s), decode and display.
 //
 //   node --import tsx bench/llhls-glass.ts [--seconds 30]
-import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { runFfmpeg, spawnFfmpeg } from "../core/ffmpeg.ts";
+import { frameReader, makeFrameNumberVideo } from "./support/frame-numbers.ts";
+import { spawnFfmpeg } from "../core/ffmpeg.ts";
 import { quantileOfSorted } from "../core/percentile.ts";
 import { launchChromium } from "../test/support/browser.ts";
 import { startWharf } from "../test/support/wharf.ts";
@@ -21,38 +21,8 @@ const FPS = 30;
 const LOOP_FRAMES = 300;
 const Y4M = "/tmp/wharf-llhls-glass-640x360.y4m";
 
-async function makeVideo(): Promise<void> {
-  if (existsSync(Y4M)) return;
-  // 10 s at 30 fps; bit k of the frame number N is the block x in [40k, 40k+40), y < 48; the number in digits below.
-  await runFfmpeg([
-    "-hide_banner", "-loglevel", "error", "-y",
-    "-f", "lavfi", "-i", `color=c=gray:s=640x360:r=${FPS}:d=${LOOP_FRAMES / FPS}`,
-    "-vf", "geq=lum='if(lt(Y\\,48)\\,255*mod(floor(N/pow(2\\,floor(X/40)))\\,2)\\,128)':cb=128:cr=128,drawtext=text='%{n}':x=20:y=120:fontsize=96:fontcolor=white",
-    "-pix_fmt", "yuv420p", Y4M,
-  ], { timeoutMs: 300000 });
-}
-
-// Runs in the page: records the first display time (ms since epoch) of every frame number.
-const READER = `(() => {
-  const v = document.querySelector("#video");
-  const c = document.createElement("canvas"); c.width = 640; c.height = 360;
-  const ctx = c.getContext("2d", { willReadFrequently: true });
-  window.__seen = [];
-  const onFrame = (now) => {
-    if (v.videoWidth) {
-      ctx.drawImage(v, 0, 0, 640, 360);
-      const row = ctx.getImageData(0, 24, 640, 1).data;
-      let n = 0;
-      for (let k = 0; k < 16; k++) if (row[(40 * k + 20) * 4] > 128) n |= 1 << k;
-      window.__seen.push([n, performance.timeOrigin + now]);
-    }
-    v.requestVideoFrameCallback(onFrame);
-  };
-  v.requestVideoFrameCallback(onFrame);
-})()`;
-
 async function main(): Promise<void> {
-  await makeVideo();
+  await makeFrameNumberVideo(Y4M, { fps: FPS, seconds: LOOP_FRAMES / FPS, digits: true });
   const w = await startWharf({ env: { WHARF_LOG_LEVEL: "warn" } });
   const browser = await launchChromium(["--disable-background-timer-throttling", "--disable-renderer-backgrounding"]);
   try {
@@ -87,7 +57,7 @@ async function main(): Promise<void> {
       await page.goto(`${w.http}/player.html?stream=${s.id}`, { waitUntil: "domcontentloaded" });
       await page.waitForFunction(() => (document.querySelector("#video") as HTMLVideoElement).currentTime > 0.5, undefined, { timeout: 30000 });
       await sleep(Number(values.warmup) * 1000);
-      await page.evaluate(READER);
+      await page.evaluate(frameReader("#video"));
       await sleep(Number(values.seconds) * 1000);
       const seen = (await page.evaluate("window.__seen")) as Array<[number, number]>;
       const firsts = seen.filter(([n], i) => i === 0 || seen[i - 1]![0] !== n);
