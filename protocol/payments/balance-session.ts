@@ -128,7 +128,11 @@ export class BalanceSession {
   private inFlight = 0n; // F
   private state: SignerState | undefined;
   private refill: Promise<void> | undefined;
-  /** Tickets bought ahead (topUp), not yet sent: not in the balance until a request carries them. */
+  /**
+   * Tickets bought ahead (topUp), not yet sent: not in the balance until a request carries them.
+   * If no request follows before the session is swept as idle, they are never sent: at most one
+   * ticket's EV per idle session, the price of never making a request wait for the signer.
+   */
   private ahead: (Bought & { payment: string }) | undefined;
   /** The last top-up failed: the next shortfall buys on a request's path (and reports its error). */
   private topUpFailed = false;

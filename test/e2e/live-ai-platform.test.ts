@@ -6,13 +6,12 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
-import { request } from "undici";
 import { ffprobe } from "../../core/ffmpeg.ts";
 import { verifySignature } from "../../server/webhooks/signature.ts";
-import { startOrchestratorProcess, type OrchestratorProcess } from "../support/orchestrator.ts";
+import type { OrchestratorProcess } from "../support/orchestrator.ts";
 import { startWharf, type WharfProcess } from "../support/wharf.ts";
 import { waitFor } from "../support/wait.ts";
-import { pushBars, SIZE, waitForNewSegments, waitForSegments } from "./live-ai.helpers.ts";
+import { faultableLiveOrchestrators, pushBars, setLiveFaults, SIZE, waitForNewSegments, waitForSegments } from "./live-ai.helpers.ts";
 
 interface Received { type: string; data: Record<string, any>; signatureValid: boolean }
 
@@ -22,12 +21,6 @@ let w: WharfProcess;
 let receiver: Server;
 let secret = "";
 const got: Received[] = [];
-
-async function setFaults(o: OrchestratorProcess, faults: Record<string, boolean>): Promise<void> {
-  const res = await request(`${o.url}/wharf/live/faults`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(faults) });
-  assert.equal(res.statusCode, 200);
-  await res.body.dump();
-}
 
 async function status(id: string): Promise<any> {
   const r = await w.api("GET", `/v1/streams/${id}/status`);
@@ -47,10 +40,7 @@ describe("live AI: gateway_status, swap and error webhooks, recording of the AI 
       res.writeHead(204).end();
     });
     await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
-    [a, b] = await Promise.all([
-      startOrchestratorProcess(["--no-ai", "--live-faults", "--live-events-ms", "1000"], { http: true }),
-      startOrchestratorProcess(["--no-ai", "--live-faults", "--live-events-ms", "1000"], { http: true }),
-    ]);
+    [a, b] = await faultableLiveOrchestrators();
     w = await startWharf({
       env: {
         WHARF_ORCH_ADDR: `${a.url},${b.url}`,
@@ -100,7 +90,7 @@ describe("live AI: gateway_status, swap and error webhooks, recording of the AI 
       // --- the active orchestrator stalls: swapped, restarts 1, last_error says why, webhook sent
       const first = g.orchestrator_url as string;
       const stalledAt = Date.now();
-      await setFaults(first === a.url ? a : b, { stallOutput: true });
+      await setLiveFaults(first === a.url ? a : b, { stallOutput: true });
       const swapped = await waitFor("swap", async () => {
         const st = await status(s.id);
         return st.gateway_status.restarts === 1 && st.gateway_status.orchestrator_url && st.gateway_status.orchestrator_url !== first ? st.gateway_status : undefined;
@@ -112,12 +102,12 @@ describe("live AI: gateway_status, swap and error webhooks, recording of the AI 
       assert.ok(swapEvent.signatureValid, "signed with the webhook's secret");
       assert.equal(swapEvent.data.from, first);
       assert.equal(swapEvent.data.reason, "no-output");
-      await setFaults(first === a.url ? a : b, { stallOutput: false });
+      await setLiveFaults(first === a.url ? a : b, { stallOutput: false });
       await waitForNewSegments(s.hlsUrl, stalledAt, 3, 15_000);
 
       // --- the second orchestrator stalls too: over liveMaxSwaps, the stream ends (stream.error)
       const second = swapped.orchestrator_url as string;
-      await setFaults(second === a.url ? a : b, { stallOutput: true });
+      await setLiveFaults(second === a.url ? a : b, { stallOutput: true });
       const errorEvent = await waitFor("stream.error delivered", received("stream.error", s.id), 20_000, 100);
       assert.ok(errorEvent.signatureValid);
       assert.equal(errorEvent.data.reason, "failed");
@@ -125,7 +115,7 @@ describe("live AI: gateway_status, swap and error webhooks, recording of the AI 
       const ended = await status(s.id);
       assert.equal(ended.gateway_status.state, "OFFLINE");
       assert.match(ended.gateway_status.last_error, /^stream ended: failed \(live AI: .*swaps/);
-      await setFaults(second === a.url ? a : b, { stallOutput: false });
+      await setLiveFaults(second === a.url ? a : b, { stallOutput: false });
     } finally {
       await pub.stop();
     }

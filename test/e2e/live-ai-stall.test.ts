@@ -3,28 +3,18 @@
 // (input stops) never causes a swap, and output resumes when it continues.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { request } from "undici";
-import { startOrchestratorProcess, type OrchestratorProcess } from "../support/orchestrator.ts";
+import type { OrchestratorProcess } from "../support/orchestrator.ts";
 import { startWharf, type WharfProcess } from "../support/wharf.ts";
 import { sleep, waitFor } from "../support/wait.ts";
-import { aiPlaylist, createLiveStream, liveStatus, pushBars, waitForNewSegments, waitForSegments } from "./live-ai.helpers.ts";
+import { aiPlaylist, createLiveStream, faultableLiveOrchestrators, liveStatus, pushBars, setLiveFaults, waitForNewSegments, waitForSegments } from "./live-ai.helpers.ts";
 
 let a: OrchestratorProcess;
 let b: OrchestratorProcess;
 let w: WharfProcess;
 
-async function setFaults(o: OrchestratorProcess, faults: Record<string, boolean>): Promise<void> {
-  const res = await request(`${o.url}/wharf/live/faults`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(faults) });
-  assert.equal(res.statusCode, 200);
-  await res.body.dump();
-}
-
 describe("live-video-to-video failure detection", { timeout: 120000 }, () => {
   before(async () => {
-    [a, b] = await Promise.all([
-      startOrchestratorProcess(["--no-ai", "--live-faults", "--live-events-ms", "1000"], { http: true }),
-      startOrchestratorProcess(["--no-ai", "--live-faults", "--live-events-ms", "1000"], { http: true }),
-    ]);
+    [a, b] = await faultableLiveOrchestrators();
     w = await startWharf({
       env: {
         WHARF_ORCH_ADDR: `${a.url},${b.url}`,
@@ -54,7 +44,7 @@ describe("live-video-to-video failure detection", { timeout: 120000 }, () => {
 
       // --- alive but silent: detected by the no-output clock (2 x 1 s) and swapped
       const stalledAt = Date.now();
-      await setFaults(active, { stallOutput: true });
+      await setLiveFaults(active, { stallOutput: true });
       const swapped = await waitFor("swap away from the stalled orchestrator", async () => {
         const x = await liveStatus(w, s.id);
         return x?.swapCount === 1 && x.orchestrator?.address === other.url && x.swaps[0].durationMs !== null ? x : undefined;
@@ -64,7 +54,7 @@ describe("live-video-to-video failure detection", { timeout: 120000 }, () => {
       assert.equal(swapped.swaps[0].reason, "no-output");
       assert.ok(detectedMs < 4500, `stall detected after ${detectedMs} ms`);
       assert.ok(swapped.swaps[0].durationMs < 2000);
-      await setFaults(active, { stallOutput: false });
+      await setLiveFaults(active, { stallOutput: false });
       await waitForNewSegments(s.hlsUrl, Date.parse(swapped.swaps[0].at), 2, 10000);
 
       // --- the publisher pauses for 5 s (> 2 x segment duration), then continues: no swap

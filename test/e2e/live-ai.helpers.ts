@@ -1,10 +1,25 @@
 // Shared helpers of the live AI end-to-end tests (not a test file itself).
 import assert from "node:assert/strict";
 import { runFfmpeg, spawnFfmpeg, type FfmpegProcess } from "../../core/ffmpeg.ts";
+import { request } from "undici";
+import { startOrchestratorProcess, type OrchestratorProcess } from "../support/orchestrator.ts";
 import type { WharfProcess } from "../support/wharf.ts";
 import { waitFor } from "../support/wait.ts";
 
 export const SIZE = "320x240";
+
+/** Two development orchestrators serving only live AI, with the /wharf/live/faults knob. */
+export function faultableLiveOrchestrators(): Promise<[OrchestratorProcess, OrchestratorProcess]> {
+  const start = () => startOrchestratorProcess(["--no-ai", "--live-faults", "--live-events-ms", "1000"], { http: true });
+  return Promise.all([start(), start()]);
+}
+
+/** Sets a faultable orchestrator's live faults (e.g. `{stallOutput: true}`). */
+export async function setLiveFaults(o: OrchestratorProcess, faults: Record<string, boolean>): Promise<void> {
+  const res = await request(`${o.url}/wharf/live/faults`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(faults) });
+  assert.equal(res.statusCode, 200);
+  await res.body.dump();
+}
 
 /** RTMP push of SMPTE bars (a known picture) with a tone, 1 s GOP. */
 export function pushBars(url: string, seconds?: number): FfmpegProcess {
