@@ -1,8 +1,9 @@
 // The usage ledger's background thread (see usage-ledger.ts). It owns everything that
 // waits on the disk, so the gateway's event loop never does:
 // - "interval" mode: the main thread commits with synchronous=NORMAL (written to the
-//   WAL, safe from any crash of Wharf itself); this thread fsyncs the WAL every
-//   `fsyncIntervalMs` when it changed, and checkpoints it into the database file.
+//   WAL, safe from any crash of Wharf itself); this thread fsyncs the WAL within
+//   `fsyncIntervalMs` of a commit, and checkpoints it into the database file. It wakes only
+//   for a commit and for a slow backstop (below): an idle gateway's ledger thread sleeps.
 // - "every-commit" mode (fsyncIntervalMs = 0): this thread does the inserts itself on
 //   its own connection (synchronous=FULL), one fsynced transaction for everything that
 //   arrived while the previous one was committing, and acknowledges each record after
@@ -11,6 +12,7 @@ import { closeSync, fstatSync, fsyncSync, openSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { openDatabase } from "./sqlite-schema.ts";
 import { prepareUsageInsert } from "./usage-insert.ts";
+import { SIGNAL } from "./ledger-signal.ts";
 import type { LedgerMessage, LedgerRequest, LedgerThreadConfig } from "./usage-ledger.ts";
 
 const port = parentPort!;
@@ -38,18 +40,32 @@ function flushInserts(): void {
 }
 
 // ---------------------------------------------------------------- interval sync + checkpoints
+// The thread sleeps until there is work:
+// - a commit: the main thread sets the shared `dirty` flag after a group commit of usage
+//   records (only the first since the last sync wakes us, see ledger-signal.ts); the WAL is
+//   fsynced `fsyncIntervalMs` after that first commit, so whatever committed in between shares
+//   the fsync. The flag is cleared before the fsync: a commit during it sets it again.
+// - the backstop, every `checkpointIntervalMs`: the main connection has other writers (keys,
+//   streams, audit, webhooks...) that do not signal; their commits are fsynced and everything
+//   is checkpointed into the database file at this pace. When nothing changed it is one fstat.
+const signal = cfg.signal;
 let walFd: number | undefined;
 let syncedMark = "";
+let checkpointedMark = "";
 let lastCheckpoint = Date.now();
+let closing = false;
+let delayTimer: NodeJS.Timeout | undefined;
 
 /** fsync the WAL if it changed since the last sync: every commit written so far becomes durable. */
 function syncWal(): void {
+  Atomics.add(signal, SIGNAL.walChecks, 1);
   try {
     walFd ??= openSync(`${cfg.file}-wal`, "r");
     const st = fstatSync(walFd, { bigint: true });
     const mark = `${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
     if (mark !== syncedMark) {
       fsyncSync(walFd);
+      Atomics.add(signal, SIGNAL.fsyncs, 1);
       syncedMark = mark;
     }
   } catch (err) {
@@ -59,24 +75,58 @@ function syncWal(): void {
   }
 }
 
-function tick(): void {
-  syncWal();
-  // The main connection does not auto-checkpoint (that would stall the event loop): do it here.
-  if (Date.now() - lastCheckpoint >= cfg.checkpointIntervalMs) {
-    lastCheckpoint = Date.now();
-    try {
-      db.pragma("wal_checkpoint(PASSIVE)");
-    } catch (err) {
-      send({ warn: `WAL checkpoint failed: ${(err as Error).message}` });
-    }
+/**
+ * The main connection does not auto-checkpoint (that would stall the event loop): it is done
+ * here, by the backstop and after a sync when the last one is `checkpointIntervalMs` old, and
+ * only when the WAL changed since the last complete one.
+ */
+function checkpoint(backstop: boolean): void {
+  if (syncedMark === checkpointedMark || (!backstop && Date.now() - lastCheckpoint < cfg.checkpointIntervalMs)) return;
+  lastCheckpoint = Date.now();
+  try {
+    const [r] = db.pragma("wal_checkpoint(PASSIVE)") as Array<{ busy: number; log: number; checkpointed: number }>;
+    Atomics.add(signal, SIGNAL.checkpoints, 1);
+    // Incomplete (a reader holds old frames): tried again at the next occasion.
+    if (r && r.busy === 0 && r.checkpointed === r.log) checkpointedMark = syncedMark;
+  } catch (err) {
+    send({ warn: `WAL checkpoint failed: ${(err as Error).message}` });
   }
 }
 
-const timer = cfg.fsyncIntervalMs > 0 ? setInterval(tick, cfg.fsyncIntervalMs) : undefined;
+// In Node since 16; typed only from TypeScript's lib es2024 on.
+const atomics = Atomics as unknown as {
+  waitAsync(a: Int32Array, index: number, value: number): { async: false; value: string } | { async: true; value: Promise<string> };
+};
+
+async function syncOnCommits(): Promise<void> {
+  while (!closing) {
+    const wait = atomics.waitAsync(signal, SIGNAL.dirty, 0);
+    if (wait.async) await wait.value;
+    if (closing) return;
+    Atomics.add(signal, SIGNAL.commitWakeups, 1);
+    await new Promise<void>((resolve) => (delayTimer = setTimeout(resolve, cfg.fsyncIntervalMs)));
+    if (closing) return;
+    Atomics.store(signal, SIGNAL.dirty, 0);
+    syncWal();
+    checkpoint(false);
+  }
+}
+
+let backstop: NodeJS.Timeout | undefined;
+if (cfg.fsyncIntervalMs > 0) {
+  syncOnCommits().catch((err: Error) => send({ warn: `usage ledger sync loop failed: ${err.message}` }));
+  backstop = setInterval(() => {
+    syncWal();
+    checkpoint(true);
+  }, cfg.checkpointIntervalMs);
+}
 
 port.on("message", (m: LedgerRequest | "close") => {
   if (m === "close") {
-    if (timer) clearInterval(timer);
+    closing = true;
+    clearInterval(backstop);
+    clearTimeout(delayTimer);
+    Atomics.notify(signal, SIGNAL.dirty); // ends the wait
     flushInserts();
     if (cfg.fsyncIntervalMs > 0) syncWal();
     if (walFd !== undefined) closeSync(walFd);

@@ -4,7 +4,8 @@
 // been committed survives a crash or SIGKILL of Wharf. When it is also safe from an
 // OS crash or power loss is the usage ledger's setting (usage-ledger.ts): by default
 // the main connection commits with synchronous=NORMAL and the ledger thread fsyncs
-// the WAL every 100 ms and checkpoints it; `usageFsyncIntervalMs: 0` fsyncs every
+// the WAL within 100 ms of a usage record's commit (the other tables' commits within
+// its 1 s backstop) and checkpoints it; `usageFsyncIntervalMs: 0` fsyncs every
 // commit (synchronous=FULL) instead.
 import type {
   AccountsStorage, ApiKeyRow, AuditEntry, AuditQuery, AuditStore, KeyLimitsPatch, KeyStore, MetaStore,

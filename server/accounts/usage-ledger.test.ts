@@ -3,7 +3,16 @@
 // one bad record not failing its batch; and refunds of batch requests.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
 import { withAccounts } from "../../test/support/accounts.ts";
+import { openDatabase } from "./sqlite-schema.ts";
+import { UsageLedger } from "./usage-ledger.ts";
+import type { LedgerCounters } from "./ledger-signal.ts";
 import type { NewUsageRecord } from "./types.ts";
 
 const record = (keyId: string, requestId: string, units = 10): NewUsageRecord => ({
@@ -76,3 +85,86 @@ test("settleBatchUsage brings a request's records to the units its answer used, 
     const records = await a.listUsage({ from: 0, to: Date.now() + 1000, keyId: key.id });
     assert.equal(records.filter((r) => r.requestId?.startsWith("llm-1")).reduce((n, r) => n + r.units, 0), 6);
   }, { usageFsyncIntervalMs: 100 }));
+
+test("interval mode: the ledger thread sleeps while idle, and fsyncs a record committed then within the interval", { timeout: 20_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "wharf-ledger-"));
+  const file = join(dir, "wharf.db");
+  const db = openDatabase(file, { synchronous: "NORMAL", autoCheckpoint: false });
+  const backstopMs = 600;
+  const ledger = new UsageLedger(db, file, { fsyncIntervalMs: 100, checkpointIntervalMs: backstopMs });
+  const diff = (a: LedgerCounters, b: LedgerCounters) => ({
+    commitWakeups: b.commitWakeups - a.commitWakeups, walChecks: b.walChecks - a.walChecks, fsyncs: b.fsyncs - a.fsyncs,
+  });
+  const until = async (what: string, ok: () => boolean, ms: number) => {
+    const t0 = performance.now();
+    while (!ok()) {
+      if (performance.now() - t0 > ms) throw new Error(`not within ${ms} ms: ${what}; counters ${JSON.stringify(ledger.counters())}`);
+      await sleep(2);
+    }
+    return performance.now() - t0;
+  };
+  try {
+    // The thread is up: its first backstop check fsyncs the WAL the schema was written to.
+    await until("the first backstop check", () => ledger.counters().fsyncs > 0, 5000);
+    await sleep(20);
+    // Idle: over 1.1 s the thread wakes only for the backstop (an fstat every 600 ms), never for
+    // a commit, and there is nothing to fsync. (The old thread checked the WAL 11 times.)
+    let before = ledger.counters();
+    await sleep(1100);
+    let d = diff(before, ledger.counters());
+    assert.equal(d.commitWakeups, 0);
+    assert.ok(d.walChecks >= 1 && d.walChecks <= 2, `backstop checks while idle: ${d.walChecks}`);
+    assert.equal(d.fsyncs, 0, "nothing changed, nothing fsynced");
+
+    // A record committed while idle: the thread wakes and fsyncs it within the interval, and
+    // records committed meanwhile share that fsync.
+    await sleep(backstopMs / 2); // away from the backstop's next check
+    before = ledger.counters();
+    const t0 = performance.now();
+    await ledger.insert(record("k1", "idle-1"));
+    await sleep(30);
+    await ledger.insert(record("k1", "idle-2"));
+    const woke = await until("a commit wakes the thread", () => ledger.counters().commitWakeups > before.commitWakeups, 100);
+    await until("the fsync after the commits", () => ledger.counters().fsyncs > before.fsyncs, 400);
+    const fsyncedAfter = performance.now() - t0;
+    d = diff(before, ledger.counters());
+    assert.equal(d.commitWakeups, 1, "one wake-up for both commits");
+    assert.equal(d.fsyncs, 1, "one fsync for both commits");
+    assert.ok(fsyncedAfter >= 95, `not before the interval (grouping): ${fsyncedAfter.toFixed(1)} ms`);
+    // 100 ms plus the fsync itself; slack for a loaded test machine.
+    assert.ok(fsyncedAfter < 100 + 150, `fsynced ${fsyncedAfter.toFixed(1)} ms after the commit (woke after ${woke.toFixed(1)} ms)`);
+
+    // Other writers of the main connection do not signal: the backstop fsyncs them.
+    before = ledger.counters();
+    db.prepare("INSERT INTO audit_log (ts, actor, action, target, details) VALUES (?, ?, ?, ?, ?)").run(Date.now(), "test", "test.write", "x", "{}");
+    await until("the backstop fsyncs another writer's commit", () => ledger.counters().fsyncs > before.fsyncs, backstopMs + 300);
+    assert.equal(diff(before, ledger.counters()).commitWakeups, 0);
+  } finally {
+    await ledger.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the ledger thread does not keep a process alive that recorded usage and did not close", { timeout: 30_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), "wharf-ledger-exit-"));
+  try {
+    const accounts = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), "accounts.ts")).href;
+    for (const fsyncMs of [100, 0]) {
+      const script = join(dir, `writer-${fsyncMs}.mts`);
+      writeFileSync(script, `
+        import { createAccounts } from ${JSON.stringify(accounts)};
+        const a = createAccounts({ dataDir: ${JSON.stringify(join(dir, String(fsyncMs)))}, watchIntervalMs: 0, usageFsyncIntervalMs: ${fsyncMs} });
+        const { key } = await a.createKey({ name: "k", scopes: ["ai"] });
+        await a.recordBatchUsage({ keyId: key.id, pipeline: "llm", units: 1, orchestratorCostWei: "1", requestId: "r" });
+        console.log("recorded");
+      `);
+      const r = spawnSync(process.execPath, ["--import", "tsx", script], { cwd: join(dirname(fileURLToPath(import.meta.url)), "../.."), timeout: 12_000, encoding: "utf8" });
+      assert.equal(r.signal, null, `usageFsyncIntervalMs ${fsyncMs}: still running after 12 s (killed)`);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /recorded/);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -7,6 +7,10 @@
 //   crash or SIGKILL of Wharf — and the ledger thread fsyncs the WAL within the
 //   interval, so an OS crash or power loss can lose at most that window. Commits are
 //   grouped per event-loop turn and cost ~20 µs; checkpoints also run on the thread.
+//   The thread sleeps until a commit wakes it (a flag in shared memory, set by the first
+//   commit since its last sync: ledger-signal.ts), plus a backstop every
+//   `checkpointIntervalMs` for the main connection's other writers (keys, streams, audit),
+//   whose commits are fsynced within that backstop instead.
 // - 0: every acknowledged record is fsynced first. The ledger thread does the inserts on
 //   its own connection (synchronous=FULL), grouping everything that arrived during the
 //   previous commit; the event loop never blocks on fsync, but each request waits for
@@ -18,6 +22,7 @@ import type { Worker } from "node:worker_threads";
 import { startModuleThread } from "../threads.ts";
 import { moduleLogger } from "../../core/log.ts";
 import type { DB } from "./sqlite-schema.ts";
+import { markCommitted, newLedgerSignal, readCounters, type LedgerCounters } from "./ledger-signal.ts";
 import { prepareUsageInsert } from "./usage-insert.ts";
 import type { NewUsageRecord, UsageRecord } from "./types.ts";
 
@@ -27,7 +32,10 @@ export interface LedgerThreadConfig {
   file: string;
   /** 0 = the thread commits every insert with an fsync (every-commit mode). */
   fsyncIntervalMs: number;
+  /** Interval mode's backstop: fsync what other writers committed, checkpoint. */
   checkpointIntervalMs: number;
+  /** Shared with the thread (ledger-signal.ts). */
+  signal: Int32Array;
 }
 export interface LedgerRequest {
   batch: Array<{ seq: number; u: NewUsageRecord }>;
@@ -40,7 +48,10 @@ export type LedgerMessage = LedgerReply | { warn: string } | "closed";
 export interface UsageLedgerOptions {
   /** See the header; default 100. */
   fsyncIntervalMs?: number;
-  /** How often the thread checkpoints the WAL into the database (interval mode); default 1000. */
+  /**
+   * Interval mode: at most how often the thread checkpoints the WAL into the database, and
+   * the backstop that fsyncs the commits of the main connection's other writers; default 1000.
+   */
   checkpointIntervalMs?: number;
 }
 
@@ -67,7 +78,7 @@ export class UsageLedger {
     opts: UsageLedgerOptions = {},
   ) {
     const fsyncIntervalMs = opts.fsyncIntervalMs ?? 100;
-    this.cfg = { file, fsyncIntervalMs, checkpointIntervalMs: opts.checkpointIntervalMs ?? 1000 };
+    this.cfg = { file, fsyncIntervalMs, checkpointIntervalMs: opts.checkpointIntervalMs ?? 1000, signal: newLedgerSignal() };
     this.inThread = fsyncIntervalMs === 0;
     this.insertBatch = prepareUsageInsert(db);
     // From the start: in interval mode it makes the main connection's commits durable; in
@@ -98,11 +109,17 @@ export class UsageLedger {
     this.local = [];
     if (batch.length === 0) return;
     const rows = this.insertBatch(batch.map((b) => b.u));
+    markCommitted(this.cfg.signal); // the thread fsyncs it within fsyncIntervalMs
     batch.forEach((b, i) => {
       const r = rows[i]!;
       if (r instanceof Error) b.reject(r);
       else b.resolve(r);
     });
+  }
+
+  /** What the thread did so far (tests, profiling). */
+  counters(): LedgerCounters {
+    return readCounters(this.cfg.signal);
   }
 
   private post(): void {
@@ -115,7 +132,6 @@ export class UsageLedger {
     if (this.thread) return this.thread;
     const w = startModuleThread(import.meta.url, "./ledger-thread", this.cfg);
     this.thread = w;
-    w.unref();
     w.on("message", (m: LedgerMessage) => {
       if (m === "closed") return;
       if ("warn" in m) return log.warn(m.warn);
@@ -140,6 +156,9 @@ export class UsageLedger {
     };
     w.on("error", (err) => fail(err));
     w.on("exit", (code) => fail(new Error(`usage ledger thread exited (${code})`)));
+    // After the listeners: adding a "message" listener refs the thread's port again, which kept
+    // a CLI process alive after its work was done.
+    w.unref();
     return w;
   }
 
