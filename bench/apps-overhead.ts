@@ -6,7 +6,8 @@
 // told apart from "one more process and hop on this machine". Every program is a separate process;
 // the orchestrator is unpaid, so the numbers are the proxying alone.
 //
-//   node --import tsx bench/apps-overhead.ts [--seconds 5] [--levels 16] [--ws-messages 2000] [--profile DIR]
+//   node --import tsx bench/apps-overhead.ts [--seconds 5] [--levels 16] [--ws-messages 2000] [--built] [--profile DIR]
+// --built runs Wharf from the compiled dist/ (`npm run build` first), as the production image does.
 // --profile DIR writes a V8 CPU profile of the Wharf process to DIR when it stops.
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,7 +21,7 @@ import { spawnListening } from "../test/support/listening-process.ts";
 import { loadInterleaved } from "./support/load.ts";
 import { cpuSeconds } from "./support/proc.ts";
 
-const { values } = parseArgs({ options: { seconds: { type: "string", default: "5" }, levels: { type: "string", default: "16" }, "ws-messages": { type: "string", default: "2000" }, profile: { type: "string" } } });
+const { values } = parseArgs({ options: { seconds: { type: "string", default: "5" }, levels: { type: "string", default: "16" }, "ws-messages": { type: "string", default: "2000" }, profile: { type: "string" }, built: { type: "boolean", default: false } } });
 const SECONDS = Number(values.seconds);
 const LEVELS = values.levels!.split(",").map(Number);
 const WS_MESSAGES = Number(values["ws-messages"]);
@@ -52,7 +53,7 @@ writeFileSync(file, JSON.stringify({ runners: [
   { ...common, label: "echo", app: "example/echo", mode: "persistent", capacity: 4 },
 ] }));
 const orch = await startOrchestratorProcess(["--no-ai", "--no-live", "--runners", file], { http: true });
-const wharf = await startWharf({ env: { WHARF_ORCH_ADDR: orch.url, WHARF_LOG_LEVEL: "warn" }, nodeArgs: values.profile ? ["--cpu-prof", "--cpu-prof-dir", values.profile] : [] });
+const wharf = await startWharf({ env: { WHARF_ORCH_ADDR: orch.url, WHARF_LOG_LEVEL: "warn" }, nodeArgs: values.profile ? ["--cpu-prof", "--cpu-prof-dir", values.profile] : [], built: values.built });
 const bare = await spawnListening("bench/support/bare-app-proxy.ts", [], { env: { TARGET: orch.url } });
 try {
   const key = (await wharf.api("POST", "/v1/keys", { name: "bench", scopes: ["ai"], rateLimit: { requestsPerMinute: 1_000_000 } })).body.secret as string;

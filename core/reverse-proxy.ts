@@ -51,7 +51,8 @@ export function forwardHeaders(headers: IncomingHttpHeaders, extra: Record<strin
   return out;
 }
 
-function answerHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+/** The answer's end-to-end headers, as relayed to the client. */
+export function answerHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   for (const [k, v] of Object.entries(headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
   return out;

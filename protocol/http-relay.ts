@@ -1,0 +1,147 @@
+// Relay one buffered request to an upstream and its answer to the client, over undici's
+// dispatch API: the answer's head and bytes are written to the client's response as they
+// arrive (an SSE answer is not held), with backpressure both ways. The contract is
+// core/reverse-proxy.ts's `proxyHttp` (same ProxyTarget and ProxyOutcome): an answer the
+// caller does not want relayed (`notRelayed`), or a failure before the answer's head, leaves
+// the client's response untouched so the request can be tried on another upstream.
+//
+// Why not proxyHttp: for a single-shot app request the proxy's own CPU is the overhead a
+// customer sees, and node:http's client (ClientRequest, agent bookkeeping, an
+// IncomingMessage stream per answer) was the largest part of it. undici's dispatch parses
+// with llhttp straight into this handler, with no stream objects per exchange.
+import type { IncomingHttpHeaders, ServerResponse } from "node:http";
+import type { Dispatcher } from "undici";
+import { answerHeaders, forwardHeaders, type ProxyOutcome, type ProxyTarget } from "../core/reverse-proxy.ts";
+
+/** A not-relayed answer's body is its reason (or a 402's payment parameters): kept up to this. */
+const MAX_NOT_RELAYED_BODY_BYTES = 256 * 1024;
+
+type Controller = Dispatcher.DispatchController;
+
+class RelayHandler implements Dispatcher.DispatchHandler {
+  private controller?: Controller;
+  private status = 0;
+  /** Relaying (the head went to the client) or collecting a not-relayed answer. */
+  private relaying = false;
+  private collected: Buffer[] = [];
+  private collectedBytes = 0;
+  private bytesOut = 0;
+  private settled = false;
+  private held = false;
+  private flush?: NodeJS.Immediate;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly target: ProxyTarget,
+    private readonly resolve: (o: ProxyOutcome) => void,
+  ) {
+    res.on("close", this.onClientClose);
+  }
+
+  private readonly onClientClose = (): void => {
+    if (this.settled) return;
+    this.controller?.abort(new Error("client went away"));
+    this.done({ status: this.relaying ? this.status : 0, answered: this.relaying, error: "client went away" });
+  };
+
+  private done(o: Omit<ProxyOutcome, "bytesOut">): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.res.off("close", this.onClientClose);
+    this.resolve({ ...o, bytesOut: this.bytesOut });
+  }
+
+  onRequestStart(controller: Controller): void {
+    this.controller = controller;
+    if (this.settled) controller.abort(new Error("client went away"));
+  }
+
+  onResponseStart(_controller: Controller, status: number, headers: IncomingHttpHeaders): void {
+    if (status < 200 || this.settled) return; // 1xx
+    this.status = status;
+    if (this.target.notRelayed?.(status)) return;
+    this.relaying = true;
+    const res = this.res;
+    res.writeHead(status, answerHeaders(headers));
+    // Head, body and end in one write when the answer comes at once; otherwise released on the
+    // next turn of the event loop, so a streamed answer still gets its head and first bytes now.
+    this.held = true;
+    res.cork();
+    this.flush = setImmediate(this.release);
+  }
+
+  private readonly release = (): void => {
+    if (!this.held) return;
+    this.held = false;
+    if (this.flush) clearImmediate(this.flush);
+    if (this.bytesOut === 0 && !this.res.writableEnded) this.res.flushHeaders();
+    this.res.uncork();
+  };
+
+  onResponseData(controller: Controller, chunk: Buffer): void {
+    if (!this.relaying) {
+      if (this.collectedBytes + chunk.length <= MAX_NOT_RELAYED_BODY_BYTES) this.collected.push(chunk);
+      this.collectedBytes += chunk.length;
+      return;
+    }
+    this.bytesOut += chunk.length;
+    if (!this.res.write(chunk)) {
+      controller.pause();
+      this.res.once("drain", () => controller.resume());
+    }
+  }
+
+  onResponseEnd(): void {
+    if (!this.relaying) {
+      return this.done({ status: this.status, answered: false, error: Buffer.concat(this.collected).toString("utf8") });
+    }
+    this.res.end();
+    this.release();
+    this.done({ status: this.status, answered: true });
+  }
+
+  onResponseError(_controller: Controller, err: Error): void {
+    if (this.flush) clearImmediate(this.flush);
+    if (this.relaying) {
+      this.res.destroy(err);
+      return this.done({ status: this.status, answered: true, error: err.message });
+    }
+    this.done({ status: this.status, answered: false, error: err.message });
+  }
+}
+
+/**
+ * Send `body` to `target` with the request's end-to-end headers and relay the answer to `res`.
+ * Resolves once the answer was relayed in full, or (`answered: false`) when it was not relayed.
+ */
+export function relayBuffered(dispatcher: Dispatcher, method: string, headers: IncomingHttpHeaders, body: Buffer, res: ServerResponse, target: ProxyTarget): Promise<ProxyOutcome> {
+  return new Promise((resolve) => {
+    res.socket?.setNoDelay(true);
+    const fwd = forwardHeaders(headers, target.headers);
+    delete fwd["content-length"];
+    delete fwd.expect; // answered by this server already; undici refuses to send it
+    const out: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(fwd)) if (v !== undefined) out[k] = typeof v === "number" ? String(v) : v;
+    if (body.length > 0 || (method !== "GET" && method !== "HEAD")) out["content-length"] = String(body.length);
+    const handler = new RelayHandler(res, target, resolve);
+    const headTimeout = target.headTimeoutMs ?? 30_000;
+    try {
+      dispatcher.dispatch(
+        {
+          origin: target.url.origin,
+          path: `${target.url.pathname}${target.url.search}`,
+          method: method as Dispatcher.HttpMethod,
+          headers: out,
+          body: body.length > 0 ? body : null,
+          headersTimeout: headTimeout,
+          // An answer may stream (SSE) with long gaps: as proxyHttp, no bound once its head came.
+          bodyTimeout: 0,
+        },
+        handler,
+      );
+    } catch (err) {
+      // undici validates the request synchronously (a method or header it will not send).
+      handler.onResponseError(undefined as never, err as Error);
+    }
+  });
+}
