@@ -1,5 +1,6 @@
 // The hub with a source it cannot understand: the probe is retried on later segments, the
-// stream ends with a reason, and the passthrough processor never holds more than a few segments.
+// stream ends with a reason, and the passthrough processor never holds more than a few segments;
+// a silent publisher is ended by the watchdog.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -40,4 +41,26 @@ test("a source no probe understands: retried, then the stream ends as failed wit
   assert.equal(published, 0);
   assert.ok(MAX_SEGMENTS_BEFORE_SOURCE <= 3);
   hub.removeAllListeners();
+});
+
+test("a publisher that sends nothing is ended after publisherTimeoutMs, also when it comes after the hub was idle", async () => {
+  const hub = new StreamHub({ get: (id) => (id === record.id ? record : undefined), findByStreamKey: async (k) => (k === record.streamKey ? record : undefined) }, { publisherTimeoutMs: 200, maxLive: 10 });
+  hub.registerProcessor("passthrough", createPassthroughProcessor);
+  try {
+    // The publisher watchdog runs only while a stream is live: the second session comes after it stopped.
+    for (const round of [1, 2]) {
+      let disconnected = "";
+      const t0 = Date.now();
+      const admitted = await hub.admit({ streamKey: "sk_1", protocol: "rtmp", remoteAddress: "127.0.0.1", disconnect: (r) => (disconnected = r) });
+      assert.ok(admitted.ok);
+      const ended = await Promise.race([new Promise<string>((resolve) => admitted.ingest.stream.once("unpublished", resolve)), new Promise((r) => setTimeout(() => r("still live"), 5000))]);
+      assert.equal(ended, "publisher-timeout", `round ${round}`);
+      assert.equal(disconnected, "publisher-timeout");
+      assert.ok(Date.now() - t0 >= 200, `round ${round}: ended after ${Date.now() - t0} ms`);
+      await new Promise((r) => setTimeout(r, 300)); // the watchdog sees no live stream and stops
+    }
+  } finally {
+    await hub.stop();
+    hub.removeAllListeners();
+  }
 });

@@ -77,15 +77,14 @@ export class StreamHub extends EventEmitter<HubEvents> {
   private readonly streams = new Map<string, Stream>();
   private readonly processors = new Map<Pipeline, ProcessorFactory>();
   private readonly checks: AdmissionCheck[] = [];
-  private readonly watchdog: NodeJS.Timeout;
+  /** Runs only while a stream is live, so it does not wake an idle gateway 4 times a second. */
+  private watchdog?: NodeJS.Timeout;
 
   constructor(
     private readonly directory: StreamDirectory,
     private readonly opts: HubOptions,
   ) {
     super();
-    this.watchdog = setInterval(() => this.checkPublishers(), Math.min(250, opts.publisherTimeoutMs / 4));
-    this.watchdog.unref();
   }
 
   registerProcessor(pipeline: Pipeline, factory: ProcessorFactory): void {
@@ -180,6 +179,7 @@ export class StreamHub extends EventEmitter<HubEvents> {
     stream.session = session;
     stream.source = {};
     stream.lastMediaAt = Date.now();
+    this.watchdog ??= setInterval(() => this.checkPublishers(), Math.min(250, this.opts.publisherTimeoutMs / 4)).unref();
     stream.bytesIn = 0;
     stream.segmentsIn = 0;
     stream.segmentsWithoutKeyframe = 0;
@@ -315,9 +315,16 @@ export class StreamHub extends EventEmitter<HubEvents> {
     this.emit("removed", streamId);
   }
 
+  /** Ends publishers that sent no media for publisherTimeoutMs; stops itself once none is live. */
   private checkPublishers(): void {
     const now = Date.now();
-    for (const stream of this.liveStreams()) {
+    const live = this.liveStreams();
+    if (live.length === 0) {
+      clearInterval(this.watchdog);
+      this.watchdog = undefined;
+      return;
+    }
+    for (const stream of live) {
       if (now - stream.lastMediaAt > this.opts.publisherTimeoutMs) {
         log.info({ stream: stream.id }, "no media from publisher: ending");
         this.kick(stream.id, "publisher-timeout");
@@ -327,6 +334,7 @@ export class StreamHub extends EventEmitter<HubEvents> {
 
   async stop(): Promise<void> {
     clearInterval(this.watchdog);
+    this.watchdog = undefined;
     for (const stream of this.liveStreams()) this.kick(stream.id, "shutdown");
   }
 
