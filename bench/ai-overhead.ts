@@ -5,7 +5,7 @@
 //   node --import tsx bench/ai-overhead.ts [--seconds 5] [--levels 1,16,64] [--data-uris] [--reference] [--payments] [--built] [--profile DIR]
 //
 // --built runs Wharf from the compiled dist/ (`npm run build` first), as the production image does.
-// --profile DIR writes a V8 CPU profile of the Wharf process to DIR when it stops.
+// --profile DIR writes a V8 CPU profile of the Wharf process to DIR when it stops (of the paying Wharf to DIR/paying).
 // --reference also measures a bare proxy making the same hops (bench/support/reference-gateway.ts),
 // interleaved with the other two: how much of the overhead any gateway process costs on this machine.
 // --payments also runs a second Wharf that pays a ticket-verifying orchestrator through the development
@@ -49,9 +49,10 @@ const cpuMs = (pid: number | undefined) => cpuSeconds(pid) * 1000;
 async function startPayingPath() {
   const signer = await spawnListening("signer/main.ts", ["--port", "0", "--http", "--data-dir", `/tmp/wharf-bench-signer-${process.pid}`]);
   const orch = await startOrchestratorProcess(["--ai-zero-cost", "--ai-capacity", "100000", "--require-payment", "--ai-prices", JSON.stringify({ "text-to-image": 2 })], { http: true });
-  const wharf = await startWharf({ env: { WHARF_ORCH_ADDR: orch.url, WHARF_REMOTE_SIGNER_URL: signer.url, WHARF_LOG_LEVEL: "warn" }, built: values.built });
+  const wharf = await startWharf({ env: { WHARF_ORCH_ADDR: orch.url, WHARF_REMOTE_SIGNER_URL: signer.url, WHARF_LOG_LEVEL: "warn" }, nodeArgs: values.profile ? ["--cpu-prof", "--cpu-prof-dir", `${values.profile}/paying`] : [], built: values.built });
   return {
     signer,
+    orch,
     wharf,
     async stop() {
       await wharf.stop();
@@ -83,7 +84,7 @@ async function main(): Promise<void> {
     if (paying) sends.paid = post(paying.wharf.http, { authorization: `Bearer ${paying.wharf.adminKey}`, "content-type": "application/json" });
     // CPU time of each process while each target is loaded: Wharf's own, and the orchestrator's
     // (through Wharf it serves the call and the result download).
-    const procs: Record<string, number | undefined> = { wharf: wharf.proc.pid, orch: orch.proc.pid, reference: reference?.proc.pid, paid: paying?.wharf.proc.pid, signer: paying?.signer.proc.pid };
+    const procs: Record<string, number | undefined> = { wharf: wharf.proc.pid, orch: orch.proc.pid, reference: reference?.proc.pid, paid: paying?.wharf.proc.pid, signer: paying?.signer.proc.pid, paidOrch: paying?.orch.proc.pid };
     let cpu: Record<string, number> = {};
     let mark: Record<string, number> = {};
     const onSlice = (target: string, phase: "start" | "end") => {
@@ -96,7 +97,7 @@ async function main(): Promise<void> {
     const rows: string[] = [];
     rows.push("| clients | direct req/s | direct p50 / p99 ms | Wharf req/s | Wharf p50 / p99 ms | overhead p50 / p99 ms | CPU ms/req: Wharf / orchestrator (direct: orchestrator) | errors |");
     rows.push("|---|---|---|---|---|---|---|---|");
-    const payRows = ["| clients | paying Wharf req/s | paying p50 / p99 ms | paying minus free Wharf p50 / p99 ms | CPU ms/req: paying Wharf / signer |", "|---|---|---|---|---|"];
+    const payRows = ["| clients | paying Wharf req/s | paying p50 / p99 ms | paying minus free Wharf p50 / p99 ms | CPU ms/req: paying Wharf / signer / paid orchestrator |", "|---|---|---|---|---|"];
     const refRows = ["| clients | reference req/s | reference p50 / p99 ms | reference overhead p50 / p99 ms | CPU ms/req: reference / orchestrator |", "|---|---|---|---|---|"];
     const f = (x: number) => x.toFixed(2);
     const f3 = (x: number) => x.toFixed(3);
@@ -111,7 +112,7 @@ async function main(): Promise<void> {
       process.stderr.write(`${rows.at(-1)}\n`);
       const p = r.paid;
       if (p) {
-        payRows.push(`| ${c} | ${p.rps.toFixed(0)} | ${f(p.p50)} / ${f(p.p99)} | ${f(p.p50 - w.p50)} / ${f(p.p99 - w.p99)} | ${f3(per("paid", "paid", p.requests))} / ${f3(per("paid", "signer", p.requests))} |`);
+        payRows.push(`| ${c} | ${p.rps.toFixed(0)} | ${f(p.p50)} / ${f(p.p99)} | ${f(p.p50 - w.p50)} / ${f(p.p99 - w.p99)} | ${f3(per("paid", "paid", p.requests))} / ${f3(per("paid", "signer", p.requests))} / ${f3(per("paid", "paidOrch", p.requests))} |`);
         process.stderr.write(`${payRows.at(-1)}\n`);
       }
       const x = r.reference;

@@ -25,15 +25,27 @@ export function addressFromBytes(bytes: Uint8Array | undefined): Uint8Array {
   return out;
 }
 
+/**
+ * Checksummed texts of the addresses seen lately. An orchestrator names the sender of every
+ * payment it gets (one per AI request or segment) and a keccak each was a tenth of a paying
+ * orchestrator's CPU; the senders are few. Cleared when full, so bounded whatever senders come.
+ */
+const checksummed = new Map<string, string>();
+const MAX_CHECKSUMMED = 4096;
+
 /** EIP-55 checksummed `0x...` text of 20 address bytes. */
 export function checksumAddress(address: Uint8Array): string {
   if (address.length !== ADDRESS_BYTES) throw new RangeError(`an address is 20 bytes, got ${address.length}`);
   const hex = bytesToHex(address);
+  const known = checksummed.get(hex);
+  if (known !== undefined) return known;
   const hash = bytesToHex(keccak_256(new TextEncoder().encode(hex)));
   let out = "0x";
   for (let i = 0; i < hex.length; i++) {
     out += parseInt(hash[i]!, 16) >= 8 ? hex[i]!.toUpperCase() : hex[i];
   }
+  if (checksummed.size >= MAX_CHECKSUMMED) checksummed.clear();
+  checksummed.set(hex, out);
   return out;
 }
 
