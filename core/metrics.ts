@@ -2,14 +2,57 @@
 // per-key or per-orchestrator labels (those live on the dashboard, server/dashboard/).
 import client from "prom-client";
 import { runningFfmpegCount } from "./ffmpeg.ts";
+import { LoopDelay } from "./loop-delay.ts";
 
 export const registry = new client.Registry();
+
+/**
+ * The process's one event-loop delay sampler, shared by the lag gauges below and the gateway's
+ * overload check (server/orchestrators/local-load.ts). Its native timer is the one periodic
+ * wake-up of an idle gateway's main thread that cannot go: every 50 ms (prom-client's default is
+ * 10 ms; each wake-up costs ~0.1 ms of CPU on a small VM), fine enough to see a 100 ms lag,
+ * which is the overload threshold, and a lag worth alerting on is far longer.
+ */
+export const loopDelay = new LoopDelay({ resolutionMs: 50, windowMs: 2000 });
+
 // prom-client's defaults already start with process_/nodejs_: the prefix is only "wharf_"
 // (wharf_process_cpu_seconds_total, not wharf_process_process_cpu_seconds_total).
-// Event-loop lag sampled every 50 ms instead of prom-client's 10 ms: the sampling timer wakes an
-// idle process 100 times a second otherwise (measurable CPU per node on a small machine), and a
-// lag worth alerting on is far longer than 50 ms.
-client.collectDefaultMetrics({ register: registry, prefix: "wharf_", eventLoopMonitoringPrecision: 50 });
+// prom-client's event-loop lag gauges would run a second sampler of their own (it cannot be
+// turned off or shared): they are collected into a scratch registry with a sampling period of
+// ~24 days (never fires), left out, and served below from `loopDelay` under the same names.
+const defaults = new client.Registry();
+client.collectDefaultMetrics({ register: defaults, prefix: "wharf_", eventLoopMonitoringPrecision: 2 ** 31 - 1 });
+const LAG = "wharf_nodejs_eventloop_lag_";
+for (const m of defaults.getMetricsAsArray()) {
+  if (!m.name.startsWith(LAG)) registry.registerMetric(defaults.getSingleMetric(m.name)!);
+}
+function lagGauges(): void {
+  const gauge = (suffix: string, help: string, collect?: () => void) =>
+    new client.Gauge({ name: LAG + suffix, help, registers: [registry], ...(collect ? { collect } : {}) });
+  // As prom-client: the time a setImmediate waits at the scrape (read at the next one).
+  const lag = gauge("seconds", "Lag of event loop in seconds.", () => {
+    const start = process.hrtime.bigint();
+    setImmediate(() => lag.set(Number(process.hrtime.bigint() - start) / 1e9));
+    // This gauge is registered first, so its collect sets the others before they are read.
+    const r = loopDelay.takeReport();
+    min.set(r.min / 1e3);
+    max.set(r.max / 1e3);
+    mean.set(r.mean / 1e3);
+    stddev.set(r.stddev / 1e3);
+    p50.set(r.p50 / 1e3);
+    p90.set(r.p90 / 1e3);
+    p99.set(r.p99 / 1e3);
+  });
+  const since = "since the last scrape (the time between runs of a 50 ms timer";
+  const min = gauge("min_seconds", `The minimum recorded event loop delay ${since}).`);
+  const max = gauge("max_seconds", `The maximum recorded event loop delay ${since}).`);
+  const mean = gauge("mean_seconds", `The mean of the recorded event loop delays ${since}).`);
+  const stddev = gauge("stddev_seconds", `The standard deviation of the recorded event loop delays ${since}).`);
+  const p50 = gauge("p50_seconds", `The 50th percentile of the recorded event loop delays ${since}; at most).`);
+  const p90 = gauge("p90_seconds", `The 90th percentile of the recorded event loop delays ${since}; at most).`);
+  const p99 = gauge("p99_seconds", `The 99th percentile of the recorded event loop delays ${since}; at most).`);
+}
+lagGauges();
 
 /** API calls: a millisecond to a few seconds. */
 const SECONDS_FAST = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

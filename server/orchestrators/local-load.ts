@@ -1,39 +1,26 @@
 // Whether this gateway process is overloaded right now, judged by its own event-loop delay:
 // a timeout while our loop lags is not evidence against the orchestrator we were waiting for.
-import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
+// The delay comes from the process's one sampler (core/metrics.ts `loopDelay`, every 50 ms,
+// shared with the Prometheus lag gauges), not a sampler of its own: each one wakes an idle
+// process 20 times a second.
+import { loopDelay } from "../../core/metrics.ts";
+import type { LoopDelay } from "../../core/loop-delay.ts";
 
-/** p99 event-loop delay above this (over the last window) means "overloaded". */
+/** p99 event-loop delay above this (over the last ~2 s window) means "overloaded". */
 export const OVERLOAD_LOOP_DELAY_MS = 100;
-/** The window the delay is measured over. */
-const WINDOW_MS = 2000;
 
 export class LocalLoad {
-  // A 50 ms sampling timer still measures a 100 ms lag (the timer fires that late) and wakes an
-  // idle process 20 times a second rather than 50.
-  private readonly histogram: IntervalHistogram = monitorEventLoopDelay({ resolution: 50 });
-  private windowStart = Date.now();
-  private lastP99Ms = 0;
+  constructor(private readonly delay: LoopDelay = loopDelay) {}
 
-  constructor() {
-    this.histogram.enable();
-  }
-
-  /** p99 event-loop delay (ms) over the last completed window. */
+  /**
+   * p99 event-loop delay (ms) over the last completed window (2 s or more) and the current one;
+   * a free loop reads the sampling period, 50 ms.
+   */
   loopDelayP99Ms(): number {
-    const now = Date.now();
-    if (now - this.windowStart >= WINDOW_MS) {
-      this.lastP99Ms = this.histogram.percentile(99) / 1e6;
-      this.histogram.reset();
-      this.windowStart = now;
-    }
-    return Math.max(this.lastP99Ms, this.histogram.count > 0 ? this.histogram.percentile(99) / 1e6 : 0);
+    return this.delay.recentP99Ms();
   }
 
   overloaded(): boolean {
     return this.loopDelayP99Ms() > OVERLOAD_LOOP_DELAY_MS;
-  }
-
-  stop(): void {
-    this.histogram.disable();
   }
 }

@@ -41,6 +41,9 @@ async function fakeRegistry(infos: Record<string, OrchestratorInfo | Error>, ext
     orchAddr: Object.keys(infos).join(","),
     now: () => clock.t,
     random: () => 0.5,
+    // The process's event-loop delay includes earlier tests' (orchestrators started in this
+    // process's loop): the fake registries judge faults as if the gateway were never overloaded.
+    localLoad: { overloaded: () => false },
     fetchInfo: async (a) => {
       calls.push(a);
       const i = infos[a];

@@ -83,6 +83,8 @@ export interface RegistryOptions {
   now?: () => number;
   random?: () => number;
   logger?: Logger;
+  /** Whether this process is overloaded (default: its event-loop delay, shared by the whole process). */
+  localLoad?: Pick<LocalLoad, "overloaded">;
 }
 
 
@@ -90,7 +92,7 @@ export interface RegistryOptions {
 export const SUSPENSION_MAX_MS = 30_000;
 
 export class OrchestratorRegistry extends EventEmitter<RegistryEvents> {
-  private readonly localLoad = new LocalLoad();
+  private readonly localLoad: Pick<LocalLoad, "overloaded">;
   private readonly states = new Map<string, OrchState>();
   private staticCandidates: Candidate[];
   private webhookCandidates: Candidate[] = [];
@@ -111,6 +113,7 @@ export class OrchestratorRegistry extends EventEmitter<RegistryEvents> {
     super();
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? Math.random;
+    this.localLoad = opts.localLoad ?? new LocalLoad();
     this.log = opts.logger ?? moduleLogger("orchestrators");
     this.staticCandidates = parseOrchAddr(opts.orchAddr ?? "", opts.regions);
     this.policy = {
@@ -141,7 +144,6 @@ export class OrchestratorRegistry extends EventEmitter<RegistryEvents> {
 
   stop(): void {
     this.stopped = true;
-    this.localLoad.stop();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
   }
