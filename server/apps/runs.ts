@@ -158,6 +158,7 @@ export class AppRuns {
         this.bill({ keyId: r.key.id, pipeline: r.pipeline, model: r.model, units: 1, orchestrator: t.orchestrator, orchestratorCostWei: t.costWei, paidWei, requestId: `run_${uuidv7({ rng: () => this.random.take(16) })}` });
         return;
       }
+      if (res.destroyed) return; // the client went away: no verdict on the runner
       if (out.status === 503) {
         this.registry.reportBusy(t.orchestrator);
         reasons.push(`${t.orchestrator}: busy`);
@@ -167,7 +168,6 @@ export class AppRuns {
         if (out.status === 0) this.registry.reportFailure(t.orchestrator, "network");
       }
       void this.registry.refreshApps(t.orchestrator);
-      if (res.destroyed) return;
     }
     fail(
       allBusy
