@@ -8,7 +8,7 @@
 // for such a request the playlists' URIs (segments, parts, preload hints, renditions) get the
 // same `jwt=` appended in onSend; with the header the player sends it itself. Answers of a jwt
 // stream are `Cache-Control: private` so a shared cache cannot hand them to anyone else.
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { errorBody } from "../../core/errors.ts";
 import type { StreamRecord } from "../../media/hub/types.ts";
 import type { TokenCheck } from "../playback/signing-keys.ts";
@@ -54,21 +54,34 @@ declare module "fastify" {
 }
 
 export function registerPlaybackAuth(app: FastifyInstance, opts: PlaybackAuthOptions): void {
-  app.addHook("onRequest", async (req, reply) => {
-    if (req.method === "OPTIONS") return;
-    const path = req.url.split("?", 1)[0]!;
-    const m = PLAYBACK_PATH.exec(path);
-    if (!m) return;
-    const record = opts.getStream(m[1]!);
-    if (!record || playbackPolicyOf(record).type !== "jwt") return;
+  /** Whether the request may go on; when not, the refusal was sent. */
+  const allowed = async (req: FastifyRequest, reply: FastifyReply, record: StreamRecord, path: string): Promise<boolean> => {
     const fromQuery = queryToken(req);
     const header = req.headers["livepeer-jwt"];
     const token = (typeof header === "string" && header) || fromQuery;
-    if (!token) return reply.code(401).header("cache-control", "private, no-store").send(errorBody(401, `stream ${record.id} needs a playback token: ?jwt= or the Livepeer-Jwt header`));
+    if (!token) {
+      reply.code(401).header("cache-control", "private, no-store").send(errorBody(401, `stream ${record.id} needs a playback token: ?jwt= or the Livepeer-Jwt header`));
+      return false;
+    }
     const check = await opts.checkToken(token, record);
-    if (!check.ok) return reply.code(check.status).header("cache-control", "private, no-store").send(errorBody(check.status, check.reason));
+    if (!check.ok) {
+      reply.code(check.status).header("cache-control", "private, no-store").send(errorBody(check.status, check.reason));
+      return false;
+    }
     if (fromQuery && token === fromQuery && path.endsWith(".m3u8")) req.playbackQueryToken = fromQuery;
     reply.header("x-wharf-playback", "jwt");
+    return true;
+  };
+  // A callback hook: it runs on every request, and only playback of a jwt stream needs to wait.
+  app.addHook("onRequest", (req, reply, done) => {
+    if (req.method === "OPTIONS") return done();
+    const path = req.url.split("?", 1)[0]!;
+    const m = PLAYBACK_PATH.exec(path);
+    if (!m) return done();
+    const record = opts.getStream(m[1]!);
+    if (!record || playbackPolicyOf(record).type !== "jwt") return done();
+    // A callback hook that answered does not call done (fastify's rule for replying from a hook).
+    allowed(req, reply, record, path).then((ok) => ok && done(), done);
   });
 
   app.addHook("onSend", async (req, reply, payload) => {

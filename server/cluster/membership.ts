@@ -128,11 +128,14 @@ export class Membership {
 
   /** `GET /v1/cluster` and the in-flight AI counter. */
   register(app: FastifyInstance, preHandler: preHandlerHookHandler): void {
-    app.addHook("onRequest", async (req, reply) => {
+    // A callback hook (not async): it runs on every request, and an async one costs a promise each.
+    app.addHook("onRequest", (req, reply, done) => {
       reply.header("x-wharf-node", this.opts.nodeId); // which node answered (behind a load balancer)
-      if (req.method !== "POST" || !AI_PATH.test(req.url)) return;
-      this.aiInFlight++;
-      reply.raw.once("close", () => this.aiInFlight--);
+      if (req.method === "POST" && AI_PATH.test(req.url)) {
+        this.aiInFlight++;
+        reply.raw.once("close", () => this.aiInFlight--);
+      }
+      done();
     });
     app.get("/v1/cluster", { preHandler, schema: { summary: "The nodes of this cluster, their load and their live streams", tags: ["admin"] } }, async (_req, reply) => {
       try {
