@@ -69,7 +69,9 @@ export class SpendToday {
   }
 
   private rollOver(): void {
-    const day = utcDayStart(this.now());
+    const now = this.now();
+    if (now >= this.day && now < this.day + 86_400_000) return; // called per record: no Date unless the day changed
+    const day = utcDayStart(now);
     if (day === this.day) return;
     this.day = day;
     this.byPipeline.clear();
