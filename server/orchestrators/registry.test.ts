@@ -308,3 +308,15 @@ test("overload: timeouts never escalate, suspensions are capped at 30 s, a suspe
   assert.equal(reg.explain(H264)[B], "eligible");
 });
 
+
+test("a registry with no orchestrator address and no webhook does not tick (an idle passthrough gateway is not woken for it)", async () => {
+  const reg = new OrchestratorRegistry({ tickMs: 5 });
+  let ticks = 0;
+  const close = reg.closeSuspensions.bind(reg);
+  reg.closeSuspensions = () => (ticks++, close());
+  await reg.start();
+  await new Promise((r) => setTimeout(r, 60));
+  reg.stop();
+  assert.equal(ticks, 1, "once at start (the gauges read 0), never again");
+  assert.deepEqual(reg.snapshot(), []);
+});

@@ -134,6 +134,15 @@ export class OrchestratorRegistry extends EventEmitter<RegistryEvents> {
   async start(waitMs = 5000): Promise<void> {
     this.stopped = false;
     const first = this.refreshDue();
+    // No orchestrator address and no webhook (e.g. a passthrough-only gateway): none can ever
+    // appear, so there is nothing to tick for; an idle loop is not woken twice a second for it.
+    if (!this.fetchCandidates && this.states.size === 0) {
+      this.closeSuspensions(); // the wharf_orchestrators gauges read 0
+      return first;
+    }
+    // The tick: refreshes what is due (OrchestratorInfo before its token expires, apps every few
+    // seconds, the webhook) and announces suspensions that ran out; its period bounds how soon
+    // an orchestrator that failed a call is asked again.
     this.timer = setInterval(() => {
       this.closeSuspensions();
       void this.refreshDue();
