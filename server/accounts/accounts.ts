@@ -101,6 +101,8 @@ export class Accounts extends EventEmitter<AccountsEvents> {
     this.clusterLimits = opts.clusterLimits;
     this.spend = new SpendGuard(this.storage.usage, this.priceBook.currency, this.now, opts.clusterLimits);
     this.usage = new UsageRecorder(this.storage.usage, this.priceBook, (e) => this.audit(e), this.now);
+    // Once a second, idle or not: a key revoked from another process (the CLI) must stop
+    // working here within a second; the check is one `PRAGMA data_version` when nothing changed.
     const interval = opts.watchIntervalMs ?? 1000;
     if (interval > 0) {
       void this.pollExternalChanges();

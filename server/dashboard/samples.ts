@@ -152,7 +152,9 @@ export class DashboardSampler {
   start(): void {
     if (this.timer) return;
     const schedule = () => {
-      // Just after each second boundary, so that one tick is one second of the axis.
+      // Just after each second boundary, so that one tick is one second of the axis. It runs
+      // while idle too (one wake-up a second): a dashboard opened later shows the window's
+      // history, which only exists if every second was sampled.
       this.timer = setTimeout(() => {
         try {
           this.tick(Date.now());
