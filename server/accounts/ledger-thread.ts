@@ -56,14 +56,18 @@ let lastCheckpoint = Date.now();
 let closing = false;
 let delayTimer: NodeJS.Timeout | undefined;
 
-/** fsync the WAL if it changed since the last sync: every commit written so far becomes durable. */
-function syncWal(): void {
+/**
+ * fsync the WAL (`always`, after a commit, or when it changed since the last sync): every commit
+ * written so far becomes durable. The change check is for the backstop; a commit always gets
+ * its fsync (a WAL rewritten in place within one timestamp tick could look unchanged).
+ */
+function syncWal(always: boolean): void {
   Atomics.add(signal, SIGNAL.walChecks, 1);
   try {
     walFd ??= openSync(`${cfg.file}-wal`, "r");
     const st = fstatSync(walFd, { bigint: true });
     const mark = `${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-    if (mark !== syncedMark) {
+    if (always || mark !== syncedMark) {
       fsyncSync(walFd);
       Atomics.add(signal, SIGNAL.fsyncs, 1);
       syncedMark = mark;
@@ -107,7 +111,7 @@ async function syncOnCommits(): Promise<void> {
     await new Promise<void>((resolve) => (delayTimer = setTimeout(resolve, cfg.fsyncIntervalMs)));
     if (closing) return;
     Atomics.store(signal, SIGNAL.dirty, 0);
-    syncWal();
+    syncWal(true);
     checkpoint(false);
   }
 }
@@ -116,7 +120,7 @@ let backstop: NodeJS.Timeout | undefined;
 if (cfg.fsyncIntervalMs > 0) {
   syncOnCommits().catch((err: Error) => send({ warn: `usage ledger sync loop failed: ${err.message}` }));
   backstop = setInterval(() => {
-    syncWal();
+    syncWal(false);
     checkpoint(true);
   }, cfg.checkpointIntervalMs);
 }
@@ -128,7 +132,7 @@ port.on("message", (m: LedgerRequest | "close") => {
     clearTimeout(delayTimer);
     Atomics.notify(signal, SIGNAL.dirty); // ends the wait
     flushInserts();
-    if (cfg.fsyncIntervalMs > 0) syncWal();
+    if (cfg.fsyncIntervalMs > 0) syncWal(Atomics.exchange(signal, SIGNAL.dirty, 0) === 1);
     if (walFd !== undefined) closeSync(walFd);
     db.close();
     send("closed");
