@@ -116,3 +116,30 @@ export function snapshotOf(s: OrchState, now: number): OrchestratorSnapshot {
     apps: s.apps || s.appsError ? { runners: s.apps?.runners ?? [], byoc: s.apps?.byoc ?? [], lastRefreshAt: iso(s.appsAt), lastError: s.appsError ?? null } : null,
   };
 }
+
+// ------------------------------------------------------------ the registry's events
+
+export interface FailureContext {
+  requestId?: string;
+  streamId?: string;
+}
+
+export interface Suspension {
+  address: string;
+  kind: FailureKind;
+  suspendedMs: number;
+  until: number;
+  penaltyLevel: number;
+  context?: FailureContext;
+}
+
+/** Every report the registry takes, as it happens (the dashboard's per-orchestrator figures). */
+export type CallReport = { address: string; result: "ok"; latencyMs: number } | { address: string; result: "failed"; kind: FailureKind } | { address: string; result: "busy" };
+
+export interface RegistryEvents {
+  /** An orchestrator was suspended after a fault. */
+  suspended: [Suspension];
+  /** A suspension ran out: the orchestrator is selectable again. */
+  recovered: [address: string];
+  call: [CallReport];
+}

@@ -11,37 +11,12 @@ import { moduleLogger, type Logger } from "../../core/log.ts";
 import { metrics } from "../../core/metrics.ts";
 import { LocalLoad } from "./local-load.ts";
 import { classifyError, recordFailure, recordSuccess, suspend } from "./health-rules.ts";
-import { snapshotOf, type FailureKind, type OrchState, type OrchestratorApps, type OrchestratorSnapshot } from "./orchestrator-state.ts";
+import { snapshotOf, type FailureContext, type FailureKind, type OrchState, type OrchestratorApps, type OrchestratorSnapshot, type RegistryEvents, type Suspension } from "./orchestrator-state.ts";
 
-export type { FailureKind, OrchestratorApps, OrchestratorSnapshot } from "./orchestrator-state.ts";
+export type { CallReport, FailureContext, FailureKind, OrchestratorApps, OrchestratorSnapshot, RegistryEvents, Suspension } from "./orchestrator-state.ts";
 import { addressSet, fetchWebhook, normalizeAddress, parseOrchAddr, type Candidate } from "./discovery.ts";
 import { priceFor, type Price } from "./prices.ts";
 import { rejectReason, selectOrchestrators, type OrchestratorView, type SelectRequest, type Selected, type SelectionPolicy } from "./selection.ts";
-
-export interface FailureContext {
-  requestId?: string;
-  streamId?: string;
-}
-
-export interface Suspension {
-  address: string;
-  kind: FailureKind;
-  suspendedMs: number;
-  until: number;
-  penaltyLevel: number;
-  context?: FailureContext;
-}
-
-/** Every report the registry takes, as it happens (the dashboard's per-orchestrator figures). */
-export type CallReport = { address: string; result: "ok"; latencyMs: number } | { address: string; result: "failed"; kind: FailureKind } | { address: string; result: "busy" };
-
-export interface RegistryEvents {
-  /** An orchestrator was suspended after a fault. */
-  suspended: [Suspension];
-  /** A suspension ran out: the orchestrator is selectable again. */
-  recovered: [address: string];
-  call: [CallReport];
-}
 
 export interface RegistryOptions {
   /** Comma list of orchestrator URLs (orchAddr). */
@@ -86,7 +61,6 @@ export interface RegistryOptions {
   /** Whether this process is overloaded (default: its event-loop delay, shared by the whole process). */
   localLoad?: Pick<LocalLoad, "overloaded">;
 }
-
 
 /** The longest suspension: a faulty orchestrator is retried at least this often (half-open trials come sooner). */
 export const SUSPENSION_MAX_MS = 30_000;
