@@ -1,8 +1,8 @@
 // Paying the orchestrators that host apps, through the remote signer: a Live Runner session pays
 // per second (`type: "live"`, the signer prepays 10 s, then every interval the time since the last
 // payment goes to the session's payment_url); a single-shot request or a BYOC job pays once
-// (`type: "fixed"`) with the OrchestratorInfo of the orchestrator's 402 challenge, kept per target
-// so only a refused or stale quote costs a second round trip.
+// (`type: "fixed"`) with the OrchestratorInfo of its own 402 challenge (see runs.ts for why a
+// quote is not shared between requests).
 import { request } from "undici";
 import { orchestratorDispatcher } from "../../protocol/http-agent.ts";
 import { isPaymentChallenge, PAYER_ADDRESS_HEADER, type PaymentChallenge } from "../../protocol/apps/live-runner.ts";

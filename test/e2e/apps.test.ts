@@ -178,6 +178,24 @@ describe("apps through Wharf", { timeout: 180_000 }, () => {
     const billed = (await w.api("GET", `/v1/usage?key=${keyId}&pipeline=apps`)).body.records.filter((r: { model?: string }) => r.model === "example/json");
     assert.ok(billed.length >= 1, "billed per request");
 
+    // A burst of concurrent runs on the paying orchestrator: each pays for itself (a payment
+    // quote shared between them reused ticket nonces, which the orchestrator refused), and runs
+    // that come close together are billed together (one ledger commit, after a few ms), every one.
+    // Waves of 4 at once: what the two runners (capacity 2 each) take without a 503.
+    const burst: Array<number | string> = [];
+    for (let wave = 0; wave < 10; wave++) {
+      burst.push(...(await Promise.all(Array.from({ length: 4 }, async () => {
+        const r = await run();
+        const text = await r.text();
+        return r.status === 200 ? 200 : `${r.status} ${text.slice(0, 300)}`;
+      }))));
+    }
+    assert.deepEqual(burst, Array(40).fill(200));
+    await waitFor("every run of the burst billed", async () => {
+      const records = (await w.api("GET", `/v1/usage?key=${keyId}&pipeline=apps&limit=1000`)).body.records.filter((r: { model?: string }) => r.model === "example/json");
+      return records.length === billed.length + 40 || undefined;
+    }, 5000, 50);
+
     // Kill the runner that answered: the next request is served by the other one.
     const [dead, alive] = answer.runner === "r1" ? [r1, "r2"] : [r2, "r1"];
     dead.proc.kill("SIGKILL");
