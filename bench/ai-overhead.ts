@@ -66,7 +66,10 @@ async function main(): Promise<void> {
   const orch = await startOrchestratorProcess(["--ai-zero-cost", "--ai-capacity", "100000", ...(values["data-uris"] ? ["--ai-data-uris"] : [])], { http: true });
   let reference: ListeningProcess | undefined;
   const paying = values.payments ? await startPayingPath() : undefined;
-  const wharf = await startWharf({ env: { WHARF_ORCH_ADDR: orch.url, WHARF_LOG_LEVEL: "warn" }, nodeArgs: values.profile ? ["--cpu-prof", "--cpu-prof-dir", values.profile] : [], built: values.built });
+  // With --payments the free Wharf gets an orchestrator of its own, as the paying one has: the two
+  // Wharfs' orchestrators are then loaded alike (the direct path's would be busy in two of three slices).
+  const wharfOrch = paying ? await startOrchestratorProcess(["--ai-zero-cost", "--ai-capacity", "100000", ...(values["data-uris"] ? ["--ai-data-uris"] : [])], { http: true }) : orch;
+  const wharf = await startWharf({ env: { WHARF_ORCH_ADDR: wharfOrch.url, WHARF_LOG_LEVEL: "warn" }, nodeArgs: values.profile ? ["--cpu-prof", "--cpu-prof-dir", values.profile] : [], built: values.built });
   try {
     const info = await getOrchestrator(orch.url);
     const headers = { ...aiRequestHeaders(Capability.TextToImage, "stabilityai/sdxl-turbo", info.authToken!), "content-type": "application/json" };
@@ -84,7 +87,7 @@ async function main(): Promise<void> {
     if (paying) sends.paid = post(paying.wharf.http, { authorization: `Bearer ${paying.wharf.adminKey}`, "content-type": "application/json" });
     // CPU time of each process while each target is loaded: Wharf's own, and the orchestrator's
     // (through Wharf it serves the call and the result download).
-    const procs: Record<string, number | undefined> = { wharf: wharf.proc.pid, orch: orch.proc.pid, reference: reference?.proc.pid, paid: paying?.wharf.proc.pid, signer: paying?.signer.proc.pid, paidOrch: paying?.orch.proc.pid };
+    const procs: Record<string, number | undefined> = { wharf: wharf.proc.pid, orch: orch.proc.pid, wharfOrch: wharfOrch.proc.pid, reference: reference?.proc.pid, paid: paying?.wharf.proc.pid, signer: paying?.signer.proc.pid, paidOrch: paying?.orch.proc.pid };
     let cpu: Record<string, number> = {};
     let mark: Record<string, number> = {};
     const onSlice = (target: string, phase: "start" | "end") => {
@@ -108,7 +111,7 @@ async function main(): Promise<void> {
       const d = r.direct!;
       const w = r.wharf!;
       const per = (target: string, proc: string, n: number) => (cpu[`${target}:${proc}`] ?? NaN) / n;
-      rows.push(`| ${c} | ${d.rps.toFixed(0)} | ${f(d.p50)} / ${f(d.p99)} | ${w.rps.toFixed(0)} | ${f(w.p50)} / ${f(w.p99)} | ${f(w.p50 - d.p50)} / ${f(w.p99 - d.p99)} | ${f3(per("wharf", "wharf", w.requests))} / ${f3(per("wharf", "orch", w.requests))} (${f3(per("direct", "orch", d.requests))}) | ${d.errors + w.errors} |`);
+      rows.push(`| ${c} | ${d.rps.toFixed(0)} | ${f(d.p50)} / ${f(d.p99)} | ${w.rps.toFixed(0)} | ${f(w.p50)} / ${f(w.p99)} | ${f(w.p50 - d.p50)} / ${f(w.p99 - d.p99)} | ${f3(per("wharf", "wharf", w.requests))} / ${f3(per("wharf", "wharfOrch", w.requests))} (${f3(per("direct", "orch", d.requests))}) | ${d.errors + w.errors} |`);
       process.stderr.write(`${rows.at(-1)}\n`);
       const p = r.paid;
       if (p) {
@@ -129,6 +132,7 @@ async function main(): Promise<void> {
     await paying?.stop();
     reference?.proc.kill("SIGTERM");
     await orch.kill("SIGTERM");
+    if (wharfOrch !== orch) await wharfOrch.kill("SIGTERM");
     await closeGrpcClients();
   }
 }
