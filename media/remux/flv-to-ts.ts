@@ -115,6 +115,32 @@ export class FlvToTs {
   private readonly cc = new Map<number, number>();
   private readonly warned = new Set<string>();
   private readonly adtsScratch = Buffer.alloc(7);
+  // Per-message scratch, reused: writePes consumes a unit synchronously and nothing keeps it, so
+  // one PES unit per track, one piece list and one NAL callback serve every frame instead of a
+  // closure, two arrays and a unit object per RTMP message (about 80 a second per stream; with
+  // the views they hold, the remuxer's share of the ingest's garbage, bench/ingest.ts).
+  private readonly videoUnit: PesUnit = { pid: VIDEO_PID, streamId: 0xe0, pts: 0, dts: 0, bounded: false, randomAccess: false, pcr: undefined, pieces: [], length: 0 };
+  private readonly audioUnit: PesUnit = { pid: AUDIO_PID, streamId: 0xc0, pts: 0, dts: 0, bounded: true, randomAccess: true, pcr: undefined, pieces: [], length: 0 };
+  /** State of the frame being scanned by onNal. */
+  private nalHevc = false;
+  private nalIrap = false;
+  private nalHasParams = false;
+  private readonly onNal = (nal: Buffer): void => {
+    const hevc = this.nalHevc;
+    const type = hevc ? (nal[0]! >> 1) & 0x3f : nal[0]! & 0x1f;
+    if (hevc) {
+      if (type === 35) return; // our AUD replaces any in the sample
+      if (type >= 16 && type <= 21) this.nalIrap = true;
+      else if (type === 33) this.nalHasParams = true;
+    } else {
+      if (type === 9) return;
+      if (type === 5) this.nalIrap = true;
+      else if (type === 7) this.nalHasParams = true;
+    }
+    const u = this.videoUnit;
+    u.pieces.push(START_CODE, nal);
+    u.length += 4 + nal.length;
+  };
   private readonly counters: FlvToTsStats = { packets: 0, videoFrames: 0, audioFrames: 0, droppedFrames: 0, timestampJumps: 0 };
 
   constructor(opts: FlvToTsOptions) {
@@ -195,60 +221,48 @@ export class FlvToTs {
     }
     const hevc = codec === "hevc";
     const aud = hevc ? AUD_HEVC : AUD_H264;
-    const pieces: Buffer[] = [aud];
-    let length = aud.length;
-    let irap = false;
-    let hasParams = false;
-    const onNal = (nal: Buffer): void => {
-      const type = hevc ? (nal[0]! >> 1) & 0x3f : nal[0]! & 0x1f;
-      if (hevc) {
-        if (type === 35) return; // our AUD replaces any in the sample
-        if (type >= 16 && type <= 21) irap = true;
-        else if (type === 33) hasParams = true;
-      } else {
-        if (type === 9) return;
-        if (type === 5) irap = true;
-        else if (type === 7) hasParams = true;
-      }
-      pieces.push(START_CODE, nal);
-      length += 4 + nal.length;
-    };
+    const u = this.videoUnit;
+    const pieces = u.pieces;
+    pieces.length = 0;
+    pieces.push(aud);
+    u.length = aud.length;
+    this.nalHevc = hevc;
+    this.nalIrap = false;
+    this.nalHasParams = false;
     if (looksLikeAnnexB(body, v.lengthSize)) {
       this.warn("video-annexb", `${codec} frames carry start codes instead of NAL lengths: accepted`);
-      forEachAnnexBNal(body, onNal);
-    } else if (!forEachLengthPrefixedNal(body, v.lengthSize, onNal)) {
+      forEachAnnexBNal(body, this.onNal);
+    } else if (!forEachLengthPrefixedNal(body, v.lengthSize, this.onNal)) {
       this.warn("video-nal-length", `${codec} frame with a NAL length past its end: truncated`);
     }
     if (pieces.length === 1) {
       this.counters.droppedFrames++;
+      pieces.length = 0;
       return;
     }
-    const key = frameType === 1 || frameType === 4 || irap;
+    const key = frameType === 1 || frameType === 4 || this.nalIrap;
     if (this.waitForKeyframe) {
       if (!key) {
         this.counters.droppedFrames++;
+        pieces.length = 0;
         return;
       }
       this.waitForKeyframe = false;
     }
-    if (key && !hasParams) {
+    if (key && !this.nalHasParams) {
       pieces.splice(1, 0, ...v.params);
-      length += v.paramsLength;
+      u.length += v.paramsLength;
     }
     const dtsMs = this.timeline.map("video", timestampMs);
     if (key) this.tablesDue = true;
     this.counters.videoFrames++;
-    this.emit(dtsMs, {
-      pid: VIDEO_PID,
-      streamId: 0xe0,
-      dts: to90k(dtsMs + this.delayMs),
-      pts: to90k(dtsMs + ctsMs + this.delayMs),
-      bounded: false,
-      randomAccess: key,
-      pcr: this.pcrPid === VIDEO_PID ? to90k(dtsMs) : undefined,
-      pieces,
-      length,
-    });
+    u.dts = to90k(dtsMs + this.delayMs);
+    u.pts = to90k(dtsMs + ctsMs + this.delayMs);
+    u.randomAccess = key;
+    u.pcr = this.pcrPid === VIDEO_PID ? to90k(dtsMs) : undefined;
+    this.emit(dtsMs, u);
+    // Drop the views of this message (the caller may reuse its buffer; nothing should pin it).
+    pieces.length = 0;
   }
 
   // ---- audio ----
@@ -300,7 +314,10 @@ export class FlvToTs {
       return;
     }
     a.adts.write(this.adtsScratch, 0, body.length);
-    this.audioPes(timestampMs, [this.adtsScratch, body], 7 + body.length);
+    const pieces = this.audioUnit.pieces;
+    pieces.length = 0;
+    pieces.push(this.adtsScratch, body);
+    this.audioPes(timestampMs, 7 + body.length);
   }
 
   private mp3Frame(body: Buffer, timestampMs: number): void {
@@ -309,25 +326,25 @@ export class FlvToTs {
       this.updateProgram();
     }
     if (body.length === 0) return;
-    this.audioPes(timestampMs, [body], body.length);
+    const pieces = this.audioUnit.pieces;
+    pieces.length = 0;
+    pieces.push(body);
+    this.audioPes(timestampMs, body.length);
   }
 
-  private audioPes(timestampMs: number, pieces: Buffer[], length: number): void {
+  /** The audio unit's pieces are set by the caller; they are cleared here once written. */
+  private audioPes(timestampMs: number, length: number): void {
     const ms = this.timeline.map("audio", timestampMs);
     const pts = to90k(ms + this.delayMs);
     this.counters.audioFrames++;
-    this.emit(ms, {
-      pid: AUDIO_PID,
-      streamId: 0xc0,
-      pts,
-      dts: pts,
-      bounded: true,
-      // Every audio frame is a random access point (ffmpeg marks them the same way).
-      randomAccess: true,
-      pcr: this.pcrPid === AUDIO_PID ? to90k(ms) : undefined,
-      pieces,
-      length,
-    });
+    // Every audio frame is a random access point (ffmpeg marks them the same way): set once in audioUnit.
+    const u = this.audioUnit;
+    u.pts = pts;
+    u.dts = pts;
+    u.pcr = this.pcrPid === AUDIO_PID ? to90k(ms) : undefined;
+    u.length = length;
+    this.emit(ms, u);
+    u.pieces.length = 0;
   }
 
   // ---- program tables and output ----
@@ -367,11 +384,12 @@ export class FlvToTs {
     const out = this.opts.allocate ? this.opts.allocate(count * TS_PACKET_SIZE) : Buffer.allocUnsafe(count * TS_PACKET_SIZE);
     let off = 0;
     if (withTables) {
-      for (const [pid, table] of [[PID_PAT, this.pat!], [PMT_PID, this.pmt!]] as const) {
-        table.copy(out, off);
-        out[off + 3] = (out[off + 3]! & 0xf0) | this.nextCc(pid);
-        off += TS_PACKET_SIZE;
-      }
+      this.pat!.copy(out, off);
+      out[off + 3] = (out[off + 3]! & 0xf0) | this.nextCc(PID_PAT);
+      off += TS_PACKET_SIZE;
+      this.pmt!.copy(out, off);
+      out[off + 3] = (out[off + 3]! & 0xf0) | this.nextCc(PMT_PID);
+      off += TS_PACKET_SIZE;
       this.tablesDue = false;
       this.lastTablesMs = ms;
     }
