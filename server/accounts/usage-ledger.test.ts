@@ -168,3 +168,48 @@ test("the ledger thread does not keep a process alive that recorded usage and di
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("records nobody waits for: a lone one commits at once, one that follows closely is held to share a commit, a waited-for record or close takes the held ones along", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "wharf-ledger-linger-"));
+  const file = join(dir, "wharf.db");
+  const db = openDatabase(file, { synchronous: "NORMAL", autoCheckpoint: false });
+  // A long window, so "held" does not depend on this machine's speed.
+  const ledger = new UsageLedger(db, file, { fsyncIntervalMs: 100, lingerMs: 2000 });
+  const state = (p: Promise<unknown>) => {
+    let settled = false;
+    void p.then(() => (settled = true));
+    return () => settled;
+  };
+  const turns = async (n: number) => {
+    for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+  };
+  try {
+    const t0 = performance.now();
+    await ledger.insert(record("k", "lone"), { linger: true });
+    assert.ok(performance.now() - t0 < 1000, "a lone record is not held");
+
+    const b = ledger.insert(record("k", "b"), { linger: true });
+    const c = ledger.insert(record("k", "c"), { linger: true });
+    const bDone = state(b);
+    const cDone = state(c);
+    await turns(3);
+    assert.equal(bDone() || cDone(), false, "records that follow closely are held");
+    const d = await ledger.insert(record("k", "d")); // a record someone waits for commits with its turn...
+    await turns(1);
+    assert.ok(bDone() && cDone(), "...and takes the held ones along");
+    const [rb, rc] = await Promise.all([b, c]);
+    assert.deepEqual([rb.id + 1, rc.id + 1], [rc.id, d.id], "one transaction, in order");
+
+    const e = ledger.insert(record("k", "e"), { linger: true });
+    const eDone = state(e);
+    await turns(3);
+    assert.equal(eDone(), false, "held again");
+    await ledger.close(); // commits what is held
+    assert.equal((await e).requestId, "e");
+    assert.ok(db.prepare("SELECT 1 FROM usage WHERE request_id = 'e'").get(), "on disk");
+  } finally {
+    await ledger.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

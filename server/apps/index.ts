@@ -32,11 +32,5 @@ export async function startApps(app: FastifyInstance, d: AppsDeps): Promise<{ se
   d.accounts.on("keyRevoked", (keyId) => void sessions.endKey(keyId, "key-revoked"));
   const runs = new AppRuns(d.registry, d.accounts, d.payer);
   await registerAppRoutes(app, { accounts: d.accounts, registry: d.registry, sessions, runs, auth: d.auth, publicUrl: d.publicUrl, region: d.region });
-  return {
-    sessions,
-    stop: async () => {
-      runs.stop();
-      await sessions.stop();
-    },
-  };
+  return { sessions, stop: () => sessions.stop() };
 }

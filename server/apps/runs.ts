@@ -9,7 +9,7 @@ import { orchestratorDispatcher } from "../../protocol/http-agent.ts";
 import { relayBuffered } from "../../protocol/http-relay.ts";
 import { PAYER_ADDRESS_HEADER } from "../../protocol/apps/live-runner.ts";
 import { v7 as uuidv7 } from "uuid";
-import type { Accounts, ApiKey, BatchUsageInput } from "../accounts/index.ts";
+import type { Accounts, ApiKey } from "../accounts/index.ts";
 import type { OrchestratorRegistry } from "../orchestrators/registry.ts";
 import { AppError } from "./sessions.ts";
 import { challengeOf, payOnce, type AppPayer } from "./payments.ts";
@@ -18,16 +18,6 @@ const log = moduleLogger("apps");
 /** Targets tried for one request. */
 export const MAX_RUN_ATTEMPTS = 3;
 const RUN_HEAD_TIMEOUT_MS = 60_000;
-/**
- * A run is billed after its answer went out, so nobody waits for its record: while runs come
- * more often than this, their records are held up to this long and share one ledger transaction
- * (a lone run is billed at once). A usage record costs ~65 µs committed alone and ~17 µs in a
- * group of 16 (its index pages are written once per transaction): at thousands of runs a second
- * that was a tenth of the proxy's CPU. A crash loses at most this window of runs already answered but not yet
- * billed (before, one turn of the event loop).
- */
-const USAGE_LINGER_MS = 5;
-const USAGE_LINGER_MAX = 256;
 
 export interface RunTarget {
   orchestrator: string;
@@ -55,42 +45,11 @@ export interface RunRequest {
 export class AppRuns {
   /** Ids per request without a getrandom() call each. */
   private readonly random = new RandomPool();
-  private unbilled: BatchUsageInput[] = [];
-  private billTimer?: NodeJS.Timeout;
-  private lastBilledAt = 0;
-  private stopped = false;
-
   constructor(
     private readonly registry: OrchestratorRegistry,
     private readonly accounts: Accounts,
     private readonly payer: AppPayer | undefined,
   ) {}
-
-  /** Records the runs billed so far; later runs are billed at once. */
-  stop(): void {
-    this.stopped = true;
-    this.flushBills();
-  }
-
-  private bill(u: BatchUsageInput): void {
-    this.unbilled.push(u);
-    const now = performance.now();
-    const busy = now - this.lastBilledAt < USAGE_LINGER_MS;
-    this.lastBilledAt = now;
-    if (this.stopped || this.unbilled.length >= USAGE_LINGER_MAX) return this.flushBills();
-    if (this.billTimer) return; // goes with the held batch
-    if (!busy) return this.flushBills();
-    this.billTimer = setTimeout(() => this.flushBills(), USAGE_LINGER_MS);
-  }
-
-  /** One synchronous pass: the ledger commits everything inserted in one turn together. */
-  private flushBills(): void {
-    clearTimeout(this.billTimer);
-    this.billTimer = undefined;
-    const batch = this.unbilled;
-    this.unbilled = [];
-    for (const u of batch) this.accounts.recordBatchUsage(u).catch((err: Error) => log.error({ err: err.message }, "app run usage not recorded"));
-  }
 
   /** Relay one request to the first target that takes it. Writes the answer or an error to `res`. */
   async run(r: RunRequest, res: ServerResponse): Promise<void> {
@@ -153,7 +112,10 @@ export class AppRuns {
         if (out.status < 500) this.registry.reportSuccess(t.orchestrator, performance.now() - t0);
         // Billed once the answer went out: what the client saw is what is billed. Time-ordered
         // ids: the ledger's request-id index then grows at its end instead of at a random page.
-        this.bill({ keyId: r.key.id, pipeline: r.pipeline, model: r.model, units: 1, orchestrator: t.orchestrator, orchestratorCostWei: t.costWei, paidWei, requestId: `run_${uuidv7({ rng: () => this.random.take(16) })}` });
+        // Nobody waits for the record: the ledger may commit it with others a few ms later.
+        this.accounts
+          .recordBatchUsage({ keyId: r.key.id, pipeline: r.pipeline, model: r.model, units: 1, orchestrator: t.orchestrator, orchestratorCostWei: t.costWei, paidWei, requestId: `run_${uuidv7({ rng: () => this.random.take(16) })}`, afterAnswer: true })
+          .catch((err: Error) => log.error({ err: err.message }, "app run usage not recorded"));
         return;
       }
       if (res.destroyed) return; // the client went away: no verdict on the runner
