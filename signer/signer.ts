@@ -8,6 +8,7 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import ipaddr from "ipaddr.js";
 import type { Logger } from "../core/log.ts";
+import { readRequestBody, RequestBodyTooLargeError } from "../core/request-body.ts";
 import { checksumAddress, toHex0x } from "../protocol/payments/address.ts";
 import { signOrchestratorRequest } from "../protocol/payments/orchestrator-request-sig.ts";
 import { secretKeySigner, type MessageSigner } from "../protocol/payments/personal-sign.ts";
@@ -77,27 +78,8 @@ function send(res: ServerResponse, answer: SignerAnswer): void {
   res.end(body);
 }
 
-class BodyTooLarge extends Error {}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_REQUEST_BODY_BYTES) {
-        // Stop keeping it but let it drain, so the 413 reaches the client.
-        req.off("data", onData);
-        req.resume();
-        reject(new BodyTooLarge());
-        return;
-      }
-      chunks.push(c);
-    };
-    req.on("data", onData);
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
+async function readBody(req: IncomingMessage): Promise<string> {
+  return (await readRequestBody(req, MAX_REQUEST_BODY_BYTES)).toString("utf8");
 }
 
 /** The orchestrator URL to name in a 480 header, from a payment request body (best effort). */
@@ -200,7 +182,7 @@ export async function startSigner(opts: SignerOptions): Promise<RunningSigner> {
     route.handle(req, url).then(
       (answer) => send(res, answer),
       (err: unknown) => {
-        if (err instanceof BodyTooLarge) return send(res, { status: 413, body: signerErrorBody(`request body over ${MAX_REQUEST_BODY_BYTES} bytes`), headers: { connection: "close" } });
+        if (err instanceof RequestBodyTooLargeError) return send(res, { status: 413, body: signerErrorBody(`request body over ${MAX_REQUEST_BODY_BYTES} bytes`), headers: { connection: "close" } });
         log.error({ path: url.pathname, err: (err as Error).message }, "signer request failed");
         if (!res.headersSent) send(res, { status: 500, body: signerErrorBody((err as Error).message) });
       },

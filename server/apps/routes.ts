@@ -6,6 +6,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { proxyHttp, proxyUpgrade } from "../../core/reverse-proxy.ts";
+import { readRequestBody, RequestBodyTooLargeError } from "../../core/request-body.ts";
 import { BYOC_HEADER, ByocHeaderError, parseByocHeader } from "../../protocol/apps/live-runner.ts";
 import type { Accounts, ApiKey } from "../accounts/index.ts";
 import { bearerToken } from "../accounts/guard.ts";
@@ -33,45 +34,14 @@ function sendError(reply: FastifyReply, err: unknown): FastifyReply {
   throw err;
 }
 
-/** The request's body, up to MAX_RUN_BODY_BYTES (events rather than an async iterator: cheaper per request). */
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  if (req.readableEnded) return Promise.resolve(Buffer.alloc(0));
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_RUN_BODY_BYTES) {
-        cleanup();
-        req.destroy();
-        reject(new AppError(413, "body_too_large", `request bodies are limited to ${MAX_RUN_BODY_BYTES} bytes`));
-        return;
-      }
-      chunks.push(c);
-    };
-    const onEnd = () => {
-      cleanup();
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-    };
-    const onError = (err: Error) => {
-      cleanup();
-      reject(err);
-    };
-    const onClose = () => {
-      cleanup();
-      reject(new Error("the client went away before its body was read"));
-    };
-    const cleanup = () => {
-      req.off("data", onData);
-      req.off("end", onEnd);
-      req.off("error", onError);
-      req.off("close", onClose);
-    };
-    req.on("data", onData);
-    req.on("end", onEnd);
-    req.on("error", onError);
-    req.on("close", onClose);
-  });
+/** The request's body, up to MAX_RUN_BODY_BYTES (held for a retry on another runner). */
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  try {
+    return await readRequestBody(req, MAX_RUN_BODY_BYTES);
+  } catch (err) {
+    if (err instanceof RequestBodyTooLargeError) throw new AppError(413, "body_too_large", err.message);
+    throw err;
+  }
 }
 
 /** The target path and query after a route's wildcard. */

@@ -17,6 +17,7 @@ import { startOrchestratorProcess, type OrchestratorProcess } from "../support/o
 import { spawnListening, type ListeningProcess } from "../support/listening-process.ts";
 import { startWharf, type WharfProcess } from "../support/wharf.ts";
 import { waitFor } from "../support/wait.ts";
+import { MAX_RUN_BODY_BYTES } from "../../server/apps/routes.ts";
 import { encodeByocHeader, type DiscoveryEntry } from "../../protocol/apps/live-runner.ts";
 import { verifySignature } from "../../server/webhooks/signature.ts";
 
@@ -195,6 +196,11 @@ describe("apps through Wharf", { timeout: 180_000 }, () => {
       const records = (await w.api("GET", `/v1/usage?key=${keyId}&pipeline=apps&limit=1000`)).body.records.filter((r: { model?: string }) => r.model === "example/json");
       return records.length === billed.length + 40 || undefined;
     }, 5000, 50);
+
+    // A body over the limit is refused with a 413 the client receives (the rest is drained, not reset).
+    const tooBig = await fetch(`${w.http}/v1/apps/${RUN_APP}/run/v1/json`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: Buffer.alloc(MAX_RUN_BODY_BYTES + 1, 0x20) });
+    assert.equal(tooBig.status, 413);
+    assert.equal(((await tooBig.json()) as { error: string }).error, "body_too_large");
 
     // Kill the runner that answered: the next request is served by the other one.
     const [dead, alive] = answer.runner === "r1" ? [r1, "r2"] : [r2, "r1"];
