@@ -63,12 +63,13 @@ async function startPayingPath() {
 }
 
 async function main(): Promise<void> {
-  const orch = await startOrchestratorProcess(["--ai-zero-cost", "--ai-capacity", "100000", ...(values["data-uris"] ? ["--ai-data-uris"] : [])], { http: true });
+  const freeOrchArgs = ["--ai-zero-cost", "--ai-capacity", "100000", ...(values["data-uris"] ? ["--ai-data-uris"] : [])];
+  const orch = await startOrchestratorProcess(freeOrchArgs, { http: true });
   let reference: ListeningProcess | undefined;
   const paying = values.payments ? await startPayingPath() : undefined;
   // With --payments the free Wharf gets an orchestrator of its own, as the paying one has: the two
   // Wharfs' orchestrators are then loaded alike (the direct path's would be busy in two of three slices).
-  const wharfOrch = paying ? await startOrchestratorProcess(["--ai-zero-cost", "--ai-capacity", "100000", ...(values["data-uris"] ? ["--ai-data-uris"] : [])], { http: true }) : orch;
+  const wharfOrch = paying ? await startOrchestratorProcess(freeOrchArgs, { http: true }) : orch;
   const wharf = await startWharf({ env: { WHARF_ORCH_ADDR: wharfOrch.url, WHARF_LOG_LEVEL: "warn" }, nodeArgs: values.profile ? ["--cpu-prof", "--cpu-prof-dir", values.profile] : [], built: values.built });
   try {
     const info = await getOrchestrator(orch.url);
