@@ -35,3 +35,39 @@ test("an interval without orchestrator output bills no time; passthrough bills i
       await hub.stop();
     }
   }));
+
+test("work that finishes after its stream ended (segments still at an orchestrator) is recorded, with no time", () =>
+  withAccounts(async (accounts) => {
+    const { key } = await accounts.createKey({ name: "k", scopes: ["streams"] });
+    const catalog = await AccountsStreamCatalog.open(accounts);
+    const hub = new StreamHub(catalog, { publisherTimeoutMs: 60_000, maxLive: 10 });
+    hub.registerProcessor("transcode", () => ({ async stop() {}, status: () => ({}) }));
+    const meter = new StreamMeter(hub, accounts, 3_600_000);
+    try {
+      const s = await catalog.create({ name: "ladder", pipeline: "transcode", ownerKeyId: key.id, options: {} });
+      const r = await hub.admit({ streamKey: s.streamKey, protocol: "rtmp", remoteAddress: "127.0.0.1", disconnect: () => {} });
+      assert.ok(r.ok);
+      const stream = hub.get(s.id)!;
+      stream.addUsage(1000, 10n, "https://o1", 8n);
+      hub.kick(s.id, "shutdown");
+      await new Promise((r) => setTimeout(r, 100));
+      stream.addUsage(2000, 20n, "https://o1", 16n); // a segment that was in flight
+      const late = await new Promise<Awaited<ReturnType<typeof accounts.listUsage>>>((resolve, reject) => {
+        const t0 = Date.now();
+        const poll = async () => {
+          const records = (await accounts.listUsage({ from: 0, to: Date.now() + 1 })).filter((x) => x.streamId === s.id);
+          if (records.length >= 2) return resolve(records);
+          if (Date.now() - t0 > 5000) return reject(new Error(`late usage not recorded: ${JSON.stringify(records)}`));
+          setTimeout(poll, 50);
+        };
+        void poll();
+      });
+      const total = late.reduce((sum, x) => ({ units: sum.units + x.units, paid: sum.paid + BigInt(x.paidWei) }), { units: 0, paid: 0n });
+      assert.equal(total.paid, 24n, "every ticket's EV recorded");
+      assert.equal(late[1]!.durationMs, 0, "the time was billed by the final record");
+      assert.ok(late[1]!.units > 0, "the late pixels are billed");
+    } finally {
+      meter.stop();
+      await hub.stop();
+    }
+  }));

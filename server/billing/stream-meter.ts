@@ -7,10 +7,21 @@ import { moduleLogger } from "../../core/log.ts";
 
 const log = moduleLogger("meter");
 
+/**
+ * After a stream ends, segments already sent to orchestrators still finish (on a loaded machine,
+ * seconds later) and add their pixels and paid tickets to the stream. They are recorded as late
+ * records (no duration: the time was billed by the final one), checked this often, for this long.
+ */
+const LATE_CHECK_MS = 1000;
+const LATE_WINDOW_MS = 60_000;
+
 export class StreamMeter {
   private readonly timer: NodeJS.Timeout;
   private readonly lastMeteredAt = new Map<string, number>();
   private readonly intervals = new Map<string, number>();
+  /** Streams that ended lately: their late work is still recorded. */
+  private readonly settling = new Map<Stream, number>();
+  private lateTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly hub: StreamHub,
@@ -18,7 +29,11 @@ export class StreamMeter {
     intervalMs: number,
   ) {
     hub.on("published", (stream) => this.lastMeteredAt.set(stream.id, Date.now()));
-    hub.on("unpublished", (stream) => void this.record(stream, true));
+    hub.on("unpublished", (stream) => {
+      void this.record(stream, true);
+      this.settling.set(stream, Date.now());
+      this.lateTimer ??= setInterval(() => void this.recordLate(), LATE_CHECK_MS).unref();
+    });
     this.timer = setInterval(() => void this.tick(), intervalMs);
     this.timer.unref();
   }
@@ -79,7 +94,37 @@ export class StreamMeter {
     }
   }
 
+  /** Work that finished after its stream ended (see LATE_WINDOW_MS). */
+  private async recordLate(): Promise<void> {
+    const now = Date.now();
+    for (const [stream, endedAt] of this.settling) {
+      // Live again: the new session's records take what is pending.
+      if (stream.live || now - endedAt > LATE_WINDOW_MS) this.settling.delete(stream);
+      if (stream.live) continue;
+      const { pixels, costWei, paidWei, orchestrator } = stream.usage;
+      const keyId = stream.record.ownerKeyId;
+      if (!keyId || (pixels === 0 && costWei === 0n && paidWei === 0n)) continue;
+      stream.usage = { pixels: 0, costWei: 0n, paidWei: 0n, orchestrator };
+      try {
+        await this.accounts.recordStreamUsage({
+          keyId, streamId: stream.id, pipeline: stream.record.pipeline, durationSeconds: 0, pixels, orchestrator,
+          orchestratorCostWei: costWei, paidWei, requestId: `${stream.id}:late:${now}`, ts: now,
+        });
+      } catch (err) {
+        stream.usage.pixels += pixels;
+        stream.usage.costWei += costWei;
+        stream.usage.paidWei += paidWei;
+        log.error({ stream: stream.id, err: (err as Error).message }, "could not record a stream's late usage; kept for the next check");
+      }
+    }
+    if (this.settling.size === 0) {
+      clearInterval(this.lateTimer);
+      this.lateTimer = undefined;
+    }
+  }
+
   stop(): void {
     clearInterval(this.timer);
+    clearInterval(this.lateTimer);
   }
 }
