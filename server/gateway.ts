@@ -331,6 +331,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     accounts, registry: orchestrators, events,
     payer: signer ? { signer: signer.payerSigner, address: () => signer.status().address ?? undefined } : undefined,
     auth: auth.requireScope("ai"),
+    authRaw: (req) => auth.checkRaw(req, "ai"),
     publicUrl: () => urls.http,
     intervalSec: config.livePaymentInterval,
     region: config.orchRegion || undefined,

@@ -8,6 +8,7 @@
 // missing scope or an address outside the key's allowlist, 429 (+ Retry-After)
 // when the key's token bucket is empty. Bodies are {"error", "message"} unless
 // `formatError` is given (e.g. the Livepeer SDK shape {"detail": {"msg"}} for batch AI routes).
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from "fastify";
 import type { AuthResult, RequiredScope } from "./auth.ts";
 import type { RateDecision } from "./ratelimit.ts";
@@ -36,8 +37,24 @@ export interface Guard {
   /** preHandler that authenticates, checks `scope` ("any" = any valid key) and takes one token from the key's bucket. */
   requireScope(scope: RequiredScope, opts?: { rateLimit?: boolean }): preHandlerAsyncHookHandler;
   /** The same checks as a function, for code that is not a fastify route (e.g. a WHIP handler). */
-  check(request: FastifyRequest, scope: RequiredScope, opts?: { rateLimit?: boolean }): Promise<GuardResult>;
+  check(request: GuardRequest, scope: RequiredScope, opts?: { rateLimit?: boolean }): Promise<GuardResult>;
+  /**
+   * The same checks on a plain Node request, for a path served ahead of fastify
+   * (server/api/fast-lane.ts). The result stays on the request: when it is handed on to fastify
+   * after all (to send a refusal in fastify's shape), this guard's preHandler for the same scope
+   * takes it instead of checking again (no second rate-limit token, no second audit entry).
+   */
+  checkRaw(request: IncomingMessage, scope: RequiredScope): Promise<GuardResult>;
 }
+
+/** What the checks read of a request (fastify's, or a plain Node one's: see checkRaw). */
+export interface GuardRequest {
+  headers: IncomingHttpHeaders;
+  ip: string | undefined;
+}
+
+const CHECKED = Symbol("wharf.guard.checked");
+type CheckedRequest = IncomingMessage & { [CHECKED]?: { scope: RequiredScope; result: GuardResult } };
 
 export type GuardResult =
   | { ok: true; key: ApiKey; remaining?: number; limit?: number }
@@ -55,7 +72,7 @@ export function createGuard(services: GuardServices, options: GuardOptions = {})
   const format = options.formatError ?? ((_s: number, error: string, message: string) => ({ error, message }));
   const rlHeaders = options.rateLimitHeaders ?? true;
 
-  async function check(request: FastifyRequest, scope: RequiredScope, opts: { rateLimit?: boolean } = {}): Promise<GuardResult> {
+  async function check(request: GuardRequest, scope: RequiredScope, opts: { rateLimit?: boolean } = {}): Promise<GuardResult> {
     const header = request.headers.authorization;
     const token = bearerToken(header);
     if (header && !token) {
@@ -81,7 +98,10 @@ export function createGuard(services: GuardServices, options: GuardOptions = {})
 
   function requireScope(scope: RequiredScope, opts: { rateLimit?: boolean } = {}): preHandlerAsyncHookHandler {
     return async function accountsGuard(request: FastifyRequest, reply: FastifyReply) {
-      const r = await check(request, scope, opts);
+      const raw = request.raw as CheckedRequest;
+      const pre = raw[CHECKED];
+      if (pre) raw[CHECKED] = undefined;
+      const r = pre && pre.scope === scope && opts.rateLimit !== false ? pre.result : await check(request, scope, opts);
       if (!r.ok) {
         reply.code(r.status).headers(r.headers);
         return reply.send(format(r.status, r.error, r.message));
@@ -94,5 +114,11 @@ export function createGuard(services: GuardServices, options: GuardOptions = {})
     };
   }
 
-  return { requireScope, check };
+  async function checkRaw(request: IncomingMessage, scope: RequiredScope): Promise<GuardResult> {
+    const result = await check({ headers: request.headers, ip: request.socket.remoteAddress }, scope);
+    (request as CheckedRequest)[CHECKED] = { scope, result };
+    return result;
+  }
+
+  return { requireScope, check, checkRaw };
 }

@@ -1,8 +1,9 @@
 // Who is calling: a preHandler per scope that authenticates the Bearer API key (hashed
 // lookup, IP allowlist, scope) and applies the key's rate limit. Backed by server/accounts.
+import type { IncomingMessage } from "node:http";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Accounts, Scope } from "../accounts/index.ts";
-import { createGuard } from "../accounts/guard.ts";
+import { createGuard, type GuardResult } from "../accounts/guard.ts";
 
 export type { Scope };
 export type PreHandler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
@@ -12,12 +13,15 @@ export type RefusalFormat = (status: number, error: string, message: string) => 
 
 export interface Authenticator {
   requireScope(scope: Scope | "any", format?: RefusalFormat): PreHandler;
+  /** The same checks on a plain Node request (a path served ahead of fastify); see Guard.checkRaw. */
+  checkRaw(req: IncomingMessage, scope: Scope | "any"): Promise<GuardResult>;
 }
 
 export function accountsAuthenticator(accounts: Accounts): Authenticator {
   const guard = createGuard(accounts);
   return {
     requireScope: (scope, format) => (format ? createGuard(accounts, { formatError: format }) : guard).requireScope(scope) as PreHandler,
+    checkRaw: (req, scope) => guard.checkRaw(req, scope),
   };
 }
 

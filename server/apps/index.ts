@@ -1,6 +1,8 @@
 // Apps wiring for the composition root: discovery feeds the registry (server/orchestrators), the
 // session and single-shot services pay through the signer and bill through the accounts ledger.
+import type { IncomingMessage } from "node:http";
 import type { FastifyInstance } from "fastify";
+import type { GuardResult } from "../accounts/guard.ts";
 import type { Accounts } from "../accounts/index.ts";
 import type { PreHandler } from "../api/auth.ts";
 import type { EventBus } from "../events/bus.ts";
@@ -18,6 +20,8 @@ export interface AppsDeps {
   events: EventBus;
   payer?: AppPayer;
   auth: PreHandler;
+  /** The same checks as `auth` on a plain Node request (single-shot runs are served ahead of fastify). */
+  authRaw: (req: IncomingMessage) => Promise<GuardResult>;
   publicUrl: () => string;
   /** Seconds between a session's payments and bills (livePaymentInterval). */
   intervalSec: number;
@@ -31,6 +35,6 @@ export async function startApps(app: FastifyInstance, d: AppsDeps): Promise<{ se
   });
   d.accounts.on("keyRevoked", (keyId) => void sessions.endKey(keyId, "key-revoked"));
   const runs = new AppRuns(d.registry, d.accounts, d.payer);
-  await registerAppRoutes(app, { accounts: d.accounts, registry: d.registry, sessions, runs, auth: d.auth, publicUrl: d.publicUrl, region: d.region });
+  await registerAppRoutes(app, { accounts: d.accounts, registry: d.registry, sessions, runs, auth: d.auth, authRaw: d.authRaw, publicUrl: d.publicUrl, region: d.region });
   return { sessions, stop: () => sessions.stop() };
 }

@@ -6,18 +6,15 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { proxyHttp, proxyUpgrade } from "../../core/reverse-proxy.ts";
-import { readRequestBody, RequestBodyTooLargeError } from "../../core/request-body.ts";
-import { BYOC_HEADER, ByocHeaderError, parseByocHeader } from "../../protocol/apps/live-runner.ts";
 import type { Accounts, ApiKey } from "../accounts/index.ts";
-import { bearerToken } from "../accounts/guard.ts";
+import { bearerToken, type GuardResult } from "../accounts/guard.ts";
 import type { PreHandler } from "../api/auth.ts";
+import { addFastLane } from "../api/fast-lane.ts";
 import type { OrchestratorRegistry } from "../orchestrators/registry.ts";
-import { appCatalogue, appPipeline, runnersFor, runnerWeiPerUnit } from "./catalogue.ts";
-import { MAX_RUN_ATTEMPTS, type AppRuns, type RunTarget } from "./runs.ts";
+import { appCatalogue } from "./catalogue.ts";
+import type { AppRuns } from "./runs.ts";
 import { AppError, type AppSession, type AppSessions } from "./sessions.ts";
-
-/** Single-shot and BYOC bodies are held in memory (for a retry): up to this size. */
-export const MAX_RUN_BODY_BYTES = 32 * 1024 * 1024;
+import { handedOn, serveByoc, serveRun, singleShotLane } from "./single-shot.ts";
 
 export interface AppRoutesDeps {
   accounts: Accounts;
@@ -25,23 +22,17 @@ export interface AppRoutesDeps {
   sessions: AppSessions;
   runs: AppRuns;
   auth: PreHandler;
+  /** The same checks as `auth` on a plain Node request (the single-shot lane). */
+  authRaw: (req: IncomingMessage) => Promise<GuardResult>;
   publicUrl: () => string;
   region?: string;
 }
 
+export { MAX_RUN_BODY_BYTES } from "./single-shot.ts";
+
 function sendError(reply: FastifyReply, err: unknown): FastifyReply {
   if (err instanceof AppError) return reply.code(err.status).headers(err.headers).send({ error: err.code, message: err.message });
   throw err;
-}
-
-/** The request's body, up to MAX_RUN_BODY_BYTES (held for a retry on another runner). */
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  try {
-    return await readRequestBody(req, MAX_RUN_BODY_BYTES);
-  } catch (err) {
-    if (err instanceof RequestBodyTooLargeError) throw new AppError(413, "body_too_large", err.message);
-    throw err;
-  }
 }
 
 /** The target path and query after a route's wildcard. */
@@ -133,62 +124,22 @@ export async function registerAppRoutes(app: FastifyInstance, d: AppRoutesDeps):
       return reply;
     });
 
+    // Single-shot runs and BYOC jobs: served ahead of fastify by the lane (single-shot.ts), which
+    // hands a request here only to send a refusal it decided; these routes serve what the lane
+    // does not take (HEAD, an unusual URL) the same way.
     sub.all<{ Params: { app: string; "*": string } }>("/v1/apps/:app/run/*", async (req, reply) => {
-      let body;
-      try {
-        body = await readBody(req.raw);
-      } catch (err) {
-        return sendError(reply, err);
-      }
-      const appName = req.params.app;
-      const path = rest(req, req.params["*"]);
-      // Only the runners a request may try get a URL.
-      const targets: RunTarget[] = runnersFor(d.registry, appName, "single-shot", d.region, MAX_RUN_ATTEMPTS).map((c) => ({
-        orchestrator: c.orchestrator,
-        url: new URL(`${c.runner.url}/${path}`),
-        costWei: BigInt(Math.ceil(runnerWeiPerUnit(c.runner))),
-      }));
-      const known = () => d.registry.apps().some((o) => o.apps.runners.some((r) => r.app === appName && r.mode === "single-shot"));
-      if (targets.length === 0 && !known()) return reply.code(404).send({ error: "unknown_app", message: `no orchestrator hosts a single-shot app ${appName} (GET /v1/apps lists them)` });
-      reply.hijack();
-      await d.runs.run(
-        { key: req.apiKey as ApiKey, pipeline: appPipeline(d.accounts.priceBook, appName), model: appName, method: req.method, headers: req.headers, body, targets, noTargetReason: `every runner of ${appName} is busy or unreachable` },
-        reply.raw,
-      );
-      return reply;
+      const early = handedOn(req.raw);
+      const err = early ? early.outcome : await serveRun(d, req.raw, reply.raw, req.apiKey as ApiKey, req.params.app, rest(req, req.params["*"]), () => reply.hijack());
+      return err === undefined ? reply : sendError(reply, err);
     });
-
-    // BYOC as go-livepeer's gateway serves it: the `Livepeer` header names the capability.
     sub.post<{ Params: { "*": string } }>("/process/request/*", async (req, reply) => {
-      let job;
-      try {
-        job = parseByocHeader(req.headers[BYOC_HEADER.toLowerCase()]);
-      } catch (err) {
-        if (err instanceof ByocHeaderError) return reply.code(400).send({ error: "bad_request", message: err.message });
-        throw err;
-      }
-      let body;
-      try {
-        body = await readBody(req.raw);
-      } catch (err) {
-        return sendError(reply, err);
-      }
-      const include = job.parameters.orchestrators?.include ?? [];
-      const exclude = job.parameters.orchestrators?.exclude ?? [];
-      const targets: RunTarget[] = d.registry
-        .apps()
-        .filter((o) => o.reachable && !o.suspended && (include.length === 0 || include.includes(o.address)) && !exclude.includes(o.address))
-        .flatMap((o) => o.apps.byoc.filter((b) => b.name === job.capability && b.capacity_available > 0).map((b) => ({ o, b })))
-        .sort((x, y) => (x.b.price_info?.price ?? 0) - (y.b.price_info?.price ?? 0))
-        .map(({ o, b }) => ({ orchestrator: o.address, url: new URL(`${o.address}/process/request/${rest(req, req.params["*"])}`), costWei: BigInt(Math.ceil(b.price_info?.price ?? 0)) }));
-      reply.hijack();
-      await d.runs.run(
-        { key: req.apiKey as ApiKey, pipeline: appPipeline(d.accounts.priceBook, `byoc/${job.capability}`), model: `byoc/${job.capability}`, method: "POST", headers: req.headers, body, targets, noTargetReason: `no orchestrator offers BYOC capability ${job.capability} with free capacity` },
-        reply.raw,
-      );
-      return reply;
+      const early = handedOn(req.raw);
+      const err = early ? early.outcome : await serveByoc(d, req.raw, reply.raw, req.apiKey as ApiKey, rest(req, req.params["*"]), () => reply.hijack());
+      return err === undefined ? reply : sendError(reply, err);
     });
   });
+
+  addFastLane(app, singleShotLane(d, d.authRaw));
 
   // WebSocket (and any upgrade) into a session: fastify does not route upgrades.
   app.server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {

@@ -1,0 +1,198 @@
+// Single-shot app runs (ANY /v1/apps/{app}/run/{path}) and BYOC jobs (POST /process/request/{path}):
+// what both do with a request once its key is known, shared by their fastify routes
+// (server/apps/routes.ts) and by the lane that serves them ahead of fastify.
+//
+// Why a lane: these requests are relayed whole to a runner, and the relay is the product; a
+// customer sees the gateway's CPU per request as latency (16 clients on 2 cores queue behind it).
+// Through fastify a run cost 0.30–0.38 ms of Wharf's CPU against 0.11–0.16 ms for a bare Node
+// proxy (bench/apps-overhead.ts); routing, the onRequest hooks, CORS and the content-type parser
+// that fastify runs for them were ~40 µs of it, none of it visible in a relayed answer (that is
+// written to the raw response: fastify's reply headers never reached it). The lane takes only URLs
+// fastify routes to these same routes (an unusual one, e.g. a %-escape in the path after `run/`,
+// goes to fastify), authenticates with the same guard, and hands a refusal to fastify to send, so
+// 4xx answers keep fastify's shape and headers. See docs/benchmarks.md (apps).
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { moduleLogger } from "../../core/log.ts";
+import { readRequestBody, RequestBodyTooLargeError } from "../../core/request-body.ts";
+import { BYOC_HEADER, ByocHeaderError, parseByocHeader } from "../../protocol/apps/live-runner.ts";
+import type { Accounts, ApiKey } from "../accounts/index.ts";
+import type { GuardResult } from "../accounts/guard.ts";
+import { observeLaneRequest, type FastLane } from "../api/fast-lane.ts";
+import type { OrchestratorRegistry } from "../orchestrators/registry.ts";
+import { appPipeline, runnersFor, runnerWeiPerUnit } from "./catalogue.ts";
+import { MAX_RUN_ATTEMPTS, type AppRuns, type RunTarget } from "./runs.ts";
+import { AppError } from "./sessions.ts";
+
+const log = moduleLogger("apps");
+
+/** Single-shot and BYOC bodies are held in memory (for a retry): up to this size. */
+export const MAX_RUN_BODY_BYTES = 32 * 1024 * 1024;
+
+export interface SingleShotDeps {
+  accounts: Accounts;
+  registry: OrchestratorRegistry;
+  runs: AppRuns;
+  region?: string;
+}
+
+/** The request's body, up to MAX_RUN_BODY_BYTES (held for a retry on another runner). */
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  try {
+    return await readRequestBody(req, MAX_RUN_BODY_BYTES);
+  } catch (err) {
+    if (err instanceof RequestBodyTooLargeError) throw new AppError(413, "body_too_large", err.message);
+    throw err;
+  }
+}
+
+/**
+ * One run of `appName` (`path`: after `run/`, with the query). Resolves to the refusal to send
+ * when nothing was written; `relay` is called once the answer is about to be written to `res`.
+ */
+export async function serveRun(d: SingleShotDeps, req: IncomingMessage, res: ServerResponse, key: ApiKey, appName: string, path: string, relay: () => void): Promise<AppError | undefined> {
+  let body;
+  try {
+    body = await readBody(req);
+  } catch (err) {
+    if (err instanceof AppError) return err;
+    throw err;
+  }
+  // Only the runners a request may try get a URL.
+  const targets: RunTarget[] = runnersFor(d.registry, appName, "single-shot", d.region, MAX_RUN_ATTEMPTS).map((c) => ({
+    orchestrator: c.orchestrator,
+    url: new URL(`${c.runner.url}/${path}`),
+    costWei: BigInt(Math.ceil(runnerWeiPerUnit(c.runner))),
+  }));
+  const known = () => d.registry.apps().some((o) => o.apps.runners.some((r) => r.app === appName && r.mode === "single-shot"));
+  if (targets.length === 0 && !known()) return new AppError(404, "unknown_app", `no orchestrator hosts a single-shot app ${appName} (GET /v1/apps lists them)`);
+  relay();
+  await d.runs.run(
+    { key, pipeline: appPipeline(d.accounts.priceBook, appName), model: appName, method: req.method!, headers: req.headers, body, targets, noTargetReason: `every runner of ${appName} is busy or unreachable` },
+    res,
+  );
+  return undefined;
+}
+
+/** One BYOC job as go-livepeer's gateway serves it: the `Livepeer` header names the capability. As serveRun. */
+export async function serveByoc(d: SingleShotDeps, req: IncomingMessage, res: ServerResponse, key: ApiKey, path: string, relay: () => void): Promise<AppError | undefined> {
+  let job;
+  try {
+    job = parseByocHeader(req.headers[BYOC_HEADER.toLowerCase()]);
+  } catch (err) {
+    if (err instanceof ByocHeaderError) return new AppError(400, "bad_request", err.message);
+    throw err;
+  }
+  let body;
+  try {
+    body = await readBody(req);
+  } catch (err) {
+    if (err instanceof AppError) return err;
+    throw err;
+  }
+  const include = job.parameters.orchestrators?.include ?? [];
+  const exclude = job.parameters.orchestrators?.exclude ?? [];
+  const targets: RunTarget[] = d.registry
+    .apps()
+    .filter((o) => o.reachable && !o.suspended && (include.length === 0 || include.includes(o.address)) && !exclude.includes(o.address))
+    .flatMap((o) => o.apps.byoc.filter((b) => b.name === job.capability && b.capacity_available > 0).map((b) => ({ o, b })))
+    .sort((x, y) => (x.b.price_info?.price ?? 0) - (y.b.price_info?.price ?? 0))
+    .map(({ o, b }) => ({ orchestrator: o.address, url: new URL(`${o.address}/process/request/${path}`), costWei: BigInt(Math.ceil(b.price_info?.price ?? 0)) }));
+  relay();
+  await d.runs.run(
+    { key, pipeline: appPipeline(d.accounts.priceBook, `byoc/${job.capability}`), model: `byoc/${job.capability}`, method: "POST", headers: req.headers, body, targets, noTargetReason: `no orchestrator offers BYOC capability ${job.capability} with free capacity` },
+    res,
+  );
+  return undefined;
+}
+
+const HANDED_ON = Symbol("wharf.apps.handedOn");
+type HandedOn = IncomingMessage & { [HANDED_ON]?: { outcome: unknown } };
+
+/**
+ * What the lane decided for a request it handed on to fastify (a refusal to send, or an error
+ * for fastify's error handler), or undefined when the lane did not see it.
+ */
+export function handedOn(req: IncomingMessage): { outcome: unknown } | undefined {
+  return (req as HandedOn)[HANDED_ON];
+}
+
+/** A path segment as find-my-way's `:param` takes it: no `/`, `?`, `#`, `;`, and no escaped `%` (decoded twice). */
+const SEGMENT = "((?:[A-Za-z0-9._~!$&'()*+,=:@-]|%(?!25)[0-9A-Fa-f]{2})+)";
+/** The rest of the path as fastify's `*` gives it: nothing to decode. */
+const REST = "([^?#%]*)(\\?[^#]*)?";
+const RUN_PATH = new RegExp(`^/v1/apps/${SEGMENT}/run/${REST}$`);
+const BYOC_PATH = new RegExp(`^/process/request/${REST}$`);
+/** The methods `all` routes that fastify does not answer on its own (HEAD, OPTIONS go to fastify). */
+const RUN_METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE"]);
+/** fastify's maxParamLength. */
+const MAX_PARAM_LENGTH = 100;
+
+/** The lane for single-shot runs and BYOC jobs (server/api/fast-lane.ts). */
+export function singleShotLane(d: SingleShotDeps, authenticate: (req: IncomingMessage) => Promise<GuardResult>): FastLane {
+  const serve = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    toFastify: () => void,
+    route: string,
+    work: (key: ApiKey, relay: () => void) => Promise<AppError | undefined>,
+  ): Promise<void> => {
+    const startedAt = performance.now();
+    let auth;
+    try {
+      auth = await authenticate(req);
+    } catch {
+      return toFastify(); // fastify's guard checks again and its error handler answers
+    }
+    if (!auth.ok) return toFastify(); // fastify's guard sends the refusal left on the request
+    let relaying = false;
+    const relay = () => {
+      relaying = true;
+      res.once("finish", () => observeLaneRequest(route, req.method!, res, startedAt));
+    };
+    let outcome: unknown;
+    try {
+      outcome = await work(auth.key, relay);
+    } catch (err) {
+      if (relaying) {
+        // As a hijacked fastify reply: logged, and the answer is not completed.
+        log.error({ err }, "single-shot relay failed");
+        if (!res.writableEnded) res.destroy();
+        return;
+      }
+      outcome = err; // fastify's error handler answers it, as when the route threw
+    }
+    if (outcome === undefined) return;
+    (req as HandedOn)[HANDED_ON] = { outcome };
+    toFastify();
+  };
+  const start = (req: IncomingMessage, res: ServerResponse, toFastify: () => void, route: string, work: (key: ApiKey, relay: () => void) => Promise<AppError | undefined>): true => {
+    serve(req, res, toFastify, route, work).catch((err: unknown) => {
+      log.error({ err }, "single-shot request failed");
+      res.destroy();
+    });
+    return true;
+  };
+  return (req, res, toFastify) => {
+    const url = req.url!;
+    if (url.startsWith("/v1/apps/")) {
+      if (!RUN_METHODS.has(req.method!)) return false;
+      const m = RUN_PATH.exec(url);
+      if (!m || m[1]!.length > MAX_PARAM_LENGTH) return false;
+      let appName: string;
+      try {
+        appName = decodeURIComponent(m[1]!);
+      } catch {
+        return false; // fastify answers 400
+      }
+      const path = `${m[2]}${m[3] ?? ""}`;
+      return start(req, res, toFastify, "/v1/apps/:app/run/*", (key, relay) => serveRun(d, req, res, key, appName, path, relay));
+    }
+    if (req.method === "POST" && url.startsWith("/process/request/")) {
+      const m = BYOC_PATH.exec(url);
+      if (!m) return false;
+      const path = `${m[1]}${m[2] ?? ""}`;
+      return start(req, res, toFastify, "/process/request/*", (key, relay) => serveByoc(d, req, res, key, path, relay));
+    }
+    return false;
+  };
+}
