@@ -6,6 +6,7 @@
 //   apt-get install nginx libnginx-mod-rtmp
 //   npm run build && node --import tsx bench/ingest.ts [--streams 10,50] [--seconds 20] [--runs 5]
 //   --load-only: skip the first-playlist phase (CPU and memory only; `--streams 10,10,10` repeats a count)
+//   --warmup S: seconds each stream runs before CPU and memory are measured (default 35: steady state)
 //   --profile DIR: V8 CPU profiles of Wharf's load phases into DIR (node --cpu-prof; the profiler costs CPU)
 // Each load phase also prints each server's CPU per thread (user+system; Wharf's main thread and
 // V8's helper threads, which run most of the garbage collection, apart).
@@ -38,6 +39,8 @@ const { values } = parseArgs({
     streams: { type: "string", default: "10,50" },
     seconds: { type: "string", default: "20" },
     runs: { type: "string", default: "5" },
+    /** Seconds every stream runs before a load phase measures (see WARMUP_S). */
+    warmup: { type: "string", default: "35" },
     sources: { type: "boolean", default: false },
     /** Skip the first-playlist phase (CPU/memory iterations). */
     "load-only": { type: "boolean", default: false },
@@ -48,7 +51,14 @@ const { values } = parseArgs({
 const STREAM_COUNTS = values.streams.split(",").map(Number);
 const MEASURE_S = Number(values.seconds);
 const RUNS = Number(values.runs);
-const WARMUP_MS = 5000;
+/**
+ * A load phase measures streams in their steady state: after every stream has run this long, each
+ * server's HLS store is full (Wharf keeps 14 segments, 28 s; nginx deletes fragments past its
+ * playlist) and holds as many bytes as it will. Before that Wharf's memory is still growing by the
+ * window's bytes, and the garbage collector runs more often while it does (`--warmup 5` measures
+ * that first phase).
+ */
+const WARMUP_MS = Number(values.warmup) * 1000;
 const NGINX = "/usr/sbin/nginx";
 const RTMP_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
 const LOAD_FILE = join(tmpdir(), "wharf-bench-720p30-2500k.flv");

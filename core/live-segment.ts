@@ -1,6 +1,17 @@
 // A media segment that can be read while it is still being written.
+//
+// Its bytes may be slices of pooled slabs (live ingest: core/slab-pool.ts), which go back to the
+// pool once the segment is released. Who reads the bytes says how long they need them:
+// - `retain()` / `views()`: counted holders (the HLS window, each HLS response). A segment is
+//   released when it is complete and the last holder let go; `views()` then throws.
+// - `bytes()` copies; called before the segment completes it holds it until the copy is made, and
+//   after a release it rejects (a clear error, never another stream's bytes).
+// - `chunks`, `iterate()`, `reader()` and "data" listeners hand out views with no end the segment
+//   could know: they pin it, and a pinned segment never gives its slabs back (the GC frees them as
+//   before pooling). So a consumer that knows nothing of holding is safe by default.
 import { EventEmitter } from "node:events";
 import { Readable } from "node:stream";
+import { ingestSlabs } from "./slab-pool.ts";
 
 /**
  * A partial segment (an LL-HLS part): a byte range of its segment, known once the next part starts
@@ -18,8 +29,19 @@ export interface SegmentPart {
   independent: boolean;
 }
 
+/** Lets go of a hold on a segment; calling it again does nothing. */
+export type Release = () => void;
+
 export class LiveSegment extends EventEmitter {
-  readonly chunks: Buffer[] = [];
+  private readonly pushed: Buffer[] = [];
+  /** Pooled slabs whose slices this segment holds (retained once each). */
+  private slabs?: ArrayBufferLike[];
+  private lastMemory?: ArrayBufferLike;
+  /** Holders; the producer is one until the segment completes. */
+  private holders = 1;
+  private pinned = false;
+  /** The bytes were given back (complete, no holder left, not pinned): they can no longer be read. */
+  released = false;
   size = 0;
   complete = false;
   /** Set when the producer aborted the segment (its bytes must not be used). */
@@ -48,13 +70,66 @@ export class LiveSegment extends EventEmitter {
   ) {
     super();
     this.setMaxListeners(100);
+    this.on("newListener", (event: string | symbol) => {
+      if (event === "data") this.pin();
+    });
   }
 
   push(chunk: Buffer): void {
     if (this.complete) return;
-    this.chunks.push(chunk);
+    const memory = chunk.buffer;
+    if (memory !== this.lastMemory) {
+      this.lastMemory = memory;
+      if (ingestSlabs.retain(memory)) (this.slabs ??= []).push(memory);
+    }
+    this.pushed.push(chunk);
     this.size += chunk.length;
     this.emit("data", chunk);
+  }
+
+  /**
+   * The bytes pushed so far, as views. Pins the segment: whoever takes them is not counted, so its
+   * slabs are never reused (use `retain` and `views` to read without pinning).
+   */
+  get chunks(): readonly Buffer[] {
+    this.pin();
+    return this.views();
+  }
+
+  /** The segment's memory is left to the GC, never reused (see the file's head). */
+  pin(): void {
+    this.pinned = true;
+  }
+
+  /**
+   * One more holder of the bytes, until the returned function is called; undefined when they were
+   * released already (only a segment of pooled slabs is ever released). While held, `views()` stays valid.
+   */
+  retain(): Release | undefined {
+    if (this.released) return undefined;
+    this.holders++;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.letGo();
+    };
+  }
+
+  /** The bytes pushed so far, as views; only for a holder (see `retain`), and only while it holds. */
+  views(): readonly Buffer[] {
+    if (this.released) throw new Error(`segment ${this.seq}: its bytes were released`);
+    return this.pushed;
+  }
+
+  private letGo(): void {
+    // Only pooled memory is given back: other bytes stay readable for as long as anyone has the segment.
+    if (--this.holders > 0 || this.pinned || this.released || !this.slabs) return;
+    this.released = true;
+    this.pushed.length = 0;
+    const slabs = this.slabs;
+    this.slabs = undefined;
+    if (slabs) for (const memory of slabs) ingestSlabs.release(memory);
   }
 
   /** The producer closed a part (its bytes were pushed already). */
@@ -70,6 +145,7 @@ export class LiveSegment extends EventEmitter {
     this.complete = true;
     this.completedAt = Date.now();
     this.emit("end");
+    this.letGo(); // the producer's hold
   }
 
   /** The segment could not be produced; `durationSec` (if known) sizes its gap in playlists. */
@@ -81,13 +157,26 @@ export class LiveSegment extends EventEmitter {
     this.completedAt = Date.now();
     this.emit("abort", new Error(reason));
     this.emit("end");
+    this.letGo(); // the producer's hold
   }
 
-  /** Whole bytes once complete. Rejects if aborted. */
+  /** Whole bytes (a copy) once complete. Rejects if aborted, or if the bytes were released. */
   async bytes(): Promise<Buffer> {
-    if (!this.complete) await new Promise<void>((resolve) => this.once("end", () => resolve()));
+    if (!this.complete) {
+      const release = this.retain();
+      try {
+        await new Promise<void>((resolve) => this.once("end", () => resolve()));
+        return this.copy();
+      } finally {
+        release?.();
+      }
+    }
+    return this.copy();
+  }
+
+  private copy(): Buffer {
     if (this.aborted) throw new Error(`segment ${this.seq} aborted`);
-    return Buffer.concat(this.chunks, this.size);
+    return Buffer.concat(this.views(), this.size);
   }
 
   /** A stream of the bytes so far, then the rest as they arrive. */
@@ -95,10 +184,12 @@ export class LiveSegment extends EventEmitter {
     return Readable.from(this.iterate(), { objectMode: false });
   }
 
+  /** The bytes so far, then the rest as they arrive (pins the segment, see `chunks`). */
   async *iterate(): AsyncGenerator<Buffer> {
+    const chunks = this.chunks;
     let index = 0;
     for (;;) {
-      while (index < this.chunks.length) yield this.chunks[index++]!;
+      while (index < chunks.length) yield chunks[index++]!;
       if (this.complete) {
         if (this.aborted) throw new Error(`segment ${this.seq} aborted`);
         return;

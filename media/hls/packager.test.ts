@@ -6,31 +6,44 @@ import { LiveSegment } from "../../core/live-segment.ts";
 import { StreamHub, type IngestHandle } from "../hub/hub.ts";
 import { createPassthroughProcessor } from "../processors/passthrough.ts";
 import type { StreamRecord } from "../hub/types.ts";
+import { ingestSlabs } from "../../core/slab-pool.ts";
+import { ByteArena } from "../remux/byte-arena.ts";
 import { HlsPackager } from "./packager.ts";
+import type { HeldBytes } from "./segment-bytes.ts";
 
 const record: StreamRecord = { id: "str_ll", name: "ll", pipeline: "passthrough", streamKey: "sk_ll", createdAt: 0, options: {} };
 const PART = 0.334;
 const tick = () => new Promise((r) => setImmediate(r));
+/** A response's bytes, joined, and its hold let go. */
+const take = (held: HeldBytes | undefined): Buffer | undefined => {
+  if (!held) return undefined;
+  held.release();
+  return Buffer.concat(held.chunks);
+};
 
-async function live(): Promise<{ ingest: IngestHandle; hls: HlsPackager }> {
+async function live(window = 6): Promise<{ ingest: IngestHandle; hls: HlsPackager }> {
   const hub = new StreamHub({ get: (id) => (id === record.id ? record : undefined), findByStreamKey: async (k) => (k === record.streamKey ? record : undefined) }, { publisherTimeoutMs: 60_000, maxLive: 10 });
   hub.registerProcessor("passthrough", createPassthroughProcessor);
   const admitted = await hub.admit({ streamKey: record.streamKey, protocol: "rtmp", remoteAddress: "127.0.0.1", disconnect: () => {} });
   assert.ok(admitted.ok);
-  const hls = new HlsPackager(admitted.ingest.stream, { targetDuration: 2, window: 6 });
+  const hls = new HlsPackager(admitted.ingest.stream, { targetDuration: 2, window });
   return { ingest: admitted.ingest, hls };
 }
 
 /** A segment written part by part, like TsSplitter with partTarget: 1000 bytes of value `seq` per part. */
 class Writer {
   readonly seg: LiveSegment;
-  constructor(seq: number) {
+  constructor(
+    seq: number,
+    /** Where part bytes come from (RTMP ingest: pooled slabs). */
+    private readonly arena?: ByteArena,
+  ) {
     this.seg = new LiveSegment(seq, seq * 2);
     this.seg.partTarget = PART;
   }
   part(): void {
     const index = this.seg.parts.length;
-    this.seg.push(Buffer.alloc(1000, this.seg.seq));
+    this.seg.push(this.arena ? this.arena.take(1000).fill(this.seg.seq) : Buffer.alloc(1000, this.seg.seq));
     this.seg.addPart({ index, offset: index * 1000, size: 1000, duration: PART, independent: index === 0 });
   }
   end(): void {
@@ -38,8 +51,8 @@ class Writer {
   }
 }
 
-async function segment(ingest: IngestHandle, seq: number, parts: number, complete = true): Promise<Writer> {
-  const w = new Writer(seq);
+async function segment(ingest: IngestHandle, seq: number, parts: number, complete = true, arena?: ByteArena): Promise<Writer> {
+  const w = new Writer(seq, arena);
   ingest.pushSegment(w.seg);
   for (let i = 0; i < parts; i++) w.part();
   if (complete) w.end();
@@ -59,8 +72,8 @@ test("the source facts told by the adapter skip ffprobe; LL-HLS playlist: parts 
   assert.match(text, /#EXT-X-PART-INF:PART-TARGET=0\.334\n/);
   assert.match(text, /#EXT-X-PART:DURATION=0\.33400,URI="0\.0\.ts",INDEPENDENT=YES\n(#EXT-X-PART:DURATION=0\.33400,URI="0\.[1-5]\.ts"\n){5}#EXTINF:2\.004,\n0\.ts\n/);
   assert.match(text, /#EXT-X-PROGRAM-DATE-TIME:[^\n]+\n#EXT-X-PART:DURATION=0\.33400,URI="1\.0\.ts",INDEPENDENT=YES\n#EXT-X-PART:DURATION=0\.33400,URI="1\.1\.ts"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI="1\.2\.ts"\n$/);
-  assert.deepEqual(hls.part("source", 1, 1), Buffer.alloc(1000, 1), "a part of the segment being written");
-  assert.deepEqual(hls.part("source", 0, 5), Buffer.alloc(1000, 0), "a part of a complete segment");
+  assert.deepEqual(take(hls.part("source", 1, 1)), Buffer.alloc(1000, 1), "a part of the segment being written");
+  assert.deepEqual(take(hls.part("source", 0, 5)), Buffer.alloc(1000, 0), "a part of a complete segment");
   assert.equal(hls.part("source", 1, 2), undefined);
   assert.match(hls.multivariant()!, /RESOLUTION=640x360,CODECS="avc1\.64001e,mp4a\.40\.2"/);
   assert.equal(ingest.stream.live, true, "no probe failure ended the stream");
@@ -82,7 +95,7 @@ test("blocking reload holds the playlist until the part exists; too far ahead is
   const answer = await blocked;
   assert.equal(answer.status, 200);
   if (answer.status === 200) assert.match(answer.text, /URI="1\.2\.ts"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI="1\.3\.ts"/);
-  assert.deepEqual(await hinted, Buffer.alloc(1000, 1));
+  assert.deepEqual(take(await hinted), Buffer.alloc(1000, 1));
 
   assert.equal((await hls.awaitMedia("source", { msn: 4 }, 4000, 6000)).status, 400);
   assert.equal((await hls.awaitMedia("source", { msn: 1, part: 40 }, 4000, 6000)).status, 400);
@@ -138,4 +151,41 @@ test("cluster takeover: a packager continues another node's timeline (msn and di
   assert.deepEqual(hls.continuation(), { source: { nextMsn: 44, discontinuities: 4 } });
   hls.continueFrom({ source: { nextMsn: 10, discontinuities: 0 } }); // behind this timeline: ignored
   assert.deepEqual(hls.continuation(), { source: { nextMsn: 44, discontinuities: 4 } });
+});
+
+test("pooled segment memory: a response keeps its segment's bytes after the segment leaves the window; what the window lets go is reused, and served bytes are never another segment's", async () => {
+  const { ingest, hls } = await live(1); // keeps 4 segments
+  // 70 KB a segment: each has a slab no other segment shares
+  ingest.setSource({ videoCodec: "h264", width: 640, height: 360, hlsCodecs: "avc1.64001e" });
+  const arena = new ByteArena(ingestSlabs);
+  const reusedBefore = ingestSlabs.stats().reused;
+  const check = (held: HeldBytes | undefined, seq: number, what: string) => {
+    assert.ok(held, `${what}: served`);
+    const bytes = Buffer.concat(held.chunks);
+    assert.equal(bytes.length, 70_000, what);
+    assert.ok(bytes.every((b) => b === seq), `${what}: every byte is segment ${seq}'s`);
+  };
+  await segment(ingest, 1, 70, true, arena);
+  await segment(ingest, 2, 70, true, arena);
+  const slow = hls.segment("source", 0); // a player still downloading segment 1 (msn 0)
+  const slowPart = hls.part("source", 1, 69); // and one the last part of segment 2
+  for (let seq = 3; seq <= 40; seq++) {
+    await segment(ingest, seq, 70, true, arena);
+    const newest = hls.segment("source", seq - 1);
+    check(newest, seq, `msn ${seq - 1}`);
+    newest!.release();
+  }
+  assert.equal(hls.segment("source", 0), undefined, "msn 0 left the window");
+  check(slow, 1, "the slow response's segment, long out of the window");
+  assert.ok(slowPart && slowPart.size === 1000 && Buffer.concat(slowPart.chunks).every((b) => b === 2), "the slow part's segment too");
+  slow!.release();
+  slowPart!.release();
+  assert.ok(ingestSlabs.stats().reused - reusedBefore >= 10, `slabs reused: ${ingestSlabs.stats().reused - reusedBefore}`);
+  for (let seq = 37; seq <= 40; seq++) {
+    const held = hls.segment("source", seq - 1);
+    check(held, seq, `msn ${seq - 1} after reuse`);
+    held!.release();
+  }
+  arena.close();
+  ingest.end("publisher-left");
 });

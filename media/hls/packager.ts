@@ -18,7 +18,7 @@ import type { Rendition } from "../hub/types.ts";
 import { satisfies, tooFarAhead, type BlockingRequest } from "./blocking-reload.ts";
 import { mediaPlaylist, multivariantPlaylist, type PartEntry, type PlaylistEntry } from "./playlist.ts";
 import { RenditionWindow, type HlsContinuation } from "./rendition-window.ts";
-import { SegmentBytes, sliceChunks } from "./segment-bytes.ts";
+import { SegmentBytes, sliceChunks, type HeldBytes } from "./segment-bytes.ts";
 
 export type { HlsContinuation } from "./rendition-window.ts";
 
@@ -41,6 +41,7 @@ export class HlsPackager {
   private readonly unsubscribe: () => void;
   /** Fires when a rendition or window changes (for requests waiting on the first segment). */
   private readonly changes = new EventEmitter<{ change: [] }>();
+  private closed = false;
 
   constructor(
     readonly stream: Stream,
@@ -90,13 +91,17 @@ export class HlsPackager {
   private onSegment(name: string, seg: LiveSegment): void {
     const w = this.window(name);
     if (seg.discontinuity) w.pendingDiscontinuity = true;
+    // Held from now (it may still be written) until it leaves the window.
+    const hold = seg.retain();
     w.enqueue(async () => {
       if (seg.discontinuity) w.pendingDiscontinuity = true;
       // A segment cut into parts is listed part by part while it is written.
       const open = seg.partTarget !== undefined && !seg.complete ? w.start(seg) : undefined;
       if (!seg.complete) await new Promise<void>((resolve) => seg.once("end", () => resolve()));
       // An aborted segment (e.g. every transcode attempt failed) is listed as a gap, never a stall.
-      const media = seg.aborted ? undefined : new SegmentBytes(seg.chunks, seg.size);
+      const media = seg.aborted || !hold ? undefined : new SegmentBytes(seg, hold);
+      if (!media) hold?.();
+      if (this.closed) return media?.dispose();
       if (media && open) media.adopt(open.served);
       const parts = media && seg.parts.length > 0 ? seg.parts : undefined;
       w.add({ duration: seg.duration || this.opts.targetDuration, programDateTime: seg.startedAt, gap: media === undefined, media, partRanges: parts }, open);
@@ -231,21 +236,23 @@ export class HlsPackager {
     return n;
   }
 
-  segment(name: string, msn: number): Buffer | undefined {
+  /** A segment's bytes for one response (call `release` when it is done), if the window has it. */
+  segment(name: string, msn: number): HeldBytes | undefined {
     return this.windows.get(name)?.segments.find((s) => s.msn === msn)?.media?.bytes();
   }
 
-  /** A part's bytes, if it exists now. */
-  part(name: string, msn: number, index: number): Buffer | undefined {
+  /** A part's bytes for one response (call `release` when it is done), if it exists now. */
+  part(name: string, msn: number, index: number): HeldBytes | undefined {
     const w = this.windows.get(name);
     if (!w) return undefined;
     const open = w.open;
     if (open && open.msn === msn) {
       const range = open.segment.parts[index];
-      if (!range) return undefined;
+      const release = range && open.segment.retain();
+      if (!range || !release) return undefined;
       let bytes = open.served.get(index);
-      if (!bytes) open.served.set(index, (bytes = sliceChunks(open.segment.chunks, range.offset, range.size)));
-      return bytes;
+      if (!bytes) open.served.set(index, (bytes = sliceChunks(open.segment.views(), range.offset, range.size)));
+      return { chunks: [bytes], size: bytes.length, release };
     }
     const stored = w.segments.find((s) => s.msn === msn);
     const range = stored?.partRanges?.[index];
@@ -257,7 +264,7 @@ export class HlsPackager {
    * A part's bytes; the one the preload hint names (the next part) is waited for, up to
    * `timeoutMs` (RFC 8216bis: a server should hold a request for the hinted part until it exists).
    */
-  async awaitPart(name: string, msn: number, index: number, timeoutMs: number): Promise<Buffer | undefined> {
+  async awaitPart(name: string, msn: number, index: number, timeoutMs: number): Promise<HeldBytes | undefined> {
     const now = this.part(name, msn, index);
     if (now) return now;
     const w = this.windows.get(name);
@@ -265,8 +272,13 @@ export class HlsPackager {
     const next = w.open ? { msn: w.open.msn, part: w.open.segment.parts.length } : { msn: w.nextMsn, part: 0 };
     const upcoming = msn === next.msn ? index === next.part : msn === next.msn + 1 && index === 0;
     if (!upcoming) return undefined;
-    await w.until(() => this.part(name, msn, index) !== undefined || w.ended || w.nextMsn > msn + 1, timeoutMs);
+    await w.until(() => this.hasPart(w, msn, index) || w.ended || w.nextMsn > msn + 1, timeoutMs);
     return this.part(name, msn, index);
+  }
+
+  private hasPart(w: RenditionWindow, msn: number, index: number): boolean {
+    if (w.open?.msn === msn) return index < w.open.segment.parts.length;
+    return (w.segments.find((s) => s.msn === msn)?.partRanges?.length ?? 0) > index;
   }
 
   /** Each rendition's timeline (cluster mode: stored so the stream's next owner continues it). */
@@ -280,7 +292,9 @@ export class HlsPackager {
   }
 
   close(): void {
+    this.closed = true;
     this.unsubscribe();
+    for (const w of this.windows.values()) w.dispose();
   }
 }
 

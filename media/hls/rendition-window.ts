@@ -89,7 +89,9 @@ export class RenditionWindow extends EventEmitter<{ update: [] }> {
     this.maxDuration = Math.max(this.maxDuration, seg.duration);
     this.segments.push(seg);
     while (this.segments.length > this.keep) {
-      if (this.segments.shift()!.discontinuity) this.discontinuitySequence++;
+      const old = this.segments.shift()!;
+      old.media?.dispose();
+      if (old.discontinuity) this.discontinuitySequence++;
     }
     this.emit("update");
   }
@@ -97,6 +99,11 @@ export class RenditionWindow extends EventEmitter<{ update: [] }> {
   end(): void {
     this.ended = true;
     this.emit("update");
+  }
+
+  /** Lets go of every stored segment's bytes (the window is dropped or starts over). */
+  dispose(): void {
+    for (const s of this.segments) s.media?.dispose();
   }
 
   /** Where the timeline stands: the next msn and the discontinuity tags before it. */
@@ -108,6 +115,7 @@ export class RenditionWindow extends EventEmitter<{ update: [] }> {
   /** Continue another node's timeline (cluster takeover): its numbers, after a discontinuity. */
   continueFrom(c: HlsContinuation): void {
     if (c.nextMsn <= this.nextMsn) return;
+    this.dispose();
     Object.assign(this, { segments: [], open: undefined, nextMsn: c.nextMsn, discontinuitySequence: c.discontinuities, pendingDiscontinuity: true });
   }
 

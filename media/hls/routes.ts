@@ -1,5 +1,6 @@
 // Public HLS playback routes: /v1/streams/{id}/hls/index.m3u8, /{rendition}/index.m3u8 (with
 // `_HLS_msn`/`_HLS_part` blocking reload), /{rendition}/{msn}.ts and LL-HLS parts /{rendition}/{msn}.{part}.ts
+import { Readable } from "node:stream";
 import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
 import { parseBlockingRequest } from "./blocking-reload.ts";
@@ -53,10 +54,12 @@ export function registerHlsRoutes(app: FastifyInstance, hls: HlsService): void {
       const { id, rendition, file } = req.params as { id: string; rendition: string; file: string };
       const [msn, part] = file.slice(0, -3).split(".").map(Number) as [number, number | undefined];
       const packager = hls.get(id);
-      const bytes = part === undefined ? packager?.segment(rendition, msn) : await packager?.awaitPart(rendition, msn, part, hls.blockingWaitMs);
-      if (!bytes) return reply.code(404).send({ error: "Not Found", message: `${part === undefined ? "segment" : "part"} not available (expired or never produced)` });
-      reply.header("cache-control", "public, max-age=300, immutable");
-      return reply.type("video/mp2t").send(bytes);
+      const held = part === undefined ? packager?.segment(rendition, msn) : await packager?.awaitPart(rendition, msn, part, hls.blockingWaitMs);
+      if (!held) return reply.code(404).send({ error: "Not Found", message: `${part === undefined ? "segment" : "part"} not available (expired or never produced)` });
+      // The bytes are views of the segment's memory, held until the response is done with them.
+      reply.raw.once("close", held.release);
+      reply.header("cache-control", "public, max-age=300, immutable").header("content-length", held.size);
+      return reply.type("video/mp2t").send(held.chunks.length === 1 ? held.chunks[0] : Readable.from(held.chunks));
     },
   );
 }

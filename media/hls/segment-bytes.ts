@@ -1,43 +1,61 @@
-// A segment's bytes held by the HLS window: the producer's chunks, joined only when a player asks.
-import type { SegmentPart } from "../../core/live-segment.ts";
+// A segment's bytes held by the HLS window: the producer's chunks, served as they are.
+import type { LiveSegment, Release, SegmentPart } from "../../core/live-segment.ts";
+
+/** Bytes for one response, valid until `release` is called (when the response is done with them). */
+export interface HeldBytes {
+  chunks: readonly Buffer[];
+  size: number;
+  release: Release;
+}
 
 /**
- * A segment's bytes as the producer pushed them (for RTMP, views of a few slabs), joined into one
- * buffer only when a player asks: a stream nobody watches costs no copy (and no page faults for a
- * fresh 700 KB buffer every 2 s, which on this VM cost about 1 ms each).
+ * A complete segment's bytes as the producer pushed them (for RTMP, views of a few pooled slabs),
+ * held for the window until `dispose`. Each response holds the segment again while it writes, so a
+ * segment leaving the window mid-response keeps its bytes until the response is done. Never joined
+ * into one buffer: a segment asked for is written as its views (no 700 KB copy per segment and
+ * player, and no new memory that would count towards the next garbage collection).
  */
 export class SegmentBytes {
-  private chunks?: Buffer[];
-  private whole?: Buffer;
+  private chunks: Buffer[];
   private readonly parts = new Map<number, Buffer>();
 
   constructor(
-    chunks: readonly Buffer[],
-    readonly size: number,
+    private readonly segment: LiveSegment,
+    /** The window's hold on the segment. */
+    private readonly hold: Release | undefined,
   ) {
-    this.chunks = coalesce(chunks);
+    this.chunks = coalesce(segment.views());
   }
 
-  bytes(): Buffer {
-    if (!this.whole) {
-      const chunks = this.chunks ?? [];
-      this.whole = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.size);
-      this.chunks = undefined;
-      this.parts.clear();
-    }
-    return this.whole;
+  get size(): number {
+    return this.segment.size;
   }
 
-  range(part: SegmentPart): Buffer {
-    if (this.whole) return this.whole.subarray(part.offset, part.offset + part.size);
+  /** The whole segment for one response; undefined once disposed. */
+  bytes(): HeldBytes | undefined {
+    const release = this.segment.retain();
+    return release ? { chunks: this.chunks, size: this.segment.size, release } : undefined;
+  }
+
+  /** A part for one response; undefined once disposed. */
+  range(part: SegmentPart): HeldBytes | undefined {
+    const release = this.segment.retain();
+    if (!release) return undefined;
     let bytes = this.parts.get(part.index);
-    if (!bytes) this.parts.set(part.index, (bytes = sliceChunks(this.chunks ?? [], part.offset, part.size)));
-    return bytes;
+    if (!bytes) this.parts.set(part.index, (bytes = sliceChunks(this.chunks, part.offset, part.size)));
+    return { chunks: [bytes], size: bytes.length, release };
   }
 
   /** Part bytes already joined while the segment was written. */
   adopt(parts: Map<number, Buffer>): void {
     for (const [i, b] of parts) this.parts.set(i, b);
+  }
+
+  /** The window lets go (responses still writing keep their own holds). */
+  dispose(): void {
+    this.chunks = [];
+    this.parts.clear();
+    this.hold?.();
   }
 }
 

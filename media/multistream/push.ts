@@ -64,6 +64,7 @@ export class MultistreamPush extends EventEmitter<PushEvents> {
     const proc = this.proc;
     if (!proc) return;
     if (proc.stdin.writableLength > MAX_QUEUED_BYTES) return;
+    seg.pin(); // read later, behind the segments before it: its bytes must stay
     this.feeding = this.feeding.then(async () => {
       try {
         for await (const chunk of seg.iterate()) {

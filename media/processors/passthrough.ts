@@ -33,6 +33,8 @@ export function createPassthroughProcessor(stream: Stream): Processor {
   const onSegment = (seg: LiveSegment) => {
     if (!announced && held >= MAX_SEGMENTS_BEFORE_SOURCE) return;
     if (!announced) held++;
+    // Held until published: the outputs' consumers take their own holds when they get it.
+    const release = seg.retain();
     // Publish at once (output adapters serve its parts while it is written); announce the rendition
     // first, as soon as the source is known. Its bandwidth is measured on the first complete
     // segment: playlists list nothing before that, so no player sees the unmeasured figure.
@@ -43,6 +45,7 @@ export function createPassthroughProcessor(stream: Stream): Processor {
           if (!announced) stream.outputs.setRenditions([sourceRendition(info, seg)]);
           announced = true;
         } catch {
+          release?.();
           return; // the stream ended first
         } finally {
           held--;
@@ -57,7 +60,11 @@ export function createPassthroughProcessor(stream: Stream): Processor {
         if (seg.complete) measure();
         else seg.once("end", measure);
       }
-      stream.outputs.publish(SOURCE_RENDITION, seg);
+      try {
+        stream.outputs.publish(SOURCE_RENDITION, seg);
+      } finally {
+        release?.();
+      }
     });
   };
   stream.on("segment", onSegment);

@@ -8,6 +8,7 @@
 import { moduleLogger } from "../../core/log.ts";
 import { maxSegmentDurationFor, TsSplitter } from "../../core/mpegts/splitter.ts";
 import type { IngestHandle, StreamHub } from "../hub/hub.ts";
+import { ingestSlabs } from "../../core/slab-pool.ts";
 import { ByteArena } from "../remux/byte-arena.ts";
 import { CodecFacts } from "../remux/codec-facts.ts";
 import { isSequenceHeader } from "../remux/flv-tag.ts";
@@ -68,6 +69,7 @@ class RtmpRemux {
   private readonly facts = new CodecFacts();
   private readonly splitter: TsSplitter;
   private readonly remuxer: FlvToTs;
+  private readonly arena: ByteArena;
   private stopped = false;
   private untouchedBytes = 0;
   private lastTouchMs = 0;
@@ -99,7 +101,8 @@ class RtmpRemux {
       }
       ingest.pushSegment(segment);
     });
-    const arena = new ByteArena();
+    // Pooled slabs: they come back once the HLS window (and every other holder) is done with them.
+    const arena = (this.arena = new ByteArena(ingestSlabs));
     this.remuxer = new FlvToTs({
       onData: (ts) => this.splitter.write(ts),
       allocate: (bytes) => arena.take(bytes),
@@ -130,6 +133,7 @@ class RtmpRemux {
   private finish(): void {
     this.stopped = true;
     this.splitter.end();
+    this.arena.close();
     const stats = this.remuxer.stats;
     if (stats.droppedFrames || stats.timestampJumps) log.info({ stream: this.ingest.stream.id, ...stats }, "RTMP publish ended");
   }

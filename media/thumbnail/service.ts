@@ -1,5 +1,5 @@
 // Thumbnails of live streams: the last keyframe of each rendition's latest complete segment, cut once per segment when asked.
-import type { LiveSegment } from "../../core/live-segment.ts";
+import type { LiveSegment, Release } from "../../core/live-segment.ts";
 import { metrics } from "../../core/metrics.ts";
 import type { StreamHub } from "../hub/hub.ts";
 import type { Stream } from "../hub/stream.ts";
@@ -17,6 +17,8 @@ export interface Thumbnail {
 /** What the service knows of one rendition: its latest complete segment and the extraction for it, if one was asked. */
 interface RenditionThumbnail {
   latest?: LiveSegment;
+  /** The hold on `latest`. */
+  release?: Release;
   cut?: { segment: LiveSegment; jpeg: Promise<Buffer> };
 }
 
@@ -26,19 +28,26 @@ export class ThumbnailService {
 
   constructor(private readonly hub: StreamHub) {
     hub.on("published", (stream) => this.watch(stream));
-    hub.on("removed", (id) => this.streams.delete(id));
+    hub.on("removed", (id) => {
+      for (const entry of this.streams.get(id)?.values() ?? []) entry.release?.();
+      this.streams.delete(id);
+    });
   }
 
   private watch(stream: Stream): void {
     if (this.watched.has(stream)) return;
     this.watched.add(stream);
     stream.outputs.on("segment", (rendition, seg) => {
+      // The latest complete segment is read when a thumbnail is asked for: it is held until the next one replaces it.
+      const release = seg.retain();
       seg.once("end", () => {
-        if (seg.aborted || seg.size === 0) return;
+        if (seg.aborted || seg.size === 0) return release?.();
         let renditions = this.streams.get(stream.id);
         if (!renditions) this.streams.set(stream.id, (renditions = new Map()));
         const entry = renditions.get(rendition) ?? {};
+        entry.release?.();
         entry.latest = seg;
+        entry.release = release;
         // The previous segment's JPEG is dropped with it: a request from now on wants the new one.
         if (entry.cut && entry.cut.segment !== seg) entry.cut = undefined;
         renditions.set(rendition, entry);

@@ -8,7 +8,7 @@ import type dgram from "node:dgram";
 import { randomInt } from "node:crypto";
 import { moduleLogger } from "../../core/log.ts";
 import { spawnFfmpeg, type FfmpegProcess } from "../../core/ffmpeg.ts";
-import type { LiveSegment } from "../../core/live-segment.ts";
+import type { LiveSegment, Release } from "../../core/live-segment.ts";
 import type { Stream } from "../hub/stream.ts";
 import type { Rendition } from "../hub/types.ts";
 import { h264RtpIsKeyframe, isRtp, rtpTimestamp } from "./rtp.ts";
@@ -138,6 +138,8 @@ export class StreamFanout {
   private feedChain: Promise<void> = Promise.resolve();
   /** The newest segment of the served rendition (the packetizer starts from its beginning). */
   private latest?: LiveSegment;
+  /** The hold on `latest` (a viewer arriving later starts from it). */
+  private latestHold?: Release;
   private latestRendition?: Rendition;
   private gop: Buffer[] = [];
   private gopTs?: number;
@@ -272,7 +274,7 @@ export class StreamFanout {
     const list = this.stream.outputs.renditions;
     const chosen = pickRendition(list);
     if (chosen ? chosen.name !== name : list.length > 0) return;
-    this.latest = seg;
+    this.setLatest(seg);
     this.latestRendition = chosen;
     if (this.direct || this.viewers.size === 0) return;
     if (!this.packetizer || seg.discontinuity) {
@@ -317,6 +319,7 @@ export class StreamFanout {
   private enqueue(seg: LiveSegment): void {
     const p = this.packetizer;
     if (!p) return;
+    seg.pin(); // read later, behind the segments before it: its bytes must stay
     this.feedChain = this.feedChain.then(async () => {
       if (this.packetizer !== p || p.closed) return;
       try {
@@ -365,11 +368,17 @@ export class StreamFanout {
 
   private endPacketizer(): void {
     const p = this.packetizer;
-    this.latest = undefined;
+    this.setLatest(undefined);
     if (!p) return;
     // Detach now (a returning publisher starts a new packetizer); let this one flush and exit.
     this.packetizer = undefined;
     this.feedChain = this.feedChain.then(() => p.end());
+  }
+
+  private setLatest(seg: LiveSegment | undefined): void {
+    this.latestHold?.();
+    this.latest = seg;
+    this.latestHold = seg?.retain();
   }
 
   private stopPacketizer(): void {
@@ -385,6 +394,7 @@ export class StreamFanout {
     this.unsubscribe();
     this.clearDirect();
     this.stopPacketizer();
+    this.setLatest(undefined);
     this.viewers.clear();
   }
 
