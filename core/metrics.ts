@@ -3,6 +3,7 @@
 import client from "prom-client";
 import { runningFfmpegCount } from "./ffmpeg.ts";
 import { LoopDelay } from "./loop-delay.ts";
+import { ingestSlabs } from "./slab-pool.ts";
 
 export const registry = new client.Registry();
 
@@ -66,6 +67,8 @@ let hlsHeldBytes: () => number = () => 0;
 export function reportHlsHeldBytes(source: () => number): void {
   hlsHeldBytes = source;
 }
+
+let slabTakesSeen = { allocated: 0, reused: 0 };
 
 let streamViewers: () => { hls: number; webrtc: number } = () => ({ hls: 0, webrtc: 0 });
 /** The gateway tells how many viewers its live streams have in all (read at each scrape). */
@@ -166,6 +169,29 @@ export const metrics = {
     registers: [registry],
     collect() {
       this.set(hlsHeldBytes());
+    },
+  }),
+  ingestSlabs: new client.Gauge({
+    name: "wharf_ingest_slabs",
+    help: "RTMP ingest's pooled 64 KiB output slabs: in_use (a segment or a writer holds it) and free (kept for reuse)",
+    labelNames: ["state"] as const,
+    registers: [registry],
+    collect() {
+      const s = ingestSlabs.stats();
+      this.set({ state: "in_use" }, s.inUse);
+      this.set({ state: "free" }, s.free);
+    },
+  }),
+  ingestSlabTakes: new client.Counter({
+    name: "wharf_ingest_slab_takes_total",
+    help: "Slabs RTMP ingest took for its output: new (allocated) or reused (given back by segments nobody holds any more)",
+    labelNames: ["source"] as const,
+    registers: [registry],
+    collect() {
+      const s = ingestSlabs.stats();
+      this.inc({ source: "new" }, s.allocated - slabTakesSeen.allocated);
+      this.inc({ source: "reused" }, s.reused - slabTakesSeen.reused);
+      slabTakesSeen = { allocated: s.allocated, reused: s.reused };
     },
   }),
   streamViewers: new client.Gauge({
