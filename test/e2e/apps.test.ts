@@ -170,6 +170,53 @@ describe("apps through Wharf", { timeout: 180_000 }, () => {
     assert.equal(body.runner, "r2");
   });
 
+  test("single-shot runs served ahead of fastify: one rate-limit token each, refusals in fastify's shape with CORS, timed in the HTTP metric; unusual URLs still routed", async () => {
+    const metric = async (status: string) => {
+      const text = await (await fetch(`${w.http}/metrics`)).text();
+      const line = text.split("\n").find((l) => l.startsWith(`wharf_http_request_duration_seconds_count{route="/v1/apps/:app/run/*",method="POST",status="${status}"}`));
+      return Number(line?.split(" ")[1] ?? 0);
+    };
+    const ok0 = await metric("2xx");
+    const limited = (await w.api("POST", "/v1/keys", { name: "burst-of-three", scopes: ["ai"], rateLimit: { requestsPerMinute: 1, burst: 3 } })).body.secret;
+    const origin = "http://app.example";
+    const run = (secret: string | undefined, app = RUN_APP, path = "v1/json") =>
+      fetch(`${w.http}/v1/apps/${app}/run/${path}`, { method: "POST", headers: { ...(secret ? { authorization: `Bearer ${secret}` } : {}), "content-type": "application/json", origin }, body: JSON.stringify({ q: 2 }) });
+    // A refusal decided after authentication (unknown app) is sent by fastify's route: its guard
+    // takes the lane's verdict instead of a second token.
+    const statuses = [];
+    for (const app of [RUN_APP, encodeURIComponent("no/such-app"), RUN_APP, RUN_APP]) {
+      const r = await run(limited, app);
+      statuses.push(r.status);
+      if (r.status === 429) {
+        assert.equal(r.headers.get("access-control-allow-origin"), origin);
+        assert.ok(Number(r.headers.get("retry-after")) >= 1);
+        assert.equal(((await r.json()) as { error: string }).error, "rate_limited");
+      } else await r.body?.cancel();
+    }
+    assert.deepEqual(statuses, [200, 404, 200, 429], "each request takes one token");
+    assert.equal((await metric("2xx")) - ok0, 2);
+
+    const anonymous = await run(undefined);
+    assert.equal(anonymous.status, 401);
+    assert.equal(anonymous.headers.get("www-authenticate"), 'Bearer realm="wharf"');
+    assert.equal(anonymous.headers.get("access-control-allow-origin"), origin);
+    assert.equal(((await anonymous.json()) as { error: string }).error, "unauthorized");
+    const unknown = await run(key, encodeURIComponent("no/such-app"));
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.headers.get("access-control-allow-origin"), origin);
+    assert.equal(((await unknown.json()) as { error: string }).error, "unknown_app");
+    const noJob = await fetch(`${w.http}/process/request/x`, { method: "POST", headers: { authorization: `Bearer ${key}`, origin }, body: "{}" });
+    assert.equal(noJob.status, 400);
+    assert.equal(noJob.headers.get("access-control-allow-origin"), origin);
+
+    // A %-escape after run/ is left to fastify's route, which decodes it as before.
+    const escaped = await run(key, RUN_APP, "v1/json%2Fsub");
+    assert.equal(escaped.status, 200);
+    assert.equal(((await escaped.json()) as { path: string }).path, "/v1/json/sub");
+    const head = await fetch(`${w.http}/v1/apps/${RUN_APP}/run/v1/json`, { method: "HEAD", headers: { authorization: `Bearer ${key}` } });
+    assert.notEqual(head.status, 404);
+  });
+
   test("single-shot: JSON proxied and billed; a runner killed -> the next request goes to another runner; none left -> 503", async () => {
     const run = () => fetch(`${w.http}/v1/apps/${RUN_APP}/run/v1/json`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify({ q: 1 }) });
     const first = await run();
