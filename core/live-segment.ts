@@ -80,7 +80,10 @@ export class LiveSegment extends EventEmitter {
     const memory = chunk.buffer;
     if (memory !== this.lastMemory) {
       this.lastMemory = memory;
-      if (ingestSlabs.retain(memory)) (this.slabs ??= []).push(memory);
+      if (ingestSlabs.retain(memory)) {
+        if (this.pinned) ingestSlabs.abandon(memory);
+        else (this.slabs ??= []).push(memory);
+      }
     }
     this.pushed.push(chunk);
     this.size += chunk.length;
@@ -98,7 +101,11 @@ export class LiveSegment extends EventEmitter {
 
   /** The segment's memory is left to the GC, never reused (see the file's head). */
   pin(): void {
+    if (this.pinned || this.released) return;
     this.pinned = true;
+    const slabs = this.slabs;
+    this.slabs = undefined;
+    if (slabs) for (const memory of slabs) ingestSlabs.abandon(memory);
   }
 
   /**
@@ -123,8 +130,9 @@ export class LiveSegment extends EventEmitter {
   }
 
   private letGo(): void {
-    // Only pooled memory is given back: other bytes stay readable for as long as anyone has the segment.
-    if (--this.holders > 0 || this.pinned || this.released || !this.slabs) return;
+    // Only pooled memory is given back (a pinned segment abandoned its slabs): other bytes stay
+    // readable for as long as anyone has the segment.
+    if (--this.holders > 0 || this.released || !this.slabs) return;
     this.released = true;
     this.pushed.length = 0;
     const slabs = this.slabs;

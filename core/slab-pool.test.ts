@@ -93,3 +93,23 @@ test("a slab shared by two segments is reused only after both are released", () 
   second.end(2);
   assert.equal(slab[10], FREED_SLAB_FILL);
 });
+
+test("a slab shared with a pinned segment is never reused, and the pool stops counting it once both let go", () => {
+  const inUse = ingestSlabs.stats().inUse;
+  const slab = ingestSlabs.take();
+  const pinned = new LiveSegment(0, 0);
+  const held = new LiveSegment(1, 2);
+  pinned.push(slab.subarray(0, 10).fill(1));
+  void pinned.chunks; // a reader that does not hold
+  held.push(slab.subarray(10, 20).fill(2));
+  ingestSlabs.release(slab.buffer);
+  pinned.end(2);
+  held.end(2);
+  assert.equal(held.released, true);
+  assert.equal(pinned.released, false);
+  assert.equal(slab[0], 1, "the pinned segment's bytes are intact");
+  assert.equal(ingestSlabs.stats().inUse, inUse, "not counted as in use any more");
+  const next = ingestSlabs.take();
+  assert.notEqual(next.buffer, slab.buffer, "not handed out again");
+  ingestSlabs.release(next.buffer);
+});

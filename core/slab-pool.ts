@@ -29,7 +29,7 @@ export interface SlabPoolStats {
 export class SlabPool {
   private readonly free: Buffer[] = [];
   /** Retain counts by slab memory; a slab not in here is not the pool's (retain says so). */
-  private readonly refs = new WeakMap<ArrayBufferLike, { slab: Buffer; count: number }>();
+  private readonly refs = new WeakMap<ArrayBufferLike, { slab: Buffer; count: number; abandoned: boolean }>();
   private allocated = 0;
   private reused = 0;
   private inUse = 0;
@@ -47,7 +47,7 @@ export class SlabPool {
       slab = Buffer.allocUnsafeSlow(this.slabBytes);
       this.allocated++;
     }
-    this.refs.set(slab.buffer, { slab, count: 1 });
+    this.refs.set(slab.buffer, { slab, count: 1, abandoned: false });
     this.inUse++;
     return slab;
   }
@@ -67,8 +67,20 @@ export class SlabPool {
     if (--entry.count > 0) return;
     this.refs.delete(memory);
     this.inUse--;
+    if (entry.abandoned) return; // someone may still read it: the GC frees it once nobody does
     entry.slab.fill(FREED_SLAB_FILL);
     if (this.free.length < this.maxFree) this.free.push(entry.slab);
+  }
+
+  /**
+   * A holder lets go but cannot say when its readers are done with the bytes (they took views
+   * without holding): the slab is never reused, whoever releases it last.
+   */
+  abandon(memory: ArrayBufferLike): void {
+    const entry = this.refs.get(memory);
+    if (!entry) return;
+    entry.abandoned = true;
+    this.release(memory);
   }
 
   stats(): SlabPoolStats {
