@@ -39,12 +39,16 @@ export interface ProxyOutcome {
 /** The request's end-to-end headers, as forwarded upstream. */
 export function forwardHeaders(headers: IncomingHttpHeaders, extra: Record<string, string | undefined> = {}): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
-  const connectionTokens = String(headers.connection ?? "").toLowerCase().split(",").map((t) => t.trim());
-  for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined || HOP_BY_HOP.has(k) || connectionTokens.includes(k)) continue;
+  // for...in, not Object.entries: no array per header on the single-shot apps path (thousands a second).
+  const connection = headers.connection;
+  const connectionTokens = connection === undefined ? undefined : String(connection).toLowerCase().split(",").map((t) => t.trim());
+  for (const k in headers) {
+    const v = headers[k];
+    if (v === undefined || HOP_BY_HOP.has(k) || connectionTokens?.includes(k)) continue;
     out[k] = v;
   }
-  for (const [k, v] of Object.entries(extra)) {
+  for (const k in extra) {
+    const v = extra[k];
     if (v === undefined) delete out[k.toLowerCase()];
     else out[k.toLowerCase()] = v;
   }
@@ -54,7 +58,10 @@ export function forwardHeaders(headers: IncomingHttpHeaders, extra: Record<strin
 /** The answer's end-to-end headers, as relayed to the client. */
 export function answerHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
-  for (const [k, v] of Object.entries(headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+  for (const k in headers) {
+    const v = headers[k];
+    if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+  }
   return out;
 }
 

@@ -118,10 +118,13 @@ export function relayBuffered(dispatcher: Dispatcher, method: string, headers: I
   return new Promise((resolve) => {
     res.socket?.setNoDelay(true);
     const fwd = forwardHeaders(headers, target.headers);
-    delete fwd["content-length"];
-    delete fwd.expect; // answered by this server already; undici refuses to send it
     const out: Record<string, string | string[]> = {};
-    for (const [k, v] of Object.entries(fwd)) if (v !== undefined) out[k] = typeof v === "number" ? String(v) : v;
+    for (const k in fwd) {
+      // content-length is set below; expect was answered by this server already (undici refuses to send it).
+      if (k === "content-length" || k === "expect") continue;
+      const v = fwd[k];
+      if (v !== undefined) out[k] = typeof v === "number" ? String(v) : v;
+    }
     if (body.length > 0 || (method !== "GET" && method !== "HEAD")) out["content-length"] = String(body.length);
     const handler = new RelayHandler(res, target, resolve);
     const headTimeout = target.headTimeoutMs ?? 30_000;

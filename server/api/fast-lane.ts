@@ -13,11 +13,11 @@ import { metrics } from "../../core/metrics.ts";
 
 /**
  * Offered every request before fastify. Returns false to leave it to fastify; true when it took
- * it, and then it either answers it or calls `toFastify()` once, before writing anything.
+ * it, and then it either answers it or calls `toFastify(req, res)` once, before writing anything.
  */
-export type FastLane = (req: IncomingMessage, res: ServerResponse, toFastify: () => void) => boolean;
+export type FastLane = (req: IncomingMessage, res: ServerResponse, toFastify: Listener) => boolean;
 
-type Listener = (req: IncomingMessage, res: ServerResponse) => void;
+export type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 const installed = new WeakMap<FastifyInstance, FastLane[]>();
 
 /** Call before `listen`. */
@@ -36,11 +36,9 @@ export function addFastLane(app: FastifyInstance, lane: FastLane): void {
       closing = true;
       done();
     });
+    const toFastify: Listener = (req, res) => fastify.call(server, req, res);
     server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-      if (!closing) {
-        const toFastify = () => fastify.call(server, req, res);
-        for (const l of list) if (l(req, res, toFastify)) return;
-      }
+      if (!closing) for (const l of list) if (l(req, res, toFastify)) return;
       fastify.call(server, req, res);
     });
   }

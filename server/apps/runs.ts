@@ -8,7 +8,6 @@ import { decodeBase64, type OrchestratorInfo } from "../../protocol/messages.ts"
 import { orchestratorDispatcher } from "../../protocol/http-agent.ts";
 import { relayBuffered } from "../../protocol/http-relay.ts";
 import { PAYER_ADDRESS_HEADER } from "../../protocol/apps/live-runner.ts";
-import { v7 as uuidv7 } from "uuid";
 import type { Accounts, ApiKey } from "../accounts/index.ts";
 import type { OrchestratorRegistry } from "../orchestrators/registry.ts";
 import { AppError } from "./sessions.ts";
@@ -114,7 +113,7 @@ export class AppRuns {
         // ids: the ledger's request-id index then grows at its end instead of at a random page.
         // Nobody waits for the record: the ledger may commit it with others a few ms later.
         this.accounts
-          .recordBatchUsage({ keyId: r.key.id, pipeline: r.pipeline, model: r.model, units: 1, orchestrator: t.orchestrator, orchestratorCostWei: t.costWei, paidWei, requestId: `run_${uuidv7({ rng: () => this.random.take(16) })}`, afterAnswer: true })
+          .recordBatchUsage({ keyId: r.key.id, pipeline: r.pipeline, model: r.model, units: 1, orchestrator: t.orchestrator, orchestratorCostWei: t.costWei, paidWei, requestId: `run_${this.random.uuidv7()}`, afterAnswer: true })
           .catch((err: Error) => log.error({ err: err.message }, "app run usage not recorded"));
         return;
       }

@@ -17,7 +17,7 @@ import { readRequestBody, RequestBodyTooLargeError } from "../../core/request-bo
 import { BYOC_HEADER, ByocHeaderError, parseByocHeader } from "../../protocol/apps/live-runner.ts";
 import type { Accounts, ApiKey } from "../accounts/index.ts";
 import type { GuardResult } from "../accounts/guard.ts";
-import { observeLaneRequest, type FastLane } from "../api/fast-lane.ts";
+import { observeLaneRequest, type FastLane, type Listener } from "../api/fast-lane.ts";
 import type { OrchestratorRegistry } from "../orchestrators/registry.ts";
 import { appPipeline, runnersFor, runnerWeiPerUnit } from "./catalogue.ts";
 import { MAX_RUN_ATTEMPTS, type AppRuns, type RunTarget } from "./runs.ts";
@@ -132,7 +132,7 @@ export function singleShotLane(d: SingleShotDeps, authenticate: (req: IncomingMe
   const serve = async (
     req: IncomingMessage,
     res: ServerResponse,
-    toFastify: () => void,
+    toFastify: Listener,
     route: string,
     work: (key: ApiKey, relay: () => void) => Promise<AppError | undefined>,
   ): Promise<void> => {
@@ -141,9 +141,9 @@ export function singleShotLane(d: SingleShotDeps, authenticate: (req: IncomingMe
     try {
       auth = await authenticate(req);
     } catch {
-      return toFastify(); // fastify's guard checks again and its error handler answers
+      return toFastify(req, res); // fastify's guard checks again and its error handler answers
     }
-    if (!auth.ok) return toFastify(); // fastify's guard sends the refusal left on the request
+    if (!auth.ok) return toFastify(req, res); // fastify's guard sends the refusal left on the request
     let relaying = false;
     const relay = () => {
       relaying = true;
@@ -163,9 +163,9 @@ export function singleShotLane(d: SingleShotDeps, authenticate: (req: IncomingMe
     }
     if (outcome === undefined) return;
     (req as HandedOn)[HANDED_ON] = { outcome };
-    toFastify();
+    toFastify(req, res);
   };
-  const start = (req: IncomingMessage, res: ServerResponse, toFastify: () => void, route: string, work: (key: ApiKey, relay: () => void) => Promise<AppError | undefined>): true => {
+  const start = (req: IncomingMessage, res: ServerResponse, toFastify: Listener, route: string, work: (key: ApiKey, relay: () => void) => Promise<AppError | undefined>): true => {
     serve(req, res, toFastify, route, work).catch((err: unknown) => {
       log.error({ err }, "single-shot request failed");
       res.destroy();
