@@ -13,6 +13,7 @@ import { rootLogger } from "../../core/log.ts";
 import { RandomPool } from "../random-pool.ts";
 import { installErrorHandlers } from "./errors.ts";
 import { installValidation } from "./validation.ts";
+import { CORS_EXPOSED_HEADERS } from "./relay-cors.ts";
 
 const require = createRequire(import.meta.url);
 const requestIdRandom = new RandomPool();
@@ -43,7 +44,7 @@ export async function createApp(opts: AppOptions = {}): Promise<FastifyInstance>
   await app.register(cors, {
     origin: true,
     methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-    exposedHeaders: ["Location", "ETag", "Link", "Retry-After", "Content-Type", "Accept-Post"],
+    exposedHeaders: CORS_EXPOSED_HEADERS,
     // A plain OPTIONS (a WHIP client asking what the endpoint takes) is answered, not a 400.
     strictPreflight: false,
   });

@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { proxyHttp, proxyUpgrade } from "../../core/reverse-proxy.ts";
 import type { Accounts, ApiKey } from "../accounts/index.ts";
 import { bearerToken, type GuardResult } from "../accounts/guard.ts";
+import { setRelayCors } from "../api/relay-cors.ts";
 import type { PreHandler } from "../api/auth.ts";
 import { addFastLane } from "../api/fast-lane.ts";
 import type { OrchestratorRegistry } from "../orchestrators/registry.ts";
@@ -117,6 +118,7 @@ export async function registerAppRoutes(app: FastifyInstance, d: AppRoutesDeps):
         return sendError(reply, err);
       }
       reply.hijack();
+      setRelayCors(req.raw, reply.raw);
       const out = await proxyHttp(req.method, req.headers, req.raw, reply.raw, { url: new URL(`${s.reservation.app_url}/${rest(req, req.params["*"])}`), headers: { authorization: undefined } });
       if (!out.answered && !reply.raw.headersSent && !reply.raw.destroyed) {
         reply.raw.writeHead(502, { "content-type": "application/json" }).end(JSON.stringify({ error: "runner_unreachable", message: `the session's orchestrator did not answer: ${out.error}` }));

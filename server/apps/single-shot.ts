@@ -18,6 +18,7 @@ import { BYOC_HEADER, ByocHeaderError, parseByocHeader } from "../../protocol/ap
 import type { Accounts, ApiKey } from "../accounts/index.ts";
 import type { GuardResult } from "../accounts/guard.ts";
 import { observeLaneRequest, type FastLane, type Listener } from "../api/fast-lane.ts";
+import { setRelayCors } from "../api/relay-cors.ts";
 import type { OrchestratorRegistry } from "../orchestrators/registry.ts";
 import { appPipeline, runnersFor, runnerWeiPerUnit } from "./catalogue.ts";
 import { MAX_RUN_ATTEMPTS, type AppRuns, type RunTarget } from "./runs.ts";
@@ -66,6 +67,7 @@ export async function serveRun(d: SingleShotDeps, req: IncomingMessage, res: Ser
   const known = () => d.registry.apps().some((o) => o.apps.runners.some((r) => r.app === appName && r.mode === "single-shot"));
   if (targets.length === 0 && !known()) return new AppError(404, "unknown_app", `no orchestrator hosts a single-shot app ${appName} (GET /v1/apps lists them)`);
   relay();
+  setRelayCors(req, res);
   await d.runs.run(
     { key, pipeline: appPipeline(d.accounts.priceBook, appName), model: appName, method: req.method!, headers: req.headers, body, targets, noTargetReason: `every runner of ${appName} is busy or unreachable` },
     res,
@@ -98,6 +100,7 @@ export async function serveByoc(d: SingleShotDeps, req: IncomingMessage, res: Se
     .sort((x, y) => (x.b.price_info?.price ?? 0) - (y.b.price_info?.price ?? 0))
     .map(({ o, b }) => ({ orchestrator: o.address, url: new URL(`${o.address}/process/request/${path}`), costWei: BigInt(Math.ceil(b.price_info?.price ?? 0)) }));
   relay();
+  setRelayCors(req, res);
   await d.runs.run(
     { key, pipeline: appPipeline(d.accounts.priceBook, `byoc/${job.capability}`), model: `byoc/${job.capability}`, method: "POST", headers: req.headers, body, targets, noTargetReason: `no orchestrator offers BYOC capability ${job.capability} with free capacity` },
     res,

@@ -109,7 +109,8 @@ describe("apps through Wharf", { timeout: 180_000 }, () => {
     ws.close();
 
     // Events arrive as the runner sends them (300 ms apart), not at the end.
-    const res = await fetch(`${s.appUrl}v1/events?count=4&intervalMs=300`, { headers: { authorization: `Bearer ${key}` } });
+    const res = await fetch(`${s.appUrl}v1/events?count=4&intervalMs=300`, { headers: { authorization: `Bearer ${key}`, origin: "http://app.example" } });
+    assert.equal(res.headers.get("access-control-allow-origin"), "http://app.example", "a session's proxied answer carries CORS");
     assert.equal(res.headers.get("content-type"), "text/event-stream");
     const arrivals: number[] = [];
     const decoder = new TextDecoder();
@@ -187,6 +188,11 @@ describe("apps through Wharf", { timeout: 180_000 }, () => {
     for (const app of [RUN_APP, encodeURIComponent("no/such-app"), RUN_APP, RUN_APP]) {
       const r = await run(limited, app);
       statuses.push(r.status);
+      if (r.status === 200) {
+        // A relayed answer is readable by the browser that asked, as every other route's is.
+        assert.equal(r.headers.get("access-control-allow-origin"), origin);
+        assert.match(r.headers.get("access-control-expose-headers") ?? "", /Retry-After/);
+      }
       if (r.status === 429) {
         assert.equal(r.headers.get("access-control-allow-origin"), origin);
         assert.ok(Number(r.headers.get("retry-after")) >= 1);
