@@ -21,7 +21,7 @@ import { observeLaneRequest, type FastLane, type Listener } from "../api/fast-la
 import { setRelayCors } from "../api/relay-cors.ts";
 import type { OrchestratorRegistry } from "../orchestrators/registry.ts";
 import { appPipeline, runnersFor, runnerWeiPerUnit } from "./catalogue.ts";
-import { MAX_RUN_ATTEMPTS, type AppRuns, type RunTarget } from "./runs.ts";
+import { MAX_RUN_ATTEMPTS, type AppRuns, type RunRequest, type RunTarget } from "./runs.ts";
 import { AppError } from "./sessions.ts";
 
 const log = moduleLogger("apps");
@@ -36,14 +36,22 @@ export interface SingleShotDeps {
   region?: string;
 }
 
-/** The request's body, up to MAX_RUN_BODY_BYTES (held for a retry on another runner). */
-async function readBody(req: IncomingMessage): Promise<Buffer> {
+/** The request's body, up to MAX_RUN_BODY_BYTES (held for a retry on another runner), or the 413 to send. */
+async function readBody(req: IncomingMessage): Promise<Buffer | AppError> {
   try {
     return await readRequestBody(req, MAX_RUN_BODY_BYTES);
   } catch (err) {
-    if (err instanceof RequestBodyTooLargeError) throw new AppError(413, "body_too_large", err.message);
+    if (err instanceof RequestBodyTooLargeError) return new AppError(413, "body_too_large", err.message);
     throw err;
   }
+}
+
+/** The answer is relayed from here on: `relay` tells the caller, and it carries CORS as every route's does. */
+async function relayRun(d: SingleShotDeps, req: IncomingMessage, res: ServerResponse, relay: () => void, run: RunRequest): Promise<undefined> {
+  relay();
+  setRelayCors(req, res);
+  await d.runs.run(run, res);
+  return undefined;
 }
 
 /**
@@ -51,13 +59,8 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
  * when nothing was written; `relay` is called once the answer is about to be written to `res`.
  */
 export async function serveRun(d: SingleShotDeps, req: IncomingMessage, res: ServerResponse, key: ApiKey, appName: string, path: string, relay: () => void): Promise<AppError | undefined> {
-  let body;
-  try {
-    body = await readBody(req);
-  } catch (err) {
-    if (err instanceof AppError) return err;
-    throw err;
-  }
+  const body = await readBody(req);
+  if (body instanceof AppError) return body;
   // Only the runners a request may try get a URL.
   const targets: RunTarget[] = runnersFor(d.registry, appName, "single-shot", d.region, MAX_RUN_ATTEMPTS).map((c) => ({
     orchestrator: c.orchestrator,
@@ -66,13 +69,7 @@ export async function serveRun(d: SingleShotDeps, req: IncomingMessage, res: Ser
   }));
   const known = () => d.registry.apps().some((o) => o.apps.runners.some((r) => r.app === appName && r.mode === "single-shot"));
   if (targets.length === 0 && !known()) return new AppError(404, "unknown_app", `no orchestrator hosts a single-shot app ${appName} (GET /v1/apps lists them)`);
-  relay();
-  setRelayCors(req, res);
-  await d.runs.run(
-    { key, pipeline: appPipeline(d.accounts.priceBook, appName), model: appName, method: req.method!, headers: req.headers, body, targets, noTargetReason: `every runner of ${appName} is busy or unreachable` },
-    res,
-  );
-  return undefined;
+  return relayRun(d, req, res, relay, { key, pipeline: appPipeline(d.accounts.priceBook, appName), model: appName, method: req.method!, headers: req.headers, body, targets, noTargetReason: `every runner of ${appName} is busy or unreachable` });
 }
 
 /** One BYOC job as go-livepeer's gateway serves it: the `Livepeer` header names the capability. As serveRun. */
@@ -84,13 +81,8 @@ export async function serveByoc(d: SingleShotDeps, req: IncomingMessage, res: Se
     if (err instanceof ByocHeaderError) return new AppError(400, "bad_request", err.message);
     throw err;
   }
-  let body;
-  try {
-    body = await readBody(req);
-  } catch (err) {
-    if (err instanceof AppError) return err;
-    throw err;
-  }
+  const body = await readBody(req);
+  if (body instanceof AppError) return body;
   const include = job.parameters.orchestrators?.include ?? [];
   const exclude = job.parameters.orchestrators?.exclude ?? [];
   const targets: RunTarget[] = d.registry
@@ -99,13 +91,7 @@ export async function serveByoc(d: SingleShotDeps, req: IncomingMessage, res: Se
     .flatMap((o) => o.apps.byoc.filter((b) => b.name === job.capability && b.capacity_available > 0).map((b) => ({ o, b })))
     .sort((x, y) => (x.b.price_info?.price ?? 0) - (y.b.price_info?.price ?? 0))
     .map(({ o, b }) => ({ orchestrator: o.address, url: new URL(`${o.address}/process/request/${path}`), costWei: BigInt(Math.ceil(b.price_info?.price ?? 0)) }));
-  relay();
-  setRelayCors(req, res);
-  await d.runs.run(
-    { key, pipeline: appPipeline(d.accounts.priceBook, `byoc/${job.capability}`), model: `byoc/${job.capability}`, method: "POST", headers: req.headers, body, targets, noTargetReason: `no orchestrator offers BYOC capability ${job.capability} with free capacity` },
-    res,
-  );
-  return undefined;
+  return relayRun(d, req, res, relay, { key, pipeline: appPipeline(d.accounts.priceBook, `byoc/${job.capability}`), model: `byoc/${job.capability}`, method: "POST", headers: req.headers, body, targets, noTargetReason: `no orchestrator offers BYOC capability ${job.capability} with free capacity` });
 }
 
 const HANDED_ON = Symbol("wharf.apps.handedOn");
