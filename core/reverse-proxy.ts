@@ -56,12 +56,16 @@ export function forwardHeaders(headers: IncomingHttpHeaders, extra: Record<strin
 }
 
 /** The answer's end-to-end headers, as relayed to the client. */
-export function answerHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+export function answerHeaders(headers: IncomingHttpHeaders, res?: ServerResponse): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   for (const k in headers) {
     const v = headers[k];
     if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
   }
+  // The answer's headers replace those set on `res` before the relay, except Vary, which names
+  // what both vary on (a gateway's CORS echo of Origin next to the upstream's Accept-Encoding).
+  const preset = res?.getHeader("vary");
+  if (preset !== undefined && out.vary !== undefined) out.vary = `${String(preset)}, ${String(out.vary)}`;
   return out;
 }
 
@@ -113,7 +117,7 @@ export function proxyHttp(method: string, headers: IncomingHttpHeaders, body: Re
         upRes.on("error", (err) => done({ status: upRes.statusCode ?? 502, answered: false, error: err.message }));
         return;
       }
-      res.writeHead(upRes.statusCode ?? 502, answerHeaders(upRes.headers));
+      res.writeHead(upRes.statusCode ?? 502, answerHeaders(upRes.headers, res));
       // The head, the body that has already arrived and the end go out in one write: the socket is
       // corked until the end, or until the next turn of the event loop at the latest, so a streamed
       // answer (SSE, chunked) still gets its head and first bytes at once when they are seconds apart.

@@ -62,7 +62,7 @@ class RelayHandler implements Dispatcher.DispatchHandler {
     if (this.target.notRelayed?.(status)) return;
     this.relaying = true;
     const res = this.res;
-    res.writeHead(status, answerHeaders(headers));
+    res.writeHead(status, answerHeaders(headers, res));
     // Head, body and end in one write when the answer comes at once; otherwise released on the
     // next turn of the event loop, so a streamed answer still gets its head and first bytes now.
     this.held = true;

@@ -17,8 +17,9 @@ const tick = () => new Promise((r) => setImmediate(r));
 /** A response's bytes, joined, and its hold let go. */
 const take = (held: HeldBytes | undefined): Buffer | undefined => {
   if (!held) return undefined;
+  const bytes = Buffer.concat(held.chunks);
   held.release();
-  return Buffer.concat(held.chunks);
+  return bytes;
 };
 
 async function live(window = 6): Promise<{ ingest: IngestHandle; hls: HlsPackager }> {

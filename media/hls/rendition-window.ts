@@ -104,6 +104,7 @@ export class RenditionWindow extends EventEmitter<{ update: [] }> {
   /** Lets go of every stored segment's bytes (the window is dropped or starts over). */
   dispose(): void {
     for (const s of this.segments) s.media?.dispose();
+    this.segments = [];
   }
 
   /** Where the timeline stands: the next msn and the discontinuity tags before it. */

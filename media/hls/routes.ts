@@ -56,8 +56,11 @@ export function registerHlsRoutes(app: FastifyInstance, hls: HlsService): void {
       const packager = hls.get(id);
       const held = part === undefined ? packager?.segment(rendition, msn) : await packager?.awaitPart(rendition, msn, part, hls.blockingWaitMs);
       if (!held) return reply.code(404).send({ error: "Not Found", message: `${part === undefined ? "segment" : "part"} not available (expired or never produced)` });
-      // The bytes are views of the segment's memory, held until the response is done with them.
-      reply.raw.once("close", held.release);
+      // The bytes are views of the segment's memory, held until the response is done with them
+      // (at once when the client left while the request waited: "close" will not come again).
+      const res = reply.raw;
+      if (res.destroyed || !res.socket || res.socket.destroyed) held.release();
+      else res.once("close", held.release);
       reply.header("cache-control", "public, max-age=300, immutable").header("content-length", held.size);
       return reply.type("video/mp2t").send(held.chunks.length === 1 ? held.chunks[0] : Readable.from(held.chunks));
     },

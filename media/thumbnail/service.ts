@@ -25,23 +25,28 @@ interface RenditionThumbnail {
 export class ThumbnailService {
   private readonly streams = new Map<string, Map<string, RenditionThumbnail>>();
   private readonly watched = new WeakSet<Stream>();
+  /** The watched stream of each id, until the hub removes it. */
+  private readonly current = new Map<string, Stream>();
 
   constructor(private readonly hub: StreamHub) {
     hub.on("published", (stream) => this.watch(stream));
     hub.on("removed", (id) => {
       for (const entry of this.streams.get(id)?.values() ?? []) entry.release?.();
       this.streams.delete(id);
+      this.current.delete(id);
     });
   }
 
   private watch(stream: Stream): void {
     if (this.watched.has(stream)) return;
     this.watched.add(stream);
+    this.current.set(stream.id, stream);
     stream.outputs.on("segment", (rendition, seg) => {
       // The latest complete segment is read when a thumbnail is asked for: it is held until the next one replaces it.
       const release = seg.retain();
-      seg.once("end", () => {
-        if (seg.aborted || seg.size === 0) return release?.();
+      const done = () => {
+        // Not for a stream removed meanwhile: nothing would let go of the hold.
+        if (seg.aborted || seg.size === 0 || this.current.get(stream.id) !== stream) return release?.();
         let renditions = this.streams.get(stream.id);
         if (!renditions) this.streams.set(stream.id, (renditions = new Map()));
         const entry = renditions.get(rendition) ?? {};
@@ -51,7 +56,10 @@ export class ThumbnailService {
         // The previous segment's JPEG is dropped with it: a request from now on wants the new one.
         if (entry.cut && entry.cut.segment !== seg) entry.cut = undefined;
         renditions.set(rendition, entry);
-      });
+      };
+      // A segment may arrive complete (passthrough publishes its first ones once the source is known).
+      if (seg.complete) done();
+      else seg.once("end", done);
     });
   }
 
