@@ -12,6 +12,8 @@ export class RequestBodyTooLargeError extends Error {
 /** The whole body, or RequestBodyTooLargeError past `maxBytes`; rejects if the client goes away first. */
 export function readRequestBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   if (req.readableEnded) return Promise.resolve(Buffer.alloc(0));
+  // Gone while the caller awaited something else (authentication): "close" will not come again.
+  if (req.destroyed) return Promise.reject(new Error("the client went away before its body was read"));
   return new Promise((resolve, reject) => {
     let chunks: Buffer[] = [];
     let size = 0;
