@@ -18,7 +18,7 @@ import type { Rendition } from "../hub/types.ts";
 import { satisfies, tooFarAhead, type BlockingRequest } from "./blocking-reload.ts";
 import { mediaPlaylist, multivariantPlaylist, type PartEntry, type PlaylistEntry } from "./playlist.ts";
 import { RenditionWindow, type HlsContinuation } from "./rendition-window.ts";
-import { SegmentBytes, sliceChunks, type HeldBytes } from "./segment-bytes.ts";
+import { heldPart, SegmentBytes, type HeldBytes } from "./segment-bytes.ts";
 
 export type { HlsContinuation } from "./rendition-window.ts";
 
@@ -248,11 +248,7 @@ export class HlsPackager {
     const open = w.open;
     if (open && open.msn === msn) {
       const range = open.segment.parts[index];
-      const release = range && open.segment.retain();
-      if (!range || !release) return undefined;
-      let bytes = open.served.get(index);
-      if (!bytes) open.served.set(index, (bytes = sliceChunks(open.segment.views(), range.offset, range.size)));
-      return { chunks: [bytes], size: bytes.length, release };
+      return range && heldPart(open.segment, () => open.segment.views(), open.served, range);
     }
     const stored = w.segments.find((s) => s.msn === msn);
     const range = stored?.partRanges?.[index];

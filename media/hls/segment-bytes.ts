@@ -39,11 +39,7 @@ export class SegmentBytes {
 
   /** A part for one response; undefined once disposed. */
   range(part: SegmentPart): HeldBytes | undefined {
-    const release = this.segment.retain();
-    if (!release) return undefined;
-    let bytes = this.parts.get(part.index);
-    if (!bytes) this.parts.set(part.index, (bytes = sliceChunks(this.chunks, part.offset, part.size)));
-    return { chunks: [bytes], size: bytes.length, release };
+    return heldPart(this.segment, () => this.chunks, this.parts, part);
   }
 
   /** Part bytes already joined while the segment was written. */
@@ -57,6 +53,18 @@ export class SegmentBytes {
     this.parts.clear();
     this.hold?.();
   }
+}
+
+/**
+ * A part of `segment` for one response, held until released: its bytes joined from `chunks` once
+ * and kept in `cache` (the segment being written and a stored one share this).
+ */
+export function heldPart(segment: LiveSegment, chunks: () => readonly Buffer[], cache: Map<number, Buffer>, part: SegmentPart): HeldBytes | undefined {
+  const release = segment.retain();
+  if (!release) return undefined;
+  let bytes = cache.get(part.index);
+  if (!bytes) cache.set(part.index, (bytes = sliceChunks(chunks(), part.offset, part.size)));
+  return { chunks: [bytes], size: bytes.length, release };
 }
 
 /**
