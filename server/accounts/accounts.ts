@@ -17,6 +17,8 @@ import { SpendGuard, type SpendDecision, type SpendHoldings } from "./spend.ts";
 import { SqliteStorage } from "./sqlite.ts";
 import type { AccountsStorage, ApiKey, ApiKeyRow, AuditEntry, AuditQuery, StreamRow, UsageGroup, UsageGroupBy, UsageQuery, UsageRecord } from "./types.ts";
 import { UsageRecorder, type BatchUsageInput, type StreamUsageInput } from "./usage-recording.ts";
+import { UsageTally, type TalliedRun } from "./usage-tally.ts";
+import { RandomPool } from "../random-pool.ts";
 
 export { AccountsError, type Actor } from "./errors.ts";
 export { validateKeyInput, type CreateKeyInput, type UpdateKeyInput } from "./key-input.ts";
@@ -55,6 +57,8 @@ export interface AccountsOptions {
   authCacheTtlMs?: number;
   /** How often committed usage records are fsynced (usage-ledger.ts); default 100 ms, 0 = before each acknowledgement. */
   usageFsyncIntervalMs?: number;
+  /** How long single-shot runs are tallied into one usage record (usage-tally.ts); default 10 ms. */
+  usageTallyWindowMs?: number;
   /** Cluster-wide limits (server/cluster); default: this process's own, in memory. */
   clusterLimits?: ClusterLimitsService;
   /** Poll for key changes made by other processes (CLI, other instances); default 1000 ms, 0 = off. */
@@ -85,6 +89,7 @@ export class Accounts extends EventEmitter<AccountsEvents> {
   private readonly now: () => number;
   private readonly spend: SpendGuard;
   private readonly usage: UsageRecorder;
+  private readonly tally: UsageTally;
   private readonly clusterLimits?: ClusterLimitsService;
   private watchTimer: NodeJS.Timeout | undefined;
   private snapshot = new Map<string, { updatedAt: number; revokedAt: number | null }>();
@@ -101,6 +106,16 @@ export class Accounts extends EventEmitter<AccountsEvents> {
     this.clusterLimits = opts.clusterLimits;
     this.spend = new SpendGuard(this.storage.usage, this.priceBook.currency, this.now, opts.clusterLimits);
     this.usage = new UsageRecorder(this.storage.usage, this.priceBook, (e) => this.audit(e), this.now);
+    const ids = new RandomPool();
+    this.tally = new UsageTally({
+      record: (u) => this.recordBatchUsage(u),
+      charge: (pipeline, orchestratorCostWei) => this.priceBook.charge({ pipeline, units: 1, orchestratorCostWei }),
+      // Time-ordered: the ledger's request-id index grows at its end instead of at a random page.
+      requestId: () => `run_${ids.uuidv7()}`,
+      now: this.now,
+      onError: (err) => log.error({ err: err.message }, "app run usage not recorded"),
+      windowMs: opts.usageTallyWindowMs,
+    });
     // Once a second, idle or not: a key revoked from another process (the CLI) must stop
     // working here within a second; the check is one `PRAGMA data_version` when nothing changed.
     const interval = opts.watchIntervalMs ?? 1000;
@@ -237,6 +252,14 @@ export class Accounts extends EventEmitter<AccountsEvents> {
   /** Records a billed batch request; durable when the promise resolves (write it before replying 200). */
   async recordBatchUsage(u: BatchUsageInput): Promise<UsageRecord> {
     return this.recorded(await this.usage.recordBatch(u));
+  }
+
+  /**
+   * Bills one answered single-shot run; runs of the same key, app and orchestrator close together
+   * share a record (usage-tally.ts). `release` (a spend reservation) is called once it is committed.
+   */
+  tallyRun(run: TalliedRun, release?: () => void): void {
+    this.tally.add(run, release);
   }
 
   /** Cancels a billed batch request whose result could not be delivered (usage-recording.ts). */
@@ -424,6 +447,7 @@ export class Accounts extends EventEmitter<AccountsEvents> {
     if (this.closed) return;
     if (this.watchTimer) clearInterval(this.watchTimer);
     await this.auth.flush();
+    await this.tally.flush();
     this.closed = true;
     await this.storage.close();
     this.removeAllListeners();

@@ -22,19 +22,27 @@ export interface AppRunnerView {
   runner: DiscoveredRunner;
 }
 
-/** Every runner of `app` that can take work now (the first `limit`), cheapest and fastest first (regional preference first). */
+/**
+ * Every runner of `app` that can take work now (the first `limit`), cheapest and fastest first
+ * (regional preference first). Single-shot runners whose last discovery showed no free capacity
+ * come last instead of not at all: their requests last milliseconds, so that count was likely
+ * stale by now, and a full runner answers 503, which moves the request on.
+ */
 export function runnersFor(registry: OrchestratorRegistry, app: string, mode: DiscoveredRunner["mode"], region?: string, limit = Infinity): AppRunnerView[] {
-  const out: Array<AppRunnerView & { latency: number; reliability: number }> = [];
+  const out: Array<AppRunnerView & { latency: number; reliability: number; full: boolean }> = [];
   for (const o of registry.apps()) {
     if (!o.reachable || o.suspended) continue;
     for (const r of o.apps.runners) {
-      if (r.app !== app || r.mode !== mode || r.capacity_available <= 0) continue;
-      out.push({ orchestrator: o.address, region: o.region ?? null, runner: r, latency: o.latencyMs ?? 1000, reliability: o.reliability });
+      if (r.app !== app || r.mode !== mode) continue;
+      const full = r.capacity_available <= 0;
+      if (full && mode !== "single-shot") continue;
+      out.push({ orchestrator: o.address, region: o.region ?? null, runner: r, latency: o.latencyMs ?? 1000, reliability: o.reliability, full });
     }
   }
   if (out.length > 1)
     out.sort(
       (a, b) =>
+        Number(a.full) - Number(b.full) ||
         Number(region !== undefined && b.region === region) - Number(region !== undefined && a.region === region) ||
         runnerWeiPerUnit(a.runner) - runnerWeiPerUnit(b.runner) ||
         b.reliability - a.reliability ||

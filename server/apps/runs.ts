@@ -3,7 +3,6 @@
 // paid once with the parameters of its own 402 challenge, billed per request once the answer was relayed.
 import type { IncomingHttpHeaders, ServerResponse } from "node:http";
 import { RandomPool } from "../random-pool.ts";
-import { moduleLogger } from "../../core/log.ts";
 import { decodeBase64, type OrchestratorInfo } from "../../protocol/messages.ts";
 import { orchestratorDispatcher } from "../../protocol/http-agent.ts";
 import { relayBuffered } from "../../protocol/http-relay.ts";
@@ -13,7 +12,6 @@ import type { OrchestratorRegistry } from "../orchestrators/registry.ts";
 import { AppError } from "./sessions.ts";
 import { challengeOf, payOnce, type AppPayer } from "./payments.ts";
 
-const log = moduleLogger("apps");
 /** Targets tried for one request. */
 export const MAX_RUN_ATTEMPTS = 3;
 const RUN_HEAD_TIMEOUT_MS = 60_000;
@@ -61,12 +59,26 @@ export class AppRuns {
       res.end(JSON.stringify({ error: e.code, message: e.message }));
     };
     if (r.targets.length === 0) return fail(new AppError(503, "no_capacity", r.noTargetReason, { "retry-after": "2" }));
-    // A key without a cap has nothing to check (as batch AI: server/ai/index.ts); the usage record bills it.
-    if (r.key.dailyCapMicros !== null || r.key.monthlyCapMicros !== null) {
-      const projected = this.accounts.priceBook.charge({ pipeline: r.pipeline, units: 1, orchestratorCostWei: r.targets[0]!.costWei });
-      const spend = await this.accounts.checkSpend(r.key, projected);
-      if (!spend.ok) return fail(new AppError(402, "spend_cap_reached", spend.message));
+    // A key without a cap has nothing to check (as batch AI: server/ai/index.ts); the usage record
+    // bills it. A capped key's run holds its charge until its (tallied) record is committed.
+    if (r.key.dailyCapMicros === null && r.key.monthlyCapMicros === null) return this.tryTargets(r, res, fail, () => undefined);
+    const projected = this.accounts.priceBook.charge({ pipeline: r.pipeline, units: 1, orchestratorCostWei: r.targets[0]!.costWei });
+    const spend = await this.accounts.checkSpend(r.key, projected, { reserve: true });
+    if (!spend.ok) return fail(new AppError(402, "spend_cap_reached", spend.message));
+    let release: (() => void) | undefined = spend.release;
+    try {
+      await this.tryTargets(r, res, fail, () => {
+        const held = release;
+        release = undefined;
+        return held;
+      });
+    } finally {
+      release?.();
     }
+  }
+
+  /** `takeRelease` hands the spend reservation over to the run's usage record. */
+  private async tryTargets(r: RunRequest, res: ServerResponse, fail: (e: AppError) => void, takeRelease: () => (() => void) | undefined): Promise<void> {
     const reasons: string[] = [];
     let allBusy = true;
     for (const t of r.targets.slice(0, MAX_RUN_ATTEMPTS)) {
@@ -109,12 +121,9 @@ export class AppRuns {
       if (!out) continue;
       if (out.answered) {
         if (out.status < 500) this.registry.reportSuccess(t.orchestrator, performance.now() - t0);
-        // Billed once the answer went out: what the client saw is what is billed. Time-ordered
-        // ids: the ledger's request-id index then grows at its end instead of at a random page.
-        // Nobody waits for the record: the ledger may commit it with others a few ms later.
-        this.accounts
-          .recordBatchUsage({ keyId: r.key.id, pipeline: r.pipeline, model: r.model, units: 1, orchestrator: t.orchestrator, orchestratorCostWei: t.costWei, paidWei, requestId: `run_${this.random.uuidv7()}`, afterAnswer: true })
-          .catch((err: Error) => log.error({ err: err.message }, "app run usage not recorded"));
+        // Billed once the answer went out: what the client saw is what is billed. Nobody waits
+        // for the record: runs close together share one (server/accounts/usage-tally.ts).
+        this.accounts.tallyRun({ keyId: r.key.id, pipeline: r.pipeline, model: r.model, orchestrator: t.orchestrator, orchestratorCostWei: t.costWei, paidWei }, takeRelease());
         return;
       }
       if (res.destroyed) return; // the client went away: no verdict on the runner

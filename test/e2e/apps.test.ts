@@ -229,8 +229,14 @@ describe("apps through Wharf", { timeout: 180_000 }, () => {
     assert.equal(first.status, 200);
     const answer = (await first.json()) as { runner: string; echo: unknown };
     assert.deepEqual(answer.echo, { q: 1 });
-    const billed = (await w.api("GET", `/v1/usage?key=${keyId}&pipeline=apps`)).body.records.filter((r: { model?: string }) => r.model === "example/json");
-    assert.ok(billed.length >= 1, "billed per request");
+    // Runs are billed per run; runs close together share a record (units = runs).
+    const runsBilled = async () => {
+      const records = (await w.api("GET", `/v1/usage?key=${keyId}&pipeline=apps&limit=1000`)).body.records as Array<{ model?: string; units: number; chargeMicros: number }>;
+      const json = records.filter((r) => r.model === "example/json");
+      return { runs: json.reduce((n, r) => n + r.units, 0), chargeMicros: json.reduce((n, r) => n + r.chargeMicros, 0) };
+    };
+    const billed = await waitFor("the run billed", async () => ((await runsBilled()).runs >= 1 ? runsBilled() : undefined), 5000, 20);
+    assert.ok(billed.chargeMicros > 0, "billed per request");
 
     // A burst of concurrent runs on the paying orchestrator: each pays for itself (a payment
     // quote shared between them reused ticket nonces, which the orchestrator refused), and runs
@@ -245,10 +251,12 @@ describe("apps through Wharf", { timeout: 180_000 }, () => {
       }))));
     }
     assert.deepEqual(burst, Array(40).fill(200));
-    await waitFor("every run of the burst billed", async () => {
-      const records = (await w.api("GET", `/v1/usage?key=${keyId}&pipeline=apps&limit=1000`)).body.records.filter((r: { model?: string }) => r.model === "example/json");
-      return records.length === billed.length + 40 || undefined;
+    const after = await waitFor("every run of the burst billed", async () => {
+      const now = await runsBilled();
+      return now.runs === billed.runs + 40 ? now : undefined;
     }, 5000, 50);
+    const perRun = billed.chargeMicros / billed.runs;
+    assert.equal(after.chargeMicros, billed.chargeMicros + 40 * perRun, "each run charged as one (tallied records sum their runs' charges)");
 
     // A body over the limit is refused with a 413 the client receives (the rest is drained, not reset).
     const tooBig = await fetch(`${w.http}/v1/apps/${RUN_APP}/run/v1/json`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: Buffer.alloc(MAX_RUN_BODY_BYTES + 1, 0x20) });
