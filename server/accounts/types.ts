@@ -153,18 +153,9 @@ export interface StreamStore {
   update(id: string, patch: Partial<Pick<StreamRow, "name" | "config" | "streamKey">>): Promise<StreamRow | undefined>;
 }
 
-/** How a usage record may be committed. */
-export interface UsageInsertOptions {
-  /**
-   * Nobody waits for this record (it is written after the answer went out): a store may hold it
-   * a few milliseconds to commit it together with others.
-   */
-  linger?: boolean;
-}
-
 export interface UsageStore {
   /** Durable before it resolves. A duplicate requestId returns the existing record. */
-  insert(rec: NewUsageRecord, opts?: UsageInsertOptions): Promise<UsageRecord>;
+  insert(rec: NewUsageRecord): Promise<UsageRecord>;
   /** The record with this request id, if any. */
   findByRequest(requestId: string): Promise<UsageRecord | undefined>;
   list(q: UsageQuery): Promise<UsageRecord[]>;

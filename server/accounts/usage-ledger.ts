@@ -6,8 +6,7 @@
 //   synchronous=NORMAL — appended to the WAL, in the OS page cache, so it survives any
 //   crash or SIGKILL of Wharf — and the ledger thread fsyncs the WAL within the
 //   interval, so an OS crash or power loss can lose at most that window. Commits are
-//   grouped per event-loop turn and cost ~20 µs; records nobody waits for may be held a few
-//   ms more to share a commit (`lingerMs`); checkpoints also run on the thread.
+//   grouped per event-loop turn and cost ~20 µs; checkpoints also run on the thread.
 //   The thread sleeps until a commit wakes it (a flag in shared memory, set by the first
 //   commit since its last sync: ledger-signal.ts), plus a backstop every
 //   `checkpointIntervalMs` for the main connection's other writers (keys, streams, audit),
@@ -25,21 +24,9 @@ import { moduleLogger } from "../../core/log.ts";
 import type { DB } from "./sqlite-schema.ts";
 import { markCommitted, newLedgerSignal, readCounters, type LedgerCounters } from "./ledger-signal.ts";
 import { prepareUsageInsert } from "./usage-insert.ts";
-import type { NewUsageRecord, UsageInsertOptions, UsageRecord } from "./types.ts";
+import type { NewUsageRecord, UsageRecord } from "./types.ts";
 
 const log = moduleLogger("usage-ledger");
-
-/**
- * Interval mode, records nobody waits for (`linger`, e.g. a single-shot app run billed after its
- * answer): while they come more often than this, they are held up to this long and share one
- * transaction (a lone one commits with its turn, as any record). A record costs ~65 µs committed
- * alone and ~17 µs in a group of 16 (its index pages are written once per transaction); at
- * thousands a second that was a tenth of the gateway's CPU. A crash loses at most this window of
- * them (answered, not yet billed).
- */
-const DEFAULT_LINGER_MS = 5;
-/** Held records that make a batch commit at once. */
-const LINGER_MAX = 256;
 
 export interface LedgerThreadConfig {
   file: string;
@@ -66,8 +53,6 @@ export interface UsageLedgerOptions {
    * the backstop that fsyncs the commits of the main connection's other writers; default 1000.
    */
   checkpointIntervalMs?: number;
-  /** How long a record nobody waits for may be held to share a commit (interval mode); default 5. */
-  lingerMs?: number;
 }
 
 interface Pending {
@@ -84,9 +69,6 @@ export class UsageLedger {
   private outbox: LedgerRequest["batch"] = [];
   private local: Array<{ u: NewUsageRecord } & Pending> = [];
   private commitSoon?: NodeJS.Immediate;
-  private lingerTimer?: NodeJS.Timeout;
-  private lastLingerAt = Number.NEGATIVE_INFINITY;
-  private readonly lingerMs: number;
   private readonly insertBatch: (batch: NewUsageRecord[]) => Array<UsageRecord | Error>;
   private closing?: Promise<void>;
 
@@ -99,7 +81,6 @@ export class UsageLedger {
     const fsyncIntervalMs = opts.fsyncIntervalMs ?? 100;
     this.cfg = { file, fsyncIntervalMs, checkpointIntervalMs: opts.checkpointIntervalMs ?? 1000, signal: newLedgerSignal() };
     this.inThread = fsyncIntervalMs === 0;
-    this.lingerMs = opts.lingerMs ?? DEFAULT_LINGER_MS;
     this.insertBatch = prepareUsageInsert(db);
     // From the start: in interval mode it makes the main connection's commits durable; in
     // every-commit mode the first record should not wait for the thread to boot.
@@ -107,12 +88,12 @@ export class UsageLedger {
   }
 
   /** Resolves once the record is committed (and, in every-commit mode, fsynced). */
-  insert(u: NewUsageRecord, opts: UsageInsertOptions = {}): Promise<UsageRecord> {
+  insert(u: NewUsageRecord): Promise<UsageRecord> {
     if (this.closing) return Promise.reject(new Error("usage ledger is closed"));
     return new Promise<UsageRecord>((resolve, reject) => {
       if (!this.inThread) {
         this.local.push({ u, resolve, reject });
-        this.scheduleLocal(opts.linger === true);
+        this.commitSoon ??= setImmediate(() => this.commitLocal());
         return;
       }
       const seq = ++this.seq;
@@ -123,30 +104,10 @@ export class UsageLedger {
     });
   }
 
-  /**
-   * A record commits with the current event-loop turn, unless it may linger and others like it
-   * came within `lingerMs`: then with the held batch, at most `lingerMs` later (or sooner, with the
-   * next record that may not wait).
-   */
-  private scheduleLocal(linger: boolean): void {
-    if (linger) {
-      const now = performance.now();
-      const busy = now - this.lastLingerAt < this.lingerMs;
-      this.lastLingerAt = now;
-      if (busy && this.local.length < LINGER_MAX) {
-        if (!this.commitSoon) this.lingerTimer ??= setTimeout(() => this.commitLocal(), this.lingerMs);
-        return;
-      }
-    }
-    this.commitSoon ??= setImmediate(() => this.commitLocal());
-  }
-
-  /** Group commit on the main thread: records from one event-loop turn (or one linger window) share a transaction. */
+  /** Group commit on the main thread: records from one event-loop turn share a transaction. */
   private commitLocal(): void {
     if (this.commitSoon) clearImmediate(this.commitSoon);
-    clearTimeout(this.lingerTimer);
     this.commitSoon = undefined;
-    this.lingerTimer = undefined;
     const batch = this.local;
     this.local = [];
     if (batch.length === 0) return;

@@ -16,8 +16,6 @@ export interface BatchUsageInput {
   /** Overrides the price book. */
   chargeMicros?: number;
   ts?: number;
-  /** Recorded after the answer went out, nobody waits for it (UsageInsertOptions.linger). */
-  afterAnswer?: boolean;
 }
 
 export interface StreamUsageInput {
@@ -66,7 +64,7 @@ export class UsageRecorder {
       paidWei: parseWei(u.paidWei).toString(),
       chargeMicros: u.chargeMicros ?? this.priceBook.charge({ pipeline: u.pipeline, units: u.units, orchestratorCostWei: wei }),
       currency: this.priceBook.currency,
-    }, { linger: u.afterAnswer });
+    });
   }
 
   /**
