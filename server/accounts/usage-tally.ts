@@ -14,8 +14,13 @@
 import type { BatchUsageInput } from "./usage-recording.ts";
 import type { UsageRecord } from "./types.ts";
 
-/** How long runs are tallied before their records are written. */
-export const DEFAULT_TALLY_WINDOW_MS = 10;
+/**
+ * How long runs are tallied before their records are written. A window's records share one
+ * commit (~0.15–0.3 ms on a busy 2-core machine): at 10 ms that was still 5–10 µs per run at
+ * 2,700 runs a second; at 50 ms it is 1–2 µs, and a crash of the process loses at most 50 ms of
+ * answered runs' records.
+ */
+export const DEFAULT_TALLY_WINDOW_MS = 50;
 
 export interface TalliedRun {
   keyId: string;
