@@ -208,7 +208,7 @@ export class Accounts extends EventEmitter<AccountsEvents> {
 
   // ------------------------------------------------------------ auth and limits
 
-  authenticate(secret: string | undefined | null, remoteIp: string | undefined, scope: RequiredScope): Promise<AuthResult> {
+  authenticate(secret: string | undefined | null, remoteIp: string | undefined, scope: RequiredScope): AuthResult | Promise<AuthResult> {
     return this.auth.authenticate(secret, remoteIp, scope);
   }
 

@@ -22,7 +22,7 @@ declare module "fastify" {
 }
 
 export interface GuardServices {
-  authenticate(secret: string | undefined | null, remoteIp: string | undefined, scope: RequiredScope): Promise<AuthResult>;
+  authenticate(secret: string | undefined | null, remoteIp: string | undefined, scope: RequiredScope): AuthResult | Promise<AuthResult>;
   checkRateLimit(key: Pick<ApiKey, "id" | "rateLimit">, cost?: number): RateDecision | Promise<RateDecision>;
 }
 
@@ -36,15 +36,18 @@ export interface GuardOptions {
 export interface Guard {
   /** preHandler that authenticates, checks `scope` ("any" = any valid key) and takes one token from the key's bucket. */
   requireScope(scope: RequiredScope, opts?: { rateLimit?: boolean }): preHandlerAsyncHookHandler;
-  /** The same checks as a function, for code that is not a fastify route (e.g. a WHIP handler). */
-  check(request: GuardRequest, scope: RequiredScope, opts?: { rateLimit?: boolean }): Promise<GuardResult>;
+  /**
+   * The same checks as a function, for code that is not a fastify route (e.g. a WHIP handler).
+   * The verdict is given at once (no promise) when the key is cached and its limit is local.
+   */
+  check(request: GuardRequest, scope: RequiredScope, opts?: { rateLimit?: boolean }): GuardResult | Promise<GuardResult>;
   /**
    * The same checks on a plain Node request, for a path served ahead of fastify
    * (server/api/fast-lane.ts). The result stays on the request: when it is handed on to fastify
    * after all (to send a refusal in fastify's shape), this guard's preHandler for the same scope
    * takes it instead of checking again (no second rate-limit token, no second audit entry).
    */
-  checkRaw(request: IncomingMessage, scope: RequiredScope): Promise<GuardResult>;
+  checkRaw(request: IncomingMessage, scope: RequiredScope): GuardResult | Promise<GuardResult>;
 }
 
 /** What the checks read of a request (fastify's, or a plain Node one's: see checkRaw). */
@@ -72,20 +75,28 @@ export function createGuard(services: GuardServices, options: GuardOptions = {})
   const format = options.formatError ?? ((_s: number, error: string, message: string) => ({ error, message }));
   const rlHeaders = options.rateLimitHeaders ?? true;
 
-  async function check(request: GuardRequest, scope: RequiredScope, opts: { rateLimit?: boolean } = {}): Promise<GuardResult> {
+  function check(request: GuardRequest, scope: RequiredScope, opts: { rateLimit?: boolean } = {}): GuardResult | Promise<GuardResult> {
     const header = request.headers.authorization;
     const token = bearerToken(header);
     if (header && !token) {
       return { ok: false, status: 401, error: "unauthorized", message: "Authorization header must be \"Bearer <key>\"", headers: { "www-authenticate": 'Bearer realm="wharf", error="invalid_request"' } };
     }
-    const r = await services.authenticate(token, request.ip, scope);
+    const r = services.authenticate(token, request.ip, scope);
+    return r instanceof Promise ? r.then((a) => authenticated(a, token, opts)) : authenticated(r, token, opts);
+  }
+
+  function authenticated(r: AuthResult, token: string | undefined, opts: { rateLimit?: boolean }): GuardResult | Promise<GuardResult> {
     if (!r.ok) {
       const headers: Record<string, string> = {};
       if (r.status === 401) headers["www-authenticate"] = token ? 'Bearer realm="wharf", error="invalid_token"' : 'Bearer realm="wharf"';
       return { ok: false, status: r.status, error: r.error, message: r.message, headers };
     }
     if (opts.rateLimit === false) return { ok: true, key: r.key };
-    const d = await services.checkRateLimit(r.key);
+    const d = services.checkRateLimit(r.key);
+    return d instanceof Promise ? d.then((x) => limited(r.key, x)) : limited(r.key, d);
+  }
+
+  function limited(key: ApiKey, d: RateDecision): GuardResult {
     if (!d.ok) {
       return {
         ok: false, status: 429, error: "rate_limited",
@@ -93,7 +104,7 @@ export function createGuard(services: GuardServices, options: GuardOptions = {})
         headers: { "retry-after": String(d.retryAfterSeconds) },
       };
     }
-    return { ok: true, key: r.key, remaining: d.remaining, limit: d.limit };
+    return { ok: true, key, remaining: d.remaining, limit: d.limit };
   }
 
   function requireScope(scope: RequiredScope, opts: { rateLimit?: boolean } = {}): preHandlerAsyncHookHandler {
@@ -114,10 +125,13 @@ export function createGuard(services: GuardServices, options: GuardOptions = {})
     };
   }
 
-  async function checkRaw(request: IncomingMessage, scope: RequiredScope): Promise<GuardResult> {
-    const result = await check({ headers: request.headers, ip: request.socket.remoteAddress }, scope);
-    (request as CheckedRequest)[CHECKED] = { scope, result };
-    return result;
+  function checkRaw(request: IncomingMessage, scope: RequiredScope): GuardResult | Promise<GuardResult> {
+    const keep = (result: GuardResult): GuardResult => {
+      (request as CheckedRequest)[CHECKED] = { scope, result };
+      return result;
+    };
+    const r = check({ headers: request.headers, ip: request.socket.remoteAddress }, scope);
+    return r instanceof Promise ? r.then(keep) : keep(r);
   }
 
   return { requireScope, check, checkRaw };

@@ -14,7 +14,7 @@ export type RefusalFormat = (status: number, error: string, message: string) => 
 export interface Authenticator {
   requireScope(scope: Scope | "any", format?: RefusalFormat): PreHandler;
   /** The same checks on a plain Node request (a path served ahead of fastify); see Guard.checkRaw. */
-  checkRaw(req: IncomingMessage, scope: Scope | "any"): Promise<GuardResult>;
+  checkRaw(req: IncomingMessage, scope: Scope | "any"): GuardResult | Promise<GuardResult>;
 }
 
 export function accountsAuthenticator(accounts: Accounts): Authenticator {

@@ -48,7 +48,7 @@ export function runnersFor(registry: OrchestratorRegistry, app: string, mode: Di
         b.reliability - a.reliability ||
         a.latency - b.latency,
     );
-  return (out.length > limit ? out.slice(0, limit) : out).map(({ orchestrator, region, runner }) => ({ orchestrator, region, runner }));
+  return out.length > limit ? out.slice(0, limit) : out;
 }
 
 export interface AppEntry {

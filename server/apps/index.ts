@@ -21,7 +21,7 @@ export interface AppsDeps {
   payer?: AppPayer;
   auth: PreHandler;
   /** The same checks as `auth` on a plain Node request (single-shot runs are served ahead of fastify). */
-  authRaw: (req: IncomingMessage) => Promise<GuardResult>;
+  authRaw: (req: IncomingMessage) => GuardResult | Promise<GuardResult>;
   publicUrl: () => string;
   /** Seconds between a session's payments and bills (livePaymentInterval). */
   intervalSec: number;

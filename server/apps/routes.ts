@@ -24,7 +24,7 @@ export interface AppRoutesDeps {
   runs: AppRuns;
   auth: PreHandler;
   /** The same checks as `auth` on a plain Node request (the single-shot lane). */
-  authRaw: (req: IncomingMessage) => Promise<GuardResult>;
+  authRaw: (req: IncomingMessage) => GuardResult | Promise<GuardResult>;
   publicUrl: () => string;
   region?: string;
 }

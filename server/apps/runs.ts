@@ -39,6 +39,18 @@ export interface RunRequest {
   noTargetReason: string;
 }
 
+const noRelease = (): undefined => undefined;
+
+/** Writes a refusal, or cuts the answer short when its head went out already. */
+function fail(res: ServerResponse, e: AppError): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(e.status, { "content-type": "application/json", ...e.headers });
+  res.end(JSON.stringify({ error: e.code, message: e.message }));
+}
+
 export class AppRuns {
   /** Ids per request without a getrandom() call each. */
   private readonly random = new RandomPool();
@@ -49,25 +61,24 @@ export class AppRuns {
   ) {}
 
   /** Relay one request to the first target that takes it. Writes the answer or an error to `res`. */
-  async run(r: RunRequest, res: ServerResponse): Promise<void> {
-    const fail = (e: AppError): void => {
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      res.writeHead(e.status, { "content-type": "application/json", ...e.headers });
-      res.end(JSON.stringify({ error: e.code, message: e.message }));
-    };
-    if (r.targets.length === 0) return fail(new AppError(503, "no_capacity", r.noTargetReason, { "retry-after": "2" }));
+  run(r: RunRequest, res: ServerResponse): Promise<void> {
+    if (r.targets.length === 0) {
+      fail(res, new AppError(503, "no_capacity", r.noTargetReason, { "retry-after": "2" }));
+      return Promise.resolve();
+    }
     // A key without a cap has nothing to check (as batch AI: server/ai/index.ts); the usage record
     // bills it. A capped key's run holds its charge until its (tallied) record is committed.
-    if (r.key.dailyCapMicros === null && r.key.monthlyCapMicros === null) return this.tryTargets(r, res, fail, () => undefined);
+    if (r.key.dailyCapMicros === null && r.key.monthlyCapMicros === null) return this.tryTargets(r, res, noRelease);
+    return this.runCapped(r, res);
+  }
+
+  private async runCapped(r: RunRequest, res: ServerResponse): Promise<void> {
     const projected = this.accounts.priceBook.charge({ pipeline: r.pipeline, units: 1, orchestratorCostWei: r.targets[0]!.costWei });
     const spend = await this.accounts.checkSpend(r.key, projected, { reserve: true });
-    if (!spend.ok) return fail(new AppError(402, "spend_cap_reached", spend.message));
+    if (!spend.ok) return fail(res, new AppError(402, "spend_cap_reached", spend.message));
     let release: (() => void) | undefined = spend.release;
     try {
-      await this.tryTargets(r, res, fail, () => {
+      await this.tryTargets(r, res, () => {
         const held = release;
         release = undefined;
         return held;
@@ -78,7 +89,7 @@ export class AppRuns {
   }
 
   /** `takeRelease` hands the spend reservation over to the run's usage record. */
-  private async tryTargets(r: RunRequest, res: ServerResponse, fail: (e: AppError) => void, takeRelease: () => (() => void) | undefined): Promise<void> {
+  private async tryTargets(r: RunRequest, res: ServerResponse, takeRelease: () => (() => void) | undefined): Promise<void> {
     const reasons: string[] = [];
     let allBusy = true;
     for (const t of r.targets.slice(0, MAX_RUN_ATTEMPTS)) {
@@ -138,6 +149,7 @@ export class AppRuns {
       void this.registry.refreshApps(t.orchestrator);
     }
     fail(
+      res,
       allBusy
         ? new AppError(503, "busy", `every runner is busy: ${reasons.join("; ")}`, { "retry-after": "1" })
         : new AppError(502, "runner_failed", `no runner answered: ${reasons.join("; ")}`, { "retry-after": "1" }),

@@ -36,53 +36,60 @@ export interface SingleShotDeps {
   region?: string;
 }
 
-/** The request's body, up to MAX_RUN_BODY_BYTES (held for a retry on another runner), or the 413 to send. */
-async function readBody(req: IncomingMessage): Promise<Buffer | AppError> {
-  try {
-    return await readRequestBody(req, MAX_RUN_BODY_BYTES);
-  } catch (err) {
-    if (err instanceof RequestBodyTooLargeError) return new AppError(413, "body_too_large", err.message);
-    throw err;
-  }
+/**
+ * The request's body, up to MAX_RUN_BODY_BYTES (held for a retry on another runner), then `then`
+ * with it; the 413 to send past the limit. Promise callbacks rather than async functions here and
+ * below: this path runs thousands of times a second, and each async frame and await was a promise
+ * more per request, a tenth of what the gateway allocated per run.
+ */
+function withBody(req: IncomingMessage, then: (body: Buffer) => AppError | undefined | Promise<void>): Promise<AppError | undefined> {
+  return readRequestBody(req, MAX_RUN_BODY_BYTES).then(
+    (body) => then(body) as Promise<undefined> | AppError | undefined,
+    (err: unknown) => {
+      if (err instanceof RequestBodyTooLargeError) return new AppError(413, "body_too_large", err.message);
+      throw err;
+    },
+  );
 }
 
 /** The answer is relayed from here on: `relay` tells the caller, and it carries CORS as every route's does. */
-async function relayRun(d: SingleShotDeps, req: IncomingMessage, res: ServerResponse, relay: () => void, run: RunRequest): Promise<undefined> {
+function relayRun(d: SingleShotDeps, req: IncomingMessage, res: ServerResponse, relay: () => void, run: RunRequest): Promise<void> {
   relay();
   setRelayCors(req, res);
-  await d.runs.run(run, res);
-  return undefined;
+  return d.runs.run(run, res);
 }
 
 /**
  * One run of `appName` (`path`: after `run/`, with the query). Resolves to the refusal to send
  * when nothing was written; `relay` is called once the answer is about to be written to `res`.
  */
-export async function serveRun(d: SingleShotDeps, req: IncomingMessage, res: ServerResponse, key: ApiKey, appName: string, path: string, relay: () => void): Promise<AppError | undefined> {
-  const body = await readBody(req);
-  if (body instanceof AppError) return body;
-  // Only the runners a request may try get a URL.
-  const targets: RunTarget[] = runnersFor(d.registry, appName, "single-shot", d.region, MAX_RUN_ATTEMPTS).map((c) => ({
-    orchestrator: c.orchestrator,
-    url: new URL(`${c.runner.url}/${path}`),
-    costWei: BigInt(Math.ceil(runnerWeiPerUnit(c.runner))),
-  }));
-  const known = () => d.registry.apps().some((o) => o.apps.runners.some((r) => r.app === appName && r.mode === "single-shot"));
-  if (targets.length === 0 && !known()) return new AppError(404, "unknown_app", `no orchestrator hosts a single-shot app ${appName} (GET /v1/apps lists them)`);
-  return relayRun(d, req, res, relay, { key, pipeline: appPipeline(d.accounts.priceBook, appName), model: appName, method: req.method!, headers: req.headers, body, targets, noTargetReason: `every runner of ${appName} is busy or unreachable` });
+export function serveRun(d: SingleShotDeps, req: IncomingMessage, res: ServerResponse, key: ApiKey, appName: string, path: string, relay: () => void): Promise<AppError | undefined> {
+  return withBody(req, (body) => {
+    // Only the runners a request may try get a URL.
+    const targets: RunTarget[] = runnersFor(d.registry, appName, "single-shot", d.region, MAX_RUN_ATTEMPTS).map((c) => ({
+      orchestrator: c.orchestrator,
+      url: new URL(`${c.runner.url}/${path}`),
+      costWei: BigInt(Math.ceil(runnerWeiPerUnit(c.runner))),
+    }));
+    const known = () => d.registry.apps().some((o) => o.apps.runners.some((r) => r.app === appName && r.mode === "single-shot"));
+    if (targets.length === 0 && !known()) return new AppError(404, "unknown_app", `no orchestrator hosts a single-shot app ${appName} (GET /v1/apps lists them)`);
+    return relayRun(d, req, res, relay, { key, pipeline: appPipeline(d.accounts.priceBook, appName), model: appName, method: req.method!, headers: req.headers, body, targets, noTargetReason: `every runner of ${appName} is busy or unreachable` });
+  });
 }
 
 /** One BYOC job as go-livepeer's gateway serves it: the `Livepeer` header names the capability. As serveRun. */
-export async function serveByoc(d: SingleShotDeps, req: IncomingMessage, res: ServerResponse, key: ApiKey, path: string, relay: () => void): Promise<AppError | undefined> {
-  let job;
+export function serveByoc(d: SingleShotDeps, req: IncomingMessage, res: ServerResponse, key: ApiKey, path: string, relay: () => void): Promise<AppError | undefined> {
+  let job: ReturnType<typeof parseByocHeader>;
   try {
     job = parseByocHeader(req.headers[BYOC_HEADER.toLowerCase()]);
   } catch (err) {
-    if (err instanceof ByocHeaderError) return new AppError(400, "bad_request", err.message);
+    if (err instanceof ByocHeaderError) return Promise.resolve(new AppError(400, "bad_request", err.message));
     throw err;
   }
-  const body = await readBody(req);
-  if (body instanceof AppError) return body;
+  return withBody(req, (body) => byocRun(d, req, res, key, path, relay, job, body));
+}
+
+function byocRun(d: SingleShotDeps, req: IncomingMessage, res: ServerResponse, key: ApiKey, path: string, relay: () => void, job: ReturnType<typeof parseByocHeader>, body: Buffer): Promise<void> {
   const include = job.parameters.orchestrators?.include ?? [];
   const exclude = job.parameters.orchestrators?.exclude ?? [];
   const targets: RunTarget[] = d.registry
@@ -117,48 +124,65 @@ const RUN_METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE"]);
 const MAX_PARAM_LENGTH = 100;
 
 /** The lane for single-shot runs and BYOC jobs (server/api/fast-lane.ts). */
-export function singleShotLane(d: SingleShotDeps, authenticate: (req: IncomingMessage) => Promise<GuardResult>): FastLane {
-  const serve = async (
-    req: IncomingMessage,
-    res: ServerResponse,
-    toFastify: Listener,
-    route: string,
-    work: (key: ApiKey, relay: () => void) => Promise<AppError | undefined>,
-  ): Promise<void> => {
-    const startedAt = performance.now();
-    let auth;
-    try {
-      auth = await authenticate(req);
-    } catch {
-      return toFastify(req, res); // fastify's guard checks again and its error handler answers
-    }
+export function singleShotLane(d: SingleShotDeps, authenticate: (req: IncomingMessage) => GuardResult | Promise<GuardResult>): FastLane {
+  type Work = (key: ApiKey, relay: () => void) => Promise<AppError | undefined>;
+  // Callbacks, not an async function: a cached key and a local rate limit give the verdict at
+  // once, and the request goes on in the same turn without a promise per step.
+  const authorized = (auth: GuardResult, req: IncomingMessage, res: ServerResponse, toFastify: Listener, route: string, startedAt: number, work: Work): void => {
     if (!auth.ok) return toFastify(req, res); // fastify's guard sends the refusal left on the request
     let relaying = false;
     const relay = () => {
       relaying = true;
       res.once("finish", () => observeLaneRequest(route, req.method!, res, startedAt));
     };
-    let outcome: unknown;
+    const handOn = (outcome: unknown) => {
+      (req as HandedOn)[HANDED_ON] = { outcome };
+      toFastify(req, res);
+    };
+    let done: Promise<AppError | undefined>;
     try {
-      outcome = await work(auth.key, relay);
+      done = work(auth.key, relay);
     } catch (err) {
-      if (relaying) {
+      return handOn(err); // fastify's error handler answers it, as when the route threw
+    }
+    done.then(
+      (outcome) => outcome !== undefined && handOn(outcome),
+      (err: unknown) => {
+        if (!relaying) return handOn(err);
         // As a hijacked fastify reply: logged, and the answer is not completed.
         log.error({ err }, "single-shot relay failed");
         if (!res.writableEnded) res.destroy();
-        return;
-      }
-      outcome = err; // fastify's error handler answers it, as when the route threw
-    }
-    if (outcome === undefined) return;
-    (req as HandedOn)[HANDED_ON] = { outcome };
-    toFastify(req, res);
-  };
-  const start = (req: IncomingMessage, res: ServerResponse, toFastify: Listener, route: string, work: (key: ApiKey, relay: () => void) => Promise<AppError | undefined>): true => {
-    serve(req, res, toFastify, route, work).catch((err: unknown) => {
+      },
+    ).catch((err: unknown) => {
       log.error({ err }, "single-shot request failed");
       res.destroy();
     });
+  };
+  const start = (req: IncomingMessage, res: ServerResponse, toFastify: Listener, route: string, work: Work): true => {
+    const startedAt = performance.now();
+    let auth: GuardResult | Promise<GuardResult>;
+    try {
+      auth = authenticate(req);
+    } catch {
+      toFastify(req, res); // fastify's guard checks again and its error handler answers
+      return true;
+    }
+    if (auth instanceof Promise) {
+      auth.then(
+        (a) => authorized(a, req, res, toFastify, route, startedAt, work),
+        () => toFastify(req, res),
+      ).catch((err: unknown) => {
+        log.error({ err }, "single-shot request failed");
+        res.destroy();
+      });
+    } else {
+      try {
+        authorized(auth, req, res, toFastify, route, startedAt, work);
+      } catch (err) {
+        log.error({ err }, "single-shot request failed");
+        res.destroy();
+      }
+    }
     return true;
   };
   return (req, res, toFastify) => {
