@@ -36,21 +36,30 @@ export interface ProxyOutcome {
   error?: string;
 }
 
-/** The request's end-to-end headers, as forwarded upstream. */
-export function forwardHeaders(headers: IncomingHttpHeaders, extra: Record<string, string | undefined> = {}): OutgoingHttpHeaders {
+/** Connection header values that name no header beyond the hop-by-hop ones (nearly every request's). */
+const PLAIN_CONNECTION = new Set(["keep-alive", "close", "Keep-Alive", "Close", "upgrade", "Upgrade"]);
+
+/**
+ * The request's end-to-end headers, as forwarded upstream: hop-by-hop ones and those the
+ * Connection header names dropped, `extra` added or (undefined) removed, `omit` left out.
+ */
+export function forwardHeaders(headers: IncomingHttpHeaders, extra: Readonly<Record<string, string | undefined>> = {}, omit?: ReadonlySet<string>): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   // for...in, not Object.entries: no array per header on the single-shot apps path (thousands a second).
   const connection = headers.connection;
-  const connectionTokens = connection === undefined ? undefined : String(connection).toLowerCase().split(",").map((t) => t.trim());
+  const connectionTokens = connection === undefined || PLAIN_CONNECTION.has(connection) ? undefined : String(connection).toLowerCase().split(",").map((t) => t.trim());
   for (const k in headers) {
     const v = headers[k];
-    if (v === undefined || HOP_BY_HOP.has(k) || connectionTokens?.includes(k)) continue;
+    // A header `extra` names (lower case) is replaced or removed below: skipped rather than
+    // deleted, which would turn `out` into a slow dictionary-mode object for everyone reading it.
+    if (v === undefined || HOP_BY_HOP.has(k) || omit?.has(k) || connectionTokens?.includes(k) || Object.hasOwn(extra, k)) continue;
     out[k] = v;
   }
   for (const k in extra) {
     const v = extra[k];
-    if (v === undefined) delete out[k.toLowerCase()];
-    else out[k.toLowerCase()] = v;
+    const lower = k.toLowerCase();
+    if (v !== undefined) out[lower] = v;
+    else if (lower !== k) delete out[lower];
   }
   return out;
 }

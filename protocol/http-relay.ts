@@ -13,6 +13,9 @@ import type { IncomingHttpHeaders, ServerResponse } from "node:http";
 import type { Dispatcher } from "undici";
 import { answerHeaders, forwardHeaders, type ProxyOutcome, type ProxyTarget } from "../core/reverse-proxy.ts";
 
+/** content-length is set from the buffered body; expect was answered by this server already (undici refuses to send it). */
+const NOT_FORWARDED: ReadonlySet<string> = new Set(["content-length", "expect"]);
+
 /** A not-relayed answer's body is its reason (or a 402's payment parameters): kept up to this. */
 const MAX_NOT_RELAYED_BODY_BYTES = 256 * 1024;
 
@@ -117,14 +120,8 @@ class RelayHandler implements Dispatcher.DispatchHandler {
 export function relayBuffered(dispatcher: Dispatcher, method: string, headers: IncomingHttpHeaders, body: Buffer, res: ServerResponse, target: ProxyTarget): Promise<ProxyOutcome> {
   return new Promise((resolve) => {
     res.socket?.setNoDelay(true);
-    const fwd = forwardHeaders(headers, target.headers);
-    const out: Record<string, string | string[]> = {};
-    for (const k in fwd) {
-      // content-length is set below; expect was answered by this server already (undici refuses to send it).
-      if (k === "content-length" || k === "expect") continue;
-      const v = fwd[k];
-      if (v !== undefined) out[k] = typeof v === "number" ? String(v) : v;
-    }
+    // An incoming request's header values are strings (string[] for a repeated one), and so are `extra`'s.
+    const out = forwardHeaders(headers, target.headers, NOT_FORWARDED) as Record<string, string | string[]>;
     if (body.length > 0 || (method !== "GET" && method !== "HEAD")) out["content-length"] = String(body.length);
     const handler = new RelayHandler(res, target, resolve);
     const headTimeout = target.headTimeoutMs ?? 30_000;

@@ -58,6 +58,8 @@ export interface UsageTallyDeps {
 
 export class UsageTally {
   private entries = new Map<string, Entry>();
+  /** The entry of the last run added (in `entries`). */
+  private last?: Entry;
   private timer?: NodeJS.Timeout;
   private readonly writing = new Set<Promise<void>>();
   private readonly windowMs: number;
@@ -68,11 +70,16 @@ export class UsageTally {
 
   /** Bills one answered run; `release` (a spend reservation) is called once its record is committed or failed. */
   add(run: TalliedRun, release?: () => void): void {
-    const id = `${run.keyId}\n${run.pipeline}\n${run.model}\n${run.orchestrator}`;
-    let e = this.entries.get(id);
-    if (!e) {
-      e = { run, ts: this.d.now(), units: 0, costWei: 0n, paidWei: 0n, chargeMicros: 0, lastCostWei: -1n, lastCharge: 0, releases: [] };
-      this.entries.set(id, e);
+    let e = this.last;
+    // Runs in a row are mostly of the same key, app and orchestrator: no lookup string for them.
+    if (!e || e.run.keyId !== run.keyId || e.run.model !== run.model || e.run.orchestrator !== run.orchestrator || e.run.pipeline !== run.pipeline) {
+      const id = `${run.keyId}\n${run.pipeline}\n${run.model}\n${run.orchestrator}`;
+      e = this.entries.get(id);
+      if (!e) {
+        e = { run, ts: this.d.now(), units: 0, costWei: 0n, paidWei: 0n, chargeMicros: 0, lastCostWei: -1n, lastCharge: 0, releases: [] };
+        this.entries.set(id, e);
+      }
+      this.last = e;
     }
     if (run.orchestratorCostWei !== e.lastCostWei) {
       e.lastCostWei = run.orchestratorCostWei;
@@ -92,6 +99,7 @@ export class UsageTally {
     this.timer = undefined;
     const entries = this.entries;
     this.entries = new Map();
+    this.last = undefined;
     for (const e of entries.values()) {
       const { run } = e;
       const p = this.d

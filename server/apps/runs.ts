@@ -40,6 +40,12 @@ export interface RunRequest {
 }
 
 const noRelease = (): undefined => undefined;
+/** The client's own credentials are Wharf's, not the runner's. */
+const DROP_AUTHORIZATION: Readonly<Record<string, undefined>> = Object.freeze({ authorization: undefined });
+/** Answers that are not the runner's (payment, busy, unreachable): the request may go elsewhere. */
+const notRelayedUnpaid = (status: number) => status === 402 || status === 502 || status === 503;
+/** A paid request's 400 is the orchestrator refusing its payment. */
+const notRelayedPaid = (status: number) => status === 400 || notRelayedUnpaid(status);
 
 /** Writes a refusal, or cuts the answer short when its head went out already. */
 function fail(res: ServerResponse, e: AppError): void {
@@ -92,7 +98,9 @@ export class AppRuns {
   private async tryTargets(r: RunRequest, res: ServerResponse, takeRelease: () => (() => void) | undefined): Promise<void> {
     const reasons: string[] = [];
     let allBusy = true;
-    for (const t of r.targets.slice(0, MAX_RUN_ATTEMPTS)) {
+    const attempts = Math.min(r.targets.length, MAX_RUN_ATTEMPTS);
+    for (let i = 0; i < attempts; i++) {
+      const t = r.targets[i]!;
       let paidWei = 0n;
       let out;
       const t0 = performance.now();
@@ -101,11 +109,11 @@ export class AppRuns {
       // orchestrator refuses a nonce it has seen for the same parameters (concurrent runs failed).
       let quote: OrchestratorInfo | undefined;
       for (let round = 0; round < 2; round++) {
-        const pay: Record<string, string> = {};
+        let pay: Record<string, string> | undefined;
         if (quote && this.payer) {
           try {
             const p = await payOnce(this.payer, quote, `run_${this.random.take(8).toString("hex")}`);
-            Object.assign(pay, p.headers);
+            pay = p.headers;
             paidWei = p.paidWei;
           } catch (err) {
             reasons.push(`${t.orchestrator}: payment: ${(err as Error).message}`);
@@ -114,11 +122,12 @@ export class AppRuns {
           }
         }
         const payerAddress = this.payer?.address();
+        const paid = pay !== undefined && Object.keys(pay).length > 0;
         out = await relayBuffered(orchestratorDispatcher(), r.method, r.headers, r.body, res, {
           url: t.url,
-          headers: { authorization: undefined, ...(payerAddress ? { [PAYER_ADDRESS_HEADER]: payerAddress } : {}), ...pay, ...t.headers },
+          headers: payerAddress || paid || t.headers ? { authorization: undefined, ...(payerAddress ? { [PAYER_ADDRESS_HEADER]: payerAddress } : {}), ...pay, ...t.headers } : DROP_AUTHORIZATION,
           headTimeoutMs: RUN_HEAD_TIMEOUT_MS,
-          notRelayed: (status) => status === 402 || status === 502 || status === 503 || (status === 400 && Object.keys(pay).length > 0),
+          notRelayed: paid ? notRelayedPaid : notRelayedUnpaid,
         });
         if (out.answered || out.status !== 402 || !this.payer || quote) break;
         // 402: the challenge names fresh parameters for this request; pay with them once.
