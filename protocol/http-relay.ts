@@ -44,14 +44,14 @@ class RelayHandler implements Dispatcher.DispatchHandler {
   private readonly onClientClose = (): void => {
     if (this.settled) return;
     this.controller?.abort(new Error("client went away"));
-    this.done({ status: this.relaying ? this.status : 0, answered: this.relaying, error: "client went away" });
+    this.done(this.relaying ? this.status : 0, this.relaying, "client went away");
   };
 
-  private done(o: Omit<ProxyOutcome, "bytesOut">): void {
+  private done(status: number, answered: boolean, error?: string): void {
     if (this.settled) return;
     this.settled = true;
     this.res.off("close", this.onClientClose);
-    this.resolve({ ...o, bytesOut: this.bytesOut });
+    this.resolve({ status, answered, bytesOut: this.bytesOut, error });
   }
 
   onRequestStart(controller: Controller): void {
@@ -96,20 +96,20 @@ class RelayHandler implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     if (!this.relaying) {
-      return this.done({ status: this.status, answered: false, error: Buffer.concat(this.collected).toString("utf8") });
+      return this.done(this.status, false, Buffer.concat(this.collected).toString("utf8"));
     }
     this.res.end();
     this.release();
-    this.done({ status: this.status, answered: true });
+    this.done(this.status, true);
   }
 
   onResponseError(_controller: Controller, err: Error): void {
     if (this.flush) clearImmediate(this.flush);
     if (this.relaying) {
       this.res.destroy(err);
-      return this.done({ status: this.status, answered: true, error: err.message });
+      return this.done(this.status, true, err.message);
     }
-    this.done({ status: this.status, answered: false, error: err.message });
+    this.done(this.status, false, err.message);
   }
 }
 

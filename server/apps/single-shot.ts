@@ -133,7 +133,6 @@ export function singleShotLane(d: SingleShotDeps, authenticate: (req: IncomingMe
     let relaying = false;
     const relay = () => {
       relaying = true;
-      res.once("finish", () => observeLaneRequest(route, req.method!, res, startedAt));
     };
     const handOn = (outcome: unknown) => {
       (req as HandedOn)[HANDED_ON] = { outcome };
@@ -146,7 +145,11 @@ export function singleShotLane(d: SingleShotDeps, authenticate: (req: IncomingMe
       return handOn(err); // fastify's error handler answers it, as when the route threw
     }
     done.then(
-      (outcome) => outcome !== undefined && handOn(outcome),
+      (outcome) => {
+        if (outcome !== undefined) handOn(outcome);
+        // Relayed (or cut short by the client): timed with its status, as fastify times its replies.
+        else if (relaying) observeLaneRequest(route, req.method!, res, startedAt);
+      },
       (err: unknown) => {
         if (!relaying) return handOn(err);
         // As a hijacked fastify reply: logged, and the answer is not completed.

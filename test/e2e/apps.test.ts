@@ -172,9 +172,9 @@ describe("apps through Wharf", { timeout: 180_000 }, () => {
   });
 
   test("single-shot runs served ahead of fastify: one rate-limit token each, refusals in fastify's shape with CORS, timed in the HTTP metric; unusual URLs still routed", async () => {
-    const metric = async (status: string) => {
+    const metric = async (status: string, method = "POST") => {
       const text = await (await fetch(`${w.http}/metrics`)).text();
-      const line = text.split("\n").find((l) => l.startsWith(`wharf_http_request_duration_seconds_count{route="/v1/apps/:app/run/*",method="POST",status="${status}"}`));
+      const line = text.split("\n").find((l) => l.startsWith(`wharf_http_request_duration_seconds_count{route="/v1/apps/:app/run/*",method="${method}",status="${status}"}`));
       return Number(line?.split(" ")[1] ?? 0);
     };
     const ok0 = await metric("2xx");
@@ -201,6 +201,15 @@ describe("apps through Wharf", { timeout: 180_000 }, () => {
     }
     assert.deepEqual(statuses, [200, 404, 200, 429], "each request takes one token");
     assert.equal((await metric("2xx")) - ok0, 2);
+
+    // A streamed answer whose client leaves before its end is timed too, with the status it was relayed with.
+    const get0 = await metric("2xx", "GET");
+    const leaving = new AbortController();
+    const streamed = await fetch(`${w.http}/v1/apps/${RUN_APP}/run/v1/events?count=3&intervalMs=300`, { headers: { authorization: `Bearer ${key}` }, signal: leaving.signal });
+    assert.equal(streamed.status, 200);
+    await streamed.body!.getReader().read();
+    leaving.abort();
+    await waitFor("the run its client left timed", async () => ((await metric("2xx", "GET")) === get0 + 1) || undefined, 5000, 50);
 
     const anonymous = await run(undefined);
     assert.equal(anonymous.status, 401);
