@@ -18,7 +18,6 @@ import { SqliteStorage } from "./sqlite.ts";
 import type { AccountsStorage, ApiKey, ApiKeyRow, AuditEntry, AuditQuery, StreamRow, UsageGroup, UsageGroupBy, UsageQuery, UsageRecord } from "./types.ts";
 import { UsageRecorder, type BatchUsageInput, type StreamUsageInput } from "./usage-recording.ts";
 import { UsageTally, type TalliedRun } from "./usage-tally.ts";
-import { RandomPool } from "../random-pool.ts";
 
 export { AccountsError, type Actor } from "./errors.ts";
 export { validateKeyInput, type CreateKeyInput, type UpdateKeyInput } from "./key-input.ts";
@@ -106,16 +105,7 @@ export class Accounts extends EventEmitter<AccountsEvents> {
     this.clusterLimits = opts.clusterLimits;
     this.spend = new SpendGuard(this.storage.usage, this.priceBook.currency, this.now, opts.clusterLimits);
     this.usage = new UsageRecorder(this.storage.usage, this.priceBook, (e) => this.audit(e), this.now);
-    const ids = new RandomPool();
-    this.tally = new UsageTally({
-      record: (u) => this.recordBatchUsage(u),
-      charge: (pipeline, orchestratorCostWei) => this.priceBook.charge({ pipeline, units: 1, orchestratorCostWei }),
-      // Time-ordered: the ledger's request-id index grows at its end instead of at a random page.
-      requestId: () => `run_${ids.uuidv7()}`,
-      now: this.now,
-      onError: (err) => log.error({ err: err.message }, "app run usage not recorded"),
-      windowMs: opts.usageTallyWindowMs,
-    });
+    this.tally = new UsageTally((u) => this.recordBatchUsage(u), this.priceBook, this.now, opts.usageTallyWindowMs);
     // Once a second, idle or not: a key revoked from another process (the CLI) must stop
     // working here within a second; the check is one `PRAGMA data_version` when nothing changed.
     const interval = opts.watchIntervalMs ?? 1000;
@@ -254,10 +244,7 @@ export class Accounts extends EventEmitter<AccountsEvents> {
     return this.recorded(await this.usage.recordBatch(u));
   }
 
-  /**
-   * Bills one answered single-shot run; runs of the same key, app and orchestrator close together
-   * share a record (usage-tally.ts). `release` (a spend reservation) is called once it is committed.
-   */
+  /** Bills one answered single-shot run (usage-tally.ts); `release` (a spend reservation) is called once it is recorded. */
   tallyRun(run: TalliedRun, release?: () => void): void {
     this.tally.add(run, release);
   }

@@ -11,8 +11,13 @@
 // Runs of a key with spend caps hold a reservation of their charge (Accounts.checkSpend with
 // `reserve`) until their record is committed, so a cap counts tallied runs as spent. A crash
 // loses the open window (at most `windowMs` of answered runs); a close records it first.
+import { moduleLogger } from "../../core/log.ts";
+import { RandomPool } from "../random-pool.ts";
+import type { PriceBook } from "./pricing.ts";
 import type { BatchUsageInput } from "./usage-recording.ts";
 import type { UsageRecord } from "./types.ts";
+
+const log = moduleLogger("usage-tally");
 
 /**
  * How long runs are tallied before their records are written. A window's records share one
@@ -45,28 +50,21 @@ interface Entry {
   releases: Array<() => void>;
 }
 
-export interface UsageTallyDeps {
-  record: (u: BatchUsageInput) => Promise<UsageRecord>;
-  /** The price book's charge for one run. */
-  charge: (pipeline: string, orchestratorCostWei: bigint) => number;
-  requestId: () => string;
-  now: () => number;
-  /** A window's records could not be written (its runs were answered: logged, nothing to retry). */
-  onError: (err: Error) => void;
-  windowMs?: number;
-}
-
 export class UsageTally {
   private entries = new Map<string, Entry>();
   /** The entry of the last run added (in `entries`). */
   private last?: Entry;
   private timer?: NodeJS.Timeout;
   private readonly writing = new Set<Promise<void>>();
-  private readonly windowMs: number;
+  /** Record ids, time-ordered: the ledger's request-id index grows at its end instead of at a random page. */
+  private readonly ids = new RandomPool();
 
-  constructor(private readonly d: UsageTallyDeps) {
-    this.windowMs = d.windowMs ?? DEFAULT_TALLY_WINDOW_MS;
-  }
+  constructor(
+    private readonly record: (u: BatchUsageInput) => Promise<UsageRecord>,
+    private readonly priceBook: PriceBook,
+    private readonly now: () => number,
+    private readonly windowMs = DEFAULT_TALLY_WINDOW_MS,
+  ) {}
 
   /** Bills one answered run; `release` (a spend reservation) is called once its record is committed or failed. */
   add(run: TalliedRun, release?: () => void): void {
@@ -76,14 +74,14 @@ export class UsageTally {
       const id = `${run.keyId}\n${run.pipeline}\n${run.model}\n${run.orchestrator}`;
       e = this.entries.get(id);
       if (!e) {
-        e = { run, ts: this.d.now(), units: 0, costWei: 0n, paidWei: 0n, chargeMicros: 0, lastCostWei: -1n, lastCharge: 0, releases: [] };
+        e = { run, ts: this.now(), units: 0, costWei: 0n, paidWei: 0n, chargeMicros: 0, lastCostWei: -1n, lastCharge: 0, releases: [] };
         this.entries.set(id, e);
       }
       this.last = e;
     }
     if (run.orchestratorCostWei !== e.lastCostWei) {
       e.lastCostWei = run.orchestratorCostWei;
-      e.lastCharge = this.d.charge(run.pipeline, run.orchestratorCostWei);
+      e.lastCharge = this.priceBook.charge({ pipeline: run.pipeline, units: 1, orchestratorCostWei: run.orchestratorCostWei });
     }
     e.units++;
     e.costWei += run.orchestratorCostWei;
@@ -102,14 +100,15 @@ export class UsageTally {
     this.last = undefined;
     for (const e of entries.values()) {
       const { run } = e;
-      const p = this.d
+      const p = this
         .record({
           keyId: run.keyId, pipeline: run.pipeline, model: run.model, units: e.units, orchestrator: run.orchestrator,
-          orchestratorCostWei: e.costWei, paidWei: e.paidWei, chargeMicros: e.chargeMicros, requestId: this.d.requestId(), ts: e.ts,
+          orchestratorCostWei: e.costWei, paidWei: e.paidWei, chargeMicros: e.chargeMicros, requestId: `run_${this.ids.uuidv7()}`, ts: e.ts,
         })
         .then(
           () => undefined,
-          (err: Error) => this.d.onError(err),
+          // Its runs were answered: logged, nothing to retry.
+          (err: Error) => log.error({ err: err.message, runs: e.units, keyId: run.keyId }, "app run usage not recorded"),
         )
         .finally(() => {
           for (const release of e.releases) release();
