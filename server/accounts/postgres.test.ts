@@ -13,7 +13,7 @@ import { REPO } from "../../test/support/wharf.ts";
 const pg = requireServices("WHARF_TEST_DATABASE_URL");
 
 /** The storage-independent accounts tests; each also runs on SQLite in its own file. */
-const SHARED_TESTS = ["server/accounts/accounts.test.ts", "server/accounts/limits.test.ts", "server/accounts/usage-ledger.test.ts", "server/ai/billing.test.ts"];
+const SHARED_TESTS = ["server/accounts/accounts.test.ts", "server/accounts/limits.test.ts", "server/accounts/usage-ledger.test.ts", "server/accounts/usage-tally.test.ts", "server/ai/billing.test.ts"];
 
 test("the accounts tests pass on PostgreSQL as on SQLite", { skip: pg.skip }, () => {
   const r = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-reporter=dot", ...SHARED_TESTS], {

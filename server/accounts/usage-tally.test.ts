@@ -19,7 +19,7 @@ test("tallied runs: runs of a window share one record (units, costs and charges 
     a.tallyRun(run(key.id, "https://o2"));
     a.tallyRun(run(key.id)); // back to the first: counted with it
     assert.equal((await recordsOf(a, key.id)).length, 0, "held for the window");
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(async () => (await recordsOf(a, key.id)).length === 2);
     const [o1, o2] = await recordsOf(a, key.id);
     assert.equal(o1?.units, 5);
     assert.equal(o1?.orchestratorCostWei, "5000");
@@ -42,6 +42,9 @@ test("tallied runs: a capped key's runs count against its cap while tallied, and
     }
     assert.equal((await a.checkSpend(key, 3)).ok, false, "9 tallied + 3 more passes a 10 cap, though nothing is recorded yet");
     await waitFor(async () => (await recordsOf(a, key.id)).length === 1);
+    const [rec] = await recordsOf(a, key.id);
+    assert.equal(rec?.units, 3);
+    assert.equal(rec?.chargeMicros, 9);
     await new Promise((r) => setImmediate(r));
     // Recorded: 9 spent, nothing held any more (9 held + 9 spent would refuse this).
     assert.equal((await a.checkSpend(key, 1)).ok, true);
@@ -71,5 +74,23 @@ test("tallied runs: closing the accounts records the open window", async () => {
 });
 
 async function waitFor(cond: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 200 && !(await cond()); i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 300; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error("timed out");
 }
+
+test("tallied runs: a run the price book cannot charge is not tallied, and its reservation is released at once", async () => {
+  await withAccounts(async (a) => {
+    const { key } = await a.createKey({ name: "t", scopes: ["ai"] });
+    let released = 0;
+    const margin = { ...run(key.id), pipeline: "no-fixed-rule", orchestratorCostWei: -5n }; // the default rule: a margin on the cost
+    a.tallyRun(margin, () => released++);
+    assert.equal(released, 1);
+    a.tallyRun(run(key.id));
+    await waitFor(async () => (await recordsOf(a, key.id)).length === 1);
+    const [rec] = await recordsOf(a, key.id);
+    assert.equal(rec?.units, 1, "only the run that could be charged");
+  }, { priceBook: PRICE_BOOK, usageTallyWindowMs: 50 });
+});

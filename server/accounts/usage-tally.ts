@@ -70,23 +70,31 @@ export class UsageTally {
   add(run: TalliedRun, release?: () => void): void {
     let e = this.last;
     // Runs in a row are mostly of the same key, app and orchestrator: no lookup string for them.
+    let id: string | undefined;
     if (!e || e.run.keyId !== run.keyId || e.run.model !== run.model || e.run.orchestrator !== run.orchestrator || e.run.pipeline !== run.pipeline) {
-      const id = `${run.keyId}\n${run.pipeline}\n${run.model}\n${run.orchestrator}`;
+      id = `${run.keyId}\n${run.pipeline}\n${run.model}\n${run.orchestrator}`;
       e = this.entries.get(id);
-      if (!e) {
-        e = { run, ts: this.now(), units: 0, costWei: 0n, paidWei: 0n, chargeMicros: 0, lastCostWei: -1n, lastCharge: 0, releases: [] };
-        this.entries.set(id, e);
-      }
-      this.last = e;
     }
-    if (run.orchestratorCostWei !== e.lastCostWei) {
-      e.lastCostWei = run.orchestratorCostWei;
-      e.lastCharge = this.priceBook.charge({ pipeline: run.pipeline, units: 1, orchestratorCostWei: run.orchestratorCostWei });
+    let charge: number;
+    try {
+      // Before anything is changed: a price the book cannot charge (a negative runner price) leaves no trace.
+      charge = e && run.orchestratorCostWei === e.lastCostWei ? e.lastCharge : this.priceBook.charge({ pipeline: run.pipeline, units: 1, orchestratorCostWei: run.orchestratorCostWei });
+    } catch (err) {
+      release?.();
+      log.error({ err: (err as Error).message, keyId: run.keyId, model: run.model }, "app run usage not recorded");
+      return;
     }
+    if (!e) {
+      e = { run, ts: this.now(), units: 0, costWei: 0n, paidWei: 0n, chargeMicros: 0, lastCostWei: -1n, lastCharge: 0, releases: [] };
+      this.entries.set(id!, e);
+    }
+    this.last = e;
+    e.lastCostWei = run.orchestratorCostWei;
+    e.lastCharge = charge;
     e.units++;
     e.costWei += run.orchestratorCostWei;
     e.paidWei += run.paidWei;
-    e.chargeMicros += e.lastCharge;
+    e.chargeMicros += charge;
     if (release) e.releases.push(release);
     this.timer ??= setTimeout(() => void this.flush(), this.windowMs);
   }
@@ -111,8 +119,14 @@ export class UsageTally {
           (err: Error) => log.error({ err: err.message, runs: e.units, keyId: run.keyId }, "app run usage not recorded"),
         )
         .finally(() => {
-          for (const release of e.releases) release();
           this.writing.delete(p);
+          for (const release of e.releases) {
+            try {
+              release();
+            } catch (err) {
+              log.error({ err: (err as Error).message }, "releasing a spend reservation failed");
+            }
+          }
         });
       this.writing.add(p);
     }

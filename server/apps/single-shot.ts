@@ -147,8 +147,9 @@ export function singleShotLane(d: SingleShotDeps, authenticate: (req: IncomingMe
     done.then(
       (outcome) => {
         if (outcome !== undefined) handOn(outcome);
-        // Relayed (or cut short by the client): timed with its status, as fastify times its replies.
-        else if (relaying) observeLaneRequest(route, req.method!, res, startedAt);
+        // Relayed (or cut short by the client once its head went out): timed with its status, as
+        // fastify times its replies. A client that left before any answer got no status to count.
+        else if (relaying && res.headersSent) observeLaneRequest(route, req.method!, res, startedAt);
       },
       (err: unknown) => {
         if (!relaying) return handOn(err);
