@@ -12,7 +12,7 @@
 // `reserve`) until their record is committed, so a cap counts tallied runs as spent. A crash
 // loses the open window (at most `windowMs` of answered runs); a close records it first.
 import { moduleLogger } from "../../core/log.ts";
-import { RandomPool } from "../random-pool.ts";
+import { v7 as uuidv7 } from "uuid";
 import type { PriceBook } from "./pricing.ts";
 import type { BatchUsageInput } from "./usage-recording.ts";
 import type { UsageRecord } from "./types.ts";
@@ -56,9 +56,6 @@ export class UsageTally {
   private last?: Entry;
   private timer?: NodeJS.Timeout;
   private readonly writing = new Set<Promise<void>>();
-  /** Record ids, time-ordered: the ledger's request-id index grows at its end instead of at a random page. */
-  private readonly ids = new RandomPool();
-
   constructor(
     private readonly record: (u: BatchUsageInput) => Promise<UsageRecord>,
     private readonly priceBook: PriceBook,
@@ -108,10 +105,11 @@ export class UsageTally {
     this.last = undefined;
     for (const e of entries.values()) {
       const { run } = e;
+      // A v7 id is time-ordered: the ledger's request-id index grows at its end, not at a random page.
       const p = this
         .record({
           keyId: run.keyId, pipeline: run.pipeline, model: run.model, units: e.units, orchestrator: run.orchestrator,
-          orchestratorCostWei: e.costWei, paidWei: e.paidWei, chargeMicros: e.chargeMicros, requestId: `run_${this.ids.uuidv7()}`, ts: e.ts,
+          orchestratorCostWei: e.costWei, paidWei: e.paidWei, chargeMicros: e.chargeMicros, requestId: `run_${uuidv7()}`, ts: e.ts,
         })
         .then(
           () => undefined,
