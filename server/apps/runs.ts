@@ -39,7 +39,10 @@ export interface RunRequest {
   noTargetReason: string;
 }
 
-const noRelease = (): undefined => undefined;
+/** A capped key's spend reservation, until a billed run hands it over to its usage record. */
+interface Hold {
+  release?: () => void;
+}
 /** The client's own credentials are Wharf's, not the runner's. */
 const DROP_AUTHORIZATION: Readonly<Record<string, undefined>> = Object.freeze({ authorization: undefined });
 /** Answers that are not the runner's (payment, busy, unreachable): the request may go elsewhere. */
@@ -74,7 +77,7 @@ export class AppRuns {
     }
     // A key without a cap has nothing to check (as batch AI: server/ai/index.ts); the usage record
     // bills it. A capped key's run holds its charge until its (tallied) record is committed.
-    if (r.key.dailyCapMicros === null && r.key.monthlyCapMicros === null) return this.tryTargets(r, res, noRelease);
+    if (r.key.dailyCapMicros === null && r.key.monthlyCapMicros === null) return this.tryTargets(r, res);
     return this.runCapped(r, res);
   }
 
@@ -82,20 +85,16 @@ export class AppRuns {
     const projected = this.accounts.priceBook.charge({ pipeline: r.pipeline, units: 1, orchestratorCostWei: r.targets[0]!.costWei });
     const spend = await this.accounts.checkSpend(r.key, projected, { reserve: true });
     if (!spend.ok) return fail(res, new AppError(402, "spend_cap_reached", spend.message));
-    let release: (() => void) | undefined = spend.release;
+    const hold: Hold = { release: spend.release };
     try {
-      await this.tryTargets(r, res, () => {
-        const held = release;
-        release = undefined;
-        return held;
-      });
+      await this.tryTargets(r, res, hold);
     } finally {
-      release?.();
+      hold.release?.(); // not handed over: the run was not billed
     }
   }
 
-  /** `takeRelease` hands the spend reservation over to the run's usage record. */
-  private async tryTargets(r: RunRequest, res: ServerResponse, takeRelease: () => (() => void) | undefined): Promise<void> {
+  /** Tries the targets in turn. A run that is billed takes `hold`'s spend reservation along to its usage record. */
+  private async tryTargets(r: RunRequest, res: ServerResponse, hold?: Hold): Promise<void> {
     const reasons: string[] = [];
     let allBusy = true;
     const attempts = Math.min(r.targets.length, MAX_RUN_ATTEMPTS);
@@ -143,7 +142,8 @@ export class AppRuns {
         if (out.status < 500) this.registry.reportSuccess(t.orchestrator, performance.now() - t0);
         // Billed once the answer went out: what the client saw is what is billed. Nobody waits
         // for the record: runs close together share one (server/accounts/usage-tally.ts).
-        this.accounts.tallyRun({ keyId: r.key.id, pipeline: r.pipeline, model: r.model, orchestrator: t.orchestrator, orchestratorCostWei: t.costWei, paidWei }, takeRelease());
+        this.accounts.tallyRun({ keyId: r.key.id, pipeline: r.pipeline, model: r.model, orchestrator: t.orchestrator, orchestratorCostWei: t.costWei, paidWei }, hold?.release);
+        if (hold) hold.release = undefined;
         return;
       }
       if (res.destroyed) return; // the client went away: no verdict on the runner

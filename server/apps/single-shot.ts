@@ -71,8 +71,8 @@ export function serveRun(d: SingleShotDeps, req: IncomingMessage, res: ServerRes
       url: new URL(`${c.runner.url}/${path}`),
       costWei: BigInt(Math.ceil(runnerWeiPerUnit(c.runner))),
     }));
-    const known = () => d.registry.apps().some((o) => o.apps.runners.some((r) => r.app === appName && r.mode === "single-shot"));
-    if (targets.length === 0 && !known()) return new AppError(404, "unknown_app", `no orchestrator hosts a single-shot app ${appName} (GET /v1/apps lists them)`);
+    const hosted = targets.length > 0 || d.registry.apps().some((o) => o.apps.runners.some((r) => r.app === appName && r.mode === "single-shot"));
+    if (!hosted) return new AppError(404, "unknown_app", `no orchestrator hosts a single-shot app ${appName} (GET /v1/apps lists them)`);
     return relayRun(d, req, res, relay, { key, pipeline: appPipeline(d.accounts.priceBook, appName), model: appName, method: req.method!, headers: req.headers, body, targets, noTargetReason: `every runner of ${appName} is busy or unreachable` });
   });
 }

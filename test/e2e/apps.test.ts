@@ -273,6 +273,22 @@ describe("apps through Wharf", { timeout: 180_000 }, () => {
     const perRun = billed.chargeMicros / billed.runs;
     assert.equal(after.chargeMicros, billed.chargeMicros + 40 * perRun, "each run charged as one (tallied records sum their runs' charges)");
 
+    // A capped key's runs hold their charge until their tallied record is written: back to back,
+    // three runs fit a cap of three and a half, the fourth is refused before it is relayed.
+    const cappedKey = (await w.api("POST", "/v1/keys", { name: "run-capped", scopes: ["ai"], spendCaps: { daily: (3.5 * perRun) / 1e6 } })).body;
+    const cappedRun = () => fetch(`${w.http}/v1/apps/${RUN_APP}/run/v1/json`, { method: "POST", headers: { authorization: `Bearer ${cappedKey.secret}`, "content-type": "application/json" }, body: "{}" });
+    const cappedStatuses = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await cappedRun();
+      cappedStatuses.push(r.status === 402 ? `402 ${((await r.json()) as { error: string }).error}` : (await r.body?.cancel(), r.status));
+    }
+    assert.deepEqual(cappedStatuses, [200, 200, 200, "402 spend_cap_reached"]);
+    const cappedBilled = await waitFor("the capped key's runs billed", async () => {
+      const u = (await w.api("GET", `/v1/usage?key=${cappedKey.key.id}&pipeline=apps`)).body;
+      return u.total.chargeMicros === 3 * perRun ? u : undefined;
+    }, 5000, 50);
+    assert.equal(cappedBilled.records.reduce((n: number, r: { units: number }) => n + r.units, 0), 3);
+
     // A body over the limit is refused with a 413 the client receives (the rest is drained, not reset).
     const tooBig = await fetch(`${w.http}/v1/apps/${RUN_APP}/run/v1/json`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: Buffer.alloc(MAX_RUN_BODY_BYTES + 1, 0x20) });
     assert.equal(tooBig.status, 413);
