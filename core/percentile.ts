@@ -4,7 +4,7 @@
  * The value at rank ceil(q * n) of `sorted` (ascending), q in [0, 1]: p50 of [1, 2, 3, 4] is 2,
  * p99 of 100 samples is the 99th. NaN for no samples.
  */
-export function quantileOfSorted(sorted: readonly number[], q: number): number {
+export function quantileOfSorted(sorted: ArrayLike<number>, q: number): number {
   if (sorted.length === 0) return NaN;
   const rank = Math.ceil(q * sorted.length);
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;

@@ -146,3 +146,30 @@ test("a client that leaves mid-answer ends the upstream exchange", () => {
     },
   );
 });
+
+test("an upstream that sends no head in time is given up (and its connection closed); one whose head came is not cut off later", () => {
+  let upstreamClosed!: () => void;
+  const closed = new Promise<void>((resolve) => (upstreamClosed = resolve));
+  return withRelay(
+    (req, _body, res) => {
+      if (req.url === "/silent") return void res.on("close", () => upstreamClosed());
+      // A head at once, then a gap longer than the head timeout before the end.
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.write("first ");
+      setTimeout(() => res.end("last"), 300);
+    },
+    async (relay, outcomes, upstream) => {
+      const t0 = performance.now();
+      const silent = await fetch(`${relay}/silent`, { method: "POST", body: "b" });
+      assert.equal(silent.status, 599);
+      assert.ok(performance.now() - t0 < 2000);
+      assert.deepEqual(outcomes[0], { status: 0, answered: false, error: `no answer from ${new URL(upstream).host} in 150 ms`, bytesOut: 0 });
+      await closed;
+      const slow = await fetch(`${relay}/slow`, { method: "POST", body: "b" });
+      assert.equal(slow.status, 200);
+      assert.equal(await slow.text(), "first last");
+      assert.equal(outcomes[1]!.answered, true);
+    },
+    { headTimeoutMs: 150 },
+  );
+});

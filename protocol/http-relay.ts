@@ -32,6 +32,8 @@ class RelayHandler implements Dispatcher.DispatchHandler {
   private settled = false;
   private held = false;
   private flush?: NodeJS.Immediate;
+  /** Bounds the wait for the answer's head (see relayBuffered). */
+  headTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly res: ServerResponse,
@@ -47,9 +49,17 @@ class RelayHandler implements Dispatcher.DispatchHandler {
     this.done(this.relaying ? this.status : 0, this.relaying, "client went away");
   };
 
+  /** No answer's head in time: the request is aborted (the upstream sees its connection closed). */
+  giveUp(reason: string): void {
+    if (this.settled) return;
+    this.controller?.abort(new Error(reason));
+    this.done(0, false, reason);
+  }
+
   private done(status: number, answered: boolean, error?: string): void {
     if (this.settled) return;
     this.settled = true;
+    clearTimeout(this.headTimer);
     this.res.off("close", this.onClientClose);
     this.resolve({ status, answered, bytesOut: this.bytesOut, error });
   }
@@ -61,6 +71,7 @@ class RelayHandler implements Dispatcher.DispatchHandler {
 
   onResponseStart(_controller: Controller, status: number, headers: IncomingHttpHeaders): void {
     if (status < 200 || this.settled) return; // 1xx
+    clearTimeout(this.headTimer);
     this.status = status;
     if (this.target.notRelayed?.(status)) return;
     this.relaying = true;
@@ -125,6 +136,11 @@ export function relayBuffered(dispatcher: Dispatcher, method: string, headers: I
     if (body.length > 0 || (method !== "GET" && method !== "HEAD")) out["content-length"] = String(body.length);
     const handler = new RelayHandler(res, target, resolve);
     const headTimeout = target.headTimeoutMs ?? 30_000;
+    // Our timer, not undici's headersTimeout: undici's timers of 1 s and more are kept in its own
+    // list until its next tick (up to a second) even once cleared, so at thousands of requests a
+    // second each one's timer outlived young-generation collections, and each collection copied
+    // and promoted them (bench/apps-overhead.ts). A cleared Node timer is unlinked at once.
+    handler.headTimer = setTimeout(() => handler.giveUp(`no answer from ${target.url.host} in ${headTimeout} ms`), headTimeout);
     try {
       dispatcher.dispatch(
         {
@@ -133,7 +149,7 @@ export function relayBuffered(dispatcher: Dispatcher, method: string, headers: I
           method: method as Dispatcher.HttpMethod,
           headers: out,
           body: body.length > 0 ? body : null,
-          headersTimeout: headTimeout,
+          headersTimeout: 0,
           // An answer may stream (SSE) with long gaps: as proxyHttp, no bound once its head came.
           bodyTimeout: 0,
         },

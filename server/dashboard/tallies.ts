@@ -13,14 +13,36 @@ export interface Percentiles {
 
 export function percentiles(values: readonly number[]): Percentiles | undefined {
   if (values.length === 0) return undefined;
-  const sorted = [...values].sort((a, b) => a - b);
+  return sortedPercentiles([...values].sort((a, b) => a - b));
+}
+
+function sortedPercentiles(sorted: ArrayLike<number>): Percentiles {
   return { p50: quantileOfSorted(sorted, 0.5), p95: quantileOfSorted(sorted, 0.95), samples: sorted.length };
 }
 
-/** Counters and latency samples of one second, by name. */
+/** Latency samples of one group: a buffer that grows to the second's busiest and is reused. */
+class Samples {
+  values = new Float64Array(64);
+  length = 0;
+
+  push(ms: number): void {
+    if (this.length === this.values.length) {
+      const grown = new Float64Array(Math.min(this.values.length * 2, MAX_LATENCIES_PER_SECOND));
+      grown.set(this.values);
+      this.values = grown;
+    }
+    this.values[this.length++] = ms;
+  }
+}
+
+/**
+ * Counters and latency samples of one second, by name. The samples go to typed buffers kept from
+ * one second to the next: at thousands of calls a second, a fresh array per second was copied by
+ * every young-generation collection of the process until it was promoted (bench/apps-overhead.ts).
+ */
 export class SecondTally {
   private counts = new Map<string, number>();
-  private latencies = new Map<string, number[]>();
+  private readonly latencies = new Map<string, Samples>();
 
   count(name: string, n = 1): void {
     this.counts.set(name, (this.counts.get(name) ?? 0) + n);
@@ -28,20 +50,23 @@ export class SecondTally {
 
   latency(group: string, ms: number): void {
     let l = this.latencies.get(group);
-    if (!l) this.latencies.set(group, (l = []));
+    if (!l) this.latencies.set(group, (l = new Samples()));
     if (l.length < MAX_LATENCIES_PER_SECOND) l.push(ms);
   }
 
-  /** This second's figures; the tally starts over. */
+  /** This second's figures; the tally starts over (a group without samples this second is dropped). */
   drain(): { counts: Map<string, number>; latencies: Map<string, Percentiles> } {
     const counts = this.counts;
     const latencies = new Map<string, Percentiles>();
     for (const [g, l] of this.latencies) {
-      const p = percentiles(l);
-      if (p) latencies.set(g, p);
+      if (l.length === 0) {
+        this.latencies.delete(g);
+        continue;
+      }
+      latencies.set(g, sortedPercentiles(l.values.slice(0, l.length).sort()));
+      l.length = 0;
     }
     this.counts = new Map();
-    this.latencies = new Map();
     return { counts, latencies };
   }
 }
@@ -63,6 +88,6 @@ export class RecentLatencies {
   }
 
   percentiles(): Percentiles | undefined {
-    return percentiles(Array.from(this.values.subarray(0, this.filled)));
+    return this.filled === 0 ? undefined : sortedPercentiles(this.values.slice(0, this.filled).sort());
   }
 }
