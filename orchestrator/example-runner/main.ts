@@ -1,5 +1,6 @@
 // The example runner app: the smallest Live Runner (and BYOC container) that exercises every way
-// an app is reached. GET /health; POST /v1/json answers the JSON it got with the runner's name;
+// an app is reached. GET /health; POST /v1/json answers the JSON it got with the runner's name
+// (?delayMs=N holds the answer back N ms, up to a minute: a slow model, for timeouts and clients that leave);
 // GET /v1/events is an SSE stream (?count=N&intervalMs=M events, each sent as it is made);
 // WebSocket /v1/ws echoes every message. `npm run orchestrator -- --runners FILE` registers it.
 import http from "node:http";
@@ -47,7 +48,10 @@ export async function startExampleRunner(opts: { port?: number; host?: string; n
         if (size > MAX_JSON_BYTES) req.destroy();
         else chunks.push(c);
       });
-      req.on("end", () => {
+      const delayMs = Math.min(60_000, Math.max(0, Number(url.searchParams.get("delayMs")) || 0));
+      req.on("end", () => (delayMs > 0 ? setTimeout(answer, delayMs) : answer()));
+      const answer = () => {
+        if (res.destroyed) return;
         let body: unknown = null;
         try {
           body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString("utf8")) : null;
@@ -58,7 +62,7 @@ export async function startExampleRunner(opts: { port?: number; host?: string; n
         res.writeHead(200, { "content-type": "application/json" }).end(
           JSON.stringify({ runner: name, path: url.pathname, method: req.method, echo: body, session: req.headers["livepeer-session-id"] ?? null }),
         );
-      });
+      };
       return;
     }
     res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: "not_found", path: url.pathname }));

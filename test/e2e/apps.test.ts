@@ -211,6 +211,22 @@ describe("apps through Wharf", { timeout: 180_000 }, () => {
     leaving.abort();
     await waitFor("the run its client left timed", async () => ((await metric("2xx", "GET")) === get0 + 1) || undefined, 5000, 50);
 
+    // A run whose client leaves before any answer got no status: it is not counted under any.
+    const posts = async () => (await Promise.all(["2xx", "4xx", "5xx"].map((s) => metric(s)))).reduce((a, b) => a + b, 0);
+    const post0 = await posts();
+    const impatient = new AbortController();
+    const slow = fetch(`${w.http}/v1/apps/${RUN_APP}/run/v1/json?delayMs=1500`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: "{}", signal: impatient.signal });
+    await new Promise((r) => setTimeout(r, 300));
+    impatient.abort();
+    await assert.rejects(slow);
+    await new Promise((r) => setTimeout(r, 1700)); // past the runner's answer, which nobody takes
+    assert.equal(await posts(), post0);
+    // The same run waited for is timed: the metric above could have counted it.
+    const patient = await fetch(`${w.http}/v1/apps/${RUN_APP}/run/v1/json?delayMs=100`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: "{}" });
+    assert.equal(patient.status, 200);
+    await patient.body?.cancel();
+    await waitFor("the run waited for timed", async () => ((await posts()) === post0 + 1) || undefined, 5000, 50);
+
     const anonymous = await run(undefined);
     assert.equal(anonymous.status, 401);
     assert.equal(anonymous.headers.get("www-authenticate"), 'Bearer realm="wharf"');
