@@ -20,7 +20,11 @@ export interface ProxyTarget {
   url: URL;
   /** Headers to add or replace; `undefined` values remove the header. */
   headers?: Record<string, string | undefined>;
-  /** Give up connecting and waiting for the answer's head after this long. */
+  /**
+   * Give up connecting and waiting for an answer to relay after this long: its head, or the end of
+   * an answer that is not relayed (an upstream that sends a 503 head and never ends it does not hold
+   * the request). Default 30 s.
+   */
   headTimeoutMs?: number;
   /** An answer with this status is not relayed (the caller retries elsewhere): outcome `answered: false`. */
   notRelayed?: (status: number) => boolean;
@@ -104,16 +108,18 @@ export function proxyHttp(method: string, headers: IncomingHttpHeaders, body: Re
       resolve({ ...o, bytesOut });
     };
     const up = (secure ? https : http).request(target.url, { method, headers: fwd, agent: secure ? keepAliveHttps : keepAliveHttp });
+    const waitMs = target.headTimeoutMs ?? 30_000;
     const timer = setTimeout(() => {
-      up.destroy(new Error(`no answer from ${target.url.host} in ${target.headTimeoutMs} ms`));
-    }, target.headTimeoutMs ?? 30_000);
+      const reason = `no answer from ${target.url.host} in ${waitMs} ms`;
+      up.destroy(new Error(reason));
+      done({ status: 0, answered: false, error: reason });
+    }, waitMs);
     up.on("error", (err) => {
       if (!res.headersSent) return done({ status: 0, answered: false, error: err.message });
       res.destroy(err);
       done({ status: res.statusCode, answered: true, error: err.message });
     });
     up.on("response", (upRes: IncomingMessage) => {
-      clearTimeout(timer);
       if (target.notRelayed?.(upRes.statusCode ?? 502)) {
         // The body is the reason (or a 402's payment parameters, a few KB): kept up to 256 KB.
         const chunks: Buffer[] = [];
@@ -126,6 +132,7 @@ export function proxyHttp(method: string, headers: IncomingHttpHeaders, body: Re
         upRes.on("error", (err) => done({ status: upRes.statusCode ?? 502, answered: false, error: err.message }));
         return;
       }
+      clearTimeout(timer); // relayed: a stream (SSE) may pause as long as it likes
       res.writeHead(upRes.statusCode ?? 502, answerHeaders(upRes.headers, res));
       // The head, the body that has already arrived and the end go out in one write: the socket is
       // corked until the end, or until the next turn of the event loop at the latest, so a streamed

@@ -147,29 +147,38 @@ test("a client that leaves mid-answer ends the upstream exchange", () => {
   );
 });
 
-test("an upstream that sends no head in time is given up (and its connection closed); one whose head came is not cut off later", () => {
-  let upstreamClosed!: () => void;
-  const closed = new Promise<void>((resolve) => (upstreamClosed = resolve));
+test("an upstream that sends no head in time, or a not-relayed answer it never ends, is given up (and its connection closed); a relayed answer is not cut off later", () => {
+  const closed: string[] = [];
   return withRelay(
     (req, _body, res) => {
-      if (req.url === "/silent") return void res.on("close", () => upstreamClosed());
-      // A head at once, then a gap longer than the head timeout before the end.
+      res.on("close", () => closed.push(req.url!));
+      if (req.url === "/silent") return;
+      if (req.url === "/busy-forever") {
+        res.writeHead(503, { "content-type": "text/plain" });
+        res.write("busy, and still saying so");
+        return;
+      }
+      // A head at once, then a gap longer than the timeout before the end.
       res.writeHead(200, { "content-type": "text/plain" });
       res.write("first ");
       setTimeout(() => res.end("last"), 300);
     },
     async (relay, outcomes, upstream) => {
-      const t0 = performance.now();
-      const silent = await fetch(`${relay}/silent`, { method: "POST", body: "b" });
-      assert.equal(silent.status, 599);
-      assert.ok(performance.now() - t0 < 2000);
-      assert.deepEqual(outcomes[0], { status: 0, answered: false, error: `no answer from ${new URL(upstream).host} in 150 ms`, bytesOut: 0 });
-      await closed;
+      const given = { status: 0, answered: false, error: `no answer from ${new URL(upstream).host} in 150 ms`, bytesOut: 0 };
+      for (const path of ["/silent", "/busy-forever"]) {
+        const t0 = performance.now();
+        const res = await fetch(`${relay}${path}`, { method: "POST", body: "b" });
+        assert.equal(res.status, 599, path);
+        assert.ok(performance.now() - t0 < 2000, path);
+        assert.deepEqual(outcomes.at(-1), given, path);
+        for (let i = 0; i < 100 && !closed.includes(path); i++) await new Promise((r) => setTimeout(r, 10));
+        assert.ok(closed.includes(path), `${path}: the upstream's connection was closed`);
+      }
       const slow = await fetch(`${relay}/slow`, { method: "POST", body: "b" });
       assert.equal(slow.status, 200);
       assert.equal(await slow.text(), "first last");
-      assert.equal(outcomes[1]!.answered, true);
+      assert.equal(outcomes.at(-1)!.answered, true);
     },
-    { headTimeoutMs: 150 },
+    { headTimeoutMs: 150, notRelayed: (s) => s === 503 },
   );
 });

@@ -32,8 +32,15 @@ class RelayHandler implements Dispatcher.DispatchHandler {
   private settled = false;
   private held = false;
   private flush?: NodeJS.Immediate;
-  /** Bounds the wait for the answer's head (see relayBuffered). */
-  headTimer?: NodeJS.Timeout;
+  /**
+   * Bounds the wait for an answer to relay: its head, or all of an answer that is not relayed (a
+   * runner's 503 that never ends its body must not hold the request). Our timer, not undici's
+   * headersTimeout: undici keeps its timers of 1 s and more in a list of its own until its next tick
+   * (up to a second) even once cleared, so at thousands of requests a second each one's timer
+   * outlived young-generation collections, which copied and promoted them (bench/apps-overhead.ts).
+   * A cleared Node timer is unlinked at once.
+   */
+  private readonly answerTimer: NodeJS.Timeout;
 
   constructor(
     private readonly res: ServerResponse,
@@ -41,6 +48,8 @@ class RelayHandler implements Dispatcher.DispatchHandler {
     private readonly resolve: (o: ProxyOutcome) => void,
   ) {
     res.on("close", this.onClientClose);
+    const ms = target.headTimeoutMs ?? 30_000;
+    this.answerTimer = setTimeout(() => this.giveUp(`no answer from ${target.url.host} in ${ms} ms`), ms);
   }
 
   private readonly onClientClose = (): void => {
@@ -49,17 +58,17 @@ class RelayHandler implements Dispatcher.DispatchHandler {
     this.done(this.relaying ? this.status : 0, this.relaying, "client went away");
   };
 
-  /** No answer's head in time: the request is aborted (the upstream sees its connection closed). */
-  giveUp(reason: string): void {
+  /** No answer in time: the request is aborted (the upstream sees its connection closed). */
+  private giveUp(reason: string): void {
     if (this.settled) return;
+    this.done(0, false, reason); // first: the abort reports back as an error with the status seen
     this.controller?.abort(new Error(reason));
-    this.done(0, false, reason);
   }
 
   private done(status: number, answered: boolean, error?: string): void {
     if (this.settled) return;
     this.settled = true;
-    clearTimeout(this.headTimer);
+    clearTimeout(this.answerTimer);
     this.res.off("close", this.onClientClose);
     this.resolve({ status, answered, bytesOut: this.bytesOut, error });
   }
@@ -71,9 +80,9 @@ class RelayHandler implements Dispatcher.DispatchHandler {
 
   onResponseStart(_controller: Controller, status: number, headers: IncomingHttpHeaders): void {
     if (status < 200 || this.settled) return; // 1xx
-    clearTimeout(this.headTimer);
     this.status = status;
     if (this.target.notRelayed?.(status)) return;
+    clearTimeout(this.answerTimer); // relayed: a stream (SSE) may pause as long as it likes
     this.relaying = true;
     const res = this.res;
     res.writeHead(status, answerHeaders(headers, res));
@@ -135,12 +144,6 @@ export function relayBuffered(dispatcher: Dispatcher, method: string, headers: I
     const out = forwardHeaders(headers, target.headers, NOT_FORWARDED) as Record<string, string | string[]>;
     if (body.length > 0 || (method !== "GET" && method !== "HEAD")) out["content-length"] = String(body.length);
     const handler = new RelayHandler(res, target, resolve);
-    const headTimeout = target.headTimeoutMs ?? 30_000;
-    // Our timer, not undici's headersTimeout: undici's timers of 1 s and more are kept in its own
-    // list until its next tick (up to a second) even once cleared, so at thousands of requests a
-    // second each one's timer outlived young-generation collections, and each collection copied
-    // and promoted them (bench/apps-overhead.ts). A cleared Node timer is unlinked at once.
-    handler.headTimer = setTimeout(() => handler.giveUp(`no answer from ${target.url.host} in ${headTimeout} ms`), headTimeout);
     try {
       dispatcher.dispatch(
         {
@@ -149,8 +152,9 @@ export function relayBuffered(dispatcher: Dispatcher, method: string, headers: I
           method: method as Dispatcher.HttpMethod,
           headers: out,
           body: body.length > 0 ? body : null,
+          // The handler bounds the wait (its answerTimer); a relayed answer may stream (SSE) with
+          // long gaps: as proxyHttp, no bound once its head went out.
           headersTimeout: 0,
-          // An answer may stream (SSE) with long gaps: as proxyHttp, no bound once its head came.
           bodyTimeout: 0,
         },
         handler,
