@@ -7,26 +7,21 @@
 // docs/benchmarks.md, apps).
 //
 //   node --import tsx bench/relay-clients.ts [--seconds 10] [--clients 16]
-import { spawn, type ChildProcess } from "node:child_process";
 import { createServer, request as httpRequest, Agent as HttpAgent, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Agent } from "undici";
+import { readRequestBody } from "../core/request-body.ts";
+import { spawnListening } from "../test/support/listening-process.ts";
 import { loadInterleaved } from "./support/load.ts";
 import { cpuSeconds } from "./support/proc.ts";
 
 const BODY = JSON.stringify({ prompt: "benchmark", n: 1 });
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    req.on("data", (d: Buffer) => parts.push(d)).on("end", () => resolve(Buffer.concat(parts))).on("error", reject);
-  });
-}
+const SCRIPT = "bench/relay-clients.ts";
+const readBody = (req: IncomingMessage) => readRequestBody(req, 1024 * 1024);
 
 function listen(server: ReturnType<typeof createServer>): void {
-  server.listen(0, "127.0.0.1", () => process.stdout.write(`${(server.address() as AddressInfo).port}\n`));
+  server.listen(0, "127.0.0.1", () => process.stdout.write(`${JSON.stringify({ listening: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })}\n`));
 }
 
 /** The upstream: answers every POST with a small JSON echo. */
@@ -34,9 +29,9 @@ function upstream(): void {
   listen(createServer((req, res) => void readBody(req).then((b) => res.writeHead(200, { "content-type": "application/json" }).end(`{"echo":${b.length}}`))));
 }
 
-/** A relay to the upstream on `port` with the client `mode`. */
-function relay(mode: string, port: number): void {
-  const origin = `http://127.0.0.1:${port}`;
+/** A relay to the upstream at `origin` with the client `mode`. */
+function relay(mode: string, origin: string): void {
+  const { port } = new URL(origin);
   const undici = new Agent({ connections: 64, keepAliveTimeout: 30_000 });
   const agent = new HttpAgent({ keepAlive: true, maxSockets: 64 });
   listen(
@@ -64,7 +59,7 @@ function relay(mode: string, port: number): void {
           );
           return;
         }
-        const up = httpRequest({ host: "127.0.0.1", port, method: "POST", path: req.url, agent, headers }, (answer) => {
+        const up = httpRequest({ host: "127.0.0.1", port: Number(port), method: "POST", path: req.url, agent, headers }, (answer) => {
           res.writeHead(answer.statusCode ?? 502, answer.headers);
           answer.pipe(res);
         });
@@ -75,30 +70,22 @@ function relay(mode: string, port: number): void {
   );
 }
 
-function start(args: string[]): Promise<{ proc: ChildProcess; port: number }> {
-  const proc = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), ...args], { stdio: ["ignore", "pipe", "inherit"] });
-  return new Promise((resolve, reject) => {
-    proc.stdout!.once("data", (d: Buffer) => resolve({ proc, port: Number(String(d).trim()) }));
-    proc.once("exit", (code) => reject(new Error(`${args.join(" ")} exited with ${code}`)));
-  });
-}
-
 const role = process.argv[2];
 if (role === "upstream") upstream();
-else if (role === "relay") relay(process.argv[3]!, Number(process.argv[4]));
+else if (role === "relay") relay(process.argv[3]!, process.argv[4]!);
 else {
   const { values } = parseArgs({ options: { seconds: { type: "string", default: "10" }, clients: { type: "string", default: "16" } } });
-  const up = await start(["upstream"]);
-  const relays = { undici: await start(["relay", "undici", String(up.port)]), "node:http": await start(["relay", "http", String(up.port)]) };
+  const up = await spawnListening(SCRIPT, ["upstream"]);
+  const relays = { undici: await spawnListening(SCRIPT, ["relay", "undici", up.url]), "node:http": await spawnListening(SCRIPT, ["relay", "http", up.url]) };
   try {
     const cpu: Record<string, number> = { undici: 0, "node:http": 0 };
     let mark = 0;
-    const post = (port: number) => async (agent: Agent) => {
-      const res = await agent.request({ origin: `http://127.0.0.1:${port}`, path: "/run", method: "POST", headers: { "content-type": "application/json" }, body: BODY });
+    const post = (origin: string) => async (agent: Agent) => {
+      const res = await agent.request({ origin, path: "/run", method: "POST", headers: { "content-type": "application/json" }, body: BODY });
       await res.body.dump();
       return res.statusCode;
     };
-    const r = await loadInterleaved(Number(values.clients), Number(values.seconds), 1000, { undici: post(relays.undici.port), "node:http": post(relays["node:http"].port) }, (name, phase) => {
+    const r = await loadInterleaved(Number(values.clients), Number(values.seconds), 1000, { undici: post(relays.undici.url), "node:http": post(relays["node:http"].url) }, (name, phase) => {
       const now = cpuSeconds(relays[name].proc.pid) * 1000;
       if (phase === "start") mark = now;
       else cpu[name]! += now - mark;
