@@ -9,7 +9,12 @@ import type { Duplex, Readable } from "node:stream";
 /** RFC 9110 7.6.1 hop-by-hop headers, plus the ones a proxy recomputes. */
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "host", "proxy-connection"]);
 
-const MAX_NOT_RELAYED_BODY_BYTES = 256 * 1024;
+/** A not-relayed answer's body is its reason (or a 402's payment parameters, a few KB): kept up to this. */
+export const MAX_NOT_RELAYED_BODY_BYTES = 256 * 1024;
+/** ProxyTarget.headTimeoutMs when a target sets none. */
+export const DEFAULT_HEAD_TIMEOUT_MS = 30_000;
+/** The reason of a target given up for its silence. */
+export const noAnswerReason = (target: ProxyTarget, ms: number): string => `no answer from ${target.url.host} in ${ms} ms`;
 
 const keepAliveHttp = new http.Agent({ keepAlive: true, maxSockets: 256 });
 // Orchestrators and runners on a laptop use self-signed certificates (see protocol/http-agent.ts).
@@ -23,7 +28,7 @@ export interface ProxyTarget {
   /**
    * Give up connecting and waiting for an answer to relay after this long: its head, or the end of
    * an answer that is not relayed (an upstream that sends a 503 head and never ends it does not hold
-   * the request). Default 30 s.
+   * the request). Default DEFAULT_HEAD_TIMEOUT_MS (30 s).
    */
   headTimeoutMs?: number;
   /** An answer with this status is not relayed (the caller retries elsewhere): outcome `answered: false`. */
@@ -108,9 +113,9 @@ export function proxyHttp(method: string, headers: IncomingHttpHeaders, body: Re
       resolve({ ...o, bytesOut });
     };
     const up = (secure ? https : http).request(target.url, { method, headers: fwd, agent: secure ? keepAliveHttps : keepAliveHttp });
-    const waitMs = target.headTimeoutMs ?? 30_000;
+    const waitMs = target.headTimeoutMs ?? DEFAULT_HEAD_TIMEOUT_MS;
     const timer = setTimeout(() => {
-      const reason = `no answer from ${target.url.host} in ${waitMs} ms`;
+      const reason = noAnswerReason(target, waitMs);
       up.destroy(new Error(reason));
       done({ status: 0, answered: false, error: reason });
     }, waitMs);
@@ -208,7 +213,8 @@ export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
         resolve(o);
       }
     };
-    const timer = setTimeout(() => up.destroy(new Error(`no answer from ${target.url.host} in ${target.headTimeoutMs} ms`)), target.headTimeoutMs ?? 30_000);
+    const waitMs = target.headTimeoutMs ?? DEFAULT_HEAD_TIMEOUT_MS;
+    const timer = setTimeout(() => up.destroy(new Error(noAnswerReason(target, waitMs))), waitMs);
     socket.on("error", () => up.destroy());
     up.on("error", (err) => {
       if (!socket.destroyed) socket.end("HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nupstream unreachable\n");

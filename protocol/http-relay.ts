@@ -11,13 +11,10 @@
 // with llhttp straight into this handler, with no stream objects per exchange.
 import type { IncomingHttpHeaders, ServerResponse } from "node:http";
 import type { Dispatcher } from "undici";
-import { answerHeaders, forwardHeaders, type ProxyOutcome, type ProxyTarget } from "../core/reverse-proxy.ts";
+import { answerHeaders, DEFAULT_HEAD_TIMEOUT_MS, forwardHeaders, MAX_NOT_RELAYED_BODY_BYTES, noAnswerReason, type ProxyOutcome, type ProxyTarget } from "../core/reverse-proxy.ts";
 
 /** content-length is set from the buffered body; expect was answered by this server already (undici refuses to send it). */
 const NOT_FORWARDED: ReadonlySet<string> = new Set(["content-length", "expect"]);
-
-/** A not-relayed answer's body is its reason (or a 402's payment parameters): kept up to this. */
-const MAX_NOT_RELAYED_BODY_BYTES = 256 * 1024;
 
 type Controller = Dispatcher.DispatchController;
 
@@ -48,8 +45,8 @@ class RelayHandler implements Dispatcher.DispatchHandler {
     private readonly resolve: (o: ProxyOutcome) => void,
   ) {
     res.on("close", this.onClientClose);
-    const ms = target.headTimeoutMs ?? 30_000;
-    this.answerTimer = setTimeout(() => this.giveUp(`no answer from ${target.url.host} in ${ms} ms`), ms);
+    const ms = target.headTimeoutMs ?? DEFAULT_HEAD_TIMEOUT_MS;
+    this.answerTimer = setTimeout(() => this.giveUp(noAnswerReason(target, ms)), ms);
   }
 
   private readonly onClientClose = (): void => {

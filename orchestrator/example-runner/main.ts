@@ -49,7 +49,6 @@ export async function startExampleRunner(opts: { port?: number; host?: string; n
         else chunks.push(c);
       });
       const delayMs = Math.min(60_000, Math.max(0, Number(url.searchParams.get("delayMs")) || 0));
-      req.on("end", () => (delayMs > 0 ? setTimeout(answer, delayMs) : answer()));
       const answer = () => {
         if (res.destroyed) return;
         let body: unknown = null;
@@ -63,6 +62,7 @@ export async function startExampleRunner(opts: { port?: number; host?: string; n
           JSON.stringify({ runner: name, path: url.pathname, method: req.method, echo: body, session: req.headers["livepeer-session-id"] ?? null }),
         );
       };
+      req.on("end", () => (delayMs > 0 ? setTimeout(answer, delayMs).unref() : answer()));
       return;
     }
     res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: "not_found", path: url.pathname }));
