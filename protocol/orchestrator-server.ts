@@ -185,6 +185,9 @@ export async function createProtocolServer(opts: ProtocolServerOptions): Promise
 
   let upgradeHandler: ((req: http.IncomingMessage, socket: net.Socket, head: Buffer) => void) | undefined;
   const onUpgrade = (req: http.IncomingMessage, socket: net.Socket, head: Buffer): void => {
+    // Node takes its own error listener off an upgraded socket: a client resetting it before the
+    // handler adds one would otherwise be an uncaught error.
+    socket.on("error", () => socket.destroy());
     if (upgradeHandler) upgradeHandler(req, socket, head);
     else socket.destroy();
   };

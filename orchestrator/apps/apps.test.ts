@@ -3,6 +3,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import WebSocket from "ws";
@@ -15,6 +16,7 @@ describe("development orchestrator: apps", { timeout: 60_000 }, () => {
   let runner: ExampleRunner;
   let paid: OrchestratorProcess;
   let free: OrchestratorProcess;
+  let idle: OrchestratorProcess;
 
   before(async () => {
     runner = await startExampleRunner({ name: "r1" });
@@ -25,13 +27,14 @@ describe("development orchestrator: apps", { timeout: 60_000 }, () => {
       { ...common, label: "echo", app: "example/echo", mode: "persistent", capacity: 1, price_info: { price: 0.01, currency: "usd", unit: "hour" } },
       { ...common, label: "json", app: "example/json", mode: "single-shot", capacity: 2 },
     ] }));
-    [paid, free] = await Promise.all([
+    [paid, free, idle] = await Promise.all([
       startOrchestratorProcess(["--no-ai", "--no-live", "--runners", file, "--require-payment"], { http: true }),
       startOrchestratorProcess(["--no-ai", "--no-live", "--runners", file, "--orch-secret", "s3cret"], { http: true }),
+      startOrchestratorProcess(["--no-ai", "--no-live", "--runners", file, "--app-session-idle-ms", "400"], { http: true }),
     ]);
   });
   after(async () => {
-    await Promise.allSettled([paid?.kill(), free?.kill(), runner?.close()]);
+    await Promise.allSettled([paid?.kill(), free?.kill(), idle?.kill(), runner?.close()]);
   });
 
   test("GET /discovery lists runners with app, mode, capacity and the price in wei per second", async () => {
@@ -83,5 +86,58 @@ describe("development orchestrator: apps", { timeout: 60_000 }, () => {
     const res = await fetch(`${free.url}/process/request/process/echo`, { method: "POST", headers: { Livepeer: encodeByocHeader({ capability: "echo-box" }), "content-type": "application/json" }, body: JSON.stringify({ x: 1 }) });
     assert.equal(res.status, 200);
     assert.deepEqual(((await res.json()) as { echo: unknown }).echo, { x: 1 });
+  });
+
+  test("BYOC: registering a capability again while a job runs keeps its capacity count (the job gives its slot back)", async () => {
+    const register = () => fetch(`${free.url}/capability/register`, { method: "POST", headers: { authorization: "s3cret" }, body: JSON.stringify({ name: "slow-box", url: runner.url, capacity: 1, price_per_unit: 0 }) });
+    assert.equal((await register()).status, 200);
+    const job = fetch(`${free.url}/process/request/v1/json?delayMs=800`, { method: "POST", headers: { Livepeer: encodeByocHeader({ capability: "slow-box" }) }, body: "{}" });
+    const available = async () => ((await (await fetch(`${free.url}/discovery`)).json()) as DiscoveryEntry[])[0]!.byoc!.find((b) => b.name === "slow-box")!.capacity_available;
+    for (let i = 0; i < 100 && (await available()) !== 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(await available(), 0, "the job holds the only slot");
+    assert.equal((await register()).status, 200);
+    assert.equal((await job).status, 200);
+    assert.equal(await available(), 1, "the slot came back once the job ended");
+  });
+
+  test("a session nobody checks, pays or uses for --app-session-idle-ms is released", async () => {
+    const first = await fetch(`${idle.url}/apps/echo/session`, { method: "POST" });
+    assert.equal(first.status, 200);
+    const { control_url } = (await first.json()) as { control_url: string };
+    // Checked within the idle time: kept.
+    for (let i = 0; i < 4; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal((await fetch(control_url)).status, 200, "a session checked every 200 ms stays");
+    }
+    const busy = await fetch(`${idle.url}/apps/echo/session`, { method: "POST" });
+    assert.equal(busy.status, 503, "its slot is still taken");
+    await busy.body?.cancel();
+    // Left alone: released, and the slot is free again.
+    await new Promise((r) => setTimeout(r, 1000));
+    const ended = await fetch(control_url);
+    assert.equal(ended.status, 404);
+    assert.match(((await ended.json()) as { message: string }).message, /idle/);
+    const again = await fetch(`${idle.url}/apps/echo/session`, { method: "POST" });
+    assert.equal(again.status, 200);
+    await again.body?.cancel();
+  });
+
+  test("an upgrade naming a runner in broken %-encoding is refused, and the orchestrator lives on", async () => {
+    // A live session (the idle orchestrator frees the slot the test before left taken).
+    let reserved: Response | undefined;
+    for (let i = 0; i < 50 && (reserved = await fetch(`${idle.url}/apps/echo/session`, { method: "POST" })).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
+    const { session_id } = (await reserved!.json()) as { session_id: string };
+    assert.ok(session_id);
+    const head = await new Promise<string>((resolve, reject) => {
+      const s = connect(Number(new URL(idle.url).port), "127.0.0.1", () => {
+        s.write(`GET /apps/%E0%A4%A/session/${session_id}/app/v1/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${Buffer.alloc(16, 1).toString("base64")}\r\n\r\n`);
+      });
+      let got = "";
+      s.on("data", (d) => (got += d));
+      s.on("close", () => resolve(got));
+      s.on("error", reject);
+    });
+    assert.match(head, /^HTTP\/1.1 404/);
+    assert.equal((await fetch(`${idle.url}/apps/echo/session/${session_id}`)).status, 200, "still serving, the session too");
   });
 });

@@ -7,6 +7,8 @@ export const APPS_USAGE = `  --runners FILE         host Live Runner apps regist
   --runner-health-ms N   health poll period of the runners (default 5000)
   --app-payment-interval-ms N  with --require-payment: debit app sessions this often (default 5000)
   --orch-secret S        go-livepeer's orchSecret, required by POST /capability/register
+  --app-session-idle-ms N  release a session with no liveness check, payment or app traffic for this long
+                         (default 120000: a gateway that gave up on its reservation or died)
 `;
 
 export const APPS_CLI_OPTIONS = {
@@ -14,6 +16,7 @@ export const APPS_CLI_OPTIONS = {
   "runner-health-ms": { type: "string" },
   "app-payment-interval-ms": { type: "string" },
   "orch-secret": { type: "string" },
+  "app-session-idle-ms": { type: "string" },
 } as const;
 
 function ms(name: string, v: unknown): number | undefined {
@@ -31,6 +34,7 @@ export function appsFeatureFromCli(values: Record<string, unknown>): ReturnType<
     healthIntervalMs: ms("runner-health-ms", values["runner-health-ms"]),
     paymentIntervalMs: ms("app-payment-interval-ms", values["app-payment-interval-ms"]),
     orchSecret: values["orch-secret"] as string | undefined,
+    sessionIdleMs: ms("app-session-idle-ms", values["app-session-idle-ms"]),
   };
   return createAppsFeature(o);
 }

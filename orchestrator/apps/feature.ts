@@ -22,6 +22,10 @@ export const DEFAULT_APP_PAYMENT_INTERVAL_MS = 5000;
 /** A 402 challenge's manifest id is good for this long. */
 const CHALLENGE_TTL_MS = 60_000;
 const PIXELS_720P = 1280 * 720;
+/** Challenges offered and not yet paid, at most. */
+const MAX_CHALLENGES = 10_000;
+/** A session with no liveness check, payment or app traffic for this long is released (a gateway that gave up on it or died). */
+const DEFAULT_SESSION_IDLE_MS = 120_000;
 /** Ended sessions whose reason is remembered for the gateway's next look. */
 const MAX_ENDED_REMEMBERED = 1000;
 
@@ -34,6 +38,8 @@ export interface AppsFeatureOptions {
   paymentIntervalMs?: number;
   /** go-livepeer's orchSecret: required on POST /capability/register. */
   orchSecret?: string;
+  /** Release a session with no liveness check, payment or app traffic for this long (default 120 s). */
+  sessionIdleMs?: number;
 }
 
 interface AppSession {
@@ -42,6 +48,10 @@ interface AppSession {
   token: string;
   work?: WorkPayment;
   lastDebitAt: number;
+  /** The last liveness check, payment or app request. */
+  lastSeenAt: number;
+  /** WebSocket (upgraded) connections open through the session: it is in use while any is. */
+  openUpgrades: number;
   timer?: NodeJS.Timeout;
   endedReason?: string;
 }
@@ -56,6 +66,14 @@ interface ByocCapability {
 }
 
 const newId = () => randomBytes(16).toString("hex");
+/** decodeURIComponent, or the text as is when it is not valid %-encoding. */
+const decodeOr = (s: string): string => {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+};
 const header = (req: FastifyRequest, name: string): string | undefined => {
   const v = req.headers[name.toLowerCase()];
   return Array.isArray(v) ? v[0] : v;
@@ -72,6 +90,8 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
   const challenges = new Map<string, { runner: string; expiresAt: number }>();
   const byoc = new Map<string, ByocCapability>();
   const paymentIntervalMs = opts.paymentIntervalMs ?? DEFAULT_APP_PAYMENT_INTERVAL_MS;
+  let idleSweep: NodeJS.Timeout | undefined;
+  const idleMs = opts.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS;
 
   /** Why recent sessions ended, for the gateway's next look at the session (bounded). */
   const endedReasons = new Map<string, string>();
@@ -84,6 +104,29 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
     if (endedReasons.size > MAX_ENDED_REMEMBERED) endedReasons.delete(endedReasons.keys().next().value!);
     runners.release(s.runner);
     ctx.log.info({ session: s.id, runner: s.runner.id, reason }, "app session ended");
+  };
+
+  /**
+   * Remember a 402 challenge's manifest id. Anyone may ask for one, so the map is bounded: expired
+   * ones go first (all have the same lifetime, so they are the oldest), then the oldest live one.
+   */
+  const offerChallenge = (id: string, runner: string): void => {
+    const now = Date.now();
+    for (const [k, c] of challenges) {
+      if (c.expiresAt >= now && challenges.size < MAX_CHALLENGES) break;
+      challenges.delete(k);
+    }
+    challenges.set(id, { runner, expiresAt: now + CHALLENGE_TTL_MS });
+  };
+
+  /**
+   * A session nobody asked about (the gateway's liveness check, a payment, app traffic) for
+   * `idleMs` is released: else a reservation whose gateway gave up on it, or died, holds its
+   * runner's capacity for good.
+   */
+  const sweepIdle = (ctx: FeatureContext): void => {
+    const before = Date.now() - idleMs;
+    for (const s of [...sessions.values()]) if (s.lastSeenAt < before && s.openUpgrades === 0) endSession(s, `idle for ${idleMs / 1000} s (the gateway stopped checking it)`, ctx);
   };
 
   const priced = (ctx: FeatureContext, price: Price) => ctx.paymentRequired && price.pricePerUnit > 0;
@@ -169,6 +212,8 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
         for (const s of [...sessions.values()]) if (s.runner.id === r.id) endSession(s, `runner ${r.id} failed its health check: ${r.lastHealthError}`, ctx);
       };
       await runners.start(opts.healthIntervalMs ?? DEFAULT_RUNNER_HEALTH_INTERVAL_MS);
+      idleSweep = setInterval(() => sweepIdle(ctx), Math.min(10_000, idleMs / 4));
+      idleSweep.unref();
 
       app.get("/discovery", async (): Promise<DiscoveryEntry[]> => [
         { address: ctx.serviceUrl, runners: [...runners.runners.values()].map((r) => runnerView(ctx, r)), byoc: [...byoc.values()].map(byocView) },
@@ -188,7 +233,7 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
           let work: WorkPayment | undefined;
           if (priced(ctx, r.price)) {
             if (!header(req, PAYMENT_HEADER)) {
-              challenges.set(id, { runner: r.id, expiresAt: Date.now() + CHALLENGE_TTL_MS });
+              offerChallenge(id, r.id);
               return challenge(ctx, req, reply, r.price, id, `/apps/${encodeURIComponent(r.id)}/session/${id}/payment`);
             }
             const manifest = manifestOf(ctx, req);
@@ -202,7 +247,7 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
             id = manifest;
           }
           if (!runners.acquire(r)) return reply.code(503).send({ error: "busy", message: `runner ${r.id} is at capacity (${r.capacity})` });
-          const s: AppSession = { id, runner: r, token: newId(), work, lastDebitAt: Date.now() };
+          const s: AppSession = { id, runner: r, token: newId(), work, lastDebitAt: Date.now(), lastSeenAt: Date.now(), openUpgrades: 0 };
           sessions.set(id, s);
           if (work) {
             s.timer = setInterval(() => {
@@ -221,6 +266,7 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
         sub.post<{ Params: { runner: string; id: string } }>("/apps/:runner/session/:id/payment", async (req, reply) => {
           const s = sessions.get(req.params.id);
           if (!s || s.runner.id !== req.params.runner) return reply.code(404).send({ error: "not_found", message: `no session ${req.params.id}` });
+          s.lastSeenAt = Date.now();
           let payer: Uint8Array | undefined;
           if (!header(req, PAYMENT_HEADER)) {
             // No tickets: fresh payment parameters for the payer (the gateway's session refresh).
@@ -256,12 +302,14 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
             const why = endedReasons.get(req.params.id);
             return reply.code(404).send({ error: "not_found", message: why ? `session ${req.params.id} ended: ${why}` : `no session ${req.params.id}` });
           }
+          s.lastSeenAt = Date.now();
           return { session_id: s.id, runner: s.runner.id, app: s.runner.app };
         });
 
         sub.all<{ Params: { runner: string; id: string; "*": string } }>("/apps/:runner/session/:id/app/*", async (req, reply) => {
           const s = sessions.get(req.params.id);
           if (!s || s.runner.id !== req.params.runner) return reply.code(404).send({ error: "not_found", message: `no session ${req.params.id} (ended or never reserved)` });
+          s.lastSeenAt = Date.now();
           await relay(reply, req, targetUrl(s.runner.runnerUrl, req.params["*"], req.url), sessionHeaders(ctx, s.runner, s));
           return reply;
         });
@@ -305,7 +353,11 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
           if (!name || !/^https?:\/\//.test(url) || !Number.isInteger(capacity) || capacity < 0 || !(pricePerUnit >= 0)) {
             return reply.code(400).type("text/plain").send("expected {name, url, capacity, price_per_unit, price_scaling, currency}");
           }
-          byoc.set(name, { name, url, capacity, used: byoc.get(name)?.used ?? 0, price: { pricePerUnit: Math.round(pricePerUnit), pixelsPerUnit: scaling } });
+          // Updated in place: jobs in flight hold this object and give their capacity back to it.
+          const price = { pricePerUnit: Math.round(pricePerUnit), pixelsPerUnit: scaling };
+          const known = byoc.get(name);
+          if (known) Object.assign(known, { url, capacity, price });
+          else byoc.set(name, { name, url, capacity, used: 0, price });
           ctx.log.info({ name, url, capacity }, "BYOC capability registered");
           return { name, registered: true };
         });
@@ -350,15 +402,22 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
       ctx.onUpgrade((req, socket, head) => {
         const m = /^\/apps\/([^/]+)\/session\/([^/]+)\/app\/([^?]*)(\?.*)?$/.exec(req.url ?? "");
         const s = m ? sessions.get(m[2]!) : undefined;
-        if (!m || !s || s.runner.id !== decodeURIComponent(m[1]!)) {
+        if (!m || !s || s.runner.id !== decodeOr(m[1]!)) {
           socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
           return;
         }
+        s.lastSeenAt = Date.now();
+        s.openUpgrades++;
+        socket.once("close", () => {
+          s.openUpgrades--;
+          s.lastSeenAt = Date.now();
+        });
         void proxyUpgrade(req, socket, head, { url: new URL(`${s.runner.runnerUrl}/${m[3]}${m[4] ?? ""}`), headers: sessionHeaders(ctx, s.runner, s) });
       });
     },
     async close() {
       runners.stop();
+      clearInterval(idleSweep);
       for (const s of sessions.values()) if (s.timer) clearInterval(s.timer);
       sessions.clear();
     },
