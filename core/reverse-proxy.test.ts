@@ -2,7 +2,7 @@
 // wait for an answer (real servers on 127.0.0.1).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createServer, type ServerResponse } from "node:http";
+import { createServer, request, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { answerHeaders, forwardHeaders, proxyHttp, type ProxyOutcome } from "./reverse-proxy.ts";
 
@@ -53,6 +53,34 @@ test("proxyHttp gives up an upstream that sends no head in time, or a not-relaye
     const slow = await fetch(`${base}/slow`, { method: "POST", body: "b" });
     assert.equal(await slow.text(), "first last");
     assert.equal(outcomes.at(-1)!.answered, true);
+  } finally {
+    relay.closeAllConnections();
+    up.closeAllConnections();
+    await Promise.all([new Promise((r) => relay.close(r)), new Promise((r) => up.close(r))]);
+  }
+});
+
+test("proxyHttp for a client that left before the relay began settles at once and sends nothing upstream", async () => {
+  let upstreamRequests = 0;
+  const up = createServer((_req, res) => {
+    upstreamRequests++;
+    res.writeHead(200).end(Buffer.alloc(1024 * 1024));
+  });
+  await new Promise<void>((r) => up.listen(0, "127.0.0.1", r));
+  const outcomes: ProxyOutcome[] = [];
+  const relay = createServer((req, res) => {
+    // As the session route after its key was checked: the client is gone by then.
+    setTimeout(() => void proxyHttp(req.method!, req.headers, req, res, { url: new URL(`http://127.0.0.1:${(up.address() as AddressInfo).port}/big`) }).then((o) => outcomes.push(o)), 200);
+  });
+  await new Promise<void>((r) => relay.listen(0, "127.0.0.1", r));
+  try {
+    const req = request(`http://127.0.0.1:${(relay.address() as AddressInfo).port}/big`);
+    req.on("error", () => {});
+    req.end();
+    setTimeout(() => req.destroy(), 50);
+    for (let i = 0; i < 200 && outcomes.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(outcomes[0], { status: 0, answered: false, bytesOut: 0, error: "client went away" });
+    assert.equal(upstreamRequests, 0);
   } finally {
     relay.closeAllConnections();
     up.closeAllConnections();

@@ -97,6 +97,9 @@ export function proxyHttp(method: string, headers: IncomingHttpHeaders, body: Re
     // An answer's head and body go out in separate writes when it is streamed: with Nagle on the
     // client's socket (e.g. a server that got it from a protocol-sniffing net.Server, which skips
     // http.Server's noDelay) the body waits for the client's delayed ACK, ~40 ms per request.
+    // A client that left before the relay began closed the response already: its "close" is not
+    // coming again, and writes to it would wait for a drain that never comes.
+    if (res.destroyed) return resolve({ status: 0, answered: false, bytesOut: 0, error: "client went away" });
     res.socket?.setNoDelay(true);
     const secure = target.url.protocol === "https:";
     const fwd = forwardHeaders(headers, target.headers);
@@ -217,7 +220,7 @@ export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
     const timer = setTimeout(() => up.destroy(new Error(noAnswerReason(target, waitMs))), waitMs);
     socket.on("error", () => up.destroy());
     up.on("error", (err) => {
-      if (!socket.destroyed) socket.end("HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nupstream unreachable\n");
+      if (!socket.destroyed) socket.end(`HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${JSON.stringify({ error: "upstream_unreachable", message: "the upstream did not answer" })}`);
       done({ status: 0, answered: false, bytesOut: 0, error: err.message });
     });
     up.on("response", (upRes) => {

@@ -23,7 +23,7 @@ async function close(server: Server): Promise<void> {
 async function withRelay(
   upstream: (req: IncomingMessage, body: Buffer, res: ServerResponse) => void,
   fn: (relay: string, outcomes: ProxyOutcome[], upstreamUrl: string) => Promise<void>,
-  target: Partial<ProxyTarget> & { unreachable?: boolean } = {},
+  target: Partial<ProxyTarget> & { unreachable?: boolean; /** Wait this long before relaying (as a payment being signed). */ delayMs?: number } = {},
 ): Promise<void> {
   const up = createServer((req, res) => {
     const parts: Buffer[] = [];
@@ -38,6 +38,7 @@ async function withRelay(
     const parts: Buffer[] = [];
     req.on("data", (d: Buffer) => parts.push(d));
     req.on("end", async () => {
+      if (target.delayMs) await new Promise((r) => setTimeout(r, target.delayMs));
       const out = await relayBuffered(agent, req.method!, req.headers, Buffer.concat(parts), res, { url: new URL(`${upUrl}${req.url}`), ...target });
       outcomes.push(out);
       if (!out.answered && !res.destroyed) res.writeHead(599, { "x-outcome": JSON.stringify(out) }).end();
@@ -144,6 +145,26 @@ test("a client that leaves mid-answer ends the upstream exchange", () => {
       assert.equal(outcomes[0]!.answered, true);
       assert.equal(outcomes[0]!.error, "client went away");
     },
+  );
+});
+
+test("a client that left before the relay began: the relay settles at once and sends nothing upstream", () => {
+  let upstreamRequests = 0;
+  return withRelay(
+    (_req, _body, res) => {
+      upstreamRequests++;
+      res.writeHead(200, { "content-type": "application/octet-stream" }).end(Buffer.alloc(1024 * 1024));
+    },
+    async (relay, outcomes) => {
+      const req = request(`${relay}/big`, { method: "POST" });
+      req.on("error", () => {});
+      req.end("x");
+      setTimeout(() => req.destroy(), 50); // gone while the relay waits
+      for (let i = 0; i < 200 && outcomes.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(outcomes[0], { status: 0, answered: false, bytesOut: 0, error: "client went away" });
+      assert.equal(upstreamRequests, 0);
+    },
+    { delayMs: 200 },
   );
 });
 

@@ -44,9 +44,12 @@ class RelayHandler implements Dispatcher.DispatchHandler {
     private readonly target: ProxyTarget,
     private readonly resolve: (o: ProxyOutcome) => void,
   ) {
-    res.on("close", this.onClientClose);
     const ms = target.headTimeoutMs ?? DEFAULT_HEAD_TIMEOUT_MS;
     this.answerTimer = setTimeout(() => this.giveUp(noAnswerReason(target, ms)), ms);
+    // A client that left before the relay began (while its payment was signed, say) closed the
+    // response already: its "close" is not coming again, and writes to it would wait for a drain.
+    if (res.destroyed) this.done(0, false, "client went away");
+    else res.on("close", this.onClientClose);
   }
 
   private readonly onClientClose = (): void => {

@@ -5,6 +5,7 @@
 // act on (busy: try another orchestrator without penalty; others: fault).
 import type { Dispatcher } from "undici";
 import { request } from "undici";
+import { BodyTooLargeError, readBounded } from "./bounded-body.ts";
 import { orchestratorDispatcher } from "./http-agent.ts";
 import { DecodeError, decodeMessage, type AuthToken, type Capabilities, type OrchestratorInfo, type TranscodeResult, type VideoProfile } from "./messages.ts";
 import { PAYMENT_HEADER, segmentRequestHeaders } from "./segment-header.ts";
@@ -109,17 +110,12 @@ export function totalTimeoutMs(durationMs: number): number {
 const MAX_RESULT_BYTES = 1024 * 1024;
 
 async function readLimited(body: Dispatcher.ResponseData["body"], limit: number, what: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of body) {
-    n += (c as Buffer).length;
-    if (n > limit) {
-      body.destroy();
-      throw new TranscodeError("bad-result", `${what} larger than ${limit} bytes`);
-    }
-    chunks.push(c as Buffer);
+  try {
+    return await readBounded(body, limit, what);
+  } catch (err) {
+    if (err instanceof BodyTooLargeError) throw new TranscodeError("bad-result", `${what} larger than ${limit} bytes`);
+    throw err;
   }
-  return Buffer.concat(chunks);
 }
 
 function classifyThrown(err: unknown, ctl: { reason?: "upload" | "total" | "download" }, what: string): TranscodeError {

@@ -2,6 +2,9 @@
 // orchestrator: GET /discovery, the session reservation and its 402 payment challenge, the headers
 // the app proxy adds, and BYOC's `Livepeer` request header.
 
+import { Type } from "typebox";
+import { Compile } from "typebox/compile";
+
 export const PAYER_ADDRESS_HEADER = "Livepeer-Payer-Address";
 export const RUNNER_ROUTE_HEADER = "Livepeer-Runner-Route";
 export const SESSION_ID_HEADER = "Livepeer-Session-Id";
@@ -46,6 +49,78 @@ export interface DiscoveryEntry {
 }
 
 /** The 402 answer of a priced runner to a reservation (or a single-shot request) that carries no payment. */
+/** Wei per unit above this (1000 ETH) is not a price any orchestrator means: such a runner is dropped. */
+const MAX_WEI_PRICE = 1e21;
+const MAX_CAPACITY = 1_000_000;
+const Count = Type.Integer({ minimum: 0, maximum: MAX_CAPACITY });
+const Wei = Type.Number({ minimum: 0, maximum: MAX_WEI_PRICE });
+/** What a runner entry must hold to be used; other fields are read where present. */
+const RunnerShape = Compile(Type.Object({
+  url: Type.String({ minLength: 1, maxLength: 2048 }),
+  app: Type.String({ minLength: 1, maxLength: 256 }),
+  version: Type.Optional(Type.String({ maxLength: 256 })),
+  mode: Type.Union([Type.Literal("persistent"), Type.Literal("single-shot")]),
+  capacity: Type.Optional(Count),
+  capacity_used: Type.Optional(Count),
+  capacity_available: Count,
+  gpu: Type.Optional(Type.Union([Type.Null(), Type.Object({ id: Type.Optional(Type.String({ maxLength: 256 })), name: Type.Optional(Type.String({ maxLength: 256 })), vram_mb: Type.Optional(Type.Number()) })])),
+  price_info: Type.Optional(Type.Object({
+    price: Wei,
+    currency: Type.Optional(Type.String({ maxLength: 16 })),
+    unit: Type.Union([Type.Literal("seconds"), Type.Literal("720p-pixel-seconds"), Type.Literal("fixed")]),
+    price_per_unit: Type.Optional(Wei),
+    pixels_per_unit: Type.Optional(Type.Number({ minimum: 0 })),
+  })),
+}));
+const ByocShape = Compile(Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 256 }),
+  capacity: Type.Optional(Count),
+  capacity_used: Type.Optional(Count),
+  capacity_available: Count,
+  price_info: Type.Optional(Type.Object({ price: Wei, price_per_unit: Type.Optional(Wei), pixels_per_unit: Type.Optional(Type.Number({ minimum: 0 })) })),
+}));
+
+function isHttpUrl(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return u.protocol === "http:" || u.protocol === "https:";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The runners and BYOC capabilities of a `GET /discovery` answer (parsed JSON). An entry that is
+ * not what the shape says (a price that is not a finite, non-negative number of wei, a URL that is
+ * not http(s), a capacity that is not a count, an unknown mode) is dropped and counted, so one bad
+ * entry does not take the orchestrator's other apps (or anyone's catalogue) down with it.
+ */
+export function parseDiscovery(json: unknown): { runners: DiscoveredRunner[]; byoc: DiscoveredByoc[]; dropped: number } {
+  if (!Array.isArray(json)) throw new Error("GET /discovery: expected a JSON array");
+  const runners: DiscoveredRunner[] = [];
+  const byoc: DiscoveredByoc[] = [];
+  let dropped = 0;
+  for (const e of json as Array<Partial<Record<"runners" | "byoc", unknown>> | null>) {
+    for (const r of Array.isArray(e?.runners) ? (e.runners as unknown[]) : []) {
+      if (!RunnerShape.Check(r) || !isHttpUrl(r.url)) {
+        dropped++;
+        continue;
+      }
+      const capacity = r.capacity ?? r.capacity_available;
+      runners.push({ ...r, version: r.version ?? "", capacity, capacity_used: r.capacity_used ?? Math.max(0, capacity - r.capacity_available) } as DiscoveredRunner);
+    }
+    for (const b of Array.isArray(e?.byoc) ? (e.byoc as unknown[]) : []) {
+      if (!ByocShape.Check(b)) {
+        dropped++;
+        continue;
+      }
+      const capacity = b.capacity ?? b.capacity_available;
+      byoc.push({ ...b, capacity, capacity_used: b.capacity_used ?? Math.max(0, capacity - b.capacity_available) } as DiscoveredByoc);
+    }
+  }
+  return { runners, byoc, dropped };
+}
+
 export interface PaymentChallenge {
   /** base64 of the proto OrchestratorInfo to pay with (price and ticket params for the payer). */
   payment_params: string;
@@ -68,7 +143,12 @@ export function isPaymentChallenge(v: unknown): v is PaymentChallenge {
 /** The runner id in a discovery URL (`.../apps/{runner}/session` or `.../apps/{runner}/app`). */
 export function runnerIdOf(url: string): string | undefined {
   const m = /\/apps\/([^/]+)\/(?:session|app)\/?$/.exec(url);
-  return m ? decodeURIComponent(m[1]!) : undefined;
+  if (!m) return undefined;
+  try {
+    return decodeURIComponent(m[1]!);
+  } catch {
+    return undefined; // not valid %-encoding: not a runner URL
+  }
 }
 
 export interface ByocJob {
@@ -92,6 +172,12 @@ export function parseByocHeader(value: string | string[] | undefined): ByocJob {
     throw new ByocHeaderError(`${BYOC_HEADER} header is not base64 JSON`);
   }
   if (!o || typeof o.capability !== "string" || o.capability === "") throw new ByocHeaderError(`${BYOC_HEADER} header: capability missing`);
+  const picks = (o.parameters as ByocJob["parameters"] | undefined)?.orchestrators;
+  for (const list of [picks?.include, picks?.exclude]) {
+    if (list !== undefined && !(Array.isArray(list) && list.every((a) => typeof a === "string"))) {
+      throw new ByocHeaderError(`${BYOC_HEADER} header: parameters.orchestrators.include and .exclude must be arrays of orchestrator addresses`);
+    }
+  }
   return {
     request: typeof o.request === "string" ? o.request : "{}",
     parameters: o.parameters && typeof o.parameters === "object" ? o.parameters : {},

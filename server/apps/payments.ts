@@ -4,6 +4,7 @@
 // (`type: "fixed"`) with the OrchestratorInfo of its own 402 challenge (see runs.ts for why a
 // quote is not shared between requests).
 import { request } from "undici";
+import { readBounded } from "../../protocol/bounded-body.ts";
 import { orchestratorDispatcher } from "../../protocol/http-agent.ts";
 import { isPaymentChallenge, PAYER_ADDRESS_HEADER, type PaymentChallenge } from "../../protocol/apps/live-runner.ts";
 import { decodeBase64, decodeMessage, type OrchestratorInfo } from "../../protocol/messages.ts";
@@ -11,6 +12,10 @@ import { PaymentRefusal, ticketEvOf, type TicketSource } from "../../protocol/pa
 import { LivePaymentSession } from "../../protocol/payments/live-payments.ts";
 import { Rational } from "../../protocol/payments/rational.ts";
 import { PAYMENT_HEADER, SEGMENT_HEADER } from "../../protocol/segment-header.ts";
+
+/** A session's fresh payment parameters (a PaymentResult: an OrchestratorInfo) are a few KB, sent at once. */
+const QUOTE_TIMEOUT_MS = 10_000;
+const MAX_QUOTE_BYTES = 256 * 1024;
 
 export interface AppPayer {
   signer: TicketSource;
@@ -44,8 +49,8 @@ export function sessionPayments(payer: AppPayer, challenge: PaymentChallenge): L
         return decodeBase64("OrchestratorInfo", challenge.payment_params);
       }
       // A refresh (480): the session's payment URL answers fresh parameters for the payer.
-      const res = await request(challenge.payment_url, { method: "POST", dispatcher: orchestratorDispatcher(), headers: { [PAYER_ADDRESS_HEADER]: payer.address() ?? "" }, body: "" });
-      const bytes = Buffer.from(await res.body.arrayBuffer());
+      const res = await request(challenge.payment_url, { method: "POST", dispatcher: orchestratorDispatcher(), headers: { [PAYER_ADDRESS_HEADER]: payer.address() ?? "" }, body: "", signal: AbortSignal.timeout(QUOTE_TIMEOUT_MS) });
+      const bytes = await readBounded(res.body, MAX_QUOTE_BYTES, `POST ${challenge.payment_url}`);
       if (res.statusCode !== 200) throw new Error(`POST ${challenge.payment_url} answered ${res.statusCode}`);
       const info = decodeMessage("PaymentResult", bytes).info;
       if (!info) throw new Error("PaymentResult without OrchestratorInfo");

@@ -2,7 +2,7 @@
 // /v1/apps/{app}/sessions[/{id}], ANY .../sessions/{id}/app/{path} with SSE and WebSocket);
 // single-shot ANY /v1/apps/{app}/run/{path}; BYOC POST /process/request/{path} as go-livepeer's
 // gateway serves it. An app name holds a slash ("pipeline/model"): write it %2F-encoded in paths.
-import type { IncomingMessage } from "node:http";
+import { STATUS_CODES, type IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { proxyHttp, proxyUpgrade } from "../../core/reverse-proxy.ts";
@@ -12,6 +12,7 @@ import { setRelayCors } from "../api/relay-cors.ts";
 import type { PreHandler } from "../api/auth.ts";
 import { addFastLane } from "../api/fast-lane.ts";
 import type { OrchestratorRegistry } from "../orchestrators/registry.ts";
+import { appUrl, DOT_SEGMENT_MESSAGE } from "./app-path.ts";
 import { appCatalogue } from "./catalogue.ts";
 import type { AppRuns } from "./runs.ts";
 import { AppError, type AppSession, type AppSessions } from "./sessions.ts";
@@ -117,9 +118,11 @@ export async function registerAppRoutes(app: FastifyInstance, d: AppRoutesDeps):
       } catch (err) {
         return sendError(reply, err);
       }
+      const url = appUrl(s.reservation.app_url, rest(req, req.params["*"]));
+      if (!url) return reply.code(400).send({ error: "bad_request", message: DOT_SEGMENT_MESSAGE });
       reply.hijack();
       setRelayCors(req.raw, reply.raw);
-      const out = await proxyHttp(req.method, req.headers, req.raw, reply.raw, { url: new URL(`${s.reservation.app_url}/${rest(req, req.params["*"])}`), headers: { authorization: undefined } });
+      const out = await proxyHttp(req.method, req.headers, req.raw, reply.raw, { url, headers: { authorization: undefined } });
       if (!out.answered && !reply.raw.headersSent && !reply.raw.destroyed) {
         reply.raw.writeHead(502, { "content-type": "application/json" }).end(JSON.stringify({ error: "runner_unreachable", message: `the session's orchestrator did not answer: ${out.error}` }));
       }
@@ -150,13 +153,22 @@ export async function registerAppRoutes(app: FastifyInstance, d: AppRoutesDeps):
       if (app.server.listenerCount("upgrade") === 1) socket.destroy();
       return;
     }
+    // Node takes its own error listener off an upgraded socket: without one, a client that resets
+    // the connection while it is checked would be an uncaught error (the process would exit).
+    socket.on("error", () => socket.destroy());
     void (async () => {
-      const refuse = (status: number, message: string) => socket.end(`HTTP/1.1 ${status} ${status === 404 ? "Not Found" : "Unauthorized"}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${JSON.stringify({ error: status === 404 ? "not_found" : "unauthorized", message })}`);
-      const auth = await d.accounts.authenticate(bearerToken(req.headers.authorization), req.socket.remoteAddress, "ai");
-      if (!auth.ok) return refuse(401, auth.message);
+      const refuse = (status: number, error: string, message: string, headers: Record<string, string> = {}) => {
+        const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+        socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\ncontent-type: application/json\r\nconnection: close\r\n${extra}\r\n${JSON.stringify({ error, message })}`);
+      };
+      // The same checks as the session's HTTP routes: key, scope, allowlist and rate limit.
+      const auth = await d.authRaw(req);
+      if (!auth.ok) return refuse(auth.status, auth.error, auth.message, auth.headers);
       const s = d.sessions.get(m[1]!);
-      if (!s || (s.keyId !== auth.key.id && !auth.key.scopes.includes("admin"))) return refuse(404, `no running session ${m[1]}`);
-      await proxyUpgrade(req, socket, head, { url: new URL(`${s.reservation.app_url}/${m[2]}${m[3] ?? ""}`), headers: { authorization: undefined } });
+      if (!s || (s.keyId !== auth.key.id && !auth.key.scopes.includes("admin"))) return refuse(404, "not_found", `no running session ${m[1]}`);
+      const url = appUrl(s.reservation.app_url, `${m[2]}${m[3] ?? ""}`);
+      if (!url) return refuse(400, "bad_request", DOT_SEGMENT_MESSAGE);
+      await proxyUpgrade(req, socket, head, { url, headers: { authorization: undefined } });
     })().catch(() => socket.destroy());
   });
 }

@@ -108,6 +108,7 @@ export class AppRuns {
       // orchestrator refuses a nonce it has seen for the same parameters (concurrent runs failed).
       let quote: OrchestratorInfo | undefined;
       for (let round = 0; round < 2; round++) {
+        if (res.destroyed) return; // the client went away (while a payment was signed, say)
         let pay: Record<string, string> | undefined;
         if (quote && this.payer) {
           try {

@@ -8,6 +8,7 @@ import { request } from "undici";
 import { moduleLogger } from "../../core/log.ts";
 import { orchestratorDispatcher } from "../../protocol/http-agent.ts";
 import { PAYER_ADDRESS_HEADER, type SessionReservation } from "../../protocol/apps/live-runner.ts";
+import { readBoundedText } from "../../protocol/bounded-body.ts";
 import type { LivePaymentSession } from "../../protocol/payments/live-payments.ts";
 import { PAYMENT_HEADER, SEGMENT_HEADER } from "../../protocol/segment-header.ts";
 import type { Accounts, ApiKey } from "../accounts/index.ts";
@@ -21,9 +22,13 @@ const log = moduleLogger("apps");
 const MAX_ENDED_KEPT = 1000;
 /** Runners tried for one session before giving up. */
 const MAX_RESERVE_ATTEMPTS = 3;
+/** A session whose interval fails this many times in a row (an error answer, Wharf's spend check) is ended. */
+const MAX_FAILED_INTERVALS = 3;
+/** Reservation, liveness and stop answers are small JSON: more than this is not one. */
+const MAX_CONTROL_ANSWER_BYTES = 64 * 1024;
 const ORCHESTRATOR_CALL_TIMEOUT_MS = 5000;
 
-export type SessionEndReason = "stopped" | "runner-failed" | "orchestrator-unreachable" | "payment" | "spend-cap" | "key-revoked" | "shutdown";
+export type SessionEndReason = "stopped" | "runner-failed" | "orchestrator-unreachable" | "payment" | "spend-cap" | "key-revoked" | "shutdown" | "error";
 
 export interface AppSession {
   id: string;
@@ -71,6 +76,10 @@ interface Live {
   lastBilledAt: number;
   paidWeiBilled: bigint;
   busy: boolean;
+  /** Intervals in a row whose liveness check got an error answer (not 404: that ends it at once). */
+  failedChecks: number;
+  /** Intervals in a row that failed on Wharf's side (the spend check threw). */
+  failedTicks: number;
 }
 
 export interface AppSessionsOptions {
@@ -83,8 +92,18 @@ export interface AppSessionsOptions {
 }
 
 async function call(url: string, method: "GET" | "POST", headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
-  const res = await request(url, { method, headers, body: method === "POST" ? "" : undefined, dispatcher: orchestratorDispatcher(), signal: AbortSignal.timeout(ORCHESTRATOR_CALL_TIMEOUT_MS) });
-  return { status: res.statusCode, text: await res.body.text() };
+  const signal = AbortSignal.timeout(ORCHESTRATOR_CALL_TIMEOUT_MS);
+  const res = await request(url, { method, headers, body: method === "POST" ? "" : undefined, dispatcher: orchestratorDispatcher(), signal });
+  return { status: res.statusCode, text: await readBoundedText(res.body, MAX_CONTROL_ANSWER_BYTES, `${method} ${url}`) };
+}
+
+function isHttpUrl(s: unknown): s is string {
+  if (typeof s !== "string" || s.length > 2048) return false;
+  try {
+    return /^https?:$/.test(new URL(s).protocol);
+  } catch {
+    return false;
+  }
 }
 
 /** The `message` of a JSON error answer, else the text (bounded). */
@@ -162,8 +181,15 @@ export class AppSessions {
     }
     if (r.status === 503) throw new AppError(503, "busy", `busy: ${r.text.slice(0, 200)}`);
     if (r.status !== 200) throw new Error(`${r.status === 400 || r.status === 402 ? "payment refused" : "reservation failed"} (${r.status}): ${r.text.slice(0, 200)}`);
-    const reservation = JSON.parse(r.text) as SessionReservation;
-    if (typeof reservation.app_url !== "string" || typeof reservation.session_id !== "string") throw new Error("reservation without session_id or app_url");
+    let reservation: SessionReservation;
+    try {
+      reservation = JSON.parse(r.text) as SessionReservation;
+    } catch {
+      throw new Error(`reservation answer is not JSON: ${r.text.slice(0, 200)}`);
+    }
+    if (typeof reservation?.session_id !== "string" || !isHttpUrl(reservation.app_url) || !isHttpUrl(reservation.control_url)) {
+      throw new Error("reservation without session_id, or without an http(s) app_url and control_url");
+    }
     return { reservation, payments };
   }
 
@@ -182,7 +208,7 @@ export class AppSessions {
       chargedMicros: 0,
       paidWei: r.payments?.paidWei ?? 0n,
     };
-    const l: Live = { s, key, payments: r.payments, lastBilledAt: now, paidWeiBilled: 0n, busy: false, timer: setInterval(() => void this.tick(l), this.o.intervalMs) };
+    const l: Live = { s, key, payments: r.payments, lastBilledAt: now, paidWeiBilled: 0n, busy: false, failedChecks: 0, failedTicks: 0, timer: setInterval(() => void this.tick(l), this.o.intervalMs) };
     l.timer.unref();
     this.live.set(s.id, l);
     log.info({ session: s.id, app, orchestrator: c.orchestrator, key: key.id }, "app session started");
@@ -211,7 +237,17 @@ export class AppSessions {
         await this.end(l, "orchestrator-unreachable", `orchestrator ${l.s.orchestrator} unreachable: ${(err as Error).message}`);
         return;
       }
-      if (alive.status === 404) await this.end(l, "runner-failed", `the orchestrator ended the session: ${messageOf(alive.text)}`);
+      if (alive.status === 404) return void (await this.end(l, "runner-failed", `the orchestrator ended the session: ${messageOf(alive.text)}`));
+      // Any other error answer, interval after interval, is a session that is not running either.
+      l.failedChecks = alive.status >= 200 && alive.status < 300 ? 0 : l.failedChecks + 1;
+      if (l.failedChecks >= MAX_FAILED_INTERVALS) await this.end(l, "runner-failed", `the orchestrator answered ${alive.status} for the session ${l.failedChecks} times in a row: ${messageOf(alive.text)}`);
+      l.failedTicks = 0;
+    } catch (err) {
+      // Something this interval could not do (the spend check with its database or Redis down, say):
+      // the session goes on, and is ended once that lasts MAX_FAILED_INTERVALS intervals in a row.
+      l.failedTicks++;
+      log.warn({ session: l.s.id, err: (err as Error).message, failed: l.failedTicks }, "app session interval failed");
+      if (l.failedTicks >= MAX_FAILED_INTERVALS) await this.end(l, "error", `${l.failedTicks} intervals in a row failed: ${(err as Error).message}`).catch((e: unknown) => log.error({ session: l.s.id, err: (e as Error).message }, "app session end failed"));
     } finally {
       l.busy = false;
     }

@@ -20,6 +20,7 @@ import type { GuardResult } from "../accounts/guard.ts";
 import { observeLaneRequest, type FastLane, type Listener } from "../api/fast-lane.ts";
 import { setRelayCors } from "../api/relay-cors.ts";
 import type { OrchestratorRegistry } from "../orchestrators/registry.ts";
+import { DOT_SEGMENT_MESSAGE, isSafeAppPath } from "./app-path.ts";
 import { appPipeline, runnersFor, runnerWeiPerUnit } from "./catalogue.ts";
 import { MAX_RUN_ATTEMPTS, type AppRuns, type RunRequest, type RunTarget } from "./runs.ts";
 import { AppError } from "./sessions.ts";
@@ -64,6 +65,7 @@ function relayRun(d: SingleShotDeps, req: IncomingMessage, res: ServerResponse, 
  * when nothing was written; `relay` is called once the answer is about to be written to `res`.
  */
 export function serveRun(d: SingleShotDeps, req: IncomingMessage, res: ServerResponse, key: ApiKey, appName: string, path: string, relay: () => void): Promise<AppError | undefined> {
+  if (!isSafeAppPath(path)) return Promise.resolve(new AppError(400, "bad_request", DOT_SEGMENT_MESSAGE));
   return withBody(req, (body) => {
     // Only the runners a request may try get a URL.
     const targets: RunTarget[] = runnersFor(d.registry, appName, "single-shot", d.region, MAX_RUN_ATTEMPTS).map((c) => ({
@@ -86,6 +88,7 @@ export function serveByoc(d: SingleShotDeps, req: IncomingMessage, res: ServerRe
     if (err instanceof ByocHeaderError) return Promise.resolve(new AppError(400, "bad_request", err.message));
     throw err;
   }
+  if (!isSafeAppPath(path)) return Promise.resolve(new AppError(400, "bad_request", DOT_SEGMENT_MESSAGE));
   return withBody(req, (body) => byocRun(d, req, res, key, path, relay, job, body));
 }
 

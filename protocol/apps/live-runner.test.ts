@@ -1,0 +1,49 @@
+// Reading a GET /discovery answer: valid runners and capabilities kept (missing counts filled in),
+// each malformed one dropped and counted without taking the others along.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { parseDiscovery, runnerIdOf } from "./live-runner.ts";
+
+const good = { url: "http://o:8935/apps/json/app", app: "example/json", version: "1", mode: "single-shot", capacity: 4, capacity_used: 1, capacity_available: 3, gpu: null, price_info: { price: 1000, currency: "wei", unit: "fixed" } };
+
+test("valid runners and BYOC capabilities are kept; capacity_used and capacity are filled in when absent", () => {
+  const { runners, byoc, dropped } = parseDiscovery([
+    { address: "http://o:8935", runners: [good, { url: "https://o/apps/e/session", app: "example/echo", mode: "persistent", capacity_available: 2 }], byoc: [{ name: "box", capacity_available: 1 }] },
+  ]);
+  assert.equal(dropped, 0);
+  assert.deepEqual(runners[0], good);
+  assert.deepEqual({ ...runners[1] }, { url: "https://o/apps/e/session", app: "example/echo", mode: "persistent", version: "", capacity: 2, capacity_used: 0, capacity_available: 2 });
+  assert.deepEqual(byoc, [{ name: "box", capacity: 1, capacity_used: 0, capacity_available: 1 }]);
+});
+
+test("each malformed entry is dropped and counted; the valid ones stay", () => {
+  const bad = [
+    { ...good, price_info: { ...good.price_info, price: "x" } },
+    { ...good, price_info: { ...good.price_info, price: -5 } },
+    { ...good, price_info: { ...good.price_info, price: 1e303 } },
+    { ...good, price_info: { ...good.price_info, unit: "hour" } },
+    { ...good, url: "not a url" },
+    { ...good, url: "file:///etc/passwd" },
+    { ...good, mode: "batch" },
+    { ...good, capacity_available: 1.5 },
+    { ...good, capacity_available: -1 },
+    { ...good, app: 7 },
+    { ...good, app: "" },
+    null,
+    "runner",
+  ];
+  const { runners, byoc, dropped } = parseDiscovery([{ runners: [...bad, good], byoc: [{ name: "box", capacity_available: "lots" }, { name: "ok", capacity_available: 1 }] }, { runners: "none" }, null]);
+  assert.equal(dropped, bad.length + 1);
+  assert.deepEqual(runners.map((r) => r.url), [good.url]);
+  assert.deepEqual(byoc.map((b) => b.name), ["ok"]);
+});
+
+test("an answer that is not a JSON array is an error", () => {
+  assert.throws(() => parseDiscovery({ runners: [] }), /expected a JSON array/);
+});
+
+test("runnerIdOf: the runner of a discovery URL, undefined for broken %-encoding", () => {
+  assert.equal(runnerIdOf("http://o/apps/my%20runner/session"), "my runner");
+  assert.equal(runnerIdOf("http://o/apps/%E0%A4%A/app"), undefined);
+  assert.equal(runnerIdOf("http://o/elsewhere"), undefined);
+});
