@@ -12,13 +12,28 @@ test("valid runners and BYOC capabilities are kept; capacity_used and capacity a
   ]);
   assert.equal(dropped, 0);
   assert.deepEqual(runners[0], good);
-  assert.deepEqual({ ...runners[1] }, { url: "https://o/apps/e/session", app: "example/echo", mode: "persistent", version: "", capacity: 2, capacity_used: 0, capacity_available: 2 });
+  assert.deepEqual(runners[1], { url: "https://o/apps/e/session", app: "example/echo", mode: "persistent", version: "", gpu: null, capacity: 2, capacity_used: 0, capacity_available: 2 });
   assert.deepEqual(byoc, [{ name: "box", capacity: 1, capacity_used: 0, capacity_available: 1 }]);
+});
+
+test("a price as a decimal string is read as a number, a null price is no price; malformed descriptive fields are dropped, not the runner", () => {
+  const { runners, dropped } = parseDiscovery([{ runners: [
+    { ...good, price_info: { price: "925925925.9", currency: "wei", unit: "seconds", price_per_unit: "1000", pixels_per_unit: 1 } },
+    { ...good, price_info: null, version: 3, gpu: "big", metadata: { region: "eu" } },
+  ] }]);
+  assert.equal(dropped, 0);
+  assert.deepEqual(runners[0]!.price_info, { price: 925925925.9, currency: "wei", unit: "seconds", price_per_unit: 1000, pixels_per_unit: 1 });
+  assert.equal(runners[1]!.price_info, undefined);
+  assert.equal(runners[1]!.version, "");
+  assert.equal(runners[1]!.gpu, null);
+  assert.deepEqual(runners[1]!.metadata, { region: "eu" });
 });
 
 test("each malformed entry is dropped and counted; the valid ones stay", () => {
   const bad = [
     { ...good, price_info: { ...good.price_info, price: "x" } },
+    { ...good, price_info: { ...good.price_info, price: "1e400" } },
+    { ...good, price_info: { ...good.price_info, price_per_unit: "-3" } },
     { ...good, price_info: { ...good.price_info, price: -5 } },
     { ...good, price_info: { ...good.price_info, price: 1e303 } },
     { ...good, price_info: { ...good.price_info, unit: "hour" } },

@@ -48,36 +48,39 @@ export interface DiscoveryEntry {
   byoc?: DiscoveredByoc[];
 }
 
-/** The 402 answer of a priced runner to a reservation (or a single-shot request) that carries no payment. */
 /** Wei per unit above this (1000 ETH) is not a price any orchestrator means: such a runner is dropped. */
 const MAX_WEI_PRICE = 1e21;
 const MAX_CAPACITY = 1_000_000;
 const Count = Type.Integer({ minimum: 0, maximum: MAX_CAPACITY });
 const Wei = Type.Number({ minimum: 0, maximum: MAX_WEI_PRICE });
-/** What a runner entry must hold to be used; other fields are read where present. */
+/** A price in wei: a number, or a decimal string (read as a number); null stands for no price. */
+const WeiField = Type.Union([Wei, Type.String({ maxLength: 64 })]);
+const PriceInfo = Type.Union([Type.Null(), Type.Object({
+  price: WeiField,
+  currency: Type.Optional(Type.String({ maxLength: 16 })),
+  unit: Type.Optional(Type.Union([Type.Literal("seconds"), Type.Literal("720p-pixel-seconds"), Type.Literal("fixed")])),
+  price_per_unit: Type.Optional(WeiField),
+  pixels_per_unit: Type.Optional(Type.Number({ minimum: 0 })),
+})]);
+/**
+ * What a runner entry must hold to be used: where it is, what it runs, its free capacity and (money)
+ * its price. The descriptive fields (version, gpu, metadata) are kept when well formed, else dropped.
+ */
 const RunnerShape = Compile(Type.Object({
   url: Type.String({ minLength: 1, maxLength: 2048 }),
   app: Type.String({ minLength: 1, maxLength: 256 }),
-  version: Type.Optional(Type.String({ maxLength: 256 })),
   mode: Type.Union([Type.Literal("persistent"), Type.Literal("single-shot")]),
   capacity: Type.Optional(Count),
   capacity_used: Type.Optional(Count),
   capacity_available: Count,
-  gpu: Type.Optional(Type.Union([Type.Null(), Type.Object({ id: Type.Optional(Type.String({ maxLength: 256 })), name: Type.Optional(Type.String({ maxLength: 256 })), vram_mb: Type.Optional(Type.Number()) })])),
-  price_info: Type.Optional(Type.Object({
-    price: Wei,
-    currency: Type.Optional(Type.String({ maxLength: 16 })),
-    unit: Type.Union([Type.Literal("seconds"), Type.Literal("720p-pixel-seconds"), Type.Literal("fixed")]),
-    price_per_unit: Type.Optional(Wei),
-    pixels_per_unit: Type.Optional(Type.Number({ minimum: 0 })),
-  })),
+  price_info: Type.Optional(PriceInfo),
 }));
 const ByocShape = Compile(Type.Object({
   name: Type.String({ minLength: 1, maxLength: 256 }),
   capacity: Type.Optional(Count),
   capacity_used: Type.Optional(Count),
   capacity_available: Count,
-  price_info: Type.Optional(Type.Object({ price: Wei, price_per_unit: Type.Optional(Wei), pixels_per_unit: Type.Optional(Type.Number({ minimum: 0 })) })),
+  price_info: Type.Optional(PriceInfo),
 }));
 
 function isHttpUrl(s: string): boolean {
@@ -89,9 +92,33 @@ function isHttpUrl(s: string): boolean {
   }
 }
 
+/** A wei amount as a number: undefined when it is not a finite amount from 0 to MAX_WEI_PRICE. */
+function wei(v: number | string | undefined): number | undefined {
+  const n = typeof v === "string" ? (/^\s*[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?\s*$/.test(v) ? Number(v) : NaN) : v;
+  return n !== undefined && Number.isFinite(n) && n >= 0 && n <= MAX_WEI_PRICE ? n : undefined;
+}
+
+type PriceIn = { price: number | string; price_per_unit?: number | string; [k: string]: unknown } | null | undefined;
+
+/** The price with its amounts as numbers; null for no price; undefined when an amount is not one. */
+function priceOf(p: PriceIn): Record<string, unknown> | null | undefined {
+  if (!p) return null;
+  const price = wei(p.price);
+  const perUnit = p.price_per_unit === undefined ? undefined : wei(p.price_per_unit);
+  if (price === undefined || (p.price_per_unit !== undefined && perUnit === undefined)) return undefined;
+  return { ...p, price, ...(perUnit !== undefined ? { price_per_unit: perUnit } : {}) };
+}
+
+function gpuOf(g: unknown): DiscoveredRunner["gpu"] {
+  if (!g || typeof g !== "object") return null;
+  const o = g as Record<string, unknown>;
+  const str = (v: unknown) => (typeof v === "string" ? v.slice(0, 256) : undefined);
+  return { id: str(o.id), name: str(o.name), vram_mb: typeof o.vram_mb === "number" && Number.isFinite(o.vram_mb) ? o.vram_mb : undefined };
+}
+
 /**
  * The runners and BYOC capabilities of a `GET /discovery` answer (parsed JSON). An entry that is
- * not what the shape says (a price that is not a finite, non-negative number of wei, a URL that is
+ * not what the shape says (a price that is not a finite, non-negative amount of wei, a URL that is
  * not http(s), a capacity that is not a count, an unknown mode) is dropped and counted, so one bad
  * entry does not take the orchestrator's other apps (or anyone's catalogue) down with it.
  */
@@ -102,25 +129,39 @@ export function parseDiscovery(json: unknown): { runners: DiscoveredRunner[]; by
   let dropped = 0;
   for (const e of json as Array<Partial<Record<"runners" | "byoc", unknown>> | null>) {
     for (const r of Array.isArray(e?.runners) ? (e.runners as unknown[]) : []) {
-      if (!RunnerShape.Check(r) || !isHttpUrl(r.url)) {
+      const price = RunnerShape.Check(r) ? priceOf(r.price_info as PriceIn) : undefined;
+      if (!RunnerShape.Check(r) || price === undefined || !isHttpUrl(r.url)) {
         dropped++;
         continue;
       }
+      const extra = r as Record<string, unknown>;
       const capacity = r.capacity ?? r.capacity_available;
-      runners.push({ ...r, version: r.version ?? "", capacity, capacity_used: r.capacity_used ?? Math.max(0, capacity - r.capacity_available) } as DiscoveredRunner);
+      runners.push({
+        url: r.url, app: r.app, mode: r.mode,
+        version: typeof extra.version === "string" ? extra.version.slice(0, 256) : "",
+        gpu: gpuOf(extra.gpu),
+        ...(extra.metadata !== undefined ? { metadata: extra.metadata } : {}),
+        capacity, capacity_used: r.capacity_used ?? Math.max(0, capacity - r.capacity_available), capacity_available: r.capacity_available,
+        ...(price ? { price_info: price as DiscoveredRunner["price_info"] } : {}),
+      });
     }
     for (const b of Array.isArray(e?.byoc) ? (e.byoc as unknown[]) : []) {
-      if (!ByocShape.Check(b)) {
+      const price = ByocShape.Check(b) ? priceOf(b.price_info as PriceIn) : undefined;
+      if (!ByocShape.Check(b) || price === undefined) {
         dropped++;
         continue;
       }
       const capacity = b.capacity ?? b.capacity_available;
-      byoc.push({ ...b, capacity, capacity_used: b.capacity_used ?? Math.max(0, capacity - b.capacity_available) } as DiscoveredByoc);
+      byoc.push({
+        name: b.name, capacity, capacity_used: b.capacity_used ?? Math.max(0, capacity - b.capacity_available), capacity_available: b.capacity_available,
+        ...(price ? { price_info: price as DiscoveredByoc["price_info"] } : {}),
+      });
     }
   }
   return { runners, byoc, dropped };
 }
 
+/** The 402 answer of a priced runner to a reservation (or a single-shot request) that carries no payment. */
 export interface PaymentChallenge {
   /** base64 of the proto OrchestratorInfo to pay with (price and ticket params for the payer). */
   payment_params: string;
