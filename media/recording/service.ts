@@ -95,7 +95,7 @@ export class RecordingService extends EventEmitter<RecordingEvents> {
     const recorder = this.active.get(stream.id);
     if (!recorder) return;
     this.active.delete(stream.id);
-    void recorder.finish().then((rec) => this.queueFinalize(rec));
+    recorder.finish().then((rec) => this.queueFinalize(rec), (err: unknown) => log.error({ stream: stream.id, err: (err as Error).message }, "could not end a recording"));
   };
 
   /** The recording being written for a live stream, if any. */
@@ -104,7 +104,8 @@ export class RecordingService extends EventEmitter<RecordingEvents> {
   }
 
   private queueFinalize(rec: Recording): void {
-    this.finalizing = this.finalizing.then(() => this.finalize(rec));
+    // One at a time; a finalize that fails is logged and does not stop the ones queued after it.
+    this.finalizing = this.finalizing.then(() => this.finalize(rec)).catch((err: unknown) => log.error({ recording: rec.id, err: (err as Error).message }, "could not finalize a recording"));
   }
 
   private async finalize(rec: Recording): Promise<void> {
@@ -120,8 +121,7 @@ export class RecordingService extends EventEmitter<RecordingEvents> {
       rec.state = "failed";
       rec.error = `the MP4 could not be made: ${(err as Error).message.slice(0, 500)}`;
     }
-    if (!this.store.get(rec.id)) return;
-    this.store.save(rec);
+    if (!this.store.get(rec.id) || !this.store.trySave(rec)) return;
     log.info({ recording: rec.id, stream: rec.streamId, state: rec.state, error: rec.error }, "recording finalized");
     this.emit(rec.state === "ready" ? "ready" : "failed", rec);
   }
@@ -131,7 +131,7 @@ export class RecordingService extends EventEmitter<RecordingEvents> {
     for (const [streamId, recorder] of this.active) {
       if (recorder.recording.id === id) {
         this.active.delete(streamId);
-        void recorder.finish();
+        recorder.finish().catch(() => {}); // being deleted: nothing to keep
       }
     }
     return this.store.delete(id);

@@ -50,7 +50,7 @@ export class SessionRecorder {
       }
       this.recording.segments.push({ uri, duration: seg.duration, size: bytes.length, discontinuity: seg.discontinuity || this.breakNext });
       this.breakNext = false;
-      this.store.save(this.recording);
+      this.store.trySave(this.recording);
     });
   };
 
@@ -73,7 +73,7 @@ export class SessionRecorder {
     await this.chain;
     this.recording.endedAt ??= Date.now();
     this.recording.state = "processing";
-    this.store.save(this.recording);
+    this.store.trySave(this.recording);
     return this.recording;
   }
 }

@@ -91,6 +91,21 @@ export class RecordingStore {
       .sort((a, b) => b.startedAt - a.startedAt);
   }
 
+  /**
+   * save, for the recorder's background writes: a failure (the disk full) is logged, not thrown,
+   * so it cannot escape from a session's end or a segment's write as an unhandled rejection. The
+   * recording stays as it is in memory; its next save writes it whole.
+   */
+  trySave(rec: Recording): boolean {
+    try {
+      this.save(rec);
+      return true;
+    } catch (err) {
+      log.error({ recording: rec.id, err: (err as Error).message }, "could not save a recording's metadata");
+      return false;
+    }
+  }
+
   /** Writes the metadata atomically (a crash leaves the old or the new file, never half of one). */
   save(rec: Recording): void {
     this.byId.set(rec.id, rec);

@@ -71,3 +71,28 @@ test("work that finishes after its stream ended (segments still at an orchestrat
       await hub.stop();
     }
   }));
+
+test("a spend check that fails (the cluster's Redis down) is logged and retried next interval; the usage is recorded and nothing throws", () =>
+  withAccounts(async (accounts) => {
+    const { key } = await accounts.createKey({ name: "k", scopes: ["streams"] });
+    const catalog = await AccountsStreamCatalog.open(accounts);
+    const hub = new StreamHub(catalog, { publisherTimeoutMs: 60_000, maxLive: 10 });
+    hub.registerProcessor("passthrough", createPassthroughProcessor);
+    const meter = new StreamMeter(hub, accounts, 3_600_000);
+    const checkSpend = accounts.checkSpend.bind(accounts);
+    accounts.checkSpend = async () => {
+      throw new Error("cluster limits unavailable: Redis is down");
+    };
+    try {
+      const s = await catalog.create({ name: "plain", pipeline: "passthrough", ownerKeyId: key.id, options: {} });
+      assert.ok((await hub.admit({ streamKey: s.streamKey, protocol: "rtmp", remoteAddress: "127.0.0.1", disconnect: () => {} })).ok);
+      await new Promise((r) => setTimeout(r, 20));
+      await meter.record(hub.get(s.id)!, false); // resolves: a rejection here was an unhandled one in the meter's timer
+      assert.equal((await accounts.listUsage({ from: 0, to: Date.now() + 1 })).filter((x) => x.streamId === s.id).length, 1);
+      assert.ok(hub.get(s.id)!.live, "the stream goes on");
+    } finally {
+      accounts.checkSpend = checkSpend;
+      meter.stop();
+      await hub.stop();
+    }
+  }));

@@ -30,11 +30,11 @@ export class StreamMeter {
   ) {
     hub.on("published", (stream) => this.lastMeteredAt.set(stream.id, Date.now()));
     hub.on("unpublished", (stream) => {
-      void this.record(stream, true);
+      this.record(stream, true).catch((err: unknown) => log.error({ stream: stream.id, err: (err as Error).message }, "final stream usage record failed"));
       this.settling.set(stream, Date.now());
-      this.lateTimer ??= setInterval(() => void this.recordLate(), LATE_CHECK_MS).unref();
+      this.lateTimer ??= setInterval(() => this.recordLate().catch((err: unknown) => log.error({ err: (err as Error).message }, "late stream usage record failed")), LATE_CHECK_MS).unref();
     });
-    this.timer = setInterval(() => void this.tick(), intervalMs);
+    this.timer = setInterval(() => this.tick().catch((err: unknown) => log.error({ err: (err as Error).message }, "stream metering failed")), intervalMs);
     this.timer.unref();
   }
 
@@ -84,9 +84,17 @@ export class StreamMeter {
       return;
     }
     if (final) return;
-    const key = await this.accounts.getKey(keyId);
-    if (!key) return;
-    const decision = await this.accounts.checkSpend(key, 0);
+    let decision;
+    try {
+      const key = await this.accounts.getKey(keyId);
+      if (!key) return;
+      decision = await this.accounts.checkSpend(key, 0);
+    } catch (err) {
+      // The key store or the cluster's limits are down (Redis, PostgreSQL): the usage is recorded,
+      // and the cap is checked again at the next interval.
+      log.error({ stream: stream.id, err: (err as Error).message }, "could not check the stream owner's spend cap; checked again next interval");
+      return;
+    }
     if (!decision.ok) {
       log.warn({ stream: stream.id, cap: decision.cap }, "spend cap reached: ending stream");
       stream.lastEndDetail = decision.message;
