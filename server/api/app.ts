@@ -26,9 +26,14 @@ export const REPO_ROOT = (() => {
 
 export interface AppOptions {
   bodyLimit?: number;
+  /** Headers and body must arrive within this (default 300 s, Node's own default, which fastify turns off). */
+  requestTimeoutMs?: number;
+  /** How often Node checks requests against requestTimeoutMs (default 30 s; tests shorten it). */
+  timeoutCheckMs?: number;
 }
 
 export async function createApp(opts: AppOptions = {}): Promise<FastifyInstance> {
+  const requestTimeout = opts.requestTimeoutMs ?? 300_000;
   const app: FastifyInstance = Fastify({
     loggerInstance: rootLogger.child({ module: "http" }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -38,6 +43,10 @@ export async function createApp(opts: AppOptions = {}): Promise<FastifyInstance>
     genReqId: () => uuidv7({ rng: () => requestIdRandom.take(16) }),
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     trustProxy: false,
+    requestTimeout,
+    // Node checks the request timeout only when the headers' timeout is not longer (it enforces that
+    // when it creates the server; fastify sets requestTimeout after, so it is given here too).
+    http: { requestTimeout, headersTimeout: Math.min(60_000, requestTimeout), connectionsCheckingInterval: Math.min(opts.timeoutCheckMs ?? 30_000, requestTimeout) },
   });
   installErrorHandlers(app);
   installValidation(app);

@@ -1,5 +1,5 @@
-// Apps through Wharf against hostile clients and broken orchestrators: upgrades whose clients reset
-// while their key is checked, paths with dot segments (which the URL parser would resolve to another
+// Apps through Wharf against hostile clients and broken orchestrators: a body sent too slowly,
+// upgrades whose clients reset while their key is checked, paths with dot segments (which the URL parser would resolve to another
 // endpoint of the orchestrator), a bad `Livepeer` header, a session whose orchestrator answers its
 // liveness check with errors, and a reservation without a usable app URL. The orchestrator is reached
 // through a small proxy in this test (its --service-url) that can be told to misbehave.
@@ -83,7 +83,7 @@ describe("apps through Wharf: hostile input and broken orchestrators", { timeout
     orch = await startOrchestratorProcess(["--no-ai", "--no-live", "--runners", file, "--runner-health-ms", "300", "--orch-secret", "s3cret", "--service-url", frontUrl], { http: true });
     const reg = await fetch(`${orch.url}/capability/register`, { method: "POST", headers: { authorization: "s3cret" }, body: JSON.stringify({ name: "box", url: runner.url, capacity: 2, price_per_unit: 0 }) });
     assert.equal(reg.status, 200);
-    w = await startWharf({ env: { WHARF_ORCH_ADDR: orch.url, WHARF_LIVE_PAYMENT_INTERVAL: "1" } });
+    w = await startWharf({ env: { WHARF_ORCH_ADDR: orch.url, WHARF_LIVE_PAYMENT_INTERVAL: "1", WHARF_HTTP_REQUEST_TIMEOUT_SEC: "2" } });
     key = (await w.api("POST", "/v1/keys", { name: "hostile", scopes: ["ai"] })).body.secret;
     await waitFor("apps discovered", async () => ((await w.api("GET", "/v1/apps", undefined, key)).body.apps?.length === 2 ? true : undefined), 20_000, 200);
   });
@@ -111,6 +111,16 @@ describe("apps through Wharf: hostile input and broken orchestrators", { timeout
     })));
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(w.proc.exitCode, null, `Wharf exited: ${w.output().slice(-2000)}`);
+    assert.equal((await w.api("GET", "/v1/apps", undefined, key)).status, 200);
+  });
+
+  test("a client that sends its body too slowly is answered 408 and cut off (httpRequestTimeoutSec), on the apps lane and on fastify's routes", async () => {
+    for (const path of [`/v1/apps/${RUN_APP}/run/v1/json`, "/text-to-image"]) {
+      const t0 = Date.now();
+      const answer = await rawExchange(w.httpPort, `POST ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"prompt": "`, 15_000);
+      assert.match(answer, /^HTTP\/1.1 408 /, path);
+      assert.ok(Date.now() - t0 < 8000, `${path}: cut off after ${Date.now() - t0} ms`);
+    }
     assert.equal((await w.api("GET", "/v1/apps", undefined, key)).status, 200);
   });
 
