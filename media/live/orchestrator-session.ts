@@ -5,6 +5,7 @@
 // decides what is active, what is standby, and when to swap.
 import { EventEmitter } from "node:events";
 import { request } from "undici";
+import { readBoundedText } from "../../protocol/bounded-body.ts";
 import { Capability } from "../../protocol/capabilities.ts";
 import { orchestratorDispatcher } from "../../protocol/http-agent.ts";
 import type { AuthToken } from "../../protocol/messages.ts";
@@ -16,6 +17,8 @@ import { TrickleError, TrickleJsonPublisher, TrickleJsonSubscriber, TricklePubli
 import { moduleLogger } from "../../core/log.ts";
 import type { LiveSegment } from "../../core/live-segment.ts";
 
+/** A start answer is a small JSON object of channel URLs. */
+const MAX_START_ANSWER_BYTES = 64 * 1024;
 const log = moduleLogger("live-orch");
 
 /** Why a session is considered failed. */
@@ -93,7 +96,7 @@ export async function requestLiveSession(
       bodyTimeout: timeoutMs,
     });
     status = res.statusCode;
-    text = await res.body.text();
+    text = await readBoundedText(res.body, MAX_START_ANSWER_BYTES, "live-video-to-video start");
   } catch (err) {
     if (signal.aborted) throw new LiveStartError("timeout", `live-video-to-video start timed out after ${timeoutMs} ms`);
     throw new LiveStartError("network", `live-video-to-video start failed: ${(err as Error).message}`);
@@ -113,7 +116,15 @@ export async function requestLiveSession(
   const url = (k: string) => {
     const v = body[k];
     if (typeof v !== "string" || !v) throw new LiveStartError("other", `start answer lacks ${k}`);
-    return new URL(v, `${base}/`).toString();
+    let u: URL;
+    try {
+      u = new URL(v, `${base}/`);
+    } catch {
+      throw new LiveStartError("other", `start answer's ${k} is not a URL`);
+    }
+    // Trickle channels are HTTP: anything else could not be used (and a session half made with it would be paid for).
+    if (u.protocol !== "http:" && u.protocol !== "https:") throw new LiveStartError("other", `start answer's ${k} is not an http(s) URL`);
+    return u.toString();
   };
   return {
     publishUrl: url("publish_url"),
@@ -178,12 +189,6 @@ export class OrchSession extends EventEmitter<OrchSessionEvents> {
   ) {
     super();
     this.paidReported = opts.payment?.paidWei ?? 0n; // the start payment was reported by acquire
-    if (opts.payment && opts.paymentIntervalMs) {
-      // Paid sessions, active or standby, pay every interval; checked on every input segment
-      // (go-livepeer paces live payments by segments) and on a timer (a standby gets none).
-      this.paymentTimer = setInterval(() => void this.payDue(), Math.max(250, opts.paymentIntervalMs / 2));
-      this.paymentTimer.unref();
-    }
     this.publisher = new TricklePublisher(urls.publishUrl, { contentType: "video/MP2T" });
     this.publisher.on("error", (e: TrickleError) => {
       if (e.terminal) this.fail("publish-error", `${e.kind}: ${e.message}`);
@@ -194,6 +199,13 @@ export class OrchSession extends EventEmitter<OrchSessionEvents> {
     this.events = new TrickleJsonSubscriber(urls.eventsUrl, { start: -1, retries: 3, retryDelayMs: 200 });
     void this.outputLoop();
     void this.eventsLoop();
+    // Last: a constructor that threw above leaves no timer paying for a session nobody holds.
+    if (opts.payment && opts.paymentIntervalMs) {
+      // Paid sessions, active or standby, pay every interval; checked on every input segment
+      // (go-livepeer paces live payments by segments) and on a timer (a standby gets none).
+      this.paymentTimer = setInterval(() => void this.payDue(), Math.max(250, opts.paymentIntervalMs / 2));
+      this.paymentTimer.unref();
+    }
   }
 
   get address(): string {

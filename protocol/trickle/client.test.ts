@@ -9,7 +9,7 @@ import { Readable } from "node:stream";
 import { startTrickle, within, wait, waitFor, collect, type TestTrickle } from "./testing.ts";
 import { TricklePublisher } from "./publisher.ts";
 import { TrickleSubscriber, type TrickleSegment } from "./subscriber.ts";
-import { TrickleJsonPublisher, TrickleJsonSubscriber } from "./json.ts";
+import { MAX_JSON_SEGMENT_BYTES, TrickleJsonPublisher, TrickleJsonSubscriber } from "./json.ts";
 import { TrickleError } from "./errors.ts";
 
 /** A port with nothing listening on it. */
@@ -341,12 +341,13 @@ describe("trickle clients over HTTP (fastify)", () => {
     const out = t.server.localPublisher("ev");
     out.writeJson({ type: "status", n: 1 });
     out.next().end("not json");
+    out.next().end(`"${"x".repeat(MAX_JSON_SEGMENT_BYTES)}"`); // valid JSON, but no message is this big: dropped unread
     out.writeJson({ type: "status", n: 2 });
     assert.deepEqual(await within(first, 2000, "ev 1"), { seq: 0, value: { type: "status", n: 1 } });
-    assert.deepEqual(await within(events.next(), 2000, "ev 2"), { seq: 2, value: { type: "status", n: 2 } });
+    assert.deepEqual(await within(events.next(), 2000, "ev 2"), { seq: 3, value: { type: "status", n: 2 } });
     assert.equal(events.invalid, 1);
     const end = events.next();
-    await wait(50); // the subscriber's GET for seq 3 is waiting on the server
+    await wait(50); // the subscriber's GET for seq 4 is waiting on the server
     t.server.deleteChannel("ev");
     assert.equal(await within(end, 2000, "end"), null);
   });

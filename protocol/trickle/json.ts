@@ -61,6 +61,9 @@ export interface JsonMessage<T> {
   value: T;
 }
 
+/** A JSON message (an event, a control update) is small: a segment over this is dropped unread. */
+export const MAX_JSON_SEGMENT_BYTES = 1024 * 1024;
+
 export class TrickleJsonSubscriber<T = unknown> implements AsyncIterable<JsonMessage<T>> {
   readonly subscriber: TrickleSubscriber;
   private readonly log: Logger;
@@ -79,7 +82,7 @@ export class TrickleJsonSubscriber<T = unknown> implements AsyncIterable<JsonMes
       if (!seg) return null;
       let text: string;
       try {
-        text = await seg.text();
+        text = await seg.text(MAX_JSON_SEGMENT_BYTES);
       } catch (err) {
         this.log.debug({ err, seq: seg.seq }, "trickle JSON segment cut short");
         continue;

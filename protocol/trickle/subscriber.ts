@@ -47,8 +47,9 @@ export interface TrickleSegment {
   latest: number | undefined;
   contentType: string | undefined;
   body: Readable;
-  buffer(): Promise<Buffer>;
-  text(): Promise<string>;
+  /** The whole segment; past `maxBytes` (if given) the segment is dropped and this rejects. */
+  buffer(maxBytes?: number): Promise<Buffer>;
+  text(maxBytes?: number): Promise<string>;
   json<T = unknown>(): Promise<T>;
 }
 
@@ -253,10 +254,18 @@ export class TrickleSubscriber extends EventEmitter<TrickleSubscriberEvents> imp
 }
 
 function makeSegment(seq: number, latest: number | undefined, contentType: string | undefined, body: Readable): TrickleSegment {
-  const buffer = async () => {
+  const buffer = async (maxBytes = Infinity) => {
     const parts: Buffer[] = [];
-    for await (const c of body) parts.push(c as Buffer);
-    return Buffer.concat(parts);
+    let n = 0;
+    for await (const c of body) {
+      n += (c as Buffer).length;
+      if (n > maxBytes) {
+        body.destroy();
+        throw new TrickleError("status", `segment ${seq} is over ${maxBytes} bytes`, { seq, terminal: false });
+      }
+      parts.push(c as Buffer);
+    }
+    return Buffer.concat(parts, n);
   };
   return {
     seq,
@@ -264,7 +273,7 @@ function makeSegment(seq: number, latest: number | undefined, contentType: strin
     contentType,
     body,
     buffer,
-    text: async () => (await buffer()).toString("utf8"),
+    text: async (maxBytes?: number) => (await buffer(maxBytes)).toString("utf8"),
     json: async <T>() => JSON.parse((await buffer()).toString("utf8")) as T,
   };
 }
