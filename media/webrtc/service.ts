@@ -107,6 +107,7 @@ export class WebRtcService {
       log.info({ stream: streamId, err: (err as Error).message }, "WHIP negotiation failed");
       return { ok: false, status: 400, message: `could not negotiate the SDP offer: ${(err as Error).message}` };
     }
+    if (s.closed) return { ok: false, status: 409, message: "the stream's session ended while its offer was negotiated" };
     this.whip.set(s.id, s);
     metrics.webrtcSessions.set({ kind: "whip" }, this.whip.size);
     s.once("closed", () => {

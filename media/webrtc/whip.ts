@@ -89,6 +89,7 @@ export class WhipSession extends EventEmitter<WhipEvents> {
         }),
       );
       const answer = withVideoBitrateHints(await answerOffer(this.pc, this.offer.sdp, this.opts.net, "recvonly"), 2000, 6000);
+      this.throwIfClosed();
       this.videoReceiver = this.pc.getTransceivers().find((t) => t.kind === "video")?.receiver;
       await this.startFfmpeg();
       // ICE/DTLS may take a moment: keep the hub's publisher watchdog quiet until media flows.
@@ -101,10 +102,20 @@ export class WhipSession extends EventEmitter<WhipEvents> {
     }
   }
 
+  /**
+   * The stream was ended (deleted, its key revoked, the publisher timed out) while the offer was
+   * negotiated: nothing more is started for it (no ffmpeg waiting on UDP for good).
+   */
+  private throwIfClosed(): void {
+    if (this.closed) throw new Error("the stream's session ended while its offer was negotiated");
+  }
+
   private async startFfmpeg(): Promise<void> {
     this.out = await loopbackSocket();
     this.videoPort = await reserveRtpPort();
     if (this.offer.audio) this.audioPort = await reserveRtpPort();
+    if (this.closed) closeSocket(this.out); // made after close() ran: nobody else releases it
+    this.throwIfClosed();
     this.tmpDir = mkdtempSync(join(tmpdir(), "wharf-whip-"));
     const sdpPath = join(this.tmpDir, "input.sdp");
     writeFileSync(

@@ -68,6 +68,7 @@ export async function startExampleRunner(opts: { port?: number; host?: string; n
     res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: "not_found", path: url.pathname }));
   });
   server.on("upgrade", (req, socket, head) => {
+    socket.on("error", () => socket.destroy()); // Node removed its own; a reset must not crash the runner
     if (!(req.url ?? "").startsWith("/v1/ws")) {
       socket.end("HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
       return;

@@ -209,7 +209,9 @@ export async function registerAiRoutes(app: FastifyInstance, opts: AiRoutesOptio
     }
 
     const cancel = new Cancellation();
-    reply.raw.on("close", () => {
+    // A client gone before this point (while its key or body was checked) had its close already.
+    if (reply.raw.destroyed) cancel.cancel("client closed the request");
+    else reply.raw.on("close", () => {
       if (!reply.raw.writableFinished) cancel.cancel("client closed the request");
     });
     job.cancel = cancel;

@@ -56,8 +56,11 @@ export class SseConnection {
     raw.write(`retry: ${opts.retryMs ?? 2000}\n\n`);
     this.heartbeat = setInterval(() => this.write(": ping\n\n"), HEARTBEAT_MS);
     this.heartbeat.unref();
-    // The response's close is the connection's (the client left, or was cut off).
-    raw.on("close", () => this.close());
+    // The response's close is the connection's (the client left, or was cut off). A client gone
+    // already (during an authentication that waited on the database) had its close before this
+    // listener: closed now, or its subscription and heartbeat would run for good.
+    if (raw.destroyed) queueMicrotask(() => this.close());
+    else raw.on("close", () => this.close());
   }
 
   get closed(): boolean {
