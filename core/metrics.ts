@@ -96,6 +96,11 @@ export const metrics = {
     labelNames: ["protocol"] as const,
     registers: [registry],
   }),
+  unhandledRejections: new client.Counter({
+    name: "wharf_unhandled_rejections_total",
+    help: "Promise rejections no code handled (each a bug, logged; the process goes on)",
+    registers: [registry],
+  }),
   sourceSegments: new client.Counter({
     name: "wharf_source_segments_total",
     help: "Source segments cut from ingest",

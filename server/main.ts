@@ -2,6 +2,19 @@
 import { configHelp, ConfigError, loadConfig } from "./config/load.ts";
 import { startGateway } from "./gateway.ts";
 import { streamUrls } from "./api/urls.ts";
+import { moduleLogger } from "../core/log.ts";
+import { metrics } from "../core/metrics.ts";
+
+const log = moduleLogger("process");
+
+// A promise rejection nobody handled is a bug in some background task (a timer's tick, the end of
+// one stream): logged and counted (wharf_unhandled_rejections_total), not the end of every stream
+// this process serves, as Node's default would make it. An uncaught exception still ends the
+// process: the state it left may be half changed.
+process.on("unhandledRejection", (reason: unknown) => {
+  metrics.unhandledRejections.inc();
+  log.error({ err: reason instanceof Error ? { message: reason.message, stack: reason.stack } : String(reason) }, "unhandled promise rejection (a bug)");
+});
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
