@@ -251,7 +251,9 @@ export class WebhookDelivery {
         const text = await readSome(res.body);
         error = `receiver answered ${status}${text ? `: ${text}` : ""}`;
       } else {
-        res.body.resume();
+        // Delivered. The body is read within the delivery's deadline, up to undici's 128 KB: a
+        // receiver that answers 2xx and never ends its body would otherwise hold a connection for good.
+        await res.body.dump().catch(() => {});
       }
     } catch (err) {
       error = abort.signal.aborted ? String((abort.signal.reason as Error)?.message ?? "timed out") : describe(err);
