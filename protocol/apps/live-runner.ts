@@ -83,7 +83,9 @@ const ByocShape = Compile(Type.Object({
   price_info: Type.Optional(PriceInfo),
 }));
 
-function isHttpUrl(s: string): boolean {
+/** Whether `s` is an http(s) URL (of a sane length): what a runner, app or control URL must be. */
+export function isHttpUrl(s: unknown): s is string {
+  if (typeof s !== "string" || s.length > 2048) return false;
   try {
     const u = new URL(s);
     return u.protocol === "http:" || u.protocol === "https:";

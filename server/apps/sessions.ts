@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { request } from "undici";
 import { moduleLogger } from "../../core/log.ts";
 import { orchestratorDispatcher } from "../../protocol/http-agent.ts";
-import { PAYER_ADDRESS_HEADER, type SessionReservation } from "../../protocol/apps/live-runner.ts";
+import { isHttpUrl, PAYER_ADDRESS_HEADER, type SessionReservation } from "../../protocol/apps/live-runner.ts";
 import { readBoundedText } from "../../protocol/bounded-body.ts";
 import type { LivePaymentSession } from "../../protocol/payments/live-payments.ts";
 import { PAYMENT_HEADER, SEGMENT_HEADER } from "../../protocol/segment-header.ts";
@@ -97,14 +97,6 @@ async function call(url: string, method: "GET" | "POST", headers: Record<string,
   return { status: res.statusCode, text: await readBoundedText(res.body, MAX_CONTROL_ANSWER_BYTES, `${method} ${url}`) };
 }
 
-function isHttpUrl(s: unknown): s is string {
-  if (typeof s !== "string" || s.length > 2048) return false;
-  try {
-    return /^https?:$/.test(new URL(s).protocol);
-  } catch {
-    return false;
-  }
-}
 
 /** The `message` of a JSON error answer, else the text (bounded). */
 function messageOf(text: string): string {
