@@ -94,12 +94,12 @@ export function answerHeaders(headers: IncomingHttpHeaders, res?: ServerResponse
  */
 export function proxyHttp(method: string, headers: IncomingHttpHeaders, body: Readable | Buffer | undefined, res: ServerResponse, target: ProxyTarget): Promise<ProxyOutcome> {
   return new Promise((resolve) => {
-    // An answer's head and body go out in separate writes when it is streamed: with Nagle on the
-    // client's socket (e.g. a server that got it from a protocol-sniffing net.Server, which skips
-    // http.Server's noDelay) the body waits for the client's delayed ACK, ~40 ms per request.
     // A client that left before the relay began closed the response already: its "close" is not
     // coming again, and writes to it would wait for a drain that never comes.
     if (res.destroyed) return resolve({ status: 0, answered: false, bytesOut: 0, error: "client went away" });
+    // An answer's head and body go out in separate writes when it is streamed: with Nagle on the
+    // client's socket (e.g. a server that got it from a protocol-sniffing net.Server, which skips
+    // http.Server's noDelay) the body waits for the client's delayed ACK, ~40 ms per request.
     res.socket?.setNoDelay(true);
     const secure = target.url.protocol === "https:";
     const fwd = forwardHeaders(headers, target.headers);

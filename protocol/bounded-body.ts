@@ -1,12 +1,13 @@
-// An undici answer's body read whole, up to a limit: an upstream (orchestrator, signer, runner)
+// A body (an undici answer's, a trickle segment's) read whole, up to a limit: an upstream (orchestrator, signer, runner)
 // that sends more than any real answer of its kind is cut off as soon as it passes the limit,
 // instead of being held in memory first and measured after.
-import type { Dispatcher } from "undici";
-
 export class BodyTooLargeError extends Error {}
 
+/** An undici answer's body, or any Node readable stream of bytes. */
+export type BoundedSource = AsyncIterable<unknown> & { destroy(): unknown };
+
 /** The body's bytes; BodyTooLargeError (and the body destroyed) once more than `limit` bytes came. */
-export async function readBounded(body: Dispatcher.ResponseData["body"], limit: number, what: string): Promise<Buffer> {
+export async function readBounded(body: BoundedSource, limit: number, what: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let n = 0;
   for await (const c of body) {
@@ -21,6 +22,6 @@ export async function readBounded(body: Dispatcher.ResponseData["body"], limit: 
 }
 
 /** readBounded as UTF-8 text. */
-export async function readBoundedText(body: Dispatcher.ResponseData["body"], limit: number, what: string): Promise<string> {
+export async function readBoundedText(body: BoundedSource, limit: number, what: string): Promise<string> {
   return (await readBounded(body, limit, what)).toString("utf8");
 }

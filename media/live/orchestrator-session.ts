@@ -5,7 +5,7 @@
 // decides what is active, what is standby, and when to swap.
 import { EventEmitter } from "node:events";
 import { request } from "undici";
-import { readBoundedText } from "../../protocol/bounded-body.ts";
+import { BodyTooLargeError, readBoundedText } from "../../protocol/bounded-body.ts";
 import { Capability } from "../../protocol/capabilities.ts";
 import { orchestratorDispatcher } from "../../protocol/http-agent.ts";
 import type { AuthToken } from "../../protocol/messages.ts";
@@ -83,7 +83,7 @@ export async function requestLiveSession(
   const base = target.transcoder.replace(/\/+$/, "");
   const timeoutMs = opts.timeoutMs ?? 5000;
   const signal = AbortSignal.timeout(timeoutMs);
-  let status: number;
+  let status = 0;
   let text: string;
   try {
     const res = await request(`${base}/live-video-to-video`, {
@@ -99,6 +99,7 @@ export async function requestLiveSession(
     text = await readBoundedText(res.body, MAX_START_ANSWER_BYTES, "live-video-to-video start");
   } catch (err) {
     if (signal.aborted) throw new LiveStartError("timeout", `live-video-to-video start timed out after ${timeoutMs} ms`);
+    if (err instanceof BodyTooLargeError) throw new LiveStartError("other", `live-video-to-video start (${status}): ${err.message}`, status);
     throw new LiveStartError("network", `live-video-to-video start failed: ${(err as Error).message}`);
   }
   const snippet = text.slice(0, 200);

@@ -105,6 +105,7 @@ export class WebRtcService {
       answer = await s.start();
     } catch (err) {
       log.info({ stream: streamId, err: (err as Error).message }, "WHIP negotiation failed");
+      if (s.endedWhileNegotiating) return { ok: false, status: 409, message: (err as Error).message };
       return { ok: false, status: 400, message: `could not negotiate the SDP offer: ${(err as Error).message}` };
     }
     if (s.closed) return { ok: false, status: 409, message: "the stream's session ended while its offer was negotiated" };

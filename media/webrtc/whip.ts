@@ -107,8 +107,13 @@ export class WhipSession extends EventEmitter<WhipEvents> {
    * negotiated: nothing more is started for it (no ffmpeg waiting on UDP for good).
    */
   private throwIfClosed(): void {
-    if (this.closed) throw new Error("the stream's session ended while its offer was negotiated");
+    if (!this.closed) return;
+    this.endedWhileNegotiating = true;
+    throw new Error("the stream's session ended while its offer was negotiated");
   }
+
+  /** start() failed because the stream ended meanwhile (not because of the offer). */
+  endedWhileNegotiating = false;
 
   private async startFfmpeg(): Promise<void> {
     this.out = await loopbackSocket();

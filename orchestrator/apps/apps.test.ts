@@ -30,7 +30,7 @@ describe("development orchestrator: apps", { timeout: 60_000 }, () => {
     [paid, free, idle] = await Promise.all([
       startOrchestratorProcess(["--no-ai", "--no-live", "--runners", file, "--require-payment"], { http: true }),
       startOrchestratorProcess(["--no-ai", "--no-live", "--runners", file, "--orch-secret", "s3cret"], { http: true }),
-      startOrchestratorProcess(["--no-ai", "--no-live", "--runners", file, "--app-session-idle-ms", "400"], { http: true }),
+      startOrchestratorProcess(["--no-ai", "--no-live", "--runners", file, "--app-session-idle-ms", "1500"], { http: true }),
     ]);
   });
   after(async () => {
@@ -104,16 +104,16 @@ describe("development orchestrator: apps", { timeout: 60_000 }, () => {
     const first = await fetch(`${idle.url}/apps/echo/session`, { method: "POST" });
     assert.equal(first.status, 200);
     const { control_url } = (await first.json()) as { control_url: string };
-    // Checked within the idle time: kept.
+    // Checked well within the idle time (1.5 s): kept.
     for (let i = 0; i < 4; i++) {
-      await new Promise((r) => setTimeout(r, 200));
-      assert.equal((await fetch(control_url)).status, 200, "a session checked every 200 ms stays");
+      await new Promise((r) => setTimeout(r, 400));
+      assert.equal((await fetch(control_url)).status, 200, "a session checked every 400 ms stays");
     }
     const busy = await fetch(`${idle.url}/apps/echo/session`, { method: "POST" });
     assert.equal(busy.status, 503, "its slot is still taken");
     await busy.body?.cancel();
     // Left alone: released, and the slot is free again.
-    await new Promise((r) => setTimeout(r, 1000));
+    await new Promise((r) => setTimeout(r, 2500));
     const ended = await fetch(control_url);
     assert.equal(ended.status, 404);
     assert.match(((await ended.json()) as { message: string }).message, /idle/);
@@ -125,7 +125,7 @@ describe("development orchestrator: apps", { timeout: 60_000 }, () => {
   test("an upgrade naming a runner in broken %-encoding is refused, and the orchestrator lives on", async () => {
     // A live session (the idle orchestrator frees the slot the test before left taken).
     let reserved: Response | undefined;
-    for (let i = 0; i < 50 && (reserved = await fetch(`${idle.url}/apps/echo/session`, { method: "POST" })).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 50 && (reserved = await fetch(`${idle.url}/apps/echo/session`, { method: "POST" })).status !== 200; i++) await new Promise((r) => setTimeout(r, 200));
     const { session_id } = (await reserved!.json()) as { session_id: string };
     assert.ok(session_id);
     const head = await new Promise<string>((resolve, reject) => {

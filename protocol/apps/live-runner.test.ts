@@ -29,6 +29,22 @@ test("a price as a decimal string is read as a number, a null price is no price;
   assert.deepEqual(runners[1]!.metadata, { region: "eu" });
 });
 
+test("go-livepeer's own discovery entries are read: its current shape, an older build's price fields, a missing mode, capacity below 0", () => {
+  // ai/runner/live_runner.go LiveRunnerDiscoveryRunner: price is a json.Number of wei, currency "wei", metadata a string.
+  const current = { url: "https://orch:8935/apps/r1/session", gpu: { id: "GPU-1", name: "RTX 4090", vram_mb: 24564 }, app: "daydream/sd", version: "1.2", metadata: "{\"region\":\"eu\"}", mode: "persistent", capacity: 2, capacity_used: 3, capacity_available: -1, price_info: { price: 925926, currency: "wei", unit: "seconds" } };
+  const older = { url: "https://orch:8935/apps/r2/app", app: "a/b", capacity: 1, capacity_used: 0, capacity_available: 1, mode: "single_shot", price_info: { price_per_unit: 3, pixels_per_unit: 2, unit: "WEI" } };
+  const noMode = { url: "https://orch:8935/apps/r3/session", app: "c/d", capacity: 1, capacity_used: 0, capacity_available: 1 };
+  const { runners, dropped } = parseDiscovery([{ address: "https://orch:8935", runners: [current, older, noMode] }]);
+  assert.equal(dropped, 0);
+  assert.deepEqual(runners.map((r) => [r.mode, r.capacity_available, r.price_info?.price, r.price_info?.unit]), [
+    ["persistent", 0, 925926, "seconds"],
+    ["single-shot", 1, 1.5, undefined],
+    ["persistent", 1, undefined, undefined],
+  ]);
+  assert.equal(runners[0]!.gpu?.name, "RTX 4090");
+  assert.equal(runners[0]!.metadata, "{\"region\":\"eu\"}");
+});
+
 test("each malformed entry is dropped and counted; the valid ones stay", () => {
   const bad = [
     { ...good, price_info: { ...good.price_info, price: "x" } },
@@ -41,7 +57,8 @@ test("each malformed entry is dropped and counted; the valid ones stay", () => {
     { ...good, url: "file:///etc/passwd" },
     { ...good, mode: "batch" },
     { ...good, capacity_available: 1.5 },
-    { ...good, capacity_available: -1 },
+    { ...good, price_info: { ...good.price_info, currency: "usd" } },
+    { ...good, price_info: { currency: "wei", unit: "seconds" } },
     { ...good, app: 7 },
     { ...good, app: "" },
     null,

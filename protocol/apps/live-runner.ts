@@ -29,7 +29,7 @@ export interface DiscoveredRunner {
   capacity_used: number;
   capacity_available: number;
   /** Omitted off-chain. `price` is wei per unit (a decimal; Wharf's orchestrator adds the exact fraction). */
-  price_info?: { price: number; currency: "wei"; unit: DiscoveryUnit; price_per_unit?: number; pixels_per_unit?: number };
+  price_info?: { price: number; currency: "wei"; /** Absent: the mode's default (seconds for a session, fixed for a run). */ unit?: DiscoveryUnit; price_per_unit?: number; pixels_per_unit?: number };
 }
 
 /** A BYOC capability as Wharf's development orchestrator lists it beside the runners (not in go-livepeer's discovery). */
@@ -53,33 +53,37 @@ const MAX_WEI_PRICE = 1e21;
 const MAX_CAPACITY = 1_000_000;
 const Count = Type.Integer({ minimum: 0, maximum: MAX_CAPACITY });
 const Wei = Type.Number({ minimum: 0, maximum: MAX_WEI_PRICE });
-/** A price in wei: a number, or a decimal string (read as a number); null stands for no price. */
+/** A price in wei: a number, or a decimal string (read as a number). */
 const WeiField = Type.Union([Wei, Type.String({ maxLength: 64 })]);
+/** null (or absent) stands for no price (off-chain). Older go-livepeer builds gave price_per_unit / pixels_per_unit without price. */
 const PriceInfo = Type.Union([Type.Null(), Type.Object({
-  price: WeiField,
+  price: Type.Optional(WeiField),
   currency: Type.Optional(Type.String({ maxLength: 16 })),
-  unit: Type.Optional(Type.Union([Type.Literal("seconds"), Type.Literal("720p-pixel-seconds"), Type.Literal("fixed")])),
+  unit: Type.Optional(Type.String({ maxLength: 32 })),
   price_per_unit: Type.Optional(WeiField),
   pixels_per_unit: Type.Optional(Type.Number({ minimum: 0 })),
 })]);
+/** go-livepeer reports capacity minus sessions, below 0 when a runner's capacity was lowered: read as 0. */
+const SignedCount = Type.Integer({ minimum: -MAX_CAPACITY, maximum: MAX_CAPACITY });
 /**
  * What a runner entry must hold to be used: where it is, what it runs, its free capacity and (money)
  * its price. The descriptive fields (version, gpu, metadata) are kept when well formed, else dropped.
+ * A missing mode is go-livepeer's default, persistent.
  */
 const RunnerShape = Compile(Type.Object({
   url: Type.String({ minLength: 1, maxLength: 2048 }),
   app: Type.String({ minLength: 1, maxLength: 256 }),
-  mode: Type.Union([Type.Literal("persistent"), Type.Literal("single-shot")]),
+  mode: Type.Optional(Type.Union([Type.Literal("persistent"), Type.Literal("single-shot"), Type.Literal("single_shot"), Type.Literal("")])),
   capacity: Type.Optional(Count),
   capacity_used: Type.Optional(Count),
-  capacity_available: Count,
+  capacity_available: SignedCount,
   price_info: Type.Optional(PriceInfo),
 }));
 const ByocShape = Compile(Type.Object({
   name: Type.String({ minLength: 1, maxLength: 256 }),
   capacity: Type.Optional(Count),
   capacity_used: Type.Optional(Count),
-  capacity_available: Count,
+  capacity_available: SignedCount,
   price_info: Type.Optional(PriceInfo),
 }));
 
@@ -100,15 +104,32 @@ function wei(v: number | string | undefined): number | undefined {
   return n !== undefined && Number.isFinite(n) && n >= 0 && n <= MAX_WEI_PRICE ? n : undefined;
 }
 
-type PriceIn = { price: number | string; price_per_unit?: number | string; [k: string]: unknown } | null | undefined;
+type PriceIn = { price?: number | string; currency?: string; unit?: string; price_per_unit?: number | string; pixels_per_unit?: number } | null | undefined;
+const UNITS: ReadonlySet<string> = new Set(["seconds", "720p-pixel-seconds", "fixed"]);
 
-/** The price with its amounts as numbers; null for no price; undefined when an amount is not one. */
+/**
+ * The price with its amounts as numbers of wei: null for no price; undefined (the runner is dropped)
+ * when an amount is not one, when there is no amount at all, or when it is in another currency.
+ */
 function priceOf(p: PriceIn): Record<string, unknown> | null | undefined {
   if (!p) return null;
-  const price = wei(p.price);
+  if (p.currency !== undefined && p.currency.toLowerCase() !== "wei") return undefined;
+  const price = p.price === undefined ? undefined : wei(p.price);
   const perUnit = p.price_per_unit === undefined ? undefined : wei(p.price_per_unit);
-  if (price === undefined || (p.price_per_unit !== undefined && perUnit === undefined)) return undefined;
-  return { ...p, price, ...(perUnit !== undefined ? { price_per_unit: perUnit } : {}) };
+  if ((p.price !== undefined && price === undefined) || (p.price_per_unit !== undefined && perUnit === undefined)) return undefined;
+  const derived = price ?? (perUnit !== undefined && p.pixels_per_unit ? perUnit / p.pixels_per_unit : undefined);
+  if (derived === undefined) return undefined;
+  // A unit Wharf does not know would make the price mean something else; "WEI" is how older
+  // go-livepeer builds named the currency there.
+  const unit = p.unit?.toLowerCase();
+  if (unit && unit !== "wei" && !UNITS.has(unit)) return undefined;
+  return {
+    price: derived,
+    currency: "wei",
+    ...(unit && UNITS.has(unit) ? { unit } : {}),
+    ...(perUnit !== undefined ? { price_per_unit: perUnit } : {}),
+    ...(p.pixels_per_unit !== undefined ? { pixels_per_unit: p.pixels_per_unit } : {}),
+  };
 }
 
 function gpuOf(g: unknown): DiscoveredRunner["gpu"] {
@@ -137,13 +158,14 @@ export function parseDiscovery(json: unknown): { runners: DiscoveredRunner[]; by
         continue;
       }
       const extra = r as Record<string, unknown>;
-      const capacity = r.capacity ?? r.capacity_available;
+      const available = Math.max(0, r.capacity_available);
+      const capacity = r.capacity ?? available;
       runners.push({
-        url: r.url, app: r.app, mode: r.mode,
+        url: r.url, app: r.app, mode: r.mode === "single-shot" || r.mode === "single_shot" ? "single-shot" : "persistent",
         version: typeof extra.version === "string" ? extra.version.slice(0, 256) : "",
         gpu: gpuOf(extra.gpu),
         ...(extra.metadata !== undefined ? { metadata: extra.metadata } : {}),
-        capacity, capacity_used: r.capacity_used ?? Math.max(0, capacity - r.capacity_available), capacity_available: r.capacity_available,
+        capacity, capacity_used: r.capacity_used ?? Math.max(0, capacity - available), capacity_available: available,
         ...(price ? { price_info: price as DiscoveredRunner["price_info"] } : {}),
       });
     }
@@ -153,9 +175,10 @@ export function parseDiscovery(json: unknown): { runners: DiscoveredRunner[]; by
         dropped++;
         continue;
       }
-      const capacity = b.capacity ?? b.capacity_available;
+      const available = Math.max(0, b.capacity_available);
+      const capacity = b.capacity ?? available;
       byoc.push({
-        name: b.name, capacity, capacity_used: b.capacity_used ?? Math.max(0, capacity - b.capacity_available), capacity_available: b.capacity_available,
+        name: b.name, capacity, capacity_used: b.capacity_used ?? Math.max(0, capacity - available), capacity_available: available,
         ...(price ? { price_info: price as DiscoveredByoc["price_info"] } : {}),
       });
     }

@@ -14,6 +14,7 @@ import { EventEmitter } from "node:events";
 import type http from "node:http";
 import type { Readable } from "node:stream";
 import { moduleLogger, type Logger } from "../../core/log.ts";
+import { readBounded } from "../bounded-body.ts";
 import { TrickleError } from "./errors.ts";
 import {
   childUrl,
@@ -254,19 +255,7 @@ export class TrickleSubscriber extends EventEmitter<TrickleSubscriberEvents> imp
 }
 
 function makeSegment(seq: number, latest: number | undefined, contentType: string | undefined, body: Readable): TrickleSegment {
-  const buffer = async (maxBytes = Infinity) => {
-    const parts: Buffer[] = [];
-    let n = 0;
-    for await (const c of body) {
-      n += (c as Buffer).length;
-      if (n > maxBytes) {
-        body.destroy();
-        throw new TrickleError("status", `segment ${seq} is over ${maxBytes} bytes`, { seq, terminal: false });
-      }
-      parts.push(c as Buffer);
-    }
-    return Buffer.concat(parts, n);
-  };
+  const buffer = (maxBytes = Infinity) => readBounded(body, maxBytes, `trickle segment ${seq}`);
   return {
     seq,
     latest: latest !== undefined && latest !== seq ? latest : undefined,

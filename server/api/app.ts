@@ -5,8 +5,10 @@ import cors from "@fastify/cors";
 import fastifyStatic from "@fastify/static";
 import swagger from "@fastify/swagger";
 import { existsSync } from "node:fs";
+import { STATUS_CODES } from "node:http";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import type { Duplex } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { v7 as uuidv7 } from "uuid";
 import { rootLogger } from "../../core/log.ts";
@@ -32,6 +34,26 @@ export interface AppOptions {
   timeoutCheckMs?: number;
 }
 
+/**
+ * A request that broke off (timed out, malformed): 408 or 400 with a JSON body, as fastify's own
+ * handler answers, except when an answer to it is already under way (a session relay streaming
+ * while its client still uploads): then the connection is only closed, as Node's own handler does,
+ * instead of writing a status line into the middle of that answer.
+ */
+function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === "ECONNRESET" || socket.destroyed) return;
+  const answering = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (socket.writable && !answering?.headersSent) {
+    const [status, error, message] =
+      err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? [408, "request_timeout", "the request's headers and body did not arrive in time (httpRequestTimeoutSec)"]
+      : err.code === "HPE_HEADER_OVERFLOW" ? [431, "headers_too_large", "the request's headers are too large"]
+      : [400, "bad_request", "malformed HTTP request"];
+    const body = JSON.stringify({ error, message });
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
+}
+
 export async function createApp(opts: AppOptions = {}): Promise<FastifyInstance> {
   const requestTimeout = opts.requestTimeoutMs ?? 300_000;
   const app: FastifyInstance = Fastify({
@@ -47,6 +69,7 @@ export async function createApp(opts: AppOptions = {}): Promise<FastifyInstance>
     // Node checks the request timeout only when the headers' timeout is not longer (it enforces that
     // when it creates the server; fastify sets requestTimeout after, so it is given here too).
     http: { requestTimeout, headersTimeout: Math.min(60_000, requestTimeout), connectionsCheckingInterval: Math.min(opts.timeoutCheckMs ?? 30_000, requestTimeout) },
+    clientErrorHandler: answerClientError,
   });
   installErrorHandlers(app);
   installValidation(app);

@@ -4,8 +4,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { appUrl, isSafeAppPath } from "./app-path.ts";
 
-test("dot segments are refused in every spelling the URL parser resolves", () => {
-  for (const p of ["..", ".", "../../echo/session", "a/../b", "a/./b", "%2e%2E/x", ".%2e", "%2e", "x/..?q=1", "..\\x", "a\\..\\b", "x/%2E"]) {
+test("dot segments are refused in the spellings the URL parser resolves, a fragment's start included", () => {
+  for (const p of ["..", ".", "../../echo/session", "a/../b", "a/./b", "%2e%2E/x", ".%2e", "%2e", "x/..?q=1", "..\\x", "a\\..\\b", "x/%2E", "..#", "a/..#frag", "%2e%2e#x"]) {
     assert.equal(isSafeAppPath(p), false, p);
     assert.equal(appUrl("http://o/apps/json/app", p), undefined, p);
   }

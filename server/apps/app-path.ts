@@ -8,8 +8,11 @@
 
 export const DOT_SEGMENT_MESSAGE = "the app path may not contain '.' or '..' segments";
 
-/** A segment that is ".", "..", or either %2e-escaped, between "/" or "\\" separators, before the query. */
-const DOT_SEGMENT = /(?:^|[/\\])(?:\.|%2e){1,2}(?:[/\\?]|$)/i;
+/**
+ * A segment that is ".", "..", or either %2e-escaped, between "/" or "\\" separators, before the
+ * query or fragment (fastify hands a wildcard decoded: a "%23" in it is a "#" that ends the path).
+ */
+const DOT_SEGMENT = /(?:^|[/\\])(?:\.|%2e){1,2}(?:[/\\?#]|$)/i;
 
 /**
  * Whether `pathAndQuery` (a path after a route's wildcard, with its query if any) has no dot
@@ -17,7 +20,7 @@ const DOT_SEGMENT = /(?:^|[/\\])(?:\.|%2e){1,2}(?:[/\\?]|$)/i;
  * this runs once per single-shot request.
  */
 export function isSafeAppPath(pathAndQuery: string): boolean {
-  const q = pathAndQuery.indexOf("?");
+  const q = pathAndQuery.search(/[?#]/);
   return !DOT_SEGMENT.test(q >= 0 ? pathAndQuery.slice(0, q + 1) : pathAndQuery);
 }
 

@@ -7,7 +7,7 @@ import type { Duplex } from "node:stream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { proxyHttp, proxyUpgrade } from "../../core/reverse-proxy.ts";
 import type { Accounts, ApiKey } from "../accounts/index.ts";
-import { bearerToken, type GuardResult } from "../accounts/guard.ts";
+import type { GuardResult } from "../accounts/guard.ts";
 import { setRelayCors } from "../api/relay-cors.ts";
 import type { PreHandler } from "../api/auth.ts";
 import { addFastLane } from "../api/fast-lane.ts";

@@ -10,7 +10,7 @@ export const ConfigSchema = Type.Object(
     httpPort: { ...Port, default: 8935, description: "HTTP API, HLS, WebRTC signalling and pages" },
     rtmpPort: { ...Port, default: 1935, description: "RTMP ingest" },
     rtmpMaxConnectionsPerAddress: Type.Integer({ minimum: 1, maximum: 100000, default: 16, description: "RTMP connections one address may hold at once (raise for encoders behind one NAT)" }),
-    httpRequestTimeoutSec: Type.Integer({ minimum: 1, maximum: 86400, default: 300, description: "An HTTP request (headers and body) must arrive within this many seconds, else 408 and the connection closed (a client sending its body slowly or never holds nothing forever); answers and WebSockets are not limited" }),
+    httpRequestTimeoutSec: Type.Integer({ minimum: 1, maximum: 86400, default: 300, description: "An HTTP request (headers and body) must arrive within this many seconds, else 408 and the connection closed (a client sending its body slowly or never holds nothing forever). Uploads (batch AI files, bodies streamed through an app session) must finish within it; answers, SSE and WebSockets are not limited" }),
     publicUrl: Type.String({ default: "", description: "Base URL printed and returned to clients (default http://<host>:<httpPort>)" }),
     publicRtmpUrl: Type.String({ default: "", description: "Base RTMP URL returned to clients (default rtmp://<host>:<rtmpPort>/live)" }),
     dataDir: Type.String({ default: "./data", minLength: 1, description: "Database, keys, certificates" }),
