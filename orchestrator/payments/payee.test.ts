@@ -59,7 +59,10 @@ test("a reused nonce is refused with go's text and not credited; later tickets o
   assert.equal(again.error, `invalid ticket senderNonce: already seen sender=${sender} nonce=2`);
   assert.equal(again.accepted, 0);
   assert.equal(payee.balances.balance(sender, "k").toString(), ev.mul(Rational.of(2)).toString());
-  assert.deepEqual(payee.view().senders[sender]!.k!.tickets, { received: 4, accepted: 2, rejected: { "ticket already used": 1, [AFTER_REJECTED_TICKET]: 1 }, winning: 0 });
+  // Each accepted ticket wins with probability EV / face value (1 in 100 here): not asserted.
+  const { winning, ...counts } = payee.view().senders[sender]!.k!.tickets;
+  assert.deepEqual(counts, { received: 4, accepted: 2, rejected: { "ticket already used": 1, [AFTER_REJECTED_TICKET]: 1 } });
+  assert.ok(winning <= 2);
 });
 
 test("a tampered face value breaks the rand commitment: fatal, nothing credited", () => {
