@@ -226,7 +226,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
   const auth: Authenticator = accountsAuthenticator(accounts);
 
   const urls: PublicUrls = { http: "", rtmp: "" };
-  const app = await createApp({ requestTimeoutMs: config.httpRequestTimeoutSec * 1000, timeoutCheckMs: Math.min(30_000, config.httpRequestTimeoutSec * 500) });
+  const app = await createApp({ requestTimeoutMs: config.httpRequestTimeoutSec * 1000 });
   // Membership and GET /v1/cluster; in cluster mode stream leases and the proxy to a stream's owner
   // (its hook goes first, so it is registered before the routes it forwards).
   const nodeAddress = () => config.nodeAddress || `http://${displayHost(config.host)}:${(app.server.address() as { port: number } | null)?.port ?? config.httpPort}`;

@@ -44,6 +44,8 @@ export class WhipSession extends EventEmitter<WhipEvents> {
   readonly hasAudio: boolean;
   connected = false;
   closed = false;
+  /** start() failed because the stream ended meanwhile (not because of the offer). */
+  endedWhileNegotiating = false;
   packetsIn = 0;
   keyframes = 0;
   private pc!: RTCPeerConnection;
@@ -111,9 +113,6 @@ export class WhipSession extends EventEmitter<WhipEvents> {
     this.endedWhileNegotiating = true;
     throw new Error("the stream's session ended while its offer was negotiated");
   }
-
-  /** start() failed because the stream ended meanwhile (not because of the offer). */
-  endedWhileNegotiating = false;
 
   private async startFfmpeg(): Promise<void> {
     this.out = await loopbackSocket();

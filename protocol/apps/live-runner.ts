@@ -152,8 +152,12 @@ export function parseDiscovery(json: unknown): { runners: DiscoveredRunner[]; by
   let dropped = 0;
   for (const e of json as Array<Partial<Record<"runners" | "byoc", unknown>> | null>) {
     for (const r of Array.isArray(e?.runners) ? (e.runners as unknown[]) : []) {
-      const price = RunnerShape.Check(r) ? priceOf(r.price_info as PriceIn) : undefined;
-      if (!RunnerShape.Check(r) || price === undefined || !isHttpUrl(r.url)) {
+      if (!RunnerShape.Check(r) || !isHttpUrl(r.url)) {
+        dropped++;
+        continue;
+      }
+      const price = priceOf(r.price_info as PriceIn);
+      if (price === undefined) {
         dropped++;
         continue;
       }
@@ -170,8 +174,12 @@ export function parseDiscovery(json: unknown): { runners: DiscoveredRunner[]; by
       });
     }
     for (const b of Array.isArray(e?.byoc) ? (e.byoc as unknown[]) : []) {
-      const price = ByocShape.Check(b) ? priceOf(b.price_info as PriceIn) : undefined;
-      if (!ByocShape.Check(b) || price === undefined) {
+      if (!ByocShape.Check(b)) {
+        dropped++;
+        continue;
+      }
+      const price = priceOf(b.price_info as PriceIn);
+      if (price === undefined) {
         dropped++;
         continue;
       }

@@ -97,7 +97,6 @@ async function call(url: string, method: "GET" | "POST", headers: Record<string,
   return { status: res.statusCode, text: await readBoundedText(res.body, MAX_CONTROL_ANSWER_BYTES, `${method} ${url}`) };
 }
 
-
 /** The `message` of a JSON error answer, else the text (bounded). */
 function messageOf(text: string): string {
   try {
