@@ -56,7 +56,7 @@ export interface AccountsOptions {
   authCacheTtlMs?: number;
   /** How often committed usage records are fsynced (usage-ledger.ts); default 100 ms, 0 = before each acknowledgement. */
   usageFsyncIntervalMs?: number;
-  /** How long single-shot runs are tallied into one usage record (usage-tally.ts); default 50 ms. */
+  /** How long single-shot runs are tallied into one usage record (usage-tally.ts); default 200 ms. */
   usageTallyWindowMs?: number;
   /** Cluster-wide limits (server/cluster); default: this process's own, in memory. */
   clusterLimits?: ClusterLimitsService;

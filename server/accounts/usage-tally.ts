@@ -21,11 +21,13 @@ const log = moduleLogger("usage-tally");
 
 /**
  * How long runs are tallied before their records are written. A window's records share one
- * commit (~0.15–0.3 ms on a busy 2-core machine): at 10 ms that was still 5–10 µs per run at
- * 2,700 runs a second; at 50 ms it is 1–2 µs, and a crash of the process loses at most 50 ms of
- * answered runs' records.
+ * commit on the event loop, and under load that commit is what costs: ~0.3 ms of inserts plus
+ * ~0.07 ms to wake the ledger thread for its fsync (measured on a busy 2-core machine at 3,000
+ * runs a second, bench/apps-overhead.ts), during which the runs in flight wait. At 10 ms that was
+ * 5–10 µs per run; at 50 ms, 20 stalls a second; at 200 ms it is 5 a second, ~0.6 µs per run.
+ * A crash of the process loses at most this window of answered runs' records (a close writes it).
  */
-export const DEFAULT_TALLY_WINDOW_MS = 50;
+export const DEFAULT_TALLY_WINDOW_MS = 200;
 
 export interface TalliedRun {
   keyId: string;
