@@ -15,7 +15,7 @@ import { PriceBook, type PriceBookConfig } from "./pricing.ts";
 import { ConcurrencyLimiter, TokenBucketLimiter, type RateDecision, type StreamSlot } from "./ratelimit.ts";
 import { SpendGuard, type SpendDecision, type SpendHoldings } from "./spend.ts";
 import { SqliteStorage } from "./sqlite.ts";
-import type { AccountsStorage, ApiKey, ApiKeyRow, AuditEntry, AuditQuery, StreamRow, UsageGroup, UsageGroupBy, UsageQuery, UsageRecord } from "./types.ts";
+import type { AccountsStorage, ApiKey, ApiKeyRow, AuditEntry, AuditQuery, StreamRow, UsageGroup, UsageGroupBy, UsageInsertOptions, UsageQuery, UsageRecord } from "./types.ts";
 import { UsageRecorder, type BatchUsageInput, type StreamUsageInput } from "./usage-recording.ts";
 import { UsageTally, type TalliedRun } from "./usage-tally.ts";
 
@@ -105,7 +105,7 @@ export class Accounts extends EventEmitter<AccountsEvents> {
     this.clusterLimits = opts.clusterLimits;
     this.spend = new SpendGuard(this.storage.usage, this.priceBook.currency, this.now, opts.clusterLimits);
     this.usage = new UsageRecorder(this.storage.usage, this.priceBook, (e) => this.audit(e), this.now);
-    this.tally = new UsageTally((u) => this.recordBatchUsage(u), this.priceBook, this.now, opts.usageTallyWindowMs);
+    this.tally = new UsageTally((u) => this.recordBatchUsage(u, { background: true }), this.priceBook, this.now, opts.usageTallyWindowMs);
     // Once a second, idle or not: a key revoked from another process (the CLI) must stop
     // working here within a second; the check is one `PRAGMA data_version` when nothing changed.
     const interval = opts.watchIntervalMs ?? 1000;
@@ -240,8 +240,8 @@ export class Accounts extends EventEmitter<AccountsEvents> {
   // ------------------------------------------------------------ usage ledger
 
   /** Records a billed batch request; durable when the promise resolves (write it before replying 200). */
-  async recordBatchUsage(u: BatchUsageInput): Promise<UsageRecord> {
-    return this.recorded(await this.usage.recordBatch(u));
+  async recordBatchUsage(u: BatchUsageInput, opts?: UsageInsertOptions): Promise<UsageRecord> {
+    return this.recorded(await this.usage.recordBatch(u, opts));
   }
 
   /** Bills one answered single-shot run (usage-tally.ts); `release` (a spend reservation) is called once it is recorded. */

@@ -14,14 +14,17 @@ export const SIGNAL = {
   fsyncs: 3,
   /** Checkpoints run. */
   checkpoints: 4,
+  /** Transactions of usage records the thread committed (every-commit mode, `background` records). */
+  threadCommits: 5,
 } as const;
-const SLOTS = 5;
+const SLOTS = 6;
 
 export interface LedgerCounters {
   commitWakeups: number;
   walChecks: number;
   fsyncs: number;
   checkpoints: number;
+  threadCommits: number;
 }
 
 export function newLedgerSignal(): Int32Array {
@@ -29,8 +32,9 @@ export function newLedgerSignal(): Int32Array {
 }
 
 /**
- * Called by the main thread after each group commit: only the first commit since the
- * thread's last sync sets the flag and wakes it (one compare-and-swap per commit otherwise).
+ * Called after each group commit of usage records (by the main thread, and by the ledger thread
+ * for the records it commits): only the first commit since the thread's last sync sets the flag
+ * and wakes it (one compare-and-swap per commit otherwise).
  */
 export function markCommitted(signal: Int32Array): void {
   if (Atomics.compareExchange(signal, SIGNAL.dirty, 0, 1) === 0) Atomics.notify(signal, SIGNAL.dirty);
@@ -42,5 +46,6 @@ export function readCounters(signal: Int32Array): LedgerCounters {
     walChecks: Atomics.load(signal, SIGNAL.walChecks),
     fsyncs: Atomics.load(signal, SIGNAL.fsyncs),
     checkpoints: Atomics.load(signal, SIGNAL.checkpoints),
+    threadCommits: Atomics.load(signal, SIGNAL.threadCommits),
   };
 }

@@ -8,16 +8,19 @@
 //   its own connection (synchronous=FULL), one fsynced transaction for everything that
 //   arrived while the previous one was committing, and acknowledges each record after
 //   that fsync.
+// - Either mode: the inserts the main thread hands over because nobody waits for them on its
+//   event loop (`background` records). In interval mode this connection is synchronous=NORMAL
+//   and its commits are fsynced like the main connection's (below).
 import { closeSync, fstatSync, fsyncSync, openSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { openDatabase } from "./sqlite-schema.ts";
 import { prepareUsageInsert } from "./usage-insert.ts";
-import { SIGNAL } from "./ledger-signal.ts";
+import { markCommitted, SIGNAL } from "./ledger-signal.ts";
 import type { LedgerMessage, LedgerRequest, LedgerThreadConfig } from "./usage-ledger.ts";
 
 const port = parentPort!;
 const cfg = workerData as LedgerThreadConfig;
-const db = openDatabase(cfg.file, { synchronous: "FULL" });
+const db = openDatabase(cfg.file, { synchronous: cfg.fsyncIntervalMs === 0 ? "FULL" : "NORMAL" });
 const send = (m: LedgerMessage) => port.postMessage(m);
 
 // ---------------------------------------------------------------- every-commit inserts
@@ -31,6 +34,8 @@ function flushInserts(): void {
   queue = [];
   if (batch.length === 0) return;
   const rows = insert(batch.map((b) => b.u));
+  Atomics.add(cfg.signal, SIGNAL.threadCommits, 1);
+  if (cfg.fsyncIntervalMs > 0) markCommitted(cfg.signal); // fsynced within the interval (syncOnCommits)
   send({
     results: batch.map((b, i) => {
       const r = rows[i]!;

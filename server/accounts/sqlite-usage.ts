@@ -1,6 +1,6 @@
 // The usage store on SQLite: reads and sums on the main connection, inserts through the usage ledger.
 import type { DB } from "./sqlite-schema.ts";
-import type { NewUsageRecord, UsageGroup, UsageGroupBy, UsageQuery, UsageRecord, UsageStore } from "./types.ts";
+import type { NewUsageRecord, UsageGroup, UsageGroupBy, UsageInsertOptions, UsageQuery, UsageRecord, UsageStore } from "./types.ts";
 import { usageFromDb, type UsageDbRow } from "./usage-insert.ts";
 import type { UsageLedger } from "./usage-ledger.ts";
 
@@ -28,8 +28,8 @@ export class SqliteUsageStore implements UsageStore {
   }
 
   /** Committed when it resolves; how soon it is fsynced is the ledger's setting (usage-ledger.ts). */
-  insert(u: NewUsageRecord): Promise<UsageRecord> {
-    return this.ledger.insert(u);
+  insert(u: NewUsageRecord, opts?: UsageInsertOptions): Promise<UsageRecord> {
+    return this.ledger.insert(u, opts);
   }
 
   private where(q: UsageQuery): { sql: string; vals: unknown[] } {

@@ -153,9 +153,19 @@ export interface StreamStore {
   update(id: string, patch: Partial<Pick<StreamRow, "name" | "config" | "streamKey">>): Promise<StreamRow | undefined>;
 }
 
+/** How a usage record is written. */
+export interface UsageInsertOptions {
+  /**
+   * Nobody waits for it on the event loop (tallied single-shot runs): SQLite commits it on the
+   * usage ledger's thread instead of the main connection (usage-ledger.ts). As durable when the
+   * promise resolves either way.
+   */
+  background?: boolean;
+}
+
 export interface UsageStore {
   /** Durable before it resolves. A duplicate requestId returns the existing record. */
-  insert(rec: NewUsageRecord): Promise<UsageRecord>;
+  insert(rec: NewUsageRecord, opts?: UsageInsertOptions): Promise<UsageRecord>;
   /** The record with this request id, if any. */
   findByRequest(requestId: string): Promise<UsageRecord | undefined>;
   list(q: UsageQuery): Promise<UsageRecord[]>;

@@ -146,6 +146,44 @@ test("interval mode: the ledger thread sleeps while idle, and fsyncs a record co
   }
 });
 
+test("interval mode: a background record is committed by the ledger thread and fsynced within the interval; others on the main connection", { timeout: 20_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "wharf-ledger-"));
+  const file = join(dir, "wharf.db");
+  const db = openDatabase(file, { synchronous: "NORMAL", autoCheckpoint: false });
+  const ledger = new UsageLedger(db, file, { fsyncIntervalMs: 100, checkpointIntervalMs: 60_000 });
+  try {
+    const fsynced = async (since: LedgerCounters) => {
+      const t0 = performance.now();
+      while (ledger.counters().fsyncs === since.fsyncs) {
+        assert.ok(performance.now() - t0 < 1000, `no fsync after a commit: ${JSON.stringify(ledger.counters())}`);
+        await sleep(5);
+      }
+    };
+    let before = ledger.counters();
+    const fg = await ledger.insert(record("k1", "fg"));
+    assert.equal(ledger.counters().threadCommits, before.threadCommits, "a record the caller waits for commits on the main connection");
+    await fsynced(before);
+
+    before = ledger.counters();
+    const bg = await Promise.all([ledger.insert(record("k1", "bg-1", 3), { background: true }), ledger.insert(record("k1", "bg-2", 4), { background: true })]);
+    assert.equal(ledger.counters().threadCommits - before.threadCommits, 1, "both in one transaction of the thread");
+    assert.deepEqual(bg.map((r) => r.units), [3, 4]);
+    assert.notEqual(bg[0]!.id, fg.id);
+    // Committed before the promise resolved: the main connection reads it at once.
+    const row = db.prepare("SELECT units FROM usage WHERE request_id = ?").get("bg-2") as { units: number } | undefined;
+    assert.equal(row?.units, 4);
+    // The thread's commit wakes its own fsync, as the main thread's commits do (no backstop soon).
+    await fsynced(before);
+    // A duplicate request id returns the record stored, whichever connection wrote it.
+    const again = await ledger.insert(record("k1", "fg", 99), { background: true });
+    assert.equal(again.id, fg.id);
+  } finally {
+    await ledger.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("the ledger thread does not keep a process alive that recorded usage and did not close", { timeout: 30_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "wharf-ledger-exit-"));
   try {

@@ -1,7 +1,7 @@
 // Writing usage records: billed batch requests, their refunds and settlements, and intervals of live streams.
 import { requireNonNegative } from "./key-input.ts";
 import { parseWei, type PriceBook } from "./pricing.ts";
-import type { AuditEntry, UsageRecord, UsageStore } from "./types.ts";
+import type { AuditEntry, UsageInsertOptions, UsageRecord, UsageStore } from "./types.ts";
 
 export interface BatchUsageInput {
   keyId: string;
@@ -46,7 +46,7 @@ export class UsageRecorder {
   ) {}
 
   /** Records a billed batch request; durable when the promise resolves (write it before replying 200). */
-  async recordBatch(u: BatchUsageInput): Promise<UsageRecord> {
+  async recordBatch(u: BatchUsageInput, opts?: UsageInsertOptions): Promise<UsageRecord> {
     const wei = parseWei(u.orchestratorCostWei);
     requireNonNegative(u.units, "units");
     return this.usage.insert({
@@ -64,7 +64,7 @@ export class UsageRecorder {
       paidWei: parseWei(u.paidWei).toString(),
       chargeMicros: u.chargeMicros ?? this.priceBook.charge({ pipeline: u.pipeline, units: u.units, orchestratorCostWei: wei }),
       currency: this.priceBook.currency,
-    });
+    }, opts);
   }
 
   /**
