@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Agent } from "undici";
-import { exchange, ExchangeTooLargeError } from "./http-exchange.ts";
+import { ByteBudget, exchange, ExchangeBudgetError, ExchangeTooLargeError } from "./http-exchange.ts";
 
 const big = Buffer.alloc(5 * 1024 * 1024, 0x5a);
 
@@ -102,4 +102,34 @@ test("spillAbove turns a growing answer without a length into a stream, bytes re
     assert.equal(n, 10_000);
     const small = await exchange(agent, req(origin, "/small", { spillAbove: 2500 })).response;
     assert.ok("body" in small);
+  }));
+
+test("a budget bounds the answers held in memory together, until each is released", () =>
+  withServer(async (origin, agent) => {
+    // /chunked-big is 10,000 bytes: two fit a 25,000-byte budget, the third does not.
+    const budget = new ByteBudget(25_000);
+    const get = () => exchange(agent, { origin, path: "/chunked-big", method: "GET", timeoutMs: 5000, maxBytes: 1e6, budget });
+    const held = [get(), get()];
+    for (const ex of held) assert.equal((await ex.response as { body: Buffer }).body.length, 10_000);
+    assert.equal(budget.inUse, 20_000);
+    const third = get();
+    await assert.rejects(third.response, ExchangeBudgetError);
+    third.release();
+    assert.equal(budget.inUse, 20_000, "a failed exchange gave back what it took");
+    held[0]!.release();
+    held[0]!.release(); // once only
+    assert.equal(budget.inUse, 10_000);
+    const fourth = get();
+    assert.equal((await fourth.response as { body: Buffer }).body.length, 10_000);
+    fourth.release();
+    held[1]!.release();
+    assert.equal(budget.inUse, 0);
+    // A streamed answer holds nothing of the budget: its reader takes it with backpressure.
+    const streamed = exchange(agent, { origin, path: "/big", method: "GET", timeoutMs: 5000, maxBytes: 1e9, budget, streamIf: () => true });
+    const r = await streamed.response;
+    assert.ok("stream" in r);
+    let n = 0;
+    for await (const c of r.stream) n += (c as Buffer).length;
+    assert.equal(n, big.length);
+    assert.equal(budget.inUse, 0);
   }));

@@ -9,6 +9,8 @@
 //   Content-Length) switches to a Readable too, starting with what was read so far.
 // - `abort(reason)` on the returned handle cancels the exchange; the promise then
 //   rejects with `reason`.
+// - With `budget`, what is read into memory also counts against a bound shared by many
+//   exchanges (every batch AI answer in flight), until `release()`.
 import type { IncomingHttpHeaders } from "node:http";
 import { Readable } from "node:stream";
 import type { Dispatcher } from "undici";
@@ -26,11 +28,39 @@ export interface ExchangeRequest {
   streamIf?: (status: number, headers: IncomingHttpHeaders) => boolean;
   /** A 200 answer read into memory past this many bytes is streamed from there on. */
   spillAbove?: number;
+  /**
+   * Bytes read into memory are taken from it as they arrive (past it the exchange fails with
+   * ExchangeBudgetError) and given back by `release()`, or when the exchange fails or streams.
+   */
+  budget?: ByteBudget;
+}
+
+/**
+ * Bytes of answers held in memory by several exchanges together. Each answer has its own
+ * `maxBytes`, but an orchestrator (a third party) that answers many requests with large bodies at
+ * once could otherwise hold all of them in the gateway's memory.
+ */
+export class ByteBudget {
+  private used = 0;
+  constructor(readonly limit: number) {}
+  get inUse(): number {
+    return this.used;
+  }
+  take(n: number): boolean {
+    if (this.used + n > this.limit) return false;
+    this.used += n;
+    return true;
+  }
+  give(n: number): void {
+    this.used -= n;
+  }
 }
 
 export type ExchangeResponse = { status: number; headers: IncomingHttpHeaders } & ({ body: Buffer } | { stream: Readable });
 
 export class ExchangeTooLargeError extends Error {}
+/** The answers in memory together would pass the exchange's `budget`: no fault of this answer. */
+export class ExchangeBudgetError extends Error {}
 
 type Controller = Dispatcher.DispatchController;
 
@@ -43,12 +73,20 @@ class BufferingHandler implements Dispatcher.DispatchHandler {
   private stream?: Readable;
   private pendingAbort?: Error;
   private ended = false;
+  /** Taken from the request's budget. */
+  private taken = 0;
 
   constructor(
     private readonly req: ExchangeRequest,
     private readonly resolve: (r: ExchangeResponse) => void,
     private readonly reject: (e: Error) => void,
   ) {}
+
+  /** Gives back to the budget what this exchange took. */
+  release(): void {
+    this.req.budget?.give(this.taken);
+    this.taken = 0;
+  }
 
   abort(reason: Error): void {
     if (this.controller) return this.controller.abort(reason);
@@ -84,6 +122,7 @@ class BufferingHandler implements Dispatcher.DispatchHandler {
     });
     for (const c of this.chunks) this.stream.push(c);
     this.chunks = [];
+    this.release(); // the stream holds what its reader has not taken yet, with backpressure
     this.resolve({ status: this.status, headers: this.headers, stream: this.stream });
   }
 
@@ -94,6 +133,11 @@ class BufferingHandler implements Dispatcher.DispatchHandler {
     }
     this.length += chunk.length;
     if (this.length > this.req.maxBytes) return controller.abort(new ExchangeTooLargeError(`answer exceeds ${this.req.maxBytes} bytes`));
+    const budget = this.req.budget;
+    if (budget) {
+      if (!budget.take(chunk.length)) return controller.abort(new ExchangeBudgetError(`answers held in memory would exceed ${budget.limit} bytes`));
+      this.taken += chunk.length;
+    }
     this.chunks.push(chunk);
     if (this.req.spillAbove !== undefined && this.status === 200 && this.length > this.req.spillAbove) this.startStream(controller);
   }
@@ -107,6 +151,8 @@ class BufferingHandler implements Dispatcher.DispatchHandler {
 
   onResponseError(_controller: Controller, err: Error): void {
     this.ended = true;
+    this.chunks = [];
+    this.release();
     if (this.stream) this.stream.destroy(err);
     else this.reject(err);
   }
@@ -115,6 +161,8 @@ class BufferingHandler implements Dispatcher.DispatchHandler {
 export interface Exchange {
   response: Promise<ExchangeResponse>;
   abort(reason: Error): void;
+  /** Gives back to `budget` what the body read into memory took: call once done with it. */
+  release(): void;
 }
 
 export function exchange(dispatcher: Dispatcher, req: ExchangeRequest): Exchange {
@@ -134,5 +182,5 @@ export function exchange(dispatcher: Dispatcher, req: ExchangeRequest): Exchange
     },
     handler,
   );
-  return { response, abort: (reason) => handler.abort(reason) };
+  return { response, abort: (reason) => handler.abort(reason), release: () => handler.release() };
 }

@@ -113,6 +113,7 @@ export async function startBatchAi(app: FastifyInstance, deps: BatchAiDeps): Pro
     timeoutMs: config.aiTimeoutMs,
     payments: deps.payments,
     queue,
+    answerMemoryBytes: config.aiAnswerMemoryMb * 1024 * 1024,
   });
   await registerAiRoutes(app, { service, auth: deps.auth, observe: deps.observe });
   return {

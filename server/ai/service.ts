@@ -22,7 +22,7 @@
 // refunded (billing.refund).
 import type { Dispatcher, FormData } from "undici";
 import { v7 as uuidv7 } from "uuid";
-import { exchange, type Exchange } from "../../protocol/http-exchange.ts";
+import { ExchangeBudgetError, ByteBudget, exchange, type Exchange } from "../../protocol/http-exchange.ts";
 import { orchestratorDispatcher } from "../../protocol/http-agent.ts";
 import { aiRequestHeaders, PAYMENT_HEADER } from "../../protocol/segment-header.ts";
 import { moduleLogger } from "../../core/log.ts";
@@ -98,6 +98,8 @@ export interface AiServiceOptions {
   payments?: AiPayments;
   /** Where requests wait when every candidate is at capacity; without it they get 503 at once. */
   queue?: AdmissionQueue;
+  /** Bytes of orchestrator answers held in memory at once (default DEFAULT_ANSWER_MEMORY_BYTES). */
+  answerMemoryBytes?: number;
 }
 
 export interface AiJob {
@@ -150,12 +152,22 @@ const MAX_PROBLEMS = 16;
 
 const PAYMENT_WORDS = /balance|payment|ticket|credential|auth ?token|capped|price/i;
 
+/**
+ * An orchestrator's JSON answer is read into memory whole (its results may be inline data URLs);
+ * one answer up to this size. V8 cannot make a string of 512 MiB to parse anyway.
+ */
+const MAX_ANSWER_BYTES = 256 * 1024 * 1024;
+/** Every answer being read or parsed, together: past it a request gets 503 (the gateway's memory, not the orchestrator's fault). */
+export const DEFAULT_ANSWER_MEMORY_BYTES = 1024 * 1024 * 1024;
+
 export class AiService {
   private readonly dispatcher: Dispatcher;
   private readonly random = new RandomPool();
   private readonly rehosting: ResultRehosting;
+  private readonly answers: ByteBudget;
   constructor(private readonly opts: AiServiceOptions) {
     this.dispatcher = opts.dispatcher ?? orchestratorDispatcher();
+    this.answers = new ByteBudget(opts.answerMemoryBytes ?? DEFAULT_ANSWER_MEMORY_BYTES);
     this.rehosting = new ResultRehosting({
       publicUrl: opts.publicUrl,
       results: opts.results,
@@ -348,7 +360,8 @@ export class AiService {
         headers,
         body,
         timeoutMs: this.opts.timeoutMs,
-        maxBytes: 512 * 1024 * 1024,
+        maxBytes: MAX_ANSWER_BYTES,
+        budget: this.answers,
         streamIf: job.stream ? (status, h) => status === 200 && String(h["content-type"] ?? "").startsWith("text/event-stream") : undefined,
       });
       const res = await ex.response;
@@ -390,12 +403,17 @@ export class AiService {
       settle("done");
       if (err instanceof AiHttpError) throw err;
       if (job.cancel?.cancelled) throw AiHttpError.msg(499, "client closed the request");
+      if (err instanceof ExchangeBudgetError) {
+        log.warn({ requestId, orchestrator: cand.address, inUse: this.answers.inUse, limit: this.answers.limit }, "AI answers in memory at their limit");
+        throw AiHttpError.msg(503, `the gateway is holding too many large answers: ${err.message}`, { "retry-after": "2" });
+      }
       const reason = failure ?? (err as Error).message;
       src.reportFailure(cand.address, reason, requestId);
       log.info({ requestId, orchestrator: cand.address, pipeline: spec.pipeline, err: reason }, "AI attempt failed");
       return { kind: "failed", reason };
     } finally {
       offCancel?.();
+      ex?.release(); // the answer was parsed (and its inline results stored), or is streamed
       if (!keepOpen) clearTimeout(timer);
     }
   }

@@ -64,6 +64,10 @@ export const ConfigSchema = Type.Object(
       description: "A batch AI request that finds every orchestrator at capacity waits this long for a slot (turns round-robin over keys) before 503 with Retry-After; 0 = refuse at once",
     }),
     aiQueueMax: Type.Integer({ minimum: 1, default: 1000, description: "Batch AI requests waiting for an orchestrator slot, all keys together; more get 503 at once" }),
+    aiAnswerMemoryMb: Type.Integer({
+      minimum: 1, maximum: 65536, default: 1024,
+      description: "Orchestrators' batch AI answers held in memory at once, all requests together (each one at most 256 MB); a request whose answer would pass it gets 503",
+    }),
     resultTtlSec: Type.Integer({ minimum: 10, default: 3600, description: "How long re-hosted AI results are served" }),
     // Billing
     priceBook: Type.String({ default: "", description: "Customer price book: JSON {currency, ethPrice, default, pipelines} or a path to it (default 20% margin over orchestrator cost, USD)" }),

@@ -3,6 +3,7 @@
 // (request still succeeds), price caps (503 saying so), unknown models.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { startOrchestratorProcess, type OrchestratorProcess } from "../support/orchestrator.ts";
 import { startWharf, type WharfProcess } from "../support/wharf.ts";
 import { sleep, waitFor } from "../support/wait.ts";
@@ -206,5 +207,47 @@ describe("batch AI routing: price caps and models", { timeout: 90_000 }, () => {
     const r = await t2i(wharf, { model_id: "nobody/has-this" });
     assert.equal(r.status, 503);
     assert.match(r.body.detail.msg, /no orchestrator has the model "nobody\/has-this"/);
+  });
+});
+
+describe("batch AI answers held in memory together (aiAnswerMemoryMb)", { timeout: 90_000 }, () => {
+  let orch: OrchestratorProcess;
+  let wharf: WharfProcess;
+  let noise: Buffer;
+
+  before(async () => {
+    // Inline results (data URIs): the orchestrator's JSON answer carries the images.
+    orch = await startOrchestratorProcess(["--no-live", "--ai-data-uris"], { http: true });
+    wharf = await startWharf({ env: { WHARF_ORCH_ADDR: orch.url, WHARF_AI_ANSWER_MEMORY_MB: "1" } });
+    // A 480x480 PNG of noise (~630 KB: it does not compress); image-to-image keeps the noise.
+    const png = spawnSync("ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "color=c=gray:s=480x480,noise=alls=100:allf=t,format=rgb24", "-frames:v", "1", "-c:v", "png", "-f", "image2", "pipe:1"], { maxBuffer: 16 << 20 });
+    noise = png.stdout;
+  });
+  after(async () => {
+    await wharf?.stop();
+    await orch?.kill("SIGTERM");
+  });
+
+  const i2i = async (images: number) => {
+    const form = new FormData();
+    form.set("prompt", "noise");
+    form.set("model_id", "timbrooks/instruct-pix2pix");
+    form.set("num_images_per_prompt", String(images));
+    form.set("image", new Blob([noise], { type: "image/png" }), "noise.png");
+    const res = await fetch(`${wharf.http}/image-to-image`, { method: "POST", headers: { authorization: `Bearer ${wharf.adminKey}` }, body: form });
+    return { status: res.status, headers: res.headers, body: (await res.json()) as any };
+  };
+
+  test("an answer past the gateway's budget is a 503 with Retry-After, not the orchestrator's fault; smaller ones pass", async () => {
+    assert.ok(noise.length > 400_000, `the noise image is ${noise.length} bytes`);
+    const one = await i2i(1); // ~850 KB of base64 in its answer: within the budget
+    assert.equal(one.status, 200, JSON.stringify(one.body).slice(0, 300));
+    const four = await i2i(4);
+    assert.equal(four.status, 503, JSON.stringify(four.body).slice(0, 300));
+    assert.equal(four.headers.get("retry-after"), "2");
+    assert.match(four.body.detail.msg, /too many large answers.*1048576 bytes/);
+    // The orchestrator is not penalised, and the budget was given back: the next request goes to it at once.
+    const again = await i2i(1);
+    assert.equal(again.status, 200, JSON.stringify(again.body).slice(0, 300));
   });
 });
