@@ -114,8 +114,9 @@ test("a budget bounds the answers held in memory together, until each is release
     assert.equal(budget.inUse, 20_000);
     const third = get();
     await assert.rejects(third.response, ExchangeBudgetError);
+    assert.equal(budget.inUse, 20_000, "a failed exchange gave back what it took (5,000 of its chunks)");
     third.release();
-    assert.equal(budget.inUse, 20_000, "a failed exchange gave back what it took");
+    assert.equal(budget.inUse, 20_000);
     held[0]!.release();
     held[0]!.release(); // once only
     assert.equal(budget.inUse, 10_000);
@@ -131,5 +132,19 @@ test("a budget bounds the answers held in memory together, until each is release
     let n = 0;
     for await (const c of r.stream) n += (c as Buffer).length;
     assert.equal(n, big.length);
+    assert.equal(budget.inUse, 0);
+    // A declared length is taken at once: /big (5 MiB) does not fit a 1 MiB budget, before any byte.
+    const small = new ByteBudget(1 << 20);
+    await assert.rejects(exchange(agent, { origin, path: "/big", method: "GET", timeoutMs: 5000, maxBytes: 1e9, budget: small }).response, ExchangeBudgetError);
+    assert.equal(small.inUse, 0);
+    // An answer that spills into a stream gives back what it took while read into memory.
+    const spill = exchange(agent, { origin, path: "/chunked-big", method: "GET", timeoutMs: 5000, maxBytes: 1e6, budget, spillAbove: 2500 });
+    const s = await spill.response;
+    assert.ok("stream" in s);
+    assert.equal(budget.inUse, 0, "the bytes before the spill were given back");
+    n = 0;
+    for await (const c of s.stream) n += (c as Buffer).length;
+    assert.equal(n, 10_000);
+    spill.release();
     assert.equal(budget.inUse, 0);
   }));

@@ -29,8 +29,10 @@ export interface ExchangeRequest {
   /** A 200 answer read into memory past this many bytes is streamed from there on. */
   spillAbove?: number;
   /**
-   * Bytes read into memory are taken from it as they arrive (past it the exchange fails with
-   * ExchangeBudgetError) and given back by `release()`, or when the exchange fails or streams.
+   * Bytes read into memory are taken from it (a declared Content-Length at once, before the body;
+   * otherwise as they arrive); past it the exchange fails with ExchangeBudgetError. Given back by
+   * `release()`, or when the exchange fails or streams. It bounds the bytes read, not what the
+   * caller makes of them (a string and parsed objects can take as much again, or more).
    */
   budget?: ByteBudget;
 }
@@ -108,7 +110,20 @@ class BufferingHandler implements Dispatcher.DispatchHandler {
     if (this.req.streamIf?.(status, headers)) this.startStream(controller);
     else if (declared > this.req.maxBytes) {
       controller.abort(new ExchangeTooLargeError(`answer of ${declared} bytes exceeds ${this.req.maxBytes}`));
+    } else if (declared > 0) this.takeUpTo(controller, declared); // all at once, before a byte is read
+  }
+
+  /** Takes from the budget until `total` bytes are held; false (and aborted) when it has not enough. */
+  private takeUpTo(controller: Controller, total: number): boolean {
+    const budget = this.req.budget;
+    const more = total - this.taken;
+    if (!budget || more <= 0) return true;
+    if (!budget.take(more)) {
+      controller.abort(new ExchangeBudgetError(`answers held in memory would exceed ${budget.limit} bytes`));
+      return false;
     }
+    this.taken = total;
+    return true;
   }
 
   /** From here on the body goes to a Readable (what was read so far first), and the exchange resolves with it. */
@@ -133,11 +148,7 @@ class BufferingHandler implements Dispatcher.DispatchHandler {
     }
     this.length += chunk.length;
     if (this.length > this.req.maxBytes) return controller.abort(new ExchangeTooLargeError(`answer exceeds ${this.req.maxBytes} bytes`));
-    const budget = this.req.budget;
-    if (budget) {
-      if (!budget.take(chunk.length)) return controller.abort(new ExchangeBudgetError(`answers held in memory would exceed ${budget.limit} bytes`));
-      this.taken += chunk.length;
-    }
+    if (!this.takeUpTo(controller, this.length)) return;
     this.chunks.push(chunk);
     if (this.req.spillAbove !== undefined && this.status === 200 && this.length > this.req.spillAbove) this.startStream(controller);
   }

@@ -57,6 +57,7 @@ export class AuthService {
    * they are dropped when their key is revoked or changed (`invalidate`).
    */
   private readonly cache = new Map<string, CacheEntry>();
+  private sweptAt = 0;
   private readonly failures: FailureAuditor;
   private readonly ttl: number;
   private readonly maxEntries: number;
@@ -78,7 +79,10 @@ export class AuthService {
   authenticate(secret: string | undefined | null, remoteIp: string | undefined, scope: RequiredScope): AuthResult | Promise<AuthResult> {
     if (!secret) return this.fail(remoteIp, { status: 401, error: "unauthorized", reason: "missing", message: "missing API key: send Authorization: Bearer <key>" });
     const entry = this.cache.get(secret);
-    if (entry && entry.expires > this.now()) return this.verdict(entry, remoteIp, scope);
+    if (entry) {
+      if (entry.expires > this.now()) return this.verdict(entry, remoteIp, scope);
+      this.cache.delete(secret);
+    }
     return this.lookup(secret, remoteIp, scope);
   }
 
@@ -88,7 +92,14 @@ export class AuthService {
       this.cache.delete(secret);
       return this.fail(remoteIp, { status: 401, error: "unauthorized", reason: "unknown", message: "invalid API key" });
     }
-    const entry = { key: publicKey(row), ranges: row.ipAllowlist ? row.ipAllowlist.map(parseCidr) : null, expires: this.now() + this.ttl };
+    const now = this.now();
+    const entry = { key: publicKey(row), ranges: row.ipAllowlist ? row.ipAllowlist.map(parseCidr) : null, expires: now + this.ttl };
+    // Expired secrets leave memory at the next lookup after their lifetime (a lookup happens
+    // whenever any cached key's entry runs out), not only when the same secret comes again.
+    if (now - this.sweptAt >= this.ttl) {
+      this.sweptAt = now;
+      for (const [s, e] of this.cache) if (e.expires <= now) this.cache.delete(s);
+    }
     if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(secret, entry);
     return this.verdict(entry, remoteIp, scope);

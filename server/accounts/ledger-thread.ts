@@ -20,7 +20,8 @@ import type { LedgerMessage, LedgerRequest, LedgerThreadConfig } from "./usage-l
 
 const port = parentPort!;
 const cfg = workerData as LedgerThreadConfig;
-const db = openDatabase(cfg.file, { synchronous: cfg.fsyncIntervalMs === 0 ? "FULL" : "NORMAL" });
+// Interval mode: checkpoints are this thread's own timed ones (below), not one after a commit.
+const db = openDatabase(cfg.file, cfg.fsyncIntervalMs === 0 ? { synchronous: "FULL" } : { synchronous: "NORMAL", autoCheckpoint: false });
 const send = (m: LedgerMessage) => port.postMessage(m);
 
 // ---------------------------------------------------------------- every-commit inserts

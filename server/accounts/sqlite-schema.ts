@@ -153,6 +153,16 @@ export const MIGRATIONS: string[] = [
   );
   CREATE INDEX signing_keys_owner ON signing_keys(owner_key_id);
   `,
+  // Key changes counted by the database itself, for the watch of other processes' changes
+  // (Accounts.pollExternalChanges): PRAGMA data_version moves with any other connection's commit,
+  // and the usage ledger's thread commits several times a second under load.
+  `
+  CREATE TABLE key_change_counter (n INTEGER NOT NULL);
+  INSERT INTO key_change_counter VALUES (0);
+  CREATE TRIGGER api_keys_changed_insert AFTER INSERT ON api_keys BEGIN UPDATE key_change_counter SET n = n + 1; END;
+  CREATE TRIGGER api_keys_changed_update AFTER UPDATE ON api_keys BEGIN UPDATE key_change_counter SET n = n + 1; END;
+  CREATE TRIGGER api_keys_changed_delete AFTER DELETE ON api_keys BEGIN UPDATE key_change_counter SET n = n + 1; END;
+  `,
 ];
 
 export interface OpenOptions {

@@ -5,7 +5,7 @@ import { chmodSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { MIGRATIONS, openDatabase } from "./sqlite.ts";
+import { MIGRATIONS, openDatabase, SqliteStorage } from "./sqlite.ts";
 
 test("migration 2 keeps every usage row and its id; new ids continue after them", () => {
   const dir = mkdtempSync(path.join(tmpdir(), "wharf-migrate-"));
@@ -51,6 +51,31 @@ test("the database, its WAL and shared-memory files are readable by the owner on
     openDatabase(file).close();
     assert.equal(mode(file), 0o600);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the key change counter moves with another connection's key changes, not with its usage commits (the ledger thread's)", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "wharf-keywatch-"));
+  const file = path.join(dir, "wharf.db");
+  const storage = new SqliteStorage(file, { fsyncIntervalMs: 100 });
+  const other = openDatabase(file, { synchronous: "NORMAL" });
+  try {
+    const c0 = await storage.externalChangeCounter();
+    // Usage committed by another connection: the ledger thread's background records.
+    const rec = { ts: Date.now(), kind: "batch" as const, keyId: "k1", pipeline: "apps", model: "a/b", streamId: null, requestId: "run-1", units: 3, durationMs: 0, orchestrator: "https://o", orchestratorCostWei: "1", paidWei: "0", chargeMicros: 1, currency: "USD" };
+    await storage.usage.insert(rec, { background: true });
+    other.prepare("INSERT INTO audit_log (ts, actor, action, target, details) VALUES (?, 'cli', 'x', 'y', '{}')").run(Date.now());
+    assert.equal(await storage.externalChangeCounter(), c0, "no key changed");
+    // A key added, then revoked, by another process (the CLI).
+    other.prepare("INSERT INTO api_keys (id, name, prefix, secret_hash, scopes, created_at, updated_at) VALUES ('key_x', 'x', 'wh_x', 'h', '[]', 1, 1)").run();
+    const c1 = await storage.externalChangeCounter();
+    assert.notEqual(c1, c0);
+    other.prepare("UPDATE api_keys SET revoked_at = 2, updated_at = 2 WHERE id = 'key_x'").run();
+    assert.notEqual(await storage.externalChangeCounter(), c1);
+  } finally {
+    other.close();
+    await storage.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

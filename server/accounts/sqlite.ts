@@ -224,6 +224,8 @@ export class SqliteStorage implements AccountsStorage {
   readonly audit: AuditStore;
   readonly meta: MetaStore;
   private readonly ledger: UsageLedger;
+  private dataVersion = -1;
+  private keyChanges = -1;
 
   constructor(
     readonly file: string,
@@ -239,8 +241,18 @@ export class SqliteStorage implements AccountsStorage {
     this.meta = new SqliteMetaStore(this.db);
   }
 
+  /**
+   * The key change counter (a trigger counts every change of api_keys), read only when
+   * PRAGMA data_version says another connection committed: that is one pragma a second when
+   * nothing changed, and one row more when anything did (the usage ledger's thread commits).
+   */
   async externalChangeCounter(): Promise<number> {
-    return this.db.pragma("data_version", { simple: true }) as number;
+    const version = this.db.pragma("data_version", { simple: true }) as number;
+    if (version !== this.dataVersion) {
+      this.dataVersion = version;
+      this.keyChanges = (this.db.prepare("SELECT n FROM key_change_counter").pluck().get() as number | undefined) ?? 0;
+    }
+    return this.keyChanges;
   }
 
   async close(): Promise<void> {

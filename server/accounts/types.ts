@@ -196,7 +196,7 @@ export interface AccountsStorage {
   usage: UsageStore;
   audit: AuditStore;
   meta: MetaStore;
-  /** Number that changes when another process committed (SQLite: PRAGMA data_version). */
+  /** Number that changes when API keys changed, in another process too (a counter kept by triggers). */
   externalChangeCounter(): Promise<number>;
   close(): Promise<void>;
 }

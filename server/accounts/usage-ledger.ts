@@ -22,8 +22,12 @@
 // busy machine a commit on the event loop took 0.3–0.9 ms (up to 5 ms: SQLite's writes and
 // locks are a dozen system calls), and the requests in flight waited for it.
 //
+// The trade: in interval mode the thread's connection is a second writer, so a commit of the main
+// connection that meets one of the thread's (a few a second under app-run load, each holding
+// SQLite's write lock ~0.3 ms) waits for it in SQLite's busy handler, on the event loop.
+//
 // The thread is referenced only while inserts are pending, so it never keeps a CLI
-// process alive; if it dies it is restarted (pending every-commit inserts fail).
+// process alive; if it dies it is restarted (the inserts it had pending fail).
 import type { Worker } from "node:worker_threads";
 import { startModuleThread } from "../threads.ts";
 import { moduleLogger } from "../../core/log.ts";

@@ -21,10 +21,11 @@ const log = moduleLogger("usage-tally");
 
 /**
  * How long runs are tallied before their records are written. A window's records share one
- * commit on the event loop, and under load that commit is what costs: ~0.3 ms of inserts plus
- * ~0.07 ms to wake the ledger thread for its fsync (measured on a busy 2-core machine at 3,000
- * runs a second, bench/apps-overhead.ts), during which the runs in flight wait. At 10 ms that was
- * 5–10 µs per run; at 50 ms, 20 stalls a second; at 200 ms it is 5 a second, ~0.6 µs per run.
+ * commit, and under load that commit is what costs: on the event loop it was ~0.3 ms of inserts
+ * plus ~0.07 ms to wake the ledger thread for its fsync (a busy 2-core machine at 3,000 runs a
+ * second, bench/apps-overhead.ts), during which the runs in flight waited: at 10 ms, 5–10 µs per
+ * run; at 50 ms, 20 stalls a second. The records are now `background` ones (the ledger's thread
+ * commits them with SQLite: usage-ledger.ts), and at 200 ms that is 5 commits a second.
  * A crash of the process loses at most this window of answered runs' records (a close writes it).
  */
 export const DEFAULT_TALLY_WINDOW_MS = 200;

@@ -154,11 +154,16 @@ const PAYMENT_WORDS = /balance|payment|ticket|credential|auth ?token|capped|pric
 
 /**
  * An orchestrator's JSON answer is read into memory whole (its results may be inline data URLs);
- * one answer up to this size. V8 cannot make a string of 512 MiB to parse anyway.
+ * one answer up to this size (or the whole budget, if that is smaller). V8 cannot make a string
+ * of 512 MiB to parse anyway.
  */
 const MAX_ANSWER_BYTES = 256 * 1024 * 1024;
-/** Every answer being read or parsed, together: past it a request gets 503 (the gateway's memory, not the orchestrator's fault). */
-export const DEFAULT_ANSWER_MEMORY_BYTES = 1024 * 1024 * 1024;
+/**
+ * The bytes of every answer being read or parsed, together: past it a request gets 503 (the
+ * gateway's memory, not the orchestrator's fault). Its text and parsed JSON take about as much
+ * again each, so the memory it bounds is about three times this.
+ */
+export const DEFAULT_ANSWER_MEMORY_BYTES = 256 * 1024 * 1024;
 
 export class AiService {
   private readonly dispatcher: Dispatcher;
@@ -360,7 +365,7 @@ export class AiService {
         headers,
         body,
         timeoutMs: this.opts.timeoutMs,
-        maxBytes: MAX_ANSWER_BYTES,
+        maxBytes: Math.min(MAX_ANSWER_BYTES, this.answers.limit),
         budget: this.answers,
         streamIf: job.stream ? (status, h) => status === 200 && String(h["content-type"] ?? "").startsWith("text/event-stream") : undefined,
       });

@@ -65,8 +65,8 @@ export const ConfigSchema = Type.Object(
     }),
     aiQueueMax: Type.Integer({ minimum: 1, default: 1000, description: "Batch AI requests waiting for an orchestrator slot, all keys together; more get 503 at once" }),
     aiAnswerMemoryMb: Type.Integer({
-      minimum: 1, maximum: 65536, default: 1024,
-      description: "Orchestrators' batch AI answers held in memory at once, all requests together (each one at most 256 MB); a request whose answer would pass it gets 503",
+      minimum: 1, maximum: 65536, default: 256,
+      description: "Bytes of orchestrators' batch AI answers held in memory at once, all requests together (each one at most 256 MB or this); a request whose answer would pass it gets 503. Their text and parsed JSON take about twice as much again",
     }),
     resultTtlSec: Type.Integer({ minimum: 10, default: 3600, description: "How long re-hosted AI results are served" }),
     // Billing
