@@ -9,7 +9,9 @@
 // same whatever the rate. A run at a time of its own still gets a record of its own.
 //
 // Runs of a key with spend caps hold a reservation of their charge (Accounts.checkSpend with
-// `reserve`) until their record is committed, so a cap counts tallied runs as spent. A crash
+// `reserve`) until their record is committed, so a cap counts tallied runs as spent. Between the
+// ledger thread's commit and its acknowledgement both count (a message's round trip): a spend
+// check then errs on the side of the cap. A crash
 // loses the open window (at most `windowMs` of answered runs); a close records it first.
 import { moduleLogger } from "../../core/log.ts";
 import { v7 as uuidv7 } from "uuid";
