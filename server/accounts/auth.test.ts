@@ -38,3 +38,21 @@ test("the auth cache: hits skip the store, expired entries are looked up again a
   assert.equal((await auth.authenticate("wrong-secret-xxxxxxxxxxxxxx", "127.0.0.1", "ai")).ok, false);
   assert.equal(cached().size, 1, "unknown secrets are not cached");
 });
+
+test("a lookup that a revocation overtook does not cache what it read", async () => {
+  const secret = "secret-three-xxxxxxxxxxxxxx";
+  const r = row("k3", secret);
+  let release!: () => void;
+  const keys = { getByHash: (h: string) => new Promise((resolve) => (release = () => resolve(h === r.secretHash ? r : undefined))) } as unknown as KeyStore;
+  const audit = { append: async () => ({}) } as unknown as AuditStore;
+  const auth = new AuthService({ keys, audit });
+  const pending = auth.authenticate(secret, "127.0.0.1", "ai");
+  assert.ok(pending instanceof Promise);
+  auth.invalidate("k3"); // revoked while its row was being read
+  release();
+  assert.equal((await pending).ok, true, "the request that read it is answered from what it read");
+  const next = auth.authenticate(secret, "127.0.0.1", "ai");
+  assert.ok(next instanceof Promise, "the next request reads the key again: nothing stale was cached");
+  release();
+  await next;
+});

@@ -58,6 +58,8 @@ export class AuthService {
    */
   private readonly cache = new Map<string, CacheEntry>();
   private sweptAt = 0;
+  /** Counts invalidations: a lookup that spanned one does not cache what it read. */
+  private epoch = 0;
   private readonly failures: FailureAuditor;
   private readonly ttl: number;
   private readonly maxEntries: number;
@@ -87,6 +89,7 @@ export class AuthService {
   }
 
   private async lookup(secret: string, remoteIp: string | undefined, scope: RequiredScope): Promise<AuthResult> {
+    const epoch = this.epoch;
     const row = await this.opts.keys.getByHash(hashSecret(secret));
     if (!row) {
       this.cache.delete(secret);
@@ -100,6 +103,8 @@ export class AuthService {
       this.sweptAt = now;
       for (const [s, e] of this.cache) if (e.expires <= now) this.cache.delete(s);
     }
+    // A key revoked or changed while it was read (an invalidation since) may be stale: not cached.
+    if (epoch !== this.epoch) return this.verdict(entry, remoteIp, scope);
     if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(secret, entry);
     return this.verdict(entry, remoteIp, scope);
@@ -121,10 +126,12 @@ export class AuthService {
 
   /** Drops cached entries of a key (revoked or changed). */
   invalidate(keyId: string): void {
+    this.epoch++;
     for (const [secret, e] of this.cache) if (e.key.id === keyId) this.cache.delete(secret);
   }
 
   invalidateAll(): void {
+    this.epoch++;
     this.cache.clear();
   }
 
