@@ -184,6 +184,31 @@ test("interval mode: a background record is committed by the ledger thread and f
   }
 });
 
+test("interval mode: background records pending when the ledger thread dies are committed on the main connection, once", { timeout: 20_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "wharf-ledger-"));
+  const file = join(dir, "wharf.db");
+  const db = openDatabase(file, { synchronous: "NORMAL", autoCheckpoint: false });
+  const ledger = new UsageLedger(db, file, { fsyncIntervalMs: 100, checkpointIntervalMs: 60_000 });
+  try {
+    await ledger.insert(record("k1", "warm-up"), { background: true }); // the thread is up and inserting
+    const thread = (ledger as unknown as { thread: { terminate(): Promise<number> } }).thread;
+    const pending = [ledger.insert(record("k1", "orphan-1", 5), { background: true }), ledger.insert(record("k1", "orphan-2", 6), { background: true })];
+    void thread.terminate(); // dies before (or while) it gets them
+    const rows = await Promise.all(pending);
+    assert.deepEqual(rows.map((r) => r.units), [5, 6]);
+    const stored = db.prepare("SELECT request_id, units FROM usage WHERE request_id LIKE 'orphan-%' ORDER BY request_id").all();
+    assert.deepEqual(stored, [{ request_id: "orphan-1", units: 5 }, { request_id: "orphan-2", units: 6 }], "each stored once");
+    // The ledger goes on with a new thread.
+    await new Promise((r) => setTimeout(r, 1200));
+    const after = await ledger.insert(record("k1", "after", 7), { background: true });
+    assert.equal(after.units, 7);
+  } finally {
+    await ledger.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("the ledger thread does not keep a process alive that recorded usage and did not close", { timeout: 30_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "wharf-ledger-exit-"));
   try {

@@ -27,7 +27,8 @@
 // SQLite's write lock ~0.3 ms) waits for it in SQLite's busy handler, on the event loop.
 //
 // The thread is referenced only while inserts are pending, so it never keeps a CLI
-// process alive; if it dies it is restarted (the inserts it had pending fail).
+// process alive; if it dies it is restarted: the every-commit inserts it had pending fail, and
+// interval mode's background records go to the main connection instead (idempotent by request id).
 import type { Worker } from "node:worker_threads";
 import { startModuleThread } from "../threads.ts";
 import { moduleLogger } from "../../core/log.ts";
@@ -68,6 +69,8 @@ export interface UsageLedgerOptions {
 interface Pending {
   resolve: (r: UsageRecord) => void;
   reject: (e: Error) => void;
+  /** A background record of interval mode: committed on the main connection if the thread dies. */
+  u?: NewUsageRecord;
 }
 
 export class UsageLedger {
@@ -107,7 +110,7 @@ export class UsageLedger {
         return;
       }
       const seq = ++this.seq;
-      this.waiting.set(seq, { resolve, reject });
+      this.waiting.set(seq, this.inThread ? { resolve, reject } : { resolve, reject, u });
       this.outbox.push({ seq, u });
       if (this.outbox.length === 1) setImmediate(() => this.post());
       this.ensureThread().ref();
@@ -121,7 +124,13 @@ export class UsageLedger {
     const batch = this.local;
     this.local = [];
     if (batch.length === 0) return;
-    const rows = this.insertBatch(batch.map((b) => b.u));
+    let rows: Array<UsageRecord | Error>;
+    try {
+      rows = this.insertBatch(batch.map((b) => b.u));
+    } catch (err) {
+      for (const b of batch) b.reject(err as Error); // the connection itself failed (closed, say)
+      return;
+    }
     markCommitted(this.cfg.signal); // the thread fsyncs it within fsyncIntervalMs
     batch.forEach((b, i) => {
       const r = rows[i]!;
@@ -162,7 +171,11 @@ export class UsageLedger {
       this.thread = undefined;
       const pending = [...this.waiting.values()];
       this.waiting.clear();
-      for (const p of pending) p.reject(err);
+      // Background records are not lost with the thread: the main connection commits them now.
+      // One the thread committed before it died is found by its request id (inserts are idempotent).
+      for (const p of pending) if (p.u) this.local.push({ u: p.u, resolve: p.resolve, reject: p.reject });
+      for (const p of pending) if (!p.u) p.reject(err);
+      this.commitLocal();
       if (this.closing) return;
       log.error({ err: err.message }, "usage ledger thread stopped; restarting it");
       // Interval mode needs the thread for its fsyncs; every-commit mode starts it with the next insert.
