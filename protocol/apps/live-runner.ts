@@ -139,6 +139,13 @@ function gpuOf(g: unknown): DiscoveredRunner["gpu"] {
   return { id: str(o.id), name: str(o.name), vram_mb: typeof o.vram_mb === "number" && Number.isFinite(o.vram_mb) ? o.vram_mb : undefined };
 }
 
+/** A runner's or capability's counts as go-livepeer sends them: a negative free count is none, total and used may be left out. */
+function capacityOf(e: { capacity?: number; capacity_used?: number; capacity_available: number }): { capacity: number; capacity_used: number; capacity_available: number } {
+  const available = Math.max(0, e.capacity_available);
+  const capacity = e.capacity ?? available;
+  return { capacity, capacity_used: e.capacity_used ?? Math.max(0, capacity - available), capacity_available: available };
+}
+
 /**
  * The runners and BYOC capabilities of a `GET /discovery` answer (parsed JSON). An entry that is
  * not what the shape says (a price that is not a finite, non-negative amount of wei, a URL that is
@@ -162,14 +169,12 @@ export function parseDiscovery(json: unknown): { runners: DiscoveredRunner[]; by
         continue;
       }
       const extra = r as Record<string, unknown>;
-      const available = Math.max(0, r.capacity_available);
-      const capacity = r.capacity ?? available;
       runners.push({
         url: r.url, app: r.app, mode: r.mode === "single-shot" || r.mode === "single_shot" ? "single-shot" : "persistent",
         version: typeof extra.version === "string" ? extra.version.slice(0, 256) : "",
         gpu: gpuOf(extra.gpu),
         ...(extra.metadata !== undefined ? { metadata: extra.metadata } : {}),
-        capacity, capacity_used: r.capacity_used ?? Math.max(0, capacity - available), capacity_available: available,
+        ...capacityOf(r),
         ...(price ? { price_info: price as DiscoveredRunner["price_info"] } : {}),
       });
     }
@@ -183,10 +188,8 @@ export function parseDiscovery(json: unknown): { runners: DiscoveredRunner[]; by
         dropped++;
         continue;
       }
-      const available = Math.max(0, b.capacity_available);
-      const capacity = b.capacity ?? available;
       byoc.push({
-        name: b.name, capacity, capacity_used: b.capacity_used ?? Math.max(0, capacity - available), capacity_available: available,
+        name: b.name, ...capacityOf(b),
         ...(price ? { price_info: price as DiscoveredByoc["price_info"] } : {}),
       });
     }
