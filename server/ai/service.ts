@@ -98,8 +98,12 @@ export interface AiServiceOptions {
   payments?: AiPayments;
   /** Where requests wait when every candidate is at capacity; without it they get 503 at once. */
   queue?: AdmissionQueue;
-  /** Bytes of orchestrator answers held in memory at once (default DEFAULT_ANSWER_MEMORY_BYTES). */
-  answerMemoryBytes?: number;
+  /**
+   * The bytes of every orchestrator answer being read or parsed, together (config aiAnswerMemoryMb):
+   * past it a request gets 503 (the gateway's memory, not the orchestrator's fault). Their text and
+   * parsed JSON take about as much again each, so the memory it bounds is about three times this.
+   */
+  answerMemoryBytes: number;
 }
 
 export interface AiJob {
@@ -158,12 +162,6 @@ const PAYMENT_WORDS = /balance|payment|ticket|credential|auth ?token|capped|pric
  * of 512 MiB to parse anyway.
  */
 const MAX_ANSWER_BYTES = 256 * 1024 * 1024;
-/**
- * The bytes of every answer being read or parsed, together: past it a request gets 503 (the
- * gateway's memory, not the orchestrator's fault). Its text and parsed JSON take about as much
- * again each, so the memory it bounds is about three times this.
- */
-export const DEFAULT_ANSWER_MEMORY_BYTES = 256 * 1024 * 1024;
 
 export class AiService {
   private readonly dispatcher: Dispatcher;
@@ -172,7 +170,7 @@ export class AiService {
   private readonly answers: ByteBudget;
   constructor(private readonly opts: AiServiceOptions) {
     this.dispatcher = opts.dispatcher ?? orchestratorDispatcher();
-    this.answers = new ByteBudget(opts.answerMemoryBytes ?? DEFAULT_ANSWER_MEMORY_BYTES);
+    this.answers = new ByteBudget(opts.answerMemoryBytes);
     this.rehosting = new ResultRehosting({
       publicUrl: opts.publicUrl,
       results: opts.results,
