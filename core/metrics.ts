@@ -3,6 +3,7 @@
 import client from "prom-client";
 import { runningFfmpegCount } from "./ffmpeg.ts";
 import { LoopDelay } from "./loop-delay.ts";
+import { SeriesHistogram } from "./series-histogram.ts";
 import { ingestSlabs } from "./slab-pool.ts";
 
 export const registry = new client.Registry();
@@ -77,7 +78,8 @@ export function reportStreamViewers(source: () => { hls: number; webrtc: number 
 }
 
 export const metrics = {
-  httpRequests: new client.Histogram({
+  // Observed per request: label sets resolved once (series-histogram.ts says why).
+  httpRequests: new SeriesHistogram({
     name: "wharf_http_request_duration_seconds",
     help: "HTTP request duration by route pattern, method and status class",
     labelNames: ["route", "method", "status"] as const,

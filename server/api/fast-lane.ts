@@ -10,6 +10,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { FastifyInstance } from "fastify";
 import { metrics } from "../../core/metrics.ts";
+import type { HistogramSeries } from "../../core/series-histogram.ts";
 
 /**
  * Offered every request before fastify. Returns false to leave it to fastify; true when it took
@@ -45,17 +46,16 @@ export function addFastLane(app: FastifyInstance, lane: FastLane): void {
   lanes.push(lane);
 }
 
-type Labels = { route: string; method: string; status: string };
-/** Label sets by route, method and status class: a lane's routes are few and llhttp knows ~35 methods. */
-const labelSets = new Map<string, Map<string, Labels[]>>();
+/** Series by route, method and status class: a lane's routes are few and llhttp knows ~35 methods. */
+const seriesOf = new Map<string, Map<string, HistogramSeries[]>>();
 
 /** The HTTP timing metric of a request a lane answered (fastify's own: server/metrics/routes.ts). */
 export function observeLaneRequest(route: string, method: string, res: ServerResponse, startedAt: number): void {
   const statusClass = Math.floor(res.statusCode / 100);
-  let byMethod = labelSets.get(route);
-  if (!byMethod) labelSets.set(route, (byMethod = new Map()));
+  let byMethod = seriesOf.get(route);
+  if (!byMethod) seriesOf.set(route, (byMethod = new Map()));
   let byClass = byMethod.get(method);
   if (!byClass) byMethod.set(method, (byClass = []));
-  const labels = (byClass[statusClass] ??= { route, method, status: `${statusClass}xx` });
-  metrics.httpRequests.observe(labels, (performance.now() - startedAt) / 1000);
+  const series = (byClass[statusClass] ??= metrics.httpRequests.series({ route, method, status: `${statusClass}xx` }));
+  series.observe((performance.now() - startedAt) / 1000);
 }

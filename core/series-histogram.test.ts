@@ -1,0 +1,60 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import client from "prom-client";
+import { SeriesHistogram } from "./series-histogram.ts";
+
+const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const config = { name: "t_http_request_duration_seconds", help: "HTTP request duration", labelNames: ["route", "method", "status"] as const, buckets: BUCKETS };
+
+function pair() {
+  const theirs = new client.Registry();
+  const ours = new client.Registry();
+  return { theirs, ours, reference: new client.Histogram({ ...config, registers: [theirs] }), histogram: new SeriesHistogram({ ...config, registers: [ours] }) };
+}
+
+test("the exposition is prom-client's Histogram's for the same observations, byte for byte (values on bounds, past the last, label order as given)", async () => {
+  const { theirs, ours, reference, histogram } = pair();
+  const values = [0, 0.001, 0.0010001, 0.003, 0.01, 0.3, 1, 9.99, 10, 10.5, 1234, 0.042];
+  const sets = [
+    { route: "/v1/apps/:app/run/*", method: "POST", status: "2xx" },
+    { method: "GET", route: "/healthz", status: "2xx" },
+    { route: 'we"ird\\\nroute', method: "GET", status: "5xx" },
+  ];
+  values.forEach((v, i) => {
+    const labels = sets[i % sets.length]!;
+    reference.observe(labels, v);
+    if (i % 2) histogram.observe(labels, v);
+    else histogram.series(labels).observe(v);
+  });
+  assert.equal(await ours.metrics(), await theirs.metrics());
+  assert.deepEqual(await ours.getMetricsAsJSON(), await theirs.getMetricsAsJSON());
+  assert.match(await ours.metrics(), /t_http_request_duration_seconds_bucket\{le="\+Inf",route="\/v1\/apps\/:app\/run\/\*",method="POST",status="2xx"\} 4/);
+});
+
+test("a handle is the series of its labels: observations through it and through observe() add up", async () => {
+  const { theirs, ours, reference, histogram } = pair();
+  const labels = { route: "/x", method: "GET", status: "2xx" };
+  const handle = histogram.series(labels);
+  assert.equal(histogram.series({ ...labels }), handle);
+  handle.observe(0.002);
+  histogram.observe({ ...labels }, 0.2);
+  reference.observe(labels, 0.002);
+  reference.observe(labels, 0.2);
+  assert.equal(await ours.metrics(), await theirs.metrics());
+  assert.equal(handle.count, 2);
+});
+
+test("as prom-client: an unknown label and a value that is not a number are refused; reset leaves no series, and handles still count", async () => {
+  const { ours, histogram } = pair();
+  assert.throws(() => histogram.observe({ route: "/x", nope: "1" } as never, 1), /not included in initial labelset/);
+  assert.throws(() => histogram.observe({ route: "/x" }, Number.NaN), TypeError);
+  assert.throws(() => histogram.observe({ route: "/x" }, Number.POSITIVE_INFINITY), TypeError);
+  assert.throws(() => new SeriesHistogram({ ...config, labelNames: ["le"] }), /reserved/);
+  assert.throws(() => new SeriesHistogram({ ...config, buckets: [1, 1] }), /ascend/);
+  const handle = histogram.series({ route: "/x", method: "GET", status: "2xx" });
+  handle.observe(0.5);
+  histogram.reset();
+  assert.doesNotMatch(await ours.metrics(), /_bucket/);
+  handle.observe(0.5);
+  assert.match(await ours.metrics(), /t_http_request_duration_seconds_count\{route="\/x",method="GET",status="2xx"\} 1\n?/);
+});
