@@ -21,7 +21,7 @@ export interface WharfProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-type StartOptions = { env?: Record<string, string>; args?: string[]; dataDir?: string; /** Extra node flags (e.g. --cpu-prof). */ nodeArgs?: string[]; /** Run the compiled dist/ (npm run build) as production does, instead of the sources through tsx. */ built?: boolean };
+type StartOptions = { env?: Record<string, string>; args?: string[]; dataDir?: string; /** Extra node flags (e.g. --cpu-prof). */ nodeArgs?: string[]; /** Run the compiled dist/ (npm run build) as production does, instead of the sources through tsx. */ built?: boolean; /** With `built`: another compiled entry (a copy of an earlier build's dist/server/main.js inside the repository, so its packages resolve). */ entry?: string };
 
 /**
  * Starts Wharf on free ports. Test files run in parallel processes, so a port found free can be
@@ -42,7 +42,7 @@ async function startWharfOnce(opts: StartOptions): Promise<WharfProcess> {
   const rtmpPort = await freePort();
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "wharf-e2e-"));
   const adminKey = "test-admin-" + Math.random().toString(36).slice(2);
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...(opts.built ? ["dist/server/main.js"] : ["--import", "tsx", "server/main.ts"]), ...(opts.args ?? [])], {
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...(opts.built ? [opts.entry ?? "dist/server/main.js"] : ["--import", "tsx", "server/main.ts"]), ...(opts.args ?? [])], {
     cwd: REPO,
     env: {
       ...process.env,
