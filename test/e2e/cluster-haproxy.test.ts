@@ -28,6 +28,9 @@ function haproxyConfig(http: number, rtmp: number, nodes: WharfProcess[]): strin
   maxconn 2000
 defaults
   timeout connect 2s
+  # A check's whole exchange (/readyz pings PostgreSQL and Redis): on a loaded 2-core machine the
+  # default (inter, 500 ms) took all three nodes down at once, and the next request got HAProxy's 503.
+  timeout check 5s
   timeout client 60s
   timeout server 60s
   timeout tunnel 1h
@@ -118,6 +121,7 @@ describe("cluster behind HAProxy: three nodes, one public URL", { skip: services
   const api = async (method: string, path: string, body?: unknown, key = admin) => {
     const res = await fetch(lb + path, { method, headers: { authorization: `Bearer ${key}`, ...(body ? { "content-type": "application/json" } : {}) }, body: body ? JSON.stringify(body) : undefined });
     const text = await res.text();
+    if (text && !res.headers.get("content-type")?.includes("json")) throw new Error(`${method} ${path}: ${res.status} from ${res.headers.get("x-wharf-node") ?? "the load balancer"}: ${text.slice(0, 200)}`);
     return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
   };
 

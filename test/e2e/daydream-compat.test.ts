@@ -6,7 +6,7 @@ import { startWharf, type WharfProcess } from "../support/wharf.ts";
 
 let w: WharfProcess;
 
-describe("Daydream compatibility", { timeout: 60000 }, () => {
+describe("Daydream compatibility", { timeout: 150_000 }, () => {
   before(async () => {
     w = await startWharf();
   });

@@ -101,8 +101,9 @@ async function startWharfOnce(opts: StartOptions): Promise<WharfProcess> {
       if (proc.exitCode !== null) throw new Error(`wharf exited early:\n${out}`);
       const res = await fetch(`${http}/healthz`).catch(() => undefined);
       return res?.ok;
-    }, 30000, 150);
-    await waitFor("wharf ready (RTMP listening)", () => out.includes("Wharf is running"), 30000, 100);
+    }, 60000, 150);
+    // Generous: the whole suite runs two files at once on 2 cores, and a cluster file starts three nodes.
+    await waitFor("wharf ready (RTMP listening)", () => out.includes("Wharf is running"), 60000, 100);
   } catch (err) {
     await w.stop("SIGKILL");
     throw err;
