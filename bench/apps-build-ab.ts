@@ -6,10 +6,11 @@
 // than most changes move them.
 //
 //   git worktree add /tmp/base <commit> && (cd /tmp/base && npm ci && npm run build) && cp -r /tmp/base/dist dist-base
-//   npm run build && node --import tsx bench/apps-build-ab.ts --baseline dist-base [--seconds 15] [--runs 3]
+//   npm run build && node --import tsx bench/apps-build-ab.ts --baseline dist-base [--seconds 15] [--runs 4]
 //
 // Each build gets its own data directory, key and connections; the order of the two Wharf slices
-// alternates between runs (the slice after another Wharf's ran a little faster in A/A runs).
+// alternates between runs (the slice after another Wharf's ran a little faster in A/A runs), so
+// use an even number of runs. CPU per request counts answered requests: compare the error counts too.
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,7 +21,7 @@ import { spawnListening } from "../test/support/listening-process.ts";
 import { loadInterleaved, type Send } from "./support/load.ts";
 import { cpuSeconds } from "./support/proc.ts";
 
-const { values } = parseArgs({ options: { baseline: { type: "string" }, seconds: { type: "string", default: "15" }, runs: { type: "string", default: "3" } } });
+const { values } = parseArgs({ options: { baseline: { type: "string" }, seconds: { type: "string", default: "15" }, runs: { type: "string", default: "4" } } });
 const entry = values.baseline ? join(values.baseline, "server/main.js") : undefined;
 if (!entry || !existsSync(entry) || !existsSync("dist/server/main.js")) {
   console.error("usage: npm run build && node --import tsx bench/apps-build-ab.ts --baseline <a copy of an earlier dist/ inside the repository>");
