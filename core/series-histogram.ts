@@ -1,14 +1,15 @@
 // A Prometheus histogram whose label sets are resolved once: `series(labels)` gives a handle, and
 // its observe() is a bucket search and three additions. It is served by a prom-client registry
-// (the metric contract a registry reads: name, help, type, aggregator, get, reset) with the
-// exposition prom-client's Histogram gives for the same observations, byte for byte
-// (core/series-histogram.test.ts compares the two).
+// (the metric contract a registry reads: name, help, type, aggregator, get, getForPromString,
+// reset) with the exposition prom-client's Histogram gives for the same observations, byte for
+// byte, default labels and resets included (core/series-histogram.test.ts compares the two).
+// Unlike prom-client's: no labels()/startTimer()/zero()/remove(), and no global registry.
 //
 // Why not prom-client's Histogram for the HTTP timings: its observe() builds a closure, a
 // label/value object and a hash string of the labels, then turns the bucket bound into a property
 // key twice, on every request. On the single-shot apps lane (server/api/fast-lane.ts), thousands
-// of requests a second, that was ~5% of the gateway's CPU per request in a paired run against the
-// same build without it (bench/apps-overhead.ts; docs/benchmarks.md).
+// of requests a second, it was 9-16 µs of ~140 µs of the gateway's CPU per request, in paired
+// runs against the build before (bench/apps-build-ab.ts; docs/benchmarks.md).
 import type client from "prom-client";
 
 type LabelValues<T extends string> = Partial<Record<T, string | number>>;
