@@ -6,6 +6,12 @@ import { SeriesHistogram } from "./series-histogram.ts";
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const config = { name: "t_http_request_duration_seconds", help: "HTTP request duration", labelNames: ["route", "method", "status"] as const, buckets: BUCKETS };
 
+/** Both registries print the same text and the same JSON. */
+async function assertSameExposition(ours: client.Registry, theirs: client.Registry): Promise<void> {
+  assert.equal(await ours.metrics(), await theirs.metrics());
+  assert.deepEqual(await ours.getMetricsAsJSON(), await theirs.getMetricsAsJSON());
+}
+
 function pair() {
   const theirs = new client.Registry();
   const ours = new client.Registry();
@@ -26,8 +32,7 @@ test("the exposition is prom-client's Histogram's for the same observations, byt
     if (i % 2) histogram.observe(labels, v);
     else histogram.series(labels).observe(v);
   });
-  assert.equal(await ours.metrics(), await theirs.metrics());
-  assert.deepEqual(await ours.getMetricsAsJSON(), await theirs.getMetricsAsJSON());
+  await assertSameExposition(ours, theirs);
   assert.match(await ours.metrics(), /t_http_request_duration_seconds_bucket\{le="\+Inf",route="\/v1\/apps\/:app\/run\/\*",method="POST",status="2xx"\} 4/);
 });
 
@@ -40,7 +45,7 @@ test("a handle is the series of its labels: observations through it and through 
   histogram.observe({ ...labels }, 0.2);
   reference.observe(labels, 0.002);
   reference.observe(labels, 0.2);
-  assert.equal(await ours.metrics(), await theirs.metrics());
+  await assertSameExposition(ours, theirs);
   assert.equal(handle.count, 2);
 });
 
@@ -51,8 +56,7 @@ test("with a registry's default labels, the series' labels come after them as pr
   const labels = { route: "/x", method: "GET", status: "2xx" };
   reference.observe(labels, 0.02);
   histogram.observe(labels, 0.02);
-  assert.equal(await ours.metrics(), await theirs.metrics());
-  assert.deepEqual(await ours.getMetricsAsJSON(), await theirs.getMetricsAsJSON());
+  await assertSameExposition(ours, theirs);
   assert.match(await ours.metrics(), /_sum\{node="n1",route="\/x",method="GET",status="2xx"\} 0.02/);
 });
 
@@ -72,7 +76,7 @@ test("after a reset, series are listed in the order they are observed again, as 
   histogram.observe(b, 0.3);
   reference.observe(a, 0.4);
   handleA.observe(0.4);
-  assert.equal(await ours.metrics(), await theirs.metrics());
+  await assertSameExposition(ours, theirs);
   assert.ok((await ours.metrics()).indexOf('route="/b"') < (await ours.metrics()).indexOf('route="/a"'));
 });
 
