@@ -11,15 +11,13 @@
 // Each build gets its own data directory, key and connections; the order of the two Wharf slices
 // alternates between runs (the slice after another Wharf's ran a little faster in A/A runs), so
 // use an even number of runs. CPU per request counts answered requests: compare the error counts too.
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startWharf, type WharfProcess } from "../test/support/wharf.ts";
-import { startOrchestratorProcess } from "../test/support/orchestrator.ts";
 import { spawnListening } from "../test/support/listening-process.ts";
+import { benchKey, postJson, sliceCpu, startAppsRig } from "./support/apps-rig.ts";
 import { loadInterleaved, type Send } from "./support/load.ts";
-import { cpuSeconds } from "./support/proc.ts";
 
 const { values } = parseArgs({ options: { baseline: { type: "string" }, seconds: { type: "string", default: "15" }, runs: { type: "string", default: "4" } } });
 const entry = values.baseline ? join(values.baseline, "server/main.js") : undefined;
@@ -31,39 +29,22 @@ const SECONDS = Number(values.seconds);
 const BODY = JSON.stringify({ prompt: "benchmark", n: 1 });
 const APP = encodeURIComponent("example/json");
 
-const runner = await spawnListening("orchestrator/example-runner/main.ts", ["--name", "bench"]);
-const file = join(mkdtempSync(join(tmpdir(), "wharf-bench-apps-ab-")), "runners.json");
-writeFileSync(file, JSON.stringify({ runners: [{ routing: "label", runner_url: runner.url, health_url: `${runner.url}/health`, version: "1", label: "json", app: "example/json", mode: "single-shot", capacity: 100_000 }] }));
-const orch = await startOrchestratorProcess(["--no-ai", "--no-live", "--runners", file], { http: true });
+const rig = await startAppsRig();
+const { orch } = rig;
 const env = { WHARF_ORCH_ADDR: orch.url, WHARF_LOG_LEVEL: "warn" };
 const base = await startWharf({ env, built: true, entry });
 const current = await startWharf({ env, built: true });
 const bare = await spawnListening("bench/support/bare-app-proxy.ts", [], { env: { TARGET: orch.url } });
 try {
-  const post = (url: string, key: string): Send => async (agent) => {
-    const u = new URL(url);
-    const res = await agent.request({ origin: u.origin, path: u.pathname, method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${key}` }, body: BODY });
-    await res.body.dump();
-    return res.statusCode;
-  };
-  const ready = async (w: WharfProcess) => {
-    const key = (await w.api("POST", "/v1/keys", { name: "bench", scopes: ["ai"], rateLimit: { requestsPerMinute: 1_000_000 } })).body.secret as string;
-    for (let i = 0; i < 100 && (await w.api("GET", "/v1/apps", undefined, key)).body.apps?.length !== 1; i++) await new Promise((r) => setTimeout(r, 200));
-    return post(`${w.http}/v1/apps/${APP}/run/v1/json`, key);
-  };
-  const sends = { bare: post(`${bare.url}/apps/json/app/v1/json`, ""), baseline: await ready(base), current: await ready(current) };
-  const pids: Record<string, number | undefined> = { bare: bare.proc.pid, baseline: base.proc.pid, current: current.proc.pid };
+  const ready = async (w: WharfProcess) => postJson(`${w.http}/v1/apps/${APP}/run/v1/json`, BODY, await benchKey(w));
+  const sends = { bare: postJson(`${bare.url}/apps/json/app/v1/json`, BODY), baseline: await ready(base), current: await ready(current) };
+  const pids = { bare: bare.proc.pid, baseline: base.proc.pid, current: current.proc.pid };
   console.log(`single-shot JSON, 16 clients, ${SECONDS} one-second slices per target per run`);
   for (let run = 1; run <= Number(values.runs); run++) {
     const order = run % 2 ? (["bare", "baseline", "current"] as const) : (["bare", "current", "baseline"] as const);
-    const cpu: Record<string, number> = { bare: 0, baseline: 0, current: 0 };
-    let mark = 0;
-    const r = await loadInterleaved(16, SECONDS, 1000, Object.fromEntries(order.map((n) => [n, sends[n]])) as Record<(typeof order)[number], Send>, (target, phase) => {
-      const now = cpuSeconds(pids[target]) * 1000;
-      if (phase === "start") mark = now;
-      else cpu[target]! += now - mark;
-    });
-    const perReq = (n: (typeof order)[number]) => cpu[n]! / r[n].requests;
+    const { cpu, onSlice } = sliceCpu<(typeof order)[number]>(pids);
+    const r = await loadInterleaved(16, SECONDS, 1000, Object.fromEntries(order.map((n) => [n, sends[n]])) as Record<(typeof order)[number], Send>, onSlice);
+    const perReq = (n: (typeof order)[number]) => cpu[n] / r[n].requests;
     console.log(`  run ${run} (slices: ${order.join(", ")})`);
     for (const n of ["bare", "baseline", "current"] as const) {
       const x = r[n];
@@ -77,6 +58,5 @@ try {
   await base.stop();
   await current.stop();
   bare.proc.kill("SIGTERM");
-  await orch.kill("SIGTERM");
-  runner.proc.kill("SIGTERM");
+  await rig.stop();
 }

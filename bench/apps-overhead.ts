@@ -9,17 +9,13 @@
 //   node --import tsx bench/apps-overhead.ts [--seconds 5] [--levels 16] [--ws-messages 2000] [--built] [--profile DIR]
 // --built runs Wharf from the compiled dist/ (`npm run build` first), as the production image does.
 // --profile DIR writes a V8 CPU profile of the Wharf process to DIR when it stops.
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import WebSocket from "ws";
 import { quantileOfSorted } from "../core/percentile.ts";
 import { startWharf } from "../test/support/wharf.ts";
-import { startOrchestratorProcess } from "../test/support/orchestrator.ts";
 import { spawnListening } from "../test/support/listening-process.ts";
+import { benchKey, postJson, sliceCpu, startAppsRig } from "./support/apps-rig.ts";
 import { loadInterleaved } from "./support/load.ts";
-import { cpuSeconds } from "./support/proc.ts";
 
 const { values } = parseArgs({ options: { seconds: { type: "string", default: "5" }, levels: { type: "string", default: "16" }, "ws-messages": { type: "string", default: "2000" }, profile: { type: "string" }, built: { type: "boolean", default: false } } });
 const SECONDS = Number(values.seconds);
@@ -44,38 +40,17 @@ async function wsRoundTrips(url: string, headers: Record<string, string>, n: num
   return lat.sort((a, b) => a - b);
 }
 
-const runner = await spawnListening("orchestrator/example-runner/main.ts", ["--name", "bench"]);
-const dir = mkdtempSync(join(tmpdir(), "wharf-bench-apps-"));
-const file = join(dir, "runners.json");
-const common = { routing: "label", runner_url: runner.url, health_url: `${runner.url}/health`, version: "1" };
-writeFileSync(file, JSON.stringify({ runners: [
-  { ...common, label: "json", app: "example/json", mode: "single-shot", capacity: 100_000 },
-  { ...common, label: "echo", app: "example/echo", mode: "persistent", capacity: 4 },
-] }));
-const orch = await startOrchestratorProcess(["--no-ai", "--no-live", "--runners", file], { http: true });
+const rig = await startAppsRig();
+const { orch } = rig;
 const wharf = await startWharf({ env: { WHARF_ORCH_ADDR: orch.url, WHARF_LOG_LEVEL: "warn" }, nodeArgs: values.profile ? ["--cpu-prof", "--cpu-prof-dir", values.profile] : [], built: values.built });
 const bare = await spawnListening("bench/support/bare-app-proxy.ts", [], { env: { TARGET: orch.url } });
 try {
-  const key = (await wharf.api("POST", "/v1/keys", { name: "bench", scopes: ["ai"], rateLimit: { requestsPerMinute: 1_000_000 } })).body.secret as string;
-  for (let i = 0; i < 100 && (await wharf.api("GET", "/v1/apps", undefined, key)).body.apps?.length !== 2; i++) await new Promise((r) => setTimeout(r, 200));
-  const headers = { "content-type": "application/json", authorization: `Bearer ${key}` };
-  const post = (url: string) => async (agent: import("undici").Agent) => {
-    const res = await agent.request({ origin: new URL(url).origin, path: new URL(url).pathname, method: "POST", headers, body: BODY });
-    await res.body.dump();
-    return res.statusCode;
-  };
+  const key = await benchKey(wharf);
+  const post = (url: string) => postJson(url, BODY, key);
   console.log(`single-shot JSON, ${SECONDS} s per path per level`);
   for (const c of LEVELS) {
     // CPU of the proxy process while its own path is loaded (the other paths' slices excluded).
-    const pidOf: Record<string, number | undefined> = { bare: bare.proc.pid, wharf: wharf.proc.pid };
-    const cpu: Record<string, number> = { bare: 0, wharf: 0 };
-    let mark = 0;
-    const onSlice = (target: string, phase: "start" | "end") => {
-      if (!(target in pidOf)) return;
-      const now = cpuSeconds(pidOf[target]) * 1000;
-      if (phase === "start") mark = now;
-      else cpu[target]! += now - mark;
-    };
+    const { cpu, onSlice } = sliceCpu<"direct" | "bare" | "wharf">({ bare: bare.proc.pid, wharf: wharf.proc.pid });
     const r = await loadInterleaved(c, SECONDS, 1000, {
       direct: post(`${orch.url}/apps/json/app/v1/json`),
       bare: post(`${bare.url}/apps/json/app/v1/json`),
@@ -87,7 +62,7 @@ try {
     console.log(`  ${c} clients\n${row("direct", r.direct)}\n${row("bare", r.bare)}\n${row("wharf", r.wharf)}`);
     console.log(`    wharf minus bare proxy: p50 ${(r.wharf.p50 - r.bare.p50).toFixed(2)} p99 ${(r.wharf.p99 - r.bare.p99).toFixed(2)} ms`);
     // Slices include an unrecorded ramp, so this is an upper bound per recorded request.
-    console.log(`    proxy CPU per request: bare ${(cpu.bare! / r.bare.requests).toFixed(3)} ms, wharf ${(cpu.wharf! / r.wharf.requests).toFixed(3)} ms`);
+    console.log(`    proxy CPU per request: bare ${(cpu.bare / r.bare.requests).toFixed(3)} ms, wharf ${(cpu.wharf / r.wharf.requests).toFixed(3)} ms`);
   }
   // WebSocket: one session through Wharf; its orchestrator URL directly for comparison.
   const s = (await wharf.api("POST", `/v1/apps/${encodeURIComponent("example/echo")}/sessions`, undefined, key)).body;
@@ -102,6 +77,5 @@ try {
 } finally {
   await wharf.stop();
   bare.proc.kill("SIGTERM");
-  await orch.kill("SIGTERM");
-  runner.proc.kill("SIGTERM");
+  await rig.stop();
 }
