@@ -3,8 +3,11 @@
 // WebSocket message round trip added by Wharf's session proxy (through Wharf vs to the orchestrator's
 // session URL directly). A bare Node proxy (bench/support/bare-app-proxy.ts: streams HTTP and pipes
 // WebSocket bytes, nothing else) is measured in the same interleaving, so "Wharf's overhead" can be
-// told apart from "one more process and hop on this machine". Every program is a separate process;
-// the orchestrator is unpaid, so the numbers are the proxying alone.
+// told apart from "one more process and hop on this machine". A second, identical bare proxy
+// ("bare 2") is loaded in the same interleaving as a control: how far two copies of the same
+// program land apart in one run is the measurement's own spread on this machine, the yardstick for
+// Wharf's difference. Every program is a separate process; the orchestrator is unpaid, so the
+// numbers are the proxying alone.
 //
 //   node --import tsx bench/apps-overhead.ts [--seconds 5] [--levels 16] [--ws-messages 2000] [--built] [--profile DIR]
 // --built runs Wharf from the compiled dist/ (`npm run build` first), as the production image does.
@@ -44,25 +47,29 @@ const rig = await startAppsRig();
 const { orch } = rig;
 const wharf = await startWharf({ env: { WHARF_ORCH_ADDR: orch.url, WHARF_LOG_LEVEL: "warn" }, nodeArgs: values.profile ? ["--cpu-prof", "--cpu-prof-dir", values.profile] : [], built: values.built });
 const bare = await spawnListening("bench/support/bare-app-proxy.ts", [], { env: { TARGET: orch.url } });
+const bare2 = await spawnListening("bench/support/bare-app-proxy.ts", [], { env: { TARGET: orch.url } });
 try {
   const key = await benchKey(wharf);
   const post = (url: string) => postJson(url, BODY, key);
   console.log(`single-shot JSON, ${SECONDS} s per path per level`);
   for (const c of LEVELS) {
     // CPU of the proxy process while its own path is loaded (the other paths' slices excluded).
-    const { cpu, onSlice } = sliceCpu<"direct" | "bare" | "wharf">({ bare: bare.proc.pid, wharf: wharf.proc.pid });
+    const { cpu, onSlice } = sliceCpu<"direct" | "bare" | "wharf" | "bare2">({ bare: bare.proc.pid, wharf: wharf.proc.pid, bare2: bare2.proc.pid });
     const r = await loadInterleaved(c, SECONDS, 1000, {
       direct: post(`${orch.url}/apps/json/app/v1/json`),
       bare: post(`${bare.url}/apps/json/app/v1/json`),
       wharf: post(`${wharf.http}/v1/apps/${APP}/run/v1/json`),
+      bare2: post(`${bare2.url}/apps/json/app/v1/json`),
     }, onSlice);
     const row = (name: string, x: { p50: number; p99: number; rps: number; errors: number }) =>
       `    ${name.padEnd(6)} p50 ${x.p50.toFixed(2)} p99 ${x.p99.toFixed(2)} ms (${x.rps.toFixed(0)}/s, ${x.errors} errors)` +
       (name === "direct" ? "" : `  added p50 ${(x.p50 - r.direct.p50).toFixed(2)} p99 ${(x.p99 - r.direct.p99).toFixed(2)} ms`);
-    console.log(`  ${c} clients\n${row("direct", r.direct)}\n${row("bare", r.bare)}\n${row("wharf", r.wharf)}`);
+    console.log(`  ${c} clients\n${row("direct", r.direct)}\n${row("bare", r.bare)}\n${row("wharf", r.wharf)}\n${row("bare 2", r.bare2)}`);
     console.log(`    wharf minus bare proxy: p50 ${(r.wharf.p50 - r.bare.p50).toFixed(2)} p99 ${(r.wharf.p99 - r.bare.p99).toFixed(2)} ms`);
+    console.log(`    control, bare 2 minus bare (the same program twice): p50 ${(r.bare2.p50 - r.bare.p50).toFixed(2)} p99 ${(r.bare2.p99 - r.bare.p99).toFixed(2)} ms`);
     // Slices include an unrecorded ramp, so this is an upper bound per recorded request.
-    console.log(`    proxy CPU per request: bare ${(cpu.bare / r.bare.requests).toFixed(3)} ms, wharf ${(cpu.wharf / r.wharf.requests).toFixed(3)} ms`);
+    const perRequest = (n: "bare" | "wharf" | "bare2") => (cpu[n] / r[n].requests).toFixed(3);
+    console.log(`    proxy CPU per request: bare ${perRequest("bare")} ms, wharf ${perRequest("wharf")} ms, bare 2 ${perRequest("bare2")} ms`);
   }
   // WebSocket: one session through Wharf; its orchestrator URL directly for comparison.
   const s = (await wharf.api("POST", `/v1/apps/${encodeURIComponent("example/echo")}/sessions`, undefined, key)).body;
@@ -77,5 +84,6 @@ try {
 } finally {
   await wharf.stop();
   bare.proc.kill("SIGTERM");
+  bare2.proc.kill("SIGTERM");
   await rig.stop();
 }

@@ -11,6 +11,7 @@ import type {
   AccountsStorage, ApiKeyRow, AuditEntry, AuditQuery, AuditStore, KeyLimitsPatch, KeyStore, MetaStore,
   NewAuditEntry, Scope, StreamRow, StreamStore, UsageStore,
 } from "./types.ts";
+import type { Statement } from "better-sqlite3";
 import { openDatabase, type DB } from "./sqlite-schema.ts";
 import { SqliteUsageStore } from "./sqlite-usage.ts";
 import { UsageLedger, type UsageLedgerOptions } from "./usage-ledger.ts";
@@ -226,6 +227,7 @@ export class SqliteStorage implements AccountsStorage {
   private readonly ledger: UsageLedger;
   private dataVersion = -1;
   private keyChanges = -1;
+  private keyChangesStmt?: Statement<[], number>;
 
   constructor(
     readonly file: string,
@@ -250,7 +252,9 @@ export class SqliteStorage implements AccountsStorage {
     const version = this.db.pragma("data_version", { simple: true }) as number;
     if (version !== this.dataVersion) {
       this.dataVersion = version;
-      this.keyChanges = (this.db.prepare("SELECT n FROM key_change_counter").pluck().get() as number | undefined) ?? 0;
+      // Prepared once: data_version moves with every ledger commit (several a second under load).
+      const stmt = (this.keyChangesStmt ??= this.db.prepare<[], number>("SELECT n FROM key_change_counter").pluck());
+      this.keyChanges = stmt.get() ?? 0;
     }
     return this.keyChanges;
   }

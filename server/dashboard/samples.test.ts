@@ -1,7 +1,7 @@
 // The dashboard sampler: one point a second from its inputs, frames with new values and only the rows that changed.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DashboardSampler, type StreamSample } from "./samples.ts";
+import { DashboardSampler, type LiveFrame, type StreamSample } from "./samples.ts";
 import { SpendToday } from "./spend-today.ts";
 import type { OrchestratorSnapshot } from "../orchestrators/registry.ts";
 
@@ -25,9 +25,12 @@ function orch(address: string, over: Partial<OrchestratorSnapshot> = {}): Orches
   };
 }
 
-function sampler(state: { streams: StreamSample[]; orchs: OrchestratorSnapshot[] }) {
+/** A sampler with a subscriber (rows are built for subscribers only), unless `watched` is false. */
+function sampler(state: { streams: StreamSample[]; orchs: OrchestratorSnapshot[] }, watched = true) {
   const spend = new SpendToday({ ethPrice: 3000, group: async () => [], now: () => T0 });
-  return new DashboardSampler({ streams: () => [...state.streams], orchestrators: () => state.orchs, spend, currency: "USD" }, { windowSec: 60 });
+  const s = new DashboardSampler({ streams: () => [...state.streams], orchestrators: () => state.orchs, spend, currency: "USD" }, { windowSec: 60 });
+  if (watched) s.subscribe(() => {});
+  return s;
 }
 
 test("a tick records the totals and per-stream series; the first frame carries the keys and every row", () => {
@@ -119,4 +122,26 @@ test("hello: the window without per-stream series, the keys and every row", () =
   assert.ok(h.k.includes("stream.bps.a"));
   assert.equal(h.streams.length, 1);
   assert.equal(h.orchestrators.length, 1);
+});
+
+test("unwatched: ticks sample the series but build no rows; a hello builds them as they are now, and frames go on from there", () => {
+  const state = { streams: [stream("a")], orchs: [orch("https://o1")] };
+  const s = sampler(state, false);
+  const first = s.tick(T0)!;
+  assert.equal(first.streams, undefined);
+  assert.equal(first.orchestrators, undefined);
+  assert.equal(s.window.latest("streams.live"), 1);
+  state.streams = [stream("a", { viewers: { hls: 5, webrtc: 0 } }), stream("b")];
+  state.orchs = [orch("https://o1", { suspendedUntil: new Date(T0 + 60_000).toISOString() })];
+  s.tick(T0 + 1000);
+  const h = s.hello(60);
+  assert.deepEqual(h.streams.map((r) => [r.id, r.viewers.hls]), [["a", 5], ["b", 1]]);
+  assert.equal(h.orchestrators[0]!.suspendedUntil, new Date(T0 + 60_000).toISOString());
+  const frames: LiveFrame[] = [];
+  s.subscribe((f) => frames.push(f));
+  s.tick(T0 + 2000);
+  assert.equal(frames[0]!.streams, undefined, "the hello's rows are the subscriber's: nothing changed since");
+  state.streams = [stream("b")];
+  s.tick(T0 + 3000);
+  assert.deepEqual(frames[1]!.streams, { upsert: [], remove: ["a"] });
 });

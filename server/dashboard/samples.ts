@@ -97,6 +97,8 @@ export class DashboardSampler {
   private readonly orchRows = new Map<string, { row: OrchestratorRow; json: string }>();
   private readonly listeners = new Set<(f: LiveFrame) => void>();
   private timer: NodeJS.Timeout | undefined;
+  /** The kept rows are not the current ones (no tick since, or ticks without a subscriber to build them for). */
+  private rowsStale = true;
   private synthetic: (() => StreamSample[]) | undefined;
 
   constructor(
@@ -180,6 +182,11 @@ export class DashboardSampler {
   }
 
   hello(windowSec: number): Hello {
+    if (this.rowsStale) {
+      const streams = this.inputs.streams();
+      if (this.synthetic) streams.push(...this.synthetic());
+      this.diffAllRows(streams, this.inputs.orchestrators());
+    }
     return {
       hello: true,
       currency: this.inputs.currency,
@@ -273,10 +280,16 @@ export class DashboardSampler {
       frame.k = keysNow;
     }
     frame.v = this.keys.map((k) => this.window.latest(k));
-    const streamChanges = diffRows(this.streamRows, streams.map(streamRow), (r) => r.id);
-    if (streamChanges) frame.streams = streamChanges;
-    const orchChanges = diffRows(this.orchRows, snapshot.map((o) => this.orchestratorRow(o, streams)), (r) => r.address);
-    if (orchChanges) frame.orchestrators = orchChanges;
+    // The rows are for subscribers only: with none, they wait for the next hello. Building an
+    // orchestrator's row (its capabilities labelled, serialized to be compared) was most of a
+    // tick, a stall of the event loop once a second on a busy gateway that nobody watched.
+    if (this.listeners.size === 0) {
+      this.rowsStale = true;
+      return frame;
+    }
+    const changes = this.diffAllRows(streams, snapshot);
+    if (changes.streams) frame.streams = changes.streams;
+    if (changes.orchestrators) frame.orchestrators = changes.orchestrators;
     for (const fn of this.listeners) {
       try {
         fn(frame);
@@ -287,6 +300,15 @@ export class DashboardSampler {
     return frame;
   }
 
+  /** The rows that changed since the last call (the kept rows are then the current ones). */
+  private diffAllRows(streams: StreamSample[], snapshot: OrchestratorSnapshot[]): Pick<LiveFrame, "streams" | "orchestrators"> {
+    this.rowsStale = false;
+    return {
+      streams: diffRows(this.streamRows, streams.map(streamRow), (r) => r.id),
+      orchestrators: diffRows(this.orchRows, snapshot.map((o) => this.orchestratorRow(o, streams)), (r) => r.address),
+    };
+  }
+
   private orchestratorRow(o: OrchestratorSnapshot, streams: StreamSample[]): OrchestratorRow {
     const served: OrchestratorRow["streams"] = [];
     for (const s of streams) {
@@ -294,10 +316,13 @@ export class DashboardSampler {
       else if (s.standby === o.address) served.push({ id: s.id, role: "standby" });
     }
     const label = (id: number, name?: string) => capabilityToPipeline(id) ?? name ?? `capability ${id}`;
+    const capabilities = o.capabilities.map((c) => ({ ...c, label: label(c.id, c.name) }));
+    const labels = new Map<number, string>();
+    for (const c of capabilities) if (!labels.has(c.id)) labels.set(c.id, c.label);
     return {
       ...o,
-      capabilities: o.capabilities.map((c) => ({ ...c, label: label(c.id, c.name) })),
-      capabilitiesPrices: o.capabilitiesPrices.map((p) => ({ ...p, label: label(p.capability, o.capabilities.find((c) => c.id === p.capability)?.name) })),
+      capabilities,
+      capabilitiesPrices: o.capabilitiesPrices.map((p) => ({ ...p, label: labels.get(p.capability) ?? label(p.capability) })),
       recent: this.recent.get(o.address)?.percentiles() ?? null,
       streams: served,
     };
