@@ -6,8 +6,9 @@
 // told apart from "one more process and hop on this machine". A second, identical bare proxy
 // ("bare 2") is loaded in the same interleaving as a control: how far two copies of the same
 // program land apart in one run is the measurement's own spread on this machine, the yardstick for
-// Wharf's difference. Every program is a separate process; the orchestrator is unpaid, so the
-// numbers are the proxying alone.
+// Wharf's difference. The order of the slices changes from round to round so that each path
+// follows each other one equally often (load.ts, balancedOrders). Every program is a separate
+// process; the orchestrator is unpaid, so the numbers are the proxying alone.
 //
 //   node --import tsx bench/apps-overhead.ts [--seconds 5] [--levels 16] [--ws-messages 2000] [--built] [--profile DIR]
 // --built runs Wharf from the compiled dist/ (`npm run build` first), as the production image does.
@@ -60,7 +61,7 @@ try {
       bare: post(`${bare.url}/apps/json/app/v1/json`),
       wharf: post(`${wharf.http}/v1/apps/${APP}/run/v1/json`),
       bare2: post(`${bare2.url}/apps/json/app/v1/json`),
-    }, onSlice);
+    }, onSlice, { balanced: true });
     const row = (name: string, x: { p50: number; p99: number; rps: number; errors: number }) =>
       `    ${name.padEnd(6)} p50 ${x.p50.toFixed(2)} p99 ${x.p99.toFixed(2)} ms (${x.rps.toFixed(0)}/s, ${x.errors} errors)` +
       (name === "direct" ? "" : `  added p50 ${(x.p50 - r.direct.p50).toFixed(2)} p99 ${(x.p99 - r.direct.p99).toFixed(2)} ms`);

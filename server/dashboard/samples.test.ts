@@ -138,10 +138,26 @@ test("unwatched: ticks sample the series but build no rows; a hello builds them 
   assert.deepEqual(h.streams.map((r) => [r.id, r.viewers.hls]), [["a", 5], ["b", 1]]);
   assert.equal(h.orchestrators[0]!.suspendedUntil, new Date(T0 + 60_000).toISOString());
   const frames: LiveFrame[] = [];
-  s.subscribe((f) => frames.push(f));
+  const off = s.subscribe((f) => frames.push(f));
   s.tick(T0 + 2000);
   assert.equal(frames[0]!.streams, undefined, "the hello's rows are the subscriber's: nothing changed since");
   state.streams = [stream("b")];
   s.tick(T0 + 3000);
   assert.deepEqual(frames[1]!.streams, { upsert: [], remove: ["a"] });
+  // The subscriber leaves; rows change while nobody watches; the next hello has them.
+  off();
+  state.streams = [stream("c")];
+  s.tick(T0 + 4000);
+  assert.deepEqual(s.hello(60).streams.map((r) => r.id), ["c"]);
+});
+
+test("a hello whose rows fail to build sends the rows kept (as a tick's failure, logged)", () => {
+  const state = { streams: [stream("a")], orchs: [orch("https://o1")] };
+  const s = sampler(state, false);
+  assert.deepEqual(s.hello(60).streams.map((r) => r.id), ["a"]);
+  s.tick(T0);
+  state.orchs = [{ ...orch("https://o1"), capabilities: null as never }];
+  const h = s.hello(60);
+  assert.deepEqual(h.streams.map((r) => r.id), ["a"]);
+  assert.equal(h.orchestrators.length, 1);
 });

@@ -97,7 +97,7 @@ export class DashboardSampler {
   private readonly orchRows = new Map<string, { row: OrchestratorRow; json: string }>();
   private readonly listeners = new Set<(f: LiveFrame) => void>();
   private timer: NodeJS.Timeout | undefined;
-  /** The kept rows are not the current ones (no tick since, or ticks without a subscriber to build them for). */
+  /** The kept rows are not the current ones: not built yet, or ticks ran without a subscriber to build them for. */
   private rowsStale = true;
   private synthetic: (() => StreamSample[]) | undefined;
 
@@ -183,9 +183,14 @@ export class DashboardSampler {
 
   hello(windowSec: number): Hello {
     if (this.rowsStale) {
-      const streams = this.inputs.streams();
-      if (this.synthetic) streams.push(...this.synthetic());
-      this.diffAllRows(streams, this.inputs.orchestrators());
+      // As a tick's failure: logged, and the rows kept are sent (a subscriber's stream still opens).
+      try {
+        const streams = this.inputs.streams();
+        if (this.synthetic) streams.push(...this.synthetic());
+        this.diffAllRows(streams, this.inputs.orchestrators());
+      } catch (err) {
+        log.error({ err: (err as Error).message }, "dashboard rows failed");
+      }
     }
     return {
       hello: true,
@@ -302,11 +307,12 @@ export class DashboardSampler {
 
   /** The rows that changed since the last call (the kept rows are then the current ones). */
   private diffAllRows(streams: StreamSample[], snapshot: OrchestratorSnapshot[]): Pick<LiveFrame, "streams" | "orchestrators"> {
-    this.rowsStale = false;
-    return {
+    const changes = {
       streams: diffRows(this.streamRows, streams.map(streamRow), (r) => r.id),
       orchestrators: diffRows(this.orchRows, snapshot.map((o) => this.orchestratorRow(o, streams)), (r) => r.address),
     };
+    this.rowsStale = false;
+    return changes;
   }
 
   private orchestratorRow(o: OrchestratorSnapshot, streams: StreamSample[]): OrchestratorRow {
