@@ -46,10 +46,15 @@ async function wsRoundTrips(url: string, headers: Record<string, string>, n: num
 
 const rig = await startAppsRig();
 const { orch } = rig;
-const wharf = await startWharf({ env: { WHARF_ORCH_ADDR: orch.url, WHARF_LOG_LEVEL: "warn" }, nodeArgs: values.profile ? ["--cpu-prof", "--cpu-prof-dir", values.profile] : [], built: values.built });
-const bare = await spawnListening("bench/support/bare-app-proxy.ts", [], { env: { TARGET: orch.url } });
-const bare2 = await spawnListening("bench/support/bare-app-proxy.ts", [], { env: { TARGET: orch.url } });
+// What was started, stopped in reverse order however the run ends (a process that failed to start included).
+const stops: Array<() => unknown> = [() => rig.stop()];
 try {
+  const wharf = await startWharf({ env: { WHARF_ORCH_ADDR: orch.url, WHARF_LOG_LEVEL: "warn" }, nodeArgs: values.profile ? ["--cpu-prof", "--cpu-prof-dir", values.profile] : [], built: values.built });
+  stops.unshift(() => wharf.stop());
+  const bare = await spawnListening("bench/support/bare-app-proxy.ts", [], { env: { TARGET: orch.url } });
+  stops.unshift(() => bare.proc.kill("SIGTERM"));
+  const bare2 = await spawnListening("bench/support/bare-app-proxy.ts", [], { env: { TARGET: orch.url } });
+  stops.unshift(() => bare2.proc.kill("SIGTERM"));
   const key = await benchKey(wharf);
   const post = (url: string) => postJson(url, BODY, key);
   console.log(`single-shot JSON, ${SECONDS} s per path per level`);
@@ -83,8 +88,5 @@ try {
     `    ${name.padEnd(12)} p50 ${q(l, 0.5).toFixed(3)} p99 ${q(l, 0.99).toFixed(3)} ms` + (l === viaOrch ? "" : `  added p50 ${(q(l, 0.5) - q(viaOrch, 0.5)).toFixed(3)} ms`);
   console.log(`WebSocket round trip (${WS_MESSAGES} messages, one after another)\n${ws("orchestrator", viaOrch)}\n${ws("bare", viaBare)}\n${ws("wharf", viaWharf)}`);
 } finally {
-  await wharf.stop();
-  bare.proc.kill("SIGTERM");
-  bare2.proc.kill("SIGTERM");
-  await rig.stop();
+  for (const stop of stops) await stop();
 }
