@@ -185,9 +185,7 @@ export class DashboardSampler {
     if (this.rowsStale) {
       // As a tick's failure: logged, and the rows kept are sent (a subscriber's stream still opens).
       try {
-        const streams = this.inputs.streams();
-        if (this.synthetic) streams.push(...this.synthetic());
-        this.diffAllRows(streams, this.inputs.orchestrators());
+        this.diffAllRows(this.liveStreams(), this.inputs.orchestrators());
       } catch (err) {
         log.error({ err: (err as Error).message }, "dashboard rows failed");
       }
@@ -206,8 +204,7 @@ export class DashboardSampler {
   tick(now: number): LiveFrame | undefined {
     const t = Math.floor(now / 1000);
     const values = new Map<string, number>();
-    const streams = this.inputs.streams();
-    if (this.synthetic) streams.push(...this.synthetic());
+    const streams = this.liveStreams();
 
     // Streams and viewers.
     let hls = 0;
@@ -303,6 +300,13 @@ export class DashboardSampler {
       }
     }
     return frame;
+  }
+
+  /** The live streams, the bench's synthetic ones included. */
+  private liveStreams(): StreamSample[] {
+    const streams = this.inputs.streams();
+    if (this.synthetic) streams.push(...this.synthetic());
+    return streams;
   }
 
   /** The rows that changed since the last call (the kept rows are then the current ones). */
