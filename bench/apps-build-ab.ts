@@ -15,8 +15,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startWharf, type WharfProcess } from "../test/support/wharf.ts";
-import { spawnListening } from "../test/support/listening-process.ts";
-import { benchKey, postJson, sliceCpu, startAppsRig } from "./support/apps-rig.ts";
+import { benchKey, postJson, sliceCpu, startAppsRig, startBareProxy } from "./support/apps-rig.ts";
 import { loadInterleaved, type Send } from "./support/load.ts";
 
 const { values } = parseArgs({ options: { baseline: { type: "string" }, seconds: { type: "string", default: "15" }, runs: { type: "string", default: "4" } } });
@@ -32,10 +31,12 @@ const APP = encodeURIComponent("example/json");
 const rig = await startAppsRig();
 const { orch } = rig;
 const env = { WHARF_ORCH_ADDR: orch.url, WHARF_LOG_LEVEL: "warn" };
-const base = await startWharf({ env, built: true, entry });
-const current = await startWharf({ env, built: true });
-const bare = await spawnListening("bench/support/bare-app-proxy.ts", [], { env: { TARGET: orch.url } });
 try {
+  const base = await startWharf({ env, built: true, entry });
+  rig.own(() => base.stop());
+  const current = await startWharf({ env, built: true });
+  rig.own(() => current.stop());
+  const bare = await startBareProxy(rig);
   const ready = async (w: WharfProcess) => postJson(`${w.http}/v1/apps/${APP}/run/v1/json`, BODY, await benchKey(w));
   const sends = { bare: postJson(`${bare.url}/apps/json/app/v1/json`, BODY), baseline: await ready(base), current: await ready(current) };
   const pids = { bare: bare.proc.pid, baseline: base.proc.pid, current: current.proc.pid };
@@ -55,8 +56,5 @@ try {
     }
   }
 } finally {
-  await base.stop();
-  await current.stop();
-  bare.proc.kill("SIGTERM");
   await rig.stop();
 }

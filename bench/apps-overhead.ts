@@ -17,8 +17,7 @@ import { parseArgs } from "node:util";
 import WebSocket from "ws";
 import { quantileOfSorted } from "../core/percentile.ts";
 import { startWharf } from "../test/support/wharf.ts";
-import { spawnListening } from "../test/support/listening-process.ts";
-import { benchKey, postJson, sliceCpu, startAppsRig } from "./support/apps-rig.ts";
+import { benchKey, postJson, sliceCpu, startAppsRig, startBareProxy } from "./support/apps-rig.ts";
 import { loadInterleaved } from "./support/load.ts";
 
 const { values } = parseArgs({ options: { seconds: { type: "string", default: "5" }, levels: { type: "string", default: "16" }, "ws-messages": { type: "string", default: "2000" }, profile: { type: "string" }, built: { type: "boolean", default: false } } });
@@ -46,15 +45,11 @@ async function wsRoundTrips(url: string, headers: Record<string, string>, n: num
 
 const rig = await startAppsRig();
 const { orch } = rig;
-// What was started, stopped in reverse order however the run ends (a process that failed to start included).
-const stops: Array<() => unknown> = [() => rig.stop()];
 try {
   const wharf = await startWharf({ env: { WHARF_ORCH_ADDR: orch.url, WHARF_LOG_LEVEL: "warn" }, nodeArgs: values.profile ? ["--cpu-prof", "--cpu-prof-dir", values.profile] : [], built: values.built });
-  stops.unshift(() => wharf.stop());
-  const bare = await spawnListening("bench/support/bare-app-proxy.ts", [], { env: { TARGET: orch.url } });
-  stops.unshift(() => bare.proc.kill("SIGTERM"));
-  const bare2 = await spawnListening("bench/support/bare-app-proxy.ts", [], { env: { TARGET: orch.url } });
-  stops.unshift(() => bare2.proc.kill("SIGTERM"));
+  rig.own(() => wharf.stop());
+  const bare = await startBareProxy(rig);
+  const bare2 = await startBareProxy(rig);
   const key = await benchKey(wharf);
   const post = (url: string) => postJson(url, BODY, key);
   console.log(`single-shot JSON, ${SECONDS} s per path per level`);
@@ -88,5 +83,5 @@ try {
     `    ${name.padEnd(12)} p50 ${q(l, 0.5).toFixed(3)} p99 ${q(l, 0.99).toFixed(3)} ms` + (l === viaOrch ? "" : `  added p50 ${(q(l, 0.5) - q(viaOrch, 0.5)).toFixed(3)} ms`);
   console.log(`WebSocket round trip (${WS_MESSAGES} messages, one after another)\n${ws("orchestrator", viaOrch)}\n${ws("bare", viaBare)}\n${ws("wharf", viaWharf)}`);
 } finally {
-  for (const stop of stops) await stop();
+  await rig.stop();
 }

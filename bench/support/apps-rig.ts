@@ -14,6 +14,9 @@ import { cpuSeconds } from "./proc.ts";
 export interface AppsRig {
   runner: ListeningProcess;
   orch: OrchestratorProcess;
+  /** `stop` runs first at the rig's stop, in reverse order of `own` (a benchmark's Wharf and proxies): call it right after each start. */
+  own(stop: () => unknown): void;
+  /** Stops what the rig owns, then the orchestrator and the runner. */
   stop(): Promise<void>;
 }
 
@@ -30,9 +33,12 @@ export async function startAppsRig(): Promise<AppsRig> {
     runner.proc.kill("SIGTERM");
     throw err;
   });
+  const owned: Array<() => unknown> = [];
   return {
     runner, orch,
+    own: (stop) => void owned.unshift(stop),
     async stop() {
+      for (const stop of owned) await stop();
       await orch.kill("SIGTERM");
       runner.proc.kill("SIGTERM");
       rmSync(dir, { recursive: true, force: true });
@@ -72,4 +78,11 @@ export function sliceCpu<K extends string>(pids: Partial<Record<K, number | unde
     else cpu[target] += now - mark;
   };
   return { cpu, onSlice };
+}
+
+/** The bare Node proxy (bare-app-proxy.ts) in front of the rig's orchestrator, owned by the rig. */
+export async function startBareProxy(rig: AppsRig): Promise<ListeningProcess> {
+  const bare = await spawnListening("bench/support/bare-app-proxy.ts", [], { env: { TARGET: rig.orch.url } });
+  rig.own(() => bare.proc.kill("SIGTERM"));
+  return bare;
 }
