@@ -57,6 +57,8 @@ describe("development orchestrator: apps", { timeout: 60_000 }, () => {
     assert.ok(info.ticketParams?.recipient?.length, "ticket params for the payer");
     assert.ok((info.priceInfo?.pricePerUnit ?? 0) > 0);
     assert.match(c.payment_url!, new RegExp(`/apps/echo/session/${c.manifest_id}/payment$`));
+    // As go-livepeer: the manifest to pay with is the auth token's session.
+    assert.equal(c.manifest_id, info.authToken?.sessionId);
   });
 
   test("an unpaid orchestrator reserves, proxies SSE and WebSocket, and /stop releases the slot", async () => {
@@ -100,23 +102,26 @@ describe("development orchestrator: apps", { timeout: 60_000 }, () => {
     assert.equal(await available(), 1, "the slot came back once the job ended");
   });
 
-  test("a session nobody checks, pays or uses for --app-session-idle-ms is released", async () => {
+  test("a session nobody pays or uses for --app-session-idle-ms is released", async () => {
     const first = await fetch(`${idle.url}/apps/echo/session`, { method: "POST" });
     assert.equal(first.status, 200);
-    const { control_url } = (await first.json()) as { control_url: string };
-    // Checked well within the idle time (1.5 s): kept.
+    const { app_url } = (await first.json()) as { app_url: string };
+    const use = () => fetch(`${app_url}/v1/json`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    // Used well within the idle time (1.5 s): kept.
     for (let i = 0; i < 4; i++) {
       await new Promise((r) => setTimeout(r, 400));
-      assert.equal((await fetch(control_url)).status, 200, "a session checked every 400 ms stays");
+      const r = await use();
+      assert.equal(r.status, 200, "a session used every 400 ms stays");
+      await r.body?.cancel();
     }
     const busy = await fetch(`${idle.url}/apps/echo/session`, { method: "POST" });
     assert.equal(busy.status, 503, "its slot is still taken");
     await busy.body?.cancel();
-    // Left alone: released, and the slot is free again.
+    // Left alone: released (its app URL answers 404 with why), and the slot is free again.
     await new Promise((r) => setTimeout(r, 2500));
-    const ended = await fetch(control_url);
+    const ended = await use();
     assert.equal(ended.status, 404);
-    assert.match(((await ended.json()) as { message: string }).message, /idle/);
+    assert.match(((await ended.json()) as { message: string }).message, /ended: idle/);
     const again = await fetch(`${idle.url}/apps/echo/session`, { method: "POST" });
     assert.equal(again.status, 200);
     await again.body?.cancel();
@@ -138,6 +143,8 @@ describe("development orchestrator: apps", { timeout: 60_000 }, () => {
       s.on("error", reject);
     });
     assert.match(head, /^HTTP\/1.1 404/);
-    assert.equal((await fetch(`${idle.url}/apps/echo/session/${session_id}`)).status, 200, "still serving, the session too");
+    const app = await fetch(`${idle.url}/apps/echo/session/${session_id}/app/v1/json`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    assert.equal(app.status, 200, "still serving, the session too");
+    await app.body?.cancel();
   });
 });

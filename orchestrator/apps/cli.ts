@@ -7,8 +7,8 @@ export const APPS_USAGE = `  --runners FILE         host Live Runner apps regist
   --runner-health-ms N   health poll period of the runners (default 5000)
   --app-payment-interval-ms N  with --require-payment: debit app sessions this often (default 5000)
   --orch-secret S        go-livepeer's orchSecret, required by POST /capability/register
-  --app-session-idle-ms N  release a session with no liveness check, payment or app traffic for this long
-                         (default 120000: a gateway that gave up on its reservation or died)
+  --app-session-idle-ms N  release a session with no payment or app traffic for this long (a gateway that
+                         gave up on its reservation or died); default: never, as go-livepeer
 `;
 
 export const APPS_CLI_OPTIONS = {

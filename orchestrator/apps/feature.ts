@@ -9,23 +9,21 @@ import { randomBytes } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { proxyHttp, proxyUpgrade } from "../../core/reverse-proxy.ts";
 import {
-  BYOC_HEADER, ByocHeaderError, parseByocHeader, PAYER_ADDRESS_HEADER, RUNNER_ROUTE_HEADER, SESSION_CONTROL_HEADER, SESSION_ID_HEADER, SESSION_TOKEN_HEADER,
+  BYOC_HEADER, ByocHeaderError, parseByocHeader, PAYER_ADDRESS_HEADER, PIXELS_PER_SECOND_720P30, RUNNER_ROUTE_HEADER, SESSION_CONTROL_HEADER, SESSION_ID_HEADER, SESSION_TOKEN_HEADER,
   type DiscoveredByoc, type DiscoveredRunner, type DiscoveryEntry, type PaymentChallenge,
 } from "../../protocol/apps/live-runner.ts";
 import { encodeBase64, encodeMessage } from "../../protocol/messages.ts";
 import { AddressFormatError, parseAddress } from "../../protocol/payments/address.ts";
 import { PAYMENT_HEADER } from "../../protocol/segment-header.ts";
 import type { FeatureContext, OrchestratorFeature, Price, WorkPayment } from "../feature.ts";
+import { decodeOr, header, readJson, readText } from "./request.ts";
 import { DEFAULT_RUNNER_HEALTH_INTERVAL_MS, readRunnersFile, RunnerTable, type Runner, type RunnerSpec } from "./runners.ts";
 
 export const DEFAULT_APP_PAYMENT_INTERVAL_MS = 5000;
 /** A 402 challenge's manifest id is good for this long. */
 const CHALLENGE_TTL_MS = 60_000;
-const PIXELS_720P = 1280 * 720;
 /** Challenges offered and not yet paid, at most. */
 const MAX_CHALLENGES = 10_000;
-/** A session with no liveness check, payment or app traffic for this long is released (a gateway that gave up on it or died). */
-const DEFAULT_SESSION_IDLE_MS = 120_000;
 /** Ended sessions whose reason is remembered for the gateway's next look. */
 const MAX_ENDED_REMEMBERED = 1000;
 
@@ -38,7 +36,10 @@ export interface AppsFeatureOptions {
   paymentIntervalMs?: number;
   /** go-livepeer's orchSecret: required on POST /capability/register. */
   orchSecret?: string;
-  /** Release a session with no liveness check, payment or app traffic for this long (default 120 s). */
+  /**
+   * Release a session with no payment or app traffic for this long (a gateway that gave up on it
+   * or died). Default: never, as go-livepeer (a paid session ends when its balance runs out).
+   */
   sessionIdleMs?: number;
 }
 
@@ -48,7 +49,7 @@ interface AppSession {
   token: string;
   work?: WorkPayment;
   lastDebitAt: number;
-  /** The last liveness check, payment or app request. */
+  /** The last payment or app request. */
   lastSeenAt: number;
   /** WebSocket (upgraded) connections open through the session: it is in use while any is. */
   openUpgrades: number;
@@ -66,22 +67,9 @@ interface ByocCapability {
 }
 
 const newId = () => randomBytes(16).toString("hex");
-/** decodeURIComponent, or the text as is when it is not valid %-encoding. */
-const decodeOr = (s: string): string => {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
-};
-const header = (req: FastifyRequest, name: string): string | undefined => {
-  const v = req.headers[name.toLowerCase()];
-  return Array.isArray(v) ? v[0] : v;
-};
-
 /** Units of work per second of a session, in the runner's price unit. */
 function unitsPerSecond(r: RunnerSpec): number {
-  return r.unit === "720p-pixel-seconds" ? PIXELS_720P : 1;
+  return r.unit === "720p-pixel-seconds" ? PIXELS_PER_SECOND_720P30 : 1;
 }
 
 export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature & { runners: RunnerTable } {
@@ -91,7 +79,7 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
   const byoc = new Map<string, ByocCapability>();
   const paymentIntervalMs = opts.paymentIntervalMs ?? DEFAULT_APP_PAYMENT_INTERVAL_MS;
   let idleSweep: NodeJS.Timeout | undefined;
-  const idleMs = opts.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS;
+  const idleMs = opts.sessionIdleMs;
 
   /** Why recent sessions ended, for the gateway's next look at the session (bounded). */
   const endedReasons = new Map<string, string>();
@@ -120,19 +108,22 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
   };
 
   /**
-   * A session nobody asked about (the gateway's liveness check, a payment, app traffic) for
-   * `idleMs` is released: else a reservation whose gateway gave up on it, or died, holds its
-   * runner's capacity for good.
+   * With `idleMs`: a session nobody paid for or used for that long is released (else a reservation
+   * whose gateway gave up on it, or died, holds its runner's capacity for good).
    */
-  const sweepIdle = (ctx: FeatureContext): void => {
+  const sweepIdle = (ctx: FeatureContext, idleMs: number): void => {
     const before = Date.now() - idleMs;
-    for (const s of [...sessions.values()]) if (s.lastSeenAt < before && s.openUpgrades === 0) endSession(s, `idle for ${idleMs / 1000} s (the gateway stopped checking it)`, ctx);
+    for (const s of [...sessions.values()]) if (s.lastSeenAt < before && s.openUpgrades === 0) endSession(s, `idle for ${idleMs / 1000} s (no payment or app traffic)`, ctx);
   };
 
   const priced = (ctx: FeatureContext, price: Price) => ctx.paymentRequired && price.pricePerUnit > 0;
 
-  /** The 402 answer: OrchestratorInfo for the payer at the runner's price. Replies 400 without a payer address. */
-  const challenge = async (ctx: FeatureContext, req: FastifyRequest, reply: FastifyReply, price: Price, manifestId: string, paymentPath: string): Promise<FastifyReply> => {
+  /**
+   * The 402 answer: OrchestratorInfo for the payer at the runner's price. Its manifest_id is the
+   * info's auth token session, as go-livepeer's (a payment must carry that manifest); `offered`
+   * learns it, `paymentPath` gives the payment URL for it. Replies 400 without a payer address.
+   */
+  const challenge = async (ctx: FeatureContext, req: FastifyRequest, reply: FastifyReply, price: Price, paymentPath: (manifestId: string) => string, offered?: (manifestId: string) => void): Promise<FastifyReply> => {
     let sender: Uint8Array;
     try {
       sender = parseAddress(header(req, PAYER_ADDRESS_HEADER) ?? "");
@@ -141,14 +132,29 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
       return reply.code(400).type("text/plain").send(`payment required: send ${PAYER_ADDRESS_HEADER} to get payment parameters`);
     }
     const info = ctx.orchestratorInfo({ sender, price });
-    const body: PaymentChallenge = { payment_params: encodeBase64("OrchestratorInfo", info), orchestrator: ctx.serviceUrl, manifest_id: manifestId, payment_url: ctx.publicUrl(paymentPath) };
+    const manifestId = info.authToken?.sessionId ?? newId();
+    offered?.(manifestId);
+    const body: PaymentChallenge = { payment_params: encodeBase64("OrchestratorInfo", info), orchestrator: ctx.serviceUrl, manifest_id: manifestId, payment_url: ctx.publicUrl(paymentPath(manifestId)) };
     return reply.code(402).send(body);
   };
 
-  /** The manifest id of the request's payment credentials ("" when absent). */
+  /**
+   * The manifest id of the request's payment credentials: undefined when they are not valid, ""
+   * when the manifest is not the auth token's session (go-livepeer answers that with 403
+   * "mismatched manifest and auth token").
+   */
   const manifestOf = (ctx: FeatureContext, req: FastifyRequest): string | undefined => {
     const c = ctx.checkCredentials(req.headers["livepeer-segment"]);
-    return c.ok ? Buffer.from(c.segData.manifestId ?? new Uint8Array()).toString("utf8") : undefined;
+    if (!c.ok) return undefined;
+    const manifest = Buffer.from(c.segData.manifestId ?? new Uint8Array()).toString("utf8");
+    return manifest && manifest === c.segData.authToken?.sessionId ? manifest : "";
+  };
+  const MISMATCHED = "mismatched manifest and auth token";
+
+  /** The 404 for a session this orchestrator does not have: why it ended when it did have it. */
+  const noSession = (id: string) => {
+    const why = endedReasons.get(id);
+    return { error: "not_found", message: why ? `session ${id} ended: ${why}` : `no session ${id} (never reserved)` };
   };
 
   const runnerView = (ctx: FeatureContext, r: Runner): DiscoveredRunner => ({
@@ -212,11 +218,14 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
         for (const s of [...sessions.values()]) if (s.runner.id === r.id) endSession(s, `runner ${r.id} failed its health check: ${r.lastHealthError}`, ctx);
       };
       await runners.start(opts.healthIntervalMs ?? DEFAULT_RUNNER_HEALTH_INTERVAL_MS);
-      idleSweep = setInterval(() => sweepIdle(ctx), Math.min(10_000, idleMs / 4));
-      idleSweep.unref();
+      if (idleMs !== undefined) {
+        idleSweep = setInterval(() => sweepIdle(ctx, idleMs), Math.min(10_000, idleMs / 4));
+        idleSweep.unref();
+      }
 
+      // As go-livepeer: a runner whose health check fails is not listed (its sessions were released).
       app.get("/discovery", async (): Promise<DiscoveryEntry[]> => [
-        { address: ctx.serviceUrl, runners: [...runners.runners.values()].map((r) => runnerView(ctx, r)), byoc: [...byoc.values()].map(byocView) },
+        { address: ctx.serviceUrl, runners: [...runners.runners.values()].filter((r) => r.healthy).map((r) => runnerView(ctx, r)), byoc: [...byoc.values()].map(byocView) },
       ]);
 
       // Bodies are streamed to runners as they arrive: no parsing in this scope.
@@ -233,10 +242,10 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
           let work: WorkPayment | undefined;
           if (priced(ctx, r.price)) {
             if (!header(req, PAYMENT_HEADER)) {
-              offerChallenge(id, r.id);
-              return challenge(ctx, req, reply, r.price, id, `/apps/${encodeURIComponent(r.id)}/session/${id}/payment`);
+              return challenge(ctx, req, reply, r.price, (m) => `/apps/${encodeURIComponent(r.id)}/session/${m}/payment`, (m) => offerChallenge(m, r.id));
             }
             const manifest = manifestOf(ctx, req);
+            if (manifest === "") return reply.code(403).type("text/plain").send(MISMATCHED);
             const c = manifest ? challenges.get(manifest) : undefined;
             if (!manifest || !c || c.runner !== r.id || c.expiresAt < Date.now()) {
               return reply.code(400).type("text/plain").send("payment manifest is not a session this orchestrator offered (reserve again)");
@@ -245,11 +254,16 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
             if (!work) return reply;
             challenges.delete(manifest);
             id = manifest;
+            // A fixed price is paid once, with the reservation; a price by time every interval after.
+            if (r.unit === "fixed") {
+              const short = work.debitIfCovered(1);
+              if (short) return reply.code(400).type("text/plain").send(`payment: balance ${short.balance} wei does not cover the fixed price of ${short.fee} wei`);
+            }
           }
           if (!runners.acquire(r)) return reply.code(503).send({ error: "busy", message: `runner ${r.id} is at capacity (${r.capacity})` });
           const s: AppSession = { id, runner: r, token: newId(), work, lastDebitAt: Date.now(), lastSeenAt: Date.now(), openUpgrades: 0 };
           sessions.set(id, s);
-          if (work) {
+          if (work && r.unit !== "fixed") {
             s.timer = setInterval(() => {
               const seconds = Math.floor((Date.now() - s.lastDebitAt) / 1000);
               if (seconds <= 0) return;
@@ -265,7 +279,8 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
 
         sub.post<{ Params: { runner: string; id: string } }>("/apps/:runner/session/:id/payment", async (req, reply) => {
           const s = sessions.get(req.params.id);
-          if (!s || s.runner.id !== req.params.runner) return reply.code(404).send({ error: "not_found", message: `no session ${req.params.id}` });
+          if (!s || s.runner.id !== req.params.runner) return reply.code(404).send(noSession(req.params.id));
+          if (s.runner.unit === "fixed") return reply.code(409).type("text/plain").send("fixed-price live runner sessions do not accept follow-up payments");
           s.lastSeenAt = Date.now();
           let payer: Uint8Array | undefined;
           if (!header(req, PAYMENT_HEADER)) {
@@ -277,7 +292,7 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
             }
           } else {
             const manifest = manifestOf(ctx, req);
-            if (manifest !== s.id) return reply.code(400).type("text/plain").send("payment manifest does not match the session id");
+            if (manifest !== s.id) return reply.code(403).type("text/plain").send("mismatched session and payment manifest");
             const work = await ctx.acceptPayment(req, reply, { balanceKey: s.id, capability: 0, modelId: s.runner.app, price: s.runner.price });
             if (!work) {
               endSession(s, "payment refused", ctx);
@@ -296,19 +311,9 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
           return reply.code(204).send();
         });
 
-        sub.get<{ Params: { runner: string; id: string } }>("/apps/:runner/session/:id", async (req, reply) => {
-          const s = sessions.get(req.params.id);
-          if (!s) {
-            const why = endedReasons.get(req.params.id);
-            return reply.code(404).send({ error: "not_found", message: why ? `session ${req.params.id} ended: ${why}` : `no session ${req.params.id}` });
-          }
-          s.lastSeenAt = Date.now();
-          return { session_id: s.id, runner: s.runner.id, app: s.runner.app };
-        });
-
         sub.all<{ Params: { runner: string; id: string; "*": string } }>("/apps/:runner/session/:id/app/*", async (req, reply) => {
           const s = sessions.get(req.params.id);
-          if (!s || s.runner.id !== req.params.runner) return reply.code(404).send({ error: "not_found", message: `no session ${req.params.id} (ended or never reserved)` });
+          if (!s || s.runner.id !== req.params.runner) return reply.code(404).send(noSession(req.params.id));
           s.lastSeenAt = Date.now();
           await relay(reply, req, targetUrl(s.runner.runnerUrl, req.params["*"], req.url), sessionHeaders(ctx, s.runner, s));
           return reply;
@@ -319,12 +324,9 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
           if (!r || r.mode !== "single-shot") return reply.code(404).send({ error: "not_found", message: `no single-shot runner "${req.params.runner}"` });
           let work: WorkPayment | undefined;
           if (priced(ctx, r.price)) {
-            if (!header(req, PAYMENT_HEADER)) {
-              const id = newId();
-              return challenge(ctx, req, reply, r.price, id, `/apps/${encodeURIComponent(r.id)}/app`);
-            }
+            if (!header(req, PAYMENT_HEADER)) return challenge(ctx, req, reply, r.price, () => `/apps/${encodeURIComponent(r.id)}/app`);
             const manifest = manifestOf(ctx, req);
-            if (!manifest) return reply.code(403).type("text/plain").send("invalid Livepeer-Segment credentials");
+            if (!manifest) return reply.code(403).type("text/plain").send(manifest === "" ? MISMATCHED : "invalid Livepeer-Segment credentials");
             work = await ctx.acceptPayment(req, reply, { balanceKey: manifest, capability: 0, modelId: r.app, price: r.price });
             if (!work) return reply;
           }
@@ -363,8 +365,16 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
         });
         sub.post("/capability/unregister", async (req, reply) => {
           if (!opts.orchSecret || header(req, "authorization") !== opts.orchSecret) return reply.code(401).type("text/plain").send("invalid orchSecret");
-          const body = await readJson(req);
-          byoc.delete(String(body?.name ?? ""));
+          // go-livepeer's body is the capability's name as plain text; {"name": ...} is taken too.
+          const text = (await readText(req)) ?? "";
+          let name = text.trim();
+          try {
+            const json = JSON.parse(text) as { name?: unknown };
+            if (typeof json?.name === "string") name = json.name;
+          } catch {
+            /* the plain name */
+          }
+          byoc.delete(name);
           return reply.code(204).send();
         });
         sub.post<{ Params: { "*": string } }>("/process/request/*", async (req, reply) => {
@@ -379,9 +389,9 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
           if (!c) return reply.code(404).type("text/plain").send(`capability ${job.capability} not offered`);
           let work: WorkPayment | undefined;
           if (priced(ctx, c.price)) {
-            if (!header(req, PAYMENT_HEADER)) return challenge(ctx, req, reply, c.price, newId(), "/process/request");
+            if (!header(req, PAYMENT_HEADER)) return challenge(ctx, req, reply, c.price, () => "/process/request");
             const manifest = manifestOf(ctx, req);
-            if (!manifest) return reply.code(403).type("text/plain").send("invalid Livepeer-Segment credentials");
+            if (!manifest) return reply.code(403).type("text/plain").send(manifest === "" ? MISMATCHED : "invalid Livepeer-Segment credentials");
             work = await ctx.acceptPayment(req, reply, { balanceKey: manifest, capability: 0, modelId: `byoc/${c.name}`, price: c.price });
             if (!work) return reply;
           }
@@ -423,19 +433,4 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
     },
   };
   return feature;
-}
-
-async function readJson(req: FastifyRequest): Promise<Record<string, unknown> | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req.raw) {
-    size += (c as Buffer).length;
-    if (size > 64 * 1024) return undefined;
-    chunks.push(c as Buffer);
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>;
-  } catch {
-    return undefined;
-  }
 }

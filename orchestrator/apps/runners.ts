@@ -2,6 +2,7 @@
 // JSON file in go-livepeer's `-liveRunnerConfig` schema, health-polled, and counted per slot.
 // A runner is selectable while its last health check passed and it has a free slot.
 import { readFileSync } from "node:fs";
+import { PIXELS_PER_SECOND_720P30 } from "../../protocol/apps/live-runner.ts";
 import type { Price } from "../feature.ts";
 
 /** go-livepeer converts USD prices to wei at the orchestrator's ETH price; the dev orchestrator uses a fixed one. */
@@ -24,7 +25,8 @@ export interface RunnerSpec {
   healthyStatusCode: number;
   app: string;
   version: string;
-  metadata: unknown;
+  /** go-livepeer: a string of at most 1024 bytes, public. */
+  metadata: string;
   mode: RunnerMode;
   capacity: number;
   gpu?: { id?: string; name?: string; vram_mb?: number };
@@ -35,7 +37,6 @@ export interface RunnerSpec {
 
 export class RunnerConfigError extends Error {}
 
-const PIXELS_720P = 1280 * 720;
 const MILLI = 1000;
 
 /** A go-livepeer price_info as wei per unit (USD through DEV_USD_PER_ETH; "hour" becomes per second). */
@@ -61,8 +62,9 @@ export function runnerPrice(p: unknown, where: string): { price: Price; unit: Ru
       return { price: per(1), unit: "seconds" };
     case "720p":
     case "720p-pixel-seconds":
-      // Quoted per second of 720p video: per pixel-second it is that over 1280x720.
-      return { price: per(unit === "720p" ? PIXELS_720P : 1), unit: "720p-pixel-seconds" };
+      // "720p" is quoted per hour of 720p at 30 fps, as go-livepeer reads it: per pixel that is over
+      // 3600 x 1280 x 720 x 30 (a session pays PIXELS_PER_SECOND_720P30 of them a second).
+      return { price: per(unit === "720p" ? 3600 * PIXELS_PER_SECOND_720P30 : 1), unit: "720p-pixel-seconds" };
     case "fixed":
       return { price: per(1), unit: "fixed" };
     default:
@@ -85,11 +87,14 @@ export function parseRunners(json: unknown): RunnerSpec[] {
     };
     const label = str("label");
     const runnerUrl = str("runner_url").replace(/\/+$/, "");
-    const mode = (r.mode ?? "persistent") as RunnerMode;
+    // go-livepeer accepts "single_shot" for "single-shot".
+    const mode = (r.mode === "single_shot" ? "single-shot" : (r.mode ?? "persistent")) as RunnerMode;
     if (mode !== "persistent" && mode !== "single-shot") throw new RunnerConfigError(`${where}.mode: expected persistent or single-shot`);
-    const capacity = r.capacity === undefined ? 1 : Number(r.capacity);
+    // As go-livepeer: 0 (or none) is one.
+    const capacity = Number(r.capacity ?? 0) || 1;
     if (!Number.isInteger(capacity) || capacity < 0) throw new RunnerConfigError(`${where}.capacity: expected an integer >= 0`);
-    if (r.metadata !== undefined && Buffer.byteLength(JSON.stringify(r.metadata)) > MAX_METADATA_BYTES) throw new RunnerConfigError(`${where}.metadata: over ${MAX_METADATA_BYTES} bytes`);
+    const metadata = str("metadata", false);
+    if (Buffer.byteLength(metadata) > MAX_METADATA_BYTES) throw new RunnerConfigError(`${where}.metadata: over ${MAX_METADATA_BYTES} bytes`);
     // routing "label": the URL names the runner by its label; "runner-id" (default): by a generated id.
     const id = r.routing === "label" ? label : `${label}-${i}`;
     if (seen.has(id)) throw new RunnerConfigError(`${where}: runner "${id}" registered twice`);
@@ -99,11 +104,12 @@ export function parseRunners(json: unknown): RunnerSpec[] {
       id,
       label,
       runnerUrl,
-      healthUrl: str("health_url", false) || `${runnerUrl}/health`,
+      // A health_url beginning with "/" is resolved against runner_url, as go-livepeer does.
+      healthUrl: healthUrlOf(runnerUrl, str("health_url", false)),
       healthyStatusCode: r.healthy_status_code === undefined ? 200 : Number(r.healthy_status_code),
       app: str("app"),
       version: str("version", false),
-      metadata: r.metadata ?? null,
+      metadata,
       mode,
       capacity,
       gpu: r.gpu as RunnerSpec["gpu"],
@@ -111,6 +117,11 @@ export function parseRunners(json: unknown): RunnerSpec[] {
       unit,
     };
   });
+}
+
+function healthUrlOf(runnerUrl: string, healthUrl: string): string {
+  if (!healthUrl) return `${runnerUrl}/health`;
+  return healthUrl.startsWith("/") && !healthUrl.startsWith("//") ? `${runnerUrl}${healthUrl}` : healthUrl;
 }
 
 export function readRunnersFile(path: string): RunnerSpec[] {

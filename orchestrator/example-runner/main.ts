@@ -26,8 +26,9 @@ export async function startExampleRunner(opts: { port?: number; host?: string; n
       return;
     }
     if (req.method === "GET" && url.pathname === "/v1/events") {
-      const count = Math.min(1000, Number(url.searchParams.get("count") ?? 5));
-      const intervalMs = Math.max(0, Number(url.searchParams.get("intervalMs") ?? 200));
+      // Not a number: the default (NaN would make an endless stream).
+      const count = Math.min(1000, Math.max(0, Number(url.searchParams.get("count") ?? 5) || 5));
+      const intervalMs = Math.min(60_000, Math.max(0, Number(url.searchParams.get("intervalMs") ?? 200) || 0));
       res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store" });
       res.flushHeaders();
       let n = 0;

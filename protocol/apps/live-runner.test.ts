@@ -2,7 +2,7 @@
 // each malformed one dropped and counted without taking the others along.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseDiscovery, runnerIdOf } from "./live-runner.ts";
+import { ByocHeaderError, parseByocHeader, parseDiscovery, runnerIdOf } from "./live-runner.ts";
 
 const good = { url: "http://o:8935/apps/json/app", app: "example/json", version: "1", mode: "single-shot", capacity: 4, capacity_used: 1, capacity_available: 3, gpu: null, price_info: { price: 1000, currency: "wei", unit: "fixed" } };
 
@@ -20,13 +20,20 @@ test("a price as a decimal string is read as a number, a null price is no price;
   const { runners, dropped } = parseDiscovery([{ runners: [
     { ...good, price_info: { price: "925925925.9", currency: "wei", unit: "seconds", price_per_unit: "1000", pixels_per_unit: 1 } },
     { ...good, price_info: null, version: 3, gpu: "big", metadata: { region: "eu" } },
+    { ...good, metadata: "x".repeat(1025) },
+    { ...good, metadata: "é".repeat(600) },
+    { ...good, metadata: "{\"region\":\"eu\"}" },
   ] }]);
   assert.equal(dropped, 0);
   assert.deepEqual(runners[0]!.price_info, { price: 925925925.9, currency: "wei", unit: "seconds", price_per_unit: 1000, pixels_per_unit: 1 });
   assert.equal(runners[1]!.price_info, undefined);
   assert.equal(runners[1]!.version, "");
   assert.equal(runners[1]!.gpu, null);
-  assert.deepEqual(runners[1]!.metadata, { region: "eu" });
+  // go-livepeer's metadata is a string of at most 1024 bytes: an object, or more bytes, is not kept.
+  assert.equal(runners[1]!.metadata, undefined);
+  assert.equal(runners[2]!.metadata, undefined);
+  assert.equal(runners[3]!.metadata, undefined);
+  assert.equal(runners[4]!.metadata, "{\"region\":\"eu\"}");
 });
 
 test("go-livepeer's own discovery entries are read: its current shape, an older build's price fields, a missing mode, capacity below 0", () => {
@@ -78,4 +85,16 @@ test("runnerIdOf: the runner of a discovery URL, undefined for broken %-encoding
   assert.equal(runnerIdOf("http://o/apps/my%20runner/session"), "my runner");
   assert.equal(runnerIdOf("http://o/apps/%E0%A4%A/app"), undefined);
   assert.equal(runnerIdOf("http://o/elsewhere"), undefined);
+});
+
+test("a Livepeer header's parameters as go-livepeer's gateway sends them (a JSON string) or as an object; a timeout up to an hour", () => {
+  const header = (job: Record<string, unknown>) => Buffer.from(JSON.stringify({ request: "{}", capability: "box", ...job })).toString("base64");
+  const asString = parseByocHeader(header({ parameters: JSON.stringify({ orchestrators: { include: ["https://o1"] } }), timeout_seconds: 120 }));
+  assert.deepEqual(asString.parameters.orchestrators?.include, ["https://o1"]);
+  assert.equal(asString.timeout_seconds, 120);
+  assert.deepEqual(parseByocHeader(header({ parameters: { orchestrators: { exclude: ["https://o2"] } } })).parameters.orchestrators?.exclude, ["https://o2"]);
+  assert.deepEqual(parseByocHeader(header({ parameters: "" })).parameters, {});
+  assert.equal(parseByocHeader(header({ timeout_seconds: 1e9 })).timeout_seconds, 3600);
+  assert.throws(() => parseByocHeader(header({ parameters: "{not json" })), ByocHeaderError);
+  assert.throws(() => parseByocHeader(header({ parameters: JSON.stringify({ orchestrators: { include: "x" } }) })), ByocHeaderError);
 });

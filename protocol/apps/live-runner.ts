@@ -23,7 +23,8 @@ export interface DiscoveredRunner {
   /** "pipeline/model". */
   app: string;
   version: string;
-  metadata?: unknown;
+  /** go-livepeer: a string of at most 1024 bytes (public; often JSON text). */
+  metadata?: string;
   mode: RunnerMode;
   capacity: number;
   capacity_used: number;
@@ -48,6 +49,13 @@ export interface DiscoveryEntry {
   byoc?: DiscoveredByoc[];
 }
 
+/** go-livepeer's limit on a runner's metadata. */
+const MAX_METADATA_BYTES = 1024;
+/**
+ * Pixels a second of a session priced per 720p-pixel-second pays for: 720p at 30 fps (go-livepeer
+ * bills such sessions as live video-to-video, and converts a USD price per hour of "720p" over 3600 of these).
+ */
+export const PIXELS_PER_SECOND_720P30 = 1280 * 720 * 30;
 /** Wei per unit above this (1000 ETH) is not a price any orchestrator means: such a runner is dropped. */
 const MAX_WEI_PRICE = 1e21;
 const MAX_CAPACITY = 1_000_000;
@@ -173,7 +181,9 @@ export function parseDiscovery(json: unknown): { runners: DiscoveredRunner[]; by
         url: r.url, app: r.app, mode: r.mode === "single-shot" || r.mode === "single_shot" ? "single-shot" : "persistent",
         version: typeof extra.version === "string" ? extra.version.slice(0, 256) : "",
         gpu: gpuOf(extra.gpu),
-        ...(extra.metadata !== undefined ? { metadata: extra.metadata } : {}),
+        // A string of at most 1 KiB, as go-livepeer registers it; anything else (an orchestrator's
+        // megabyte of nested arrays) is not kept, so it cannot weigh on GET /v1/orchestrators.
+        ...(typeof extra.metadata === "string" && extra.metadata.length <= MAX_METADATA_BYTES && Buffer.byteLength(extra.metadata) <= MAX_METADATA_BYTES ? { metadata: extra.metadata } : {}),
         ...capacityOf(r),
         ...(price ? { price_info: price as DiscoveredRunner["price_info"] } : {}),
       });
@@ -238,6 +248,9 @@ export interface ByocJob {
 
 export class ByocHeaderError extends Error {}
 
+/** A job's timeout_seconds is taken up to an hour. */
+const MAX_BYOC_TIMEOUT_SECONDS = 3600;
+
 /** Decode a `Livepeer` header. Throws ByocHeaderError with the reason. */
 export function parseByocHeader(value: string | string[] | undefined): ByocJob {
   const v = Array.isArray(value) ? value[0] : value;
@@ -249,7 +262,16 @@ export function parseByocHeader(value: string | string[] | undefined): ByocJob {
     throw new ByocHeaderError(`${BYOC_HEADER} header is not base64 JSON`);
   }
   if (!o || typeof o.capability !== "string" || o.capability === "") throw new ByocHeaderError(`${BYOC_HEADER} header: capability missing`);
-  const picks = (o.parameters as ByocJob["parameters"] | undefined)?.orchestrators;
+  // go-livepeer's gateway sends parameters as a JSON string (JobRequest.Parameters); an object is taken too.
+  let parameters: unknown = o.parameters;
+  if (typeof parameters === "string") {
+    try {
+      parameters = parameters.trim() === "" ? {} : JSON.parse(parameters);
+    } catch {
+      throw new ByocHeaderError(`${BYOC_HEADER} header: parameters is not JSON`);
+    }
+  }
+  const picks = (parameters as ByocJob["parameters"] | undefined)?.orchestrators;
   for (const list of [picks?.include, picks?.exclude]) {
     if (list !== undefined && !(Array.isArray(list) && list.every((a) => typeof a === "string"))) {
       throw new ByocHeaderError(`${BYOC_HEADER} header: parameters.orchestrators.include and .exclude must be arrays of orchestrator addresses`);
@@ -257,9 +279,9 @@ export function parseByocHeader(value: string | string[] | undefined): ByocJob {
   }
   return {
     request: typeof o.request === "string" ? o.request : "{}",
-    parameters: o.parameters && typeof o.parameters === "object" ? o.parameters : {},
+    parameters: parameters && typeof parameters === "object" ? (parameters as ByocJob["parameters"]) : {},
     capability: o.capability,
-    timeout_seconds: typeof o.timeout_seconds === "number" && o.timeout_seconds > 0 ? o.timeout_seconds : 30,
+    timeout_seconds: typeof o.timeout_seconds === "number" && o.timeout_seconds > 0 ? Math.min(o.timeout_seconds, MAX_BYOC_TIMEOUT_SECONDS) : 30,
   };
 }
 

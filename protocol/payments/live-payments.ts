@@ -25,8 +25,11 @@ export interface LivePaymentOptions {
   quote(): Promise<OrchestratorInfo>;
   maxPrice?: MaxPrice;
   tls?: ClientTlsPolicy;
-  /** The signer's billing: "lv2v" (default; 720p30 per second, 60 s prepaid) or "live" (whole seconds, 10 s prepaid: Live Runner sessions). */
-  type?: "lv2v" | "live";
+  /**
+   * The signer's billing: "lv2v" (default; 720p30 per second, 60 s prepaid), "live" (whole seconds,
+   * 10 s prepaid: Live Runner sessions priced per second) or "fixed" (one unit, paid once: no cycles).
+   */
+  type?: "lv2v" | "live" | "fixed";
   /** Where the tickets of each cycle go (default `{transcoder}/payment`; a Live Runner session's payment_url). */
   paymentUrl?: string;
   /** The manifest id known before the first payment (a Live Runner challenge's manifest_id). */
@@ -40,6 +43,16 @@ export interface LiveStartPayment {
 }
 
 export type LiveCycleResult = "paid" | "skipped";
+
+/** The orchestrator's answer to `POST /payment` was not a PaymentResult (404: it has no such session). */
+export class PaymentPostError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 export class LivePaymentSession {
   private info: OrchestratorInfo = {};
@@ -145,7 +158,7 @@ export class LivePaymentSession {
       chunks.push(c as Buffer);
     }
     const body = Buffer.concat(chunks);
-    if (res.statusCode !== 200) throw new Error(`POST ${url} answered ${res.statusCode}: ${body.subarray(0, 200).toString("utf8").trim()}`);
+    if (res.statusCode !== 200) throw new PaymentPostError(res.statusCode, `POST ${url} answered ${res.statusCode}: ${body.subarray(0, 200).toString("utf8").trim()}`);
     const result = decodeMessage("PaymentResult", body);
     // go-livepeer's gateway takes the fresh info (new ticket params) from every PaymentResult.
     if (result.info) this.info = { ...result.info, transcoder: result.info.transcoder || this.info.transcoder };

@@ -2,7 +2,7 @@
 // the price book, the capacity free across orchestrators and where it runs.
 import type { PriceBook } from "../accounts/pricing.ts";
 import type { OrchestratorRegistry } from "../orchestrators/registry.ts";
-import type { DiscoveredRunner } from "../../protocol/apps/live-runner.ts";
+import { PIXELS_PER_SECOND_720P30, type DiscoveredRunner, type DiscoveryUnit } from "../../protocol/apps/live-runner.ts";
 
 /** Price book entry of an app: "app:<app>" when the operator set one, else "apps". */
 export function appPipeline(priceBook: PriceBook, app: string): string {
@@ -14,6 +14,17 @@ export function runnerWeiPerUnit(r: DiscoveredRunner): number {
   const p = r.price_info;
   if (!p) return 0;
   return p.price_per_unit !== undefined && p.pixels_per_unit ? p.price_per_unit / p.pixels_per_unit : Number(p.price) || 0;
+}
+
+/** A runner's price unit: as discovered, else the mode's default (seconds for a session, fixed for a run). */
+export function runnerUnit(r: DiscoveredRunner): DiscoveryUnit {
+  return r.price_info?.unit ?? (r.mode === "single-shot" ? "fixed" : "seconds");
+}
+
+/** Wei a second of a session costs (0 for a fixed price: that is paid once). */
+export function runnerWeiPerSecond(r: DiscoveredRunner): number {
+  const unit = runnerUnit(r);
+  return unit === "fixed" ? 0 : runnerWeiPerUnit(r) * (unit === "720p-pixel-seconds" ? PIXELS_PER_SECOND_720P30 : 1);
 }
 
 export interface AppRunnerView {
@@ -93,10 +104,10 @@ export function appCatalogue(registry: OrchestratorRegistry, priceBook: PriceBoo
 
 /** What Wharf charges for an hour (per-second apps) or one request (fixed), in the operator currency. */
 export function customerPrice(priceBook: PriceBook, app: string, r: DiscoveredRunner): AppEntry["price"] {
-  const unit = r.price_info?.unit ?? (r.mode === "single-shot" ? "fixed" : "seconds");
+  const unit = runnerUnit(r);
   const wei = runnerWeiPerUnit(r);
   const pipeline = appPipeline(priceBook, app);
-  const [per, units, durationMs] = unit === "fixed" ? (["request", 1, 0] as const) : unit === "720p-pixel-seconds" ? (["hour-of-720p", 3600 * 1280 * 720, 3_600_000] as const) : (["hour", 3600, 3_600_000] as const);
+  const [per, units, durationMs] = unit === "fixed" ? (["request", 1, 0] as const) : unit === "720p-pixel-seconds" ? (["hour-of-720p", 3600 * PIXELS_PER_SECOND_720P30, 3_600_000] as const) : (["hour", 3600, 3_600_000] as const);
   const micros = priceBook.charge({ pipeline, units, durationMs, orchestratorCostWei: BigInt(Math.ceil(wei * units)) });
   return { currency: priceBook.currency, amount: micros / 1_000_000, per, orchestratorWeiPerUnit: wei, unit };
 }

@@ -1,12 +1,14 @@
-// Paying the orchestrators that host apps, through the remote signer: a Live Runner session pays
-// per second (`type: "live"`, the signer prepays 10 s, then every interval the time since the last
-// payment goes to the session's payment_url); a single-shot request or a BYOC job pays once
+// Paying the orchestrators that host apps, through the remote signer: a Live Runner session priced
+// per second pays as `type: "live"` (the signer prepays 10 s, then every interval the time since the
+// last payment goes to the session's payment_url), one priced per 720p-pixel-second as `"lv2v"`
+// (720p30 a second, as go-livepeer bills it), one at a fixed price once (`"fixed"`, no top-ups: the
+// orchestrator refuses them with 409); a single-shot request or a BYOC job pays once
 // (`type: "fixed"`) with the OrchestratorInfo of its own 402 challenge (see runs.ts for why a
 // quote is not shared between requests).
 import { request } from "undici";
 import { readBounded } from "../../protocol/bounded-body.ts";
 import { orchestratorDispatcher } from "../../protocol/http-agent.ts";
-import { isPaymentChallenge, PAYER_ADDRESS_HEADER, type PaymentChallenge } from "../../protocol/apps/live-runner.ts";
+import { isPaymentChallenge, PAYER_ADDRESS_HEADER, type DiscoveryUnit, type PaymentChallenge } from "../../protocol/apps/live-runner.ts";
 import { decodeBase64, decodeMessage, type OrchestratorInfo } from "../../protocol/messages.ts";
 import { PaymentRefusal, ticketEvOf, type TicketSource } from "../../protocol/payments/balance-session.ts";
 import { LivePaymentSession } from "../../protocol/payments/live-payments.ts";
@@ -35,12 +37,12 @@ export function challengeOf(status: number, body: string): PaymentChallenge {
   return json;
 }
 
-/** A Live Runner session's payments, from its 402 challenge on. */
-export function sessionPayments(payer: AppPayer, challenge: PaymentChallenge): LivePaymentSession {
+/** A Live Runner session's payments, from its 402 challenge on, by the runner's price unit. */
+export function sessionPayments(payer: AppPayer, challenge: PaymentChallenge, unit: DiscoveryUnit): LivePaymentSession {
   let first = true;
   return new LivePaymentSession({
     signer: payer.signer,
-    type: "live",
+    type: unit === "fixed" ? "fixed" : unit === "720p-pixel-seconds" ? "lv2v" : "live",
     manifestId: challenge.manifest_id,
     paymentUrl: challenge.payment_url,
     quote: async () => {

@@ -32,6 +32,12 @@ export interface AppRoutesDeps {
 
 export { MAX_RUN_BODY_BYTES } from "./single-shot.ts";
 
+/**
+ * How long a request into a session may wait for the app's answer to begin: an app may work for
+ * minutes before it answers (go-livepeer's proxy sets no bound); the session's end cuts it anyway.
+ */
+const SESSION_HEAD_TIMEOUT_MS = 10 * 60_000;
+
 function sendError(reply: FastifyReply, err: unknown): FastifyReply {
   if (err instanceof AppError) return reply.code(err.status).headers(err.headers).send({ error: err.code, message: err.message });
   throw err;
@@ -120,9 +126,12 @@ export async function registerAppRoutes(app: FastifyInstance, d: AppRoutesDeps):
       }
       const url = appUrl(s.reservation.app_url, rest(req, req.params["*"]));
       if (!url) return reply.code(400).send({ error: "bad_request", message: DOT_SEGMENT_MESSAGE });
+      // Cut when the session ends (a stream must not outlive its billing).
+      const untrack = d.sessions.track(s.id, () => reply.raw.destroy());
+      if (!untrack) return reply.code(404).send({ error: "not_found", message: `session ${s.id} ended` });
       reply.hijack();
       setRelayCors(req.raw, reply.raw);
-      const out = await proxyHttp(req.method, req.headers, req.raw, reply.raw, { url, headers: { authorization: undefined } });
+      const out = await proxyHttp(req.method, req.headers, req.raw, reply.raw, { url, headers: { authorization: undefined }, headTimeoutMs: SESSION_HEAD_TIMEOUT_MS }).finally(untrack);
       if (!out.answered && !reply.raw.headersSent && !reply.raw.destroyed) {
         reply.raw.writeHead(502, { "content-type": "application/json" }).end(JSON.stringify({ error: "runner_unreachable", message: `the session's orchestrator did not answer: ${out.error}` }));
       }
@@ -168,7 +177,10 @@ export async function registerAppRoutes(app: FastifyInstance, d: AppRoutesDeps):
       if (!s || (s.keyId !== auth.key.id && !auth.key.scopes.includes("admin"))) return refuse(404, "not_found", `no running session ${m[1]}`);
       const url = appUrl(s.reservation.app_url, `${m[2]}${m[3] ?? ""}`);
       if (!url) return refuse(400, "bad_request", DOT_SEGMENT_MESSAGE);
-      await proxyUpgrade(req, socket, head, { url, headers: { authorization: undefined } });
+      const untrack = d.sessions.track(s.id, () => socket.destroy());
+      if (!untrack) return refuse(404, "not_found", `session ${s.id} ended`);
+      socket.once("close", untrack);
+      await proxyUpgrade(req, socket, head, { url, headers: { authorization: undefined }, headTimeoutMs: SESSION_HEAD_TIMEOUT_MS });
     })().catch(() => socket.destroy());
   });
 }

@@ -2,7 +2,6 @@
 // another runner when the first fails before sending a byte (unreachable, busy, refused payment),
 // paid once with the parameters of its own 402 challenge, billed per request once the answer was relayed.
 import type { IncomingHttpHeaders, ServerResponse } from "node:http";
-import { RandomPool } from "../random-pool.ts";
 import { decodeBase64, type OrchestratorInfo } from "../../protocol/messages.ts";
 import { orchestratorDispatcher } from "../../protocol/http-agent.ts";
 import { relayBuffered } from "../../protocol/http-relay.ts";
@@ -37,6 +36,8 @@ export interface RunRequest {
   targets: RunTarget[];
   /** Why nothing can take the request, when `targets` is empty. */
   noTargetReason: string;
+  /** How long a target may take to begin its answer (default RUN_HEAD_TIMEOUT_MS). */
+  headTimeoutMs?: number;
 }
 
 /** A capped key's spend reservation, until a billed run hands it over to its usage record. */
@@ -61,8 +62,6 @@ function fail(res: ServerResponse, e: AppError): void {
 }
 
 export class AppRuns {
-  /** Ids per request without a getrandom() call each. */
-  private readonly random = new RandomPool();
   constructor(
     private readonly registry: OrchestratorRegistry,
     private readonly accounts: Accounts,
@@ -106,13 +105,15 @@ export class AppRuns {
       // Each request pays with the ticket parameters of its own 402 challenge. A quote shared by
       // requests would not do: every stateless signer call numbers its tickets from nonce 1, and an
       // orchestrator refuses a nonce it has seen for the same parameters (concurrent runs failed).
-      let quote: OrchestratorInfo | undefined;
+      let quote: { info: OrchestratorInfo; manifestId: string } | undefined;
       for (let round = 0; round < 2; round++) {
         if (res.destroyed) return; // the client went away (while a payment was signed, say)
         let pay: Record<string, string> | undefined;
         if (quote && this.payer) {
           try {
-            const p = await payOnce(this.payer, quote, `run_${this.random.take(8).toString("hex")}`);
+            // The challenge's manifest id: go-livepeer refuses a payment whose manifest is not the
+            // auth token's session (403 "mismatched manifest and auth token").
+            const p = await payOnce(this.payer, quote.info, quote.manifestId);
             pay = p.headers;
             paidWei = p.paidWei;
           } catch (err) {
@@ -126,13 +127,14 @@ export class AppRuns {
         out = await relayBuffered(orchestratorDispatcher(), r.method, r.headers, r.body, res, {
           url: t.url,
           headers: payerAddress || paid || t.headers ? { authorization: undefined, ...(payerAddress ? { [PAYER_ADDRESS_HEADER]: payerAddress } : {}), ...pay, ...t.headers } : DROP_AUTHORIZATION,
-          headTimeoutMs: RUN_HEAD_TIMEOUT_MS,
+          headTimeoutMs: r.headTimeoutMs ?? RUN_HEAD_TIMEOUT_MS,
           notRelayed: paid ? notRelayedPaid : notRelayedUnpaid,
         });
         if (out.answered || out.status !== 402 || !this.payer || quote) break;
         // 402: the challenge names fresh parameters for this request; pay with them once.
         try {
-          quote = decodeBase64("OrchestratorInfo", challengeOf(out.status, out.error ?? "").payment_params);
+          const c = challengeOf(out.status, out.error ?? "");
+          quote = { info: decodeBase64("OrchestratorInfo", c.payment_params), manifestId: c.manifest_id };
         } catch (err) {
           reasons.push(`${t.orchestrator}: ${(err as Error).message}`);
           break;

@@ -1,19 +1,26 @@
 // Persistent app sessions: one customer session is one reserved Live Runner session on one
 // orchestrator (app state lives in the runner, so a failed runner ends the session, never a silent
-// swap). Every interval the session is paid (tickets to the session's payment_url), billed to the
-// key for the whole seconds since the last bill (spend cap checked first), and checked alive at the
-// orchestrator; stopping releases the runner's slot.
+// swap). Every interval the session is paid (tickets to the session's payment_url; a fixed price is
+// paid once, at the reservation), billed to the key for the whole seconds since the last bill
+// (spend cap checked first), and checked alive; stopping releases the runner's slot and closes the
+// connections open through the session.
+//
+// Alive, as go-livepeer lets a gateway see it (it has no endpoint to ask about one session): the
+// orchestrator answers its discovery and still lists the session's runner (a runner that fails its
+// health check is left out, and its sessions are released), and a top-up payment is not answered
+// 404 (the orchestrator no longer has the session).
 import { randomBytes } from "node:crypto";
 import { request } from "undici";
 import { moduleLogger } from "../../core/log.ts";
 import { orchestratorDispatcher } from "../../protocol/http-agent.ts";
 import { isHttpUrl, PAYER_ADDRESS_HEADER, type SessionReservation } from "../../protocol/apps/live-runner.ts";
 import { readBoundedText } from "../../protocol/bounded-body.ts";
-import type { LivePaymentSession } from "../../protocol/payments/live-payments.ts";
+import { PaymentRefusal } from "../../protocol/payments/balance-session.ts";
+import { PaymentPostError, type LivePaymentSession } from "../../protocol/payments/live-payments.ts";
 import { PAYMENT_HEADER, SEGMENT_HEADER } from "../../protocol/segment-header.ts";
 import type { Accounts, ApiKey } from "../accounts/index.ts";
 import type { OrchestratorRegistry } from "../orchestrators/registry.ts";
-import { appPipeline, runnersFor, runnerWeiPerUnit, type AppRunnerView } from "./catalogue.ts";
+import { appPipeline, runnersFor, runnerUnit, runnerWeiPerSecond, runnerWeiPerUnit, type AppRunnerView } from "./catalogue.ts";
 import { challengeOf, sessionPayments, type AppPayer } from "./payments.ts";
 
 const log = moduleLogger("apps");
@@ -22,9 +29,9 @@ const log = moduleLogger("apps");
 const MAX_ENDED_KEPT = 1000;
 /** Runners tried for one session before giving up. */
 const MAX_RESERVE_ATTEMPTS = 3;
-/** A session whose interval fails this many times in a row (an error answer, Wharf's spend check) is ended. */
+/** A session whose interval fails this many times in a row (a payment, Wharf's spend check) is ended. */
 const MAX_FAILED_INTERVALS = 3;
-/** Reservation, liveness and stop answers are small JSON: more than this is not one. */
+/** Reservation and stop answers are small JSON: more than this is not one. */
 const MAX_CONTROL_ANSWER_BYTES = 64 * 1024;
 const ORCHESTRATOR_CALL_TIMEOUT_MS = 5000;
 
@@ -39,6 +46,8 @@ export interface AppSession {
   reservation: SessionReservation;
   startedAt: number;
   weiPerSecond: number;
+  /** A fixed price, paid once at the reservation (0 for a runner priced by time). */
+  fixedWei: number;
   billedSeconds: number;
   chargedMicros: number;
   paidWei: bigint;
@@ -55,6 +64,19 @@ export interface SessionEnded {
   reason: SessionEndReason;
   detail?: string;
   durationSeconds: number;
+}
+
+/**
+ * Why a reservation failed: the orchestrator did not answer properly ("network"), its payment
+ * failed ("payment"), or it refused this reservation ("refused": nothing against the orchestrator).
+ */
+class ReserveError extends Error {
+  constructor(
+    readonly kind: "network" | "payment" | "refused",
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 export class AppError extends Error {
@@ -76,10 +98,12 @@ interface Live {
   lastBilledAt: number;
   paidWeiBilled: bigint;
   busy: boolean;
-  /** Intervals in a row whose liveness check got an error answer (not 404: that ends it at once). */
-  failedChecks: number;
+  /** Payment cycles in a row that failed (the signer or the orchestrator did not answer, say). */
+  failedPayments: number;
   /** Intervals in a row that failed on Wharf's side (the spend check threw). */
   failedTicks: number;
+  /** Closes each connection open through the session (a proxied request, a WebSocket). */
+  open: Set<() => void>;
 }
 
 export interface AppSessionsOptions {
@@ -91,21 +115,11 @@ export interface AppSessionsOptions {
   onEnded?: (e: SessionEnded) => void;
 }
 
-async function call(url: string, method: "GET" | "POST", headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
+/** A POST to the orchestrator's session API (reserve, stop): its status and (bounded) answer. */
+async function call(url: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
   const signal = AbortSignal.timeout(ORCHESTRATOR_CALL_TIMEOUT_MS);
-  const res = await request(url, { method, headers, body: method === "POST" ? "" : undefined, dispatcher: orchestratorDispatcher(), signal });
-  return { status: res.statusCode, text: await readBoundedText(res.body, MAX_CONTROL_ANSWER_BYTES, `${method} ${url}`) };
-}
-
-/** The `message` of a JSON error answer, else the text (bounded). */
-function messageOf(text: string): string {
-  try {
-    const m = (JSON.parse(text) as { message?: unknown }).message;
-    if (typeof m === "string") return m.slice(0, 300);
-  } catch {
-    /* not JSON */
-  }
-  return text.slice(0, 200);
+  const res = await request(url, { method: "POST", headers, body: "", dispatcher: orchestratorDispatcher(), signal });
+  return { status: res.statusCode, text: await readBoundedText(res.body, MAX_CONTROL_ANSWER_BYTES, `POST ${url}`) };
 }
 
 export class AppSessions {
@@ -139,8 +153,9 @@ export class AppSessions {
     }
     const pipeline = appPipeline(this.o.accounts.priceBook, app);
     const first = candidates[0]!;
-    // The spend cap: a session must afford its first payment interval.
-    const projected = this.o.accounts.priceBook.charge({ pipeline, units: 1, durationMs: this.o.intervalMs, orchestratorCostWei: BigInt(Math.ceil(runnerWeiPerUnit(first.runner) * (this.o.intervalMs / 1000))) });
+    // The spend cap: a session must afford its first payment interval (and a fixed price).
+    const fixedWei = runnerUnit(first.runner) === "fixed" ? runnerWeiPerUnit(first.runner) : 0;
+    const projected = this.o.accounts.priceBook.charge({ pipeline, units: 1, durationMs: this.o.intervalMs, orchestratorCostWei: BigInt(Math.ceil(runnerWeiPerSecond(first.runner) * (this.o.intervalMs / 1000) + fixedWei)) });
     const spend = await this.o.accounts.checkSpend(key, projected);
     if (!spend.ok) throw new AppError(402, "spend_cap_reached", spend.message, { "retry-after": String(Math.max(1, Math.ceil((spend.resetsAt - Date.now()) / 1000))) });
     const reasons: string[] = [];
@@ -149,8 +164,13 @@ export class AppSessions {
         return this.start(key, app, c, await this.reserve(c));
       } catch (err) {
         reasons.push(`${c.orchestrator}: ${(err as Error).message}`);
+        // Only an orchestrator that did not answer, or whose payment failed, is suspended from
+        // other work: a refusal of this reservation (a runner gone since the last discovery, a
+        // session that exists, a payer address the signer has not given yet) is about this runner.
         if (err instanceof AppError && err.status === 503) this.o.registry.reportBusy(c.orchestrator);
-        else this.o.registry.reportFailure(c.orchestrator, (err as Error).message.startsWith("payment") ? "payment" : "network");
+        else if (err instanceof ReserveError) {
+          if (err.kind !== "refused") this.o.registry.reportFailure(c.orchestrator, err.kind);
+        } else this.o.registry.reportFailure(c.orchestrator, "network");
         void this.o.registry.refreshApps(c.orchestrator);
       }
     }
@@ -160,26 +180,40 @@ export class AppSessions {
   private async reserve(c: AppRunnerView): Promise<{ reservation: SessionReservation; payments?: LivePaymentSession }> {
     const payerAddress = this.o.payer?.address();
     const headers: Record<string, string> = payerAddress ? { [PAYER_ADDRESS_HEADER]: payerAddress } : {};
-    let r = await call(c.runner.url, "POST", headers).catch((err: Error) => {
-      throw new Error(`unreachable: ${err.message}`);
-    });
+    const post = (h: Record<string, string>) =>
+      call(c.runner.url, h).catch((err: Error) => {
+        throw new ReserveError("network", `unreachable: ${err.message}`);
+      });
+    let r = await post(headers);
     let payments: LivePaymentSession | undefined;
     if (r.status === 402) {
-      if (!this.o.payer) throw new Error("payment: the runner wants payment and Wharf has no remote signer");
-      payments = sessionPayments(this.o.payer, challengeOf(r.status, r.text));
-      const paid = await payments.first();
-      r = await call(c.runner.url, "POST", { ...headers, [PAYMENT_HEADER]: paid.payment, [SEGMENT_HEADER]: paid.segCreds });
+      if (!this.o.payer) throw new ReserveError("refused", "payment: the runner wants payment and Wharf has no remote signer");
+      let challenge;
+      try {
+        challenge = challengeOf(r.status, r.text);
+      } catch (err) {
+        // go-livepeer answers 402 without parameters to a request without Livepeer-Payer-Address.
+        throw new ReserveError("refused", `payment: ${(err as Error).message}`);
+      }
+      payments = sessionPayments(this.o.payer, challenge, runnerUnit(c.runner));
+      const paid = await payments.first().catch((err: Error) => {
+        throw new ReserveError("payment", `payment: ${err.message}`);
+      });
+      r = await post({ ...headers, [PAYMENT_HEADER]: paid.payment, [SEGMENT_HEADER]: paid.segCreds });
     }
     if (r.status === 503) throw new AppError(503, "busy", `busy: ${r.text.slice(0, 200)}`);
-    if (r.status !== 200) throw new Error(`${r.status === 400 || r.status === 402 ? "payment refused" : "reservation failed"} (${r.status}): ${r.text.slice(0, 200)}`);
+    if (r.status !== 200) {
+      const paymentRefused = payments !== undefined && (r.status === 400 || r.status === 402 || r.status === 403);
+      throw new ReserveError(paymentRefused ? "payment" : r.status >= 500 ? "network" : "refused", `${paymentRefused ? "payment refused" : "reservation failed"} (${r.status}): ${r.text.slice(0, 200)}`);
+    }
     let reservation: SessionReservation;
     try {
       reservation = JSON.parse(r.text) as SessionReservation;
     } catch {
-      throw new Error(`reservation answer is not JSON: ${r.text.slice(0, 200)}`);
+      throw new ReserveError("refused", `reservation answer is not JSON: ${r.text.slice(0, 200)}`);
     }
     if (typeof reservation?.session_id !== "string" || !isHttpUrl(reservation.app_url) || !isHttpUrl(reservation.control_url)) {
-      throw new Error("reservation without session_id, or without an http(s) app_url and control_url");
+      throw new ReserveError("refused", "reservation without session_id, or without an http(s) app_url and control_url");
     }
     return { reservation, payments };
   }
@@ -194,44 +228,48 @@ export class AppSessions {
       runnerUrl: c.runner.url,
       reservation: r.reservation,
       startedAt: now,
-      weiPerSecond: runnerWeiPerUnit(c.runner) * (c.runner.price_info?.unit === "720p-pixel-seconds" ? 1280 * 720 : 1),
+      weiPerSecond: runnerWeiPerSecond(c.runner),
+      fixedWei: runnerUnit(c.runner) === "fixed" ? runnerWeiPerUnit(c.runner) : 0,
       billedSeconds: 0,
       chargedMicros: 0,
       paidWei: r.payments?.paidWei ?? 0n,
     };
-    const l: Live = { s, key, payments: r.payments, lastBilledAt: now, paidWeiBilled: 0n, busy: false, failedChecks: 0, failedTicks: 0, timer: setInterval(() => void this.tick(l), this.o.intervalMs) };
+    const l: Live = { s, key, payments: r.payments, lastBilledAt: now, paidWeiBilled: 0n, busy: false, failedPayments: 0, failedTicks: 0, open: new Set(), timer: setInterval(() => void this.tick(l), this.o.intervalMs) };
     l.timer.unref();
     this.live.set(s.id, l);
     log.info({ session: s.id, app, orchestrator: c.orchestrator, key: key.id }, "app session started");
     return s;
   }
 
-  /** One interval: pay, bill, check the session is still alive at the orchestrator. */
+  /**
+   * A connection open through session `id` (a proxied request, a WebSocket): `close` cuts it when
+   * the session ends. Call the function returned once it closed on its own. Undefined when the
+   * session is not running.
+   */
+  track(id: string, close: () => void): (() => void) | undefined {
+    const l = this.live.get(id);
+    if (!l) return undefined;
+    l.open.add(close);
+    return () => void l.open.delete(close);
+  }
+
+  /** One interval: pay, bill, check the session is still alive. */
   private async tick(l: Live): Promise<void> {
     if (l.busy || l.s.endedAt) return;
     l.busy = true;
     try {
-      if (l.payments) {
-        try {
-          await l.payments.cycle();
-          l.s.paidWei = l.payments.paidWei;
-        } catch (err) {
-          await this.end(l, "payment", `payment failed: ${(err as Error).message}`);
-          return;
-        }
-      }
+      if (l.payments && !l.s.fixedWei && !(await this.pay(l, l.payments))) return;
       if (!(await this.bill(l, false))) return;
-      let alive;
-      try {
-        alive = await call(l.s.reservation.control_url, "GET");
-      } catch (err) {
-        await this.end(l, "orchestrator-unreachable", `orchestrator ${l.s.orchestrator} unreachable: ${(err as Error).message}`);
+      const seen = await this.o.registry.appsSeen(l.s.orchestrator, this.o.intervalMs / 2);
+      if (l.s.endedAt) return;
+      if (!seen || seen.error !== undefined) {
+        await this.end(l, "orchestrator-unreachable", `orchestrator ${l.s.orchestrator} unreachable: ${seen?.error ?? "no longer known"}`);
         return;
       }
-      if (alive.status === 404) return void (await this.end(l, "runner-failed", `the orchestrator ended the session: ${messageOf(alive.text)}`));
-      // Any other error answer, interval after interval, is a session that is not running either.
-      l.failedChecks = alive.status >= 200 && alive.status < 300 ? 0 : l.failedChecks + 1;
-      if (l.failedChecks >= MAX_FAILED_INTERVALS) await this.end(l, "runner-failed", `the orchestrator answered ${alive.status} for the session ${l.failedChecks} times in a row: ${messageOf(alive.text)}`);
+      if (!seen.apps?.runners.some((r) => r.url === l.s.runnerUrl)) {
+        await this.end(l, "runner-failed", `orchestrator ${l.s.orchestrator} no longer lists the runner ${l.s.runnerUrl} (it failed its health check or was unregistered, and its sessions were released)`);
+        return;
+      }
       l.failedTicks = 0;
     } catch (err) {
       // Something this interval could not do (the spend check with its database or Redis down, say):
@@ -244,6 +282,33 @@ export class AppSessions {
     }
   }
 
+  /**
+   * One payment cycle. False when it ended the session: the orchestrator no longer has it (404),
+   * the signer refused (a price over the ceiling, refreshes exhausted), or cycles failed
+   * MAX_FAILED_INTERVALS times in a row (what was paid ahead covers a few intervals).
+   */
+  private async pay(l: Live, payments: LivePaymentSession): Promise<boolean> {
+    try {
+      await payments.cycle();
+      l.s.paidWei = payments.paidWei;
+      l.failedPayments = 0;
+      return true;
+    } catch (err) {
+      const message = (err as Error).message;
+      if (err instanceof PaymentPostError && err.status === 404) {
+        await this.end(l, "runner-failed", `the orchestrator no longer has the session: ${message}`);
+        return false;
+      }
+      l.failedPayments++;
+      if (err instanceof PaymentRefusal || l.failedPayments >= MAX_FAILED_INTERVALS) {
+        await this.end(l, "payment", `payment failed${l.failedPayments > 1 ? ` ${l.failedPayments} times in a row` : ""}: ${message}`);
+        return false;
+      }
+      log.warn({ session: l.s.id, err: message, failed: l.failedPayments }, "app session payment failed; trying again next interval");
+      return true;
+    }
+  }
+
   /** Bill the whole seconds since the last bill (all of them at the end). False when the spend cap ended the session. */
   private async bill(l: Live, final: boolean): Promise<boolean> {
     // The final bill runs to the moment the session ended, not to when stopping it at the orchestrator returned.
@@ -251,13 +316,15 @@ export class AppSessions {
     const seconds = final ? Math.ceil((now - l.lastBilledAt) / 1000) : Math.floor((now - l.lastBilledAt) / 1000);
     if (seconds <= 0) return true;
     const pipeline = appPipeline(this.o.accounts.priceBook, l.s.app);
-    const costWei = BigInt(Math.ceil(l.s.weiPerSecond * seconds));
+    // A fixed price goes with the first bill.
+    const fixedWei = l.s.billedSeconds === 0 ? l.s.fixedWei : 0;
+    const costWei = BigInt(Math.ceil(l.s.weiPerSecond * seconds + fixedWei));
     if (!final) {
       // These seconds and what a final bill at the next interval could add (the interval and a
       // started second) must fit under the cap; else the session ends now, and its final bill
       // (these seconds and the started one) stays under the cap.
       const ahead = Math.ceil(this.o.intervalMs / 1000) + 1;
-      const micros = this.o.accounts.priceBook.charge({ pipeline, units: seconds + ahead, durationMs: (seconds + ahead) * 1000, orchestratorCostWei: BigInt(Math.ceil(l.s.weiPerSecond * (seconds + ahead))) });
+      const micros = this.o.accounts.priceBook.charge({ pipeline, units: seconds + ahead, durationMs: (seconds + ahead) * 1000, orchestratorCostWei: BigInt(Math.ceil(l.s.weiPerSecond * (seconds + ahead) + fixedWei)) });
       const d = await this.o.accounts.checkSpend(l.key, micros);
       if (!d.ok) {
         await this.end(l, "spend-cap", d.message);
@@ -290,13 +357,17 @@ export class AppSessions {
     l.s.endDetail = detail;
     clearInterval(l.timer);
     this.live.delete(l.s.id);
+    // No traffic goes on unbilled: what is open through the session is cut with it.
+    for (const close of l.open) close();
+    l.open.clear();
     this.ended.set(l.s.id, l.s);
     if (this.ended.size > MAX_ENDED_KEPT) this.ended.delete(this.ended.keys().next().value!);
     if (reason !== "runner-failed" && reason !== "orchestrator-unreachable") {
-      await call(`${l.s.reservation.control_url}/stop`, "POST").catch((err: Error) => log.warn({ session: l.s.id, err: err.message }, "stop at the orchestrator failed"));
+      await call(`${l.s.reservation.control_url}/stop`).catch((err: Error) => log.warn({ session: l.s.id, err: err.message }, "stop at the orchestrator failed"));
     }
     await this.bill(l, true);
-    if (reason === "runner-failed" || reason === "orchestrator-unreachable") this.o.registry.reportFailure(l.s.orchestrator, "network");
+    // A runner's failure is its own, not its orchestrator's: only an orchestrator that stopped answering is held back from other work.
+    if (reason === "orchestrator-unreachable") this.o.registry.reportFailure(l.s.orchestrator, "network");
     void this.o.registry.refreshApps(l.s.orchestrator);
     log.info({ session: l.s.id, reason, detail }, "app session ended");
     this.o.onEnded?.({ sessionId: l.s.id, app: l.s.app, keyId: l.s.keyId, orchestrator: l.s.orchestrator, reason, ...(detail ? { detail } : {}), durationSeconds: Math.round((l.s.endedAt - l.s.startedAt) / 1000) });

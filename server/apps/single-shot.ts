@@ -101,7 +101,7 @@ function byocRun(d: SingleShotDeps, req: IncomingMessage, res: ServerResponse, k
     .flatMap((o) => o.apps.byoc.filter((b) => b.name === job.capability && b.capacity_available > 0).map((b) => ({ o, b })))
     .sort((x, y) => (x.b.price_info?.price ?? 0) - (y.b.price_info?.price ?? 0))
     .map(({ o, b }) => ({ orchestrator: o.address, url: new URL(`${o.address}/process/request/${path}`), costWei: BigInt(Math.ceil(b.price_info?.price ?? 0)) }));
-  return relayRun(d, req, res, relay, { key, pipeline: appPipeline(d.accounts.priceBook, `byoc/${job.capability}`), model: `byoc/${job.capability}`, method: "POST", headers: req.headers, body, targets, noTargetReason: `no orchestrator offers BYOC capability ${job.capability} with free capacity` });
+  return relayRun(d, req, res, relay, { key, pipeline: appPipeline(d.accounts.priceBook, `byoc/${job.capability}`), model: `byoc/${job.capability}`, method: "POST", headers: req.headers, body, targets, noTargetReason: `no orchestrator offers BYOC capability ${job.capability} with free capacity`, headTimeoutMs: (job.timeout_seconds + 5) * 1000 });
 }
 
 const HANDED_ON = Symbol("wharf.apps.handedOn");

@@ -20,7 +20,8 @@ export interface OrchState {
   apps?: OrchestratorApps;
   appsAt?: number;
   appsError?: string;
-  appsRefreshing?: boolean;
+  /** The discovery request in flight. */
+  appsRefreshing?: Promise<void>;
   address: string;
   source: Candidate["source"];
   score: number;

@@ -153,22 +153,36 @@ export class OrchestratorRegistry extends EventEmitter<RegistryEvents> {
     await Promise.all(due.map((s) => this.refreshApps(s)));
   }
 
-  /** Ask one orchestrator for its apps now (e.g. after a runner said it was busy). */
-  async refreshApps(s: OrchState | string): Promise<void> {
+  /** Ask one orchestrator for its apps now (e.g. after a runner said it was busy); joins a request in flight. */
+  refreshApps(s: OrchState | string): Promise<void> {
     const st = typeof s === "string" ? this.state(s) : s;
-    if (!st || !this.opts.fetchApps || st.appsRefreshing) return;
-    st.appsRefreshing = true;
-    try {
-      st.apps = await this.opts.fetchApps(st.address);
-      st.appsError = undefined;
-    } catch (err) {
-      st.appsError = (err as Error).message;
-      // An orchestrator that stopped answering hosts nothing we can reach.
-      st.apps = undefined;
-    } finally {
-      st.appsAt = this.now();
-      st.appsRefreshing = false;
-    }
+    const fetchApps = this.opts.fetchApps;
+    if (!st || !fetchApps) return Promise.resolve();
+    st.appsRefreshing ??= (async () => {
+      try {
+        st.apps = await fetchApps(st.address);
+        st.appsError = undefined;
+      } catch (err) {
+        st.appsError = (err as Error).message;
+        // An orchestrator that stopped answering hosts nothing we can reach.
+        st.apps = undefined;
+      } finally {
+        st.appsAt = this.now();
+        st.appsRefreshing = undefined;
+      }
+    })();
+    return st.appsRefreshing;
+  }
+
+  /**
+   * One orchestrator's apps as discovered at most `maxAgeMs` ago (asked again when older): the
+   * runners it lists, or why it could not be asked. Undefined for an orchestrator not known.
+   */
+  async appsSeen(address: string, maxAgeMs: number): Promise<{ apps?: OrchestratorApps; error?: string } | undefined> {
+    const st = this.state(address);
+    if (!st) return undefined;
+    if (st.appsRefreshing || (st.appsAt ?? 0) + maxAgeMs <= this.now()) await this.refreshApps(st);
+    return { apps: st.apps, error: st.appsError };
   }
 
   /** The apps of every orchestrator, as last discovered. */

@@ -18,7 +18,8 @@ import { spawnListening, type ListeningProcess } from "../support/listening-proc
 import { startWharf, type WharfProcess } from "../support/wharf.ts";
 import { waitFor } from "../support/wait.ts";
 import { MAX_RUN_BODY_BYTES } from "../../server/apps/routes.ts";
-import { encodeByocHeader, type DiscoveryEntry } from "../../protocol/apps/live-runner.ts";
+import { encodeByocHeader } from "../../protocol/apps/live-runner.ts";
+import { appCapacity, credited } from "../support/apps.ts";
 import { verifySignature } from "../../server/webhooks/signature.ts";
 
 const SESSION_APP = encodeURIComponent("example/echo");
@@ -34,15 +35,7 @@ function runnersFile(dir: string, name: string, runnerUrl: string): string {
   return file;
 }
 
-async function credited(o: OrchestratorProcess): Promise<bigint> {
-  const v = (await (await fetch(`${o.url}/wharf/payments`)).json()) as { totals: { credited: string } };
-  return BigInt(v.totals.credited);
-}
-
-async function echoCapacity(o: OrchestratorProcess): Promise<number> {
-  const d = (await (await fetch(`${o.url}/discovery`)).json()) as DiscoveryEntry[];
-  return d[0]!.runners.find((r) => r.app === "example/echo")!.capacity_available;
-}
+const echoCapacity = (o: OrchestratorProcess) => appCapacity(o) as Promise<number>;
 
 describe("apps through Wharf", { timeout: 180_000 }, () => {
   let r1: ListeningProcess;
