@@ -219,11 +219,15 @@ export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
     const waitMs = target.headTimeoutMs ?? DEFAULT_HEAD_TIMEOUT_MS;
     const timer = setTimeout(() => up.destroy(new Error(noAnswerReason(target, waitMs))), waitMs);
     socket.on("error", () => up.destroy());
+    // A client that leaves before the upstream answered takes the upstream request with it.
+    const abandon = () => up.destroy(new Error("client went away"));
+    socket.once("close", abandon);
     up.on("error", (err) => {
       if (!socket.destroyed) socket.end(`HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${JSON.stringify({ error: "upstream_unreachable", message: "the upstream did not answer" })}`);
       done({ status: 0, answered: false, bytesOut: 0, error: err.message });
     });
     up.on("response", (upRes) => {
+      socket.off("close", abandon);
       const lines = [`HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage ?? ""}`];
       for (const [k, v] of Object.entries(answerHeaders(upRes.headers))) for (const x of Array.isArray(v) ? v : [v]) lines.push(`${k}: ${x}`);
       socket.write(lines.join("\r\n") + "\r\nconnection: close\r\n\r\n");
@@ -231,6 +235,11 @@ export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
       done({ status: upRes.statusCode ?? 502, answered: true, bytesOut: 0 });
     });
     up.on("upgrade", (upRes, upSocket, upHead) => {
+      socket.off("close", abandon);
+      if (socket.destroyed) {
+        upSocket.destroy();
+        return done({ status: 0, answered: false, bytesOut: 0, error: "client went away" });
+      }
       const lines = [`HTTP/1.1 101 Switching Protocols`];
       for (let i = 0; i < upRes.rawHeaders.length; i += 2) lines.push(`${upRes.rawHeaders[i]}: ${upRes.rawHeaders[i + 1]}`);
       socket.write(lines.join("\r\n") + "\r\n\r\n");

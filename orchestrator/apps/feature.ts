@@ -143,11 +143,11 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
    * when the manifest is not the auth token's session (go-livepeer answers that with 403
    * "mismatched manifest and auth token").
    */
-  const manifestOf = (ctx: FeatureContext, req: FastifyRequest): string | undefined => {
+  const manifestOf = (ctx: FeatureContext, req: FastifyRequest, sameAsToken = true): string | undefined => {
     const c = ctx.checkCredentials(req.headers["livepeer-segment"]);
     if (!c.ok) return undefined;
     const manifest = Buffer.from(c.segData.manifestId ?? new Uint8Array()).toString("utf8");
-    return manifest && manifest === c.segData.authToken?.sessionId ? manifest : "";
+    return manifest && (!sameAsToken || manifest === c.segData.authToken?.sessionId) ? manifest : "";
   };
   const MISMATCHED = "mismatched manifest and auth token";
 
@@ -254,13 +254,14 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
             if (!work) return reply;
             challenges.delete(manifest);
             id = manifest;
-            // A fixed price is paid once, with the reservation; a price by time every interval after.
-            if (r.unit === "fixed") {
-              const short = work.debitIfCovered(1);
-              if (short) return reply.code(400).type("text/plain").send(`payment: balance ${short.balance} wei does not cover the fixed price of ${short.fee} wei`);
-            }
           }
           if (!runners.acquire(r)) return reply.code(503).send({ error: "busy", message: `runner ${r.id} is at capacity (${r.capacity})` });
+          // A fixed price is paid once, with the reservation (after it, as go-livepeer); a price by time every interval after.
+          const short = work && r.unit === "fixed" ? work.debitIfCovered(1) : undefined;
+          if (short) {
+            runners.release(r);
+            return reply.code(400).type("text/plain").send(`payment: balance ${short.balance} wei does not cover the fixed price of ${short.fee} wei`);
+          }
           const s: AppSession = { id, runner: r, token: newId(), work, lastDebitAt: Date.now(), lastSeenAt: Date.now(), openUpgrades: 0 };
           sessions.set(id, s);
           if (work && r.unit !== "fixed") {
@@ -291,7 +292,8 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
               return reply.code(400).type("text/plain").send(`send ${PAYMENT_HEADER} or ${PAYER_ADDRESS_HEADER}`);
             }
           } else {
-            const manifest = manifestOf(ctx, req);
+            // A top-up's manifest must be the session (go-livepeer does not compare it with the token here).
+            const manifest = manifestOf(ctx, req, false);
             if (manifest !== s.id) return reply.code(403).type("text/plain").send("mismatched session and payment manifest");
             const work = await ctx.acceptPayment(req, reply, { balanceKey: s.id, capability: 0, modelId: s.runner.app, price: s.runner.price });
             if (!work) {

@@ -27,6 +27,11 @@ export function runnerWeiPerSecond(r: DiscoveredRunner): number {
   return unit === "fixed" ? 0 : runnerWeiPerUnit(r) * (unit === "720p-pixel-seconds" ? PIXELS_PER_SECOND_720P30 : 1);
 }
 
+/** What runners of one app are compared by: wei a second (a 720p-pixel-second is not a second), a fixed price as it is. */
+function comparableWei(r: DiscoveredRunner): number {
+  return runnerUnit(r) === "fixed" ? runnerWeiPerUnit(r) : runnerWeiPerSecond(r);
+}
+
 export interface AppRunnerView {
   orchestrator: string;
   region: string | null;
@@ -55,7 +60,7 @@ export function runnersFor(registry: OrchestratorRegistry, app: string, mode: Di
       (a, b) =>
         Number(a.full) - Number(b.full) ||
         Number(region !== undefined && b.region === region) - Number(region !== undefined && a.region === region) ||
-        runnerWeiPerUnit(a.runner) - runnerWeiPerUnit(b.runner) ||
+        comparableWei(a.runner) - comparableWei(b.runner) ||
         b.reliability - a.reliability ||
         a.latency - b.latency,
     );
@@ -93,7 +98,7 @@ export function appCatalogue(registry: OrchestratorRegistry, priceBook: PriceBoo
       if (r.version && !e.versions.includes(r.version)) e.versions.push(r.version);
       if (o.region && !e.regions.includes(o.region)) e.regions.push(o.region);
       if (r.gpu?.name && !e.gpus.includes(r.gpu.name)) e.gpus.push(r.gpu.name);
-      if (!a.cheapest || runnerWeiPerUnit(r) < runnerWeiPerUnit(a.cheapest)) a.cheapest = r;
+      if (!a.cheapest || comparableWei(r) < comparableWei(a.cheapest)) a.cheapest = r;
     }
   }
   return [...byApp.values()].map(({ entry, cheapest }) => {

@@ -177,6 +177,7 @@ export async function registerAppRoutes(app: FastifyInstance, d: AppRoutesDeps):
       if (!s || (s.keyId !== auth.key.id && !auth.key.scopes.includes("admin"))) return refuse(404, "not_found", `no running session ${m[1]}`);
       const url = appUrl(s.reservation.app_url, `${m[2]}${m[3] ?? ""}`);
       if (!url) return refuse(400, "bad_request", DOT_SEGMENT_MESSAGE);
+      if (socket.destroyed) return; // the client left while its key was checked
       const untrack = d.sessions.track(s.id, () => socket.destroy());
       if (!untrack) return refuse(404, "not_found", `session ${s.id} ended`);
       socket.once("close", untrack);

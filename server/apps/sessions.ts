@@ -100,6 +100,8 @@ interface Live {
   busy: boolean;
   /** Payment cycles in a row that failed (the signer or the orchestrator did not answer, say). */
   failedPayments: number;
+  /** Intervals in a row whose liveness check could not reach the orchestrator. */
+  failedChecks: number;
   /** Intervals in a row that failed on Wharf's side (the spend check threw). */
   failedTicks: number;
   /** Closes each connection open through the session (a proxied request, a WebSocket). */
@@ -234,7 +236,7 @@ export class AppSessions {
       chargedMicros: 0,
       paidWei: r.payments?.paidWei ?? 0n,
     };
-    const l: Live = { s, key, payments: r.payments, lastBilledAt: now, paidWeiBilled: 0n, busy: false, failedPayments: 0, failedTicks: 0, open: new Set(), timer: setInterval(() => void this.tick(l), this.o.intervalMs) };
+    const l: Live = { s, key, payments: r.payments, lastBilledAt: now, paidWeiBilled: 0n, busy: false, failedPayments: 0, failedTicks: 0, failedChecks: 0, open: new Set(), timer: setInterval(() => void this.tick(l), this.o.intervalMs) };
     l.timer.unref();
     this.live.set(s.id, l);
     log.info({ session: s.id, app, orchestrator: c.orchestrator, key: key.id }, "app session started");
@@ -258,18 +260,10 @@ export class AppSessions {
     if (l.busy || l.s.endedAt) return;
     l.busy = true;
     try {
-      if (l.payments && !l.s.fixedWei && !(await this.pay(l, l.payments))) return;
-      if (!(await this.bill(l, false))) return;
-      const seen = await this.o.registry.appsSeen(l.s.orchestrator, this.o.intervalMs / 2);
-      if (l.s.endedAt) return;
-      if (!seen || seen.error !== undefined) {
-        await this.end(l, "orchestrator-unreachable", `orchestrator ${l.s.orchestrator} unreachable: ${seen?.error ?? "no longer known"}`);
-        return;
-      }
-      if (!seen.apps?.runners.some((r) => r.url === l.s.runnerUrl)) {
-        await this.end(l, "runner-failed", `orchestrator ${l.s.orchestrator} no longer lists the runner ${l.s.runnerUrl} (it failed its health check or was unregistered, and its sessions were released)`);
-        return;
-      }
+      const paid = l.payments && !l.s.fixedWei ? await this.pay(l, l.payments) : "none";
+      if (paid === "ended" || l.s.endedAt) return;
+      if (!(await this.bill(l, false)) || l.s.endedAt) return;
+      await this.checkAlive(l, paid === "posted");
       l.failedTicks = 0;
     } catch (err) {
       // Something this interval could not do (the spend check with its database or Redis down, say):
@@ -283,29 +277,53 @@ export class AppSessions {
   }
 
   /**
+   * Whether the session still runs: its orchestrator answers its discovery and lists its runner,
+   * and (when this interval posted no top-up that would have said so) it still has the session: a
+   * `POST {control_url}/payment` without credentials is answered 404 by go-livepeer only when it
+   * does not (403 or 400 for the missing payment otherwise, 409 for a fixed price), and changes
+   * nothing. An orchestrator that cannot be reached MAX_FAILED_INTERVALS times in a row ends it.
+   */
+  private async checkAlive(l: Live, toppedUp: boolean): Promise<void> {
+    const seen = await this.o.registry.appsSeen(l.s.orchestrator, this.o.intervalMs / 2);
+    if (l.s.endedAt || !seen) return; // an orchestrator no longer in the registry's list may still serve it
+    let unreachable = seen.error;
+    if (unreachable === undefined && !seen.apps?.runners.some((r) => r.url === l.s.runnerUrl)) {
+      return void (await this.end(l, "runner-failed", `orchestrator ${l.s.orchestrator} no longer lists the runner ${l.s.runnerUrl} (it failed its health check or was unregistered)`));
+    }
+    if (unreachable === undefined && !toppedUp) {
+      const probe = await call(`${l.s.reservation.control_url}/payment`).catch((err: Error) => err);
+      if (l.s.endedAt) return;
+      if (probe instanceof Error) unreachable = probe.message;
+      else if (probe.status === 404) return void (await this.end(l, "runner-failed", `the orchestrator no longer has the session: ${probe.text.slice(0, 200)}`));
+    }
+    l.failedChecks = unreachable === undefined ? 0 : l.failedChecks + 1;
+    if (l.failedChecks >= MAX_FAILED_INTERVALS) await this.end(l, "orchestrator-unreachable", `orchestrator ${l.s.orchestrator} unreachable ${l.failedChecks} intervals in a row: ${unreachable}`);
+  }
+
+  /**
    * One payment cycle. False when it ended the session: the orchestrator no longer has it (404),
    * the signer refused (a price over the ceiling, refreshes exhausted), or cycles failed
    * MAX_FAILED_INTERVALS times in a row (what was paid ahead covers a few intervals).
    */
-  private async pay(l: Live, payments: LivePaymentSession): Promise<boolean> {
+  private async pay(l: Live, payments: LivePaymentSession): Promise<"posted" | "skipped" | "ended"> {
     try {
-      await payments.cycle();
+      const r = await payments.cycle();
       l.s.paidWei = payments.paidWei;
       l.failedPayments = 0;
-      return true;
+      return r === "paid" ? "posted" : "skipped";
     } catch (err) {
       const message = (err as Error).message;
       if (err instanceof PaymentPostError && err.status === 404) {
         await this.end(l, "runner-failed", `the orchestrator no longer has the session: ${message}`);
-        return false;
+        return "ended";
       }
       l.failedPayments++;
       if (err instanceof PaymentRefusal || l.failedPayments >= MAX_FAILED_INTERVALS) {
         await this.end(l, "payment", `payment failed${l.failedPayments > 1 ? ` ${l.failedPayments} times in a row` : ""}: ${message}`);
-        return false;
+        return "ended";
       }
       log.warn({ session: l.s.id, err: message, failed: l.failedPayments }, "app session payment failed; trying again next interval");
-      return true;
+      return "skipped";
     }
   }
 
@@ -326,6 +344,7 @@ export class AppSessions {
       const ahead = Math.ceil(this.o.intervalMs / 1000) + 1;
       const micros = this.o.accounts.priceBook.charge({ pipeline, units: seconds + ahead, durationMs: (seconds + ahead) * 1000, orchestratorCostWei: BigInt(Math.ceil(l.s.weiPerSecond * (seconds + ahead) + fixedWei)) });
       const d = await this.o.accounts.checkSpend(l.key, micros);
+      if (l.s.endedAt) return false; // ended meanwhile: its final bill covers these seconds
       if (!d.ok) {
         await this.end(l, "spend-cap", d.message);
         return false;
@@ -362,7 +381,9 @@ export class AppSessions {
     l.open.clear();
     this.ended.set(l.s.id, l.s);
     if (this.ended.size > MAX_ENDED_KEPT) this.ended.delete(this.ended.keys().next().value!);
-    if (reason !== "runner-failed" && reason !== "orchestrator-unreachable") {
+    // Released at the orchestrator too (best effort; go-livepeer's release is idempotent), unless it
+    // cannot be reached: a runner missing from discovery may still hold the slot.
+    if (reason !== "orchestrator-unreachable") {
       await call(`${l.s.reservation.control_url}/stop`).catch((err: Error) => log.warn({ session: l.s.id, err: err.message }, "stop at the orchestrator failed"));
     }
     await this.bill(l, true);

@@ -158,20 +158,26 @@ export class OrchestratorRegistry extends EventEmitter<RegistryEvents> {
     const st = typeof s === "string" ? this.state(s) : s;
     const fetchApps = this.opts.fetchApps;
     if (!st || !fetchApps) return Promise.resolve();
-    st.appsRefreshing ??= (async () => {
-      try {
-        st.apps = await fetchApps(st.address);
-        st.appsError = undefined;
-      } catch (err) {
-        st.appsError = (err as Error).message;
-        // An orchestrator that stopped answering hosts nothing we can reach.
-        st.apps = undefined;
-      } finally {
+    if (st.appsRefreshing) return st.appsRefreshing;
+    const p: Promise<void> = Promise.resolve()
+      .then(() => fetchApps(st.address))
+      .then(
+        (apps) => {
+          st.apps = apps;
+          st.appsError = undefined;
+        },
+        (err: unknown) => {
+          st.appsError = (err as Error).message;
+          // An orchestrator that stopped answering hosts nothing we can reach.
+          st.apps = undefined;
+        },
+      )
+      .finally(() => {
         st.appsAt = this.now();
-        st.appsRefreshing = undefined;
-      }
-    })();
-    return st.appsRefreshing;
+        if (st.appsRefreshing === p) st.appsRefreshing = undefined;
+      });
+    st.appsRefreshing = p;
+    return p;
   }
 
   /**
