@@ -27,9 +27,14 @@ export function runnerWeiPerSecond(r: DiscoveredRunner): number {
   return unit === "fixed" ? 0 : runnerWeiPerUnit(r) * (unit === "720p-pixel-seconds" ? PIXELS_PER_SECOND_720P30 : 1);
 }
 
-/** What runners of one app are compared by: wei a second (a 720p-pixel-second is not a second), a fixed price as it is. */
+/** A runner's fixed price, paid once (0 for a runner priced by time). */
+export function runnerFixedWei(r: DiscoveredRunner): number {
+  return runnerUnit(r) === "fixed" ? runnerWeiPerUnit(r) : 0;
+}
+
+/** What runners of one app are compared by: wei a second (a 720p-pixel-second is not a second), or the fixed price. */
 function comparableWei(r: DiscoveredRunner): number {
-  return runnerUnit(r) === "fixed" ? runnerWeiPerUnit(r) : runnerWeiPerSecond(r);
+  return runnerWeiPerSecond(r) + runnerFixedWei(r);
 }
 
 export interface AppRunnerView {

@@ -7,8 +7,8 @@
 //
 // Alive, as go-livepeer lets a gateway see it (it has no endpoint to ask about one session): the
 // orchestrator answers its discovery and still lists the session's runner (a runner that fails its
-// health check is left out, and its sessions are released), and a top-up payment is not answered
-// 404 (the orchestrator no longer has the session).
+// health check is left out, and its sessions are released), and it still has the session: a top-up,
+// or in an interval without one a payment POST without credentials, is not answered 404 (checkAlive).
 import { randomBytes } from "node:crypto";
 import { request } from "undici";
 import { moduleLogger } from "../../core/log.ts";
@@ -20,7 +20,7 @@ import { PaymentPostError, type LivePaymentSession } from "../../protocol/paymen
 import { PAYMENT_HEADER, SEGMENT_HEADER } from "../../protocol/segment-header.ts";
 import type { Accounts, ApiKey } from "../accounts/index.ts";
 import type { OrchestratorRegistry } from "../orchestrators/registry.ts";
-import { appPipeline, runnersFor, runnerUnit, runnerWeiPerSecond, runnerWeiPerUnit, type AppRunnerView } from "./catalogue.ts";
+import { appPipeline, runnerFixedWei, runnersFor, runnerUnit, runnerWeiPerSecond, type AppRunnerView } from "./catalogue.ts";
 import { challengeOf, sessionPayments, type AppPayer } from "./payments.ts";
 
 const log = moduleLogger("apps");
@@ -156,8 +156,7 @@ export class AppSessions {
     const pipeline = appPipeline(this.o.accounts.priceBook, app);
     const first = candidates[0]!;
     // The spend cap: a session must afford its first payment interval (and a fixed price).
-    const fixedWei = runnerUnit(first.runner) === "fixed" ? runnerWeiPerUnit(first.runner) : 0;
-    const projected = this.o.accounts.priceBook.charge({ pipeline, units: 1, durationMs: this.o.intervalMs, orchestratorCostWei: BigInt(Math.ceil(runnerWeiPerSecond(first.runner) * (this.o.intervalMs / 1000) + fixedWei)) });
+    const projected = this.o.accounts.priceBook.charge({ pipeline, units: 1, durationMs: this.o.intervalMs, orchestratorCostWei: BigInt(Math.ceil(runnerWeiPerSecond(first.runner) * (this.o.intervalMs / 1000) + runnerFixedWei(first.runner))) });
     const spend = await this.o.accounts.checkSpend(key, projected);
     if (!spend.ok) throw new AppError(402, "spend_cap_reached", spend.message, { "retry-after": String(Math.max(1, Math.ceil((spend.resetsAt - Date.now()) / 1000))) });
     const reasons: string[] = [];
@@ -231,7 +230,7 @@ export class AppSessions {
       reservation: r.reservation,
       startedAt: now,
       weiPerSecond: runnerWeiPerSecond(c.runner),
-      fixedWei: runnerUnit(c.runner) === "fixed" ? runnerWeiPerUnit(c.runner) : 0,
+      fixedWei: runnerFixedWei(c.runner),
       billedSeconds: 0,
       chargedMicros: 0,
       paidWei: r.payments?.paidWei ?? 0n,

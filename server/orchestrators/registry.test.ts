@@ -320,3 +320,27 @@ test("a registry with no orchestrator address and no webhook does not tick (an i
   assert.equal(ticks, 1, "once at start (the gauges read 0), never again");
   assert.deepEqual(reg.snapshot(), []);
 });
+
+test("appsSeen: answers from a discovery younger than maxAge, asks again when older, joins a request in flight, reports a failure; unknown orchestrator -> undefined", async () => {
+  let asked = 0;
+  let answer: () => Promise<{ runners: never[]; byoc: never[] }> = async () => ({ runners: [], byoc: [] });
+  const { reg, clock } = await fakeRegistry({ [A]: info(A) }, { fetchApps: () => (asked++, answer()) });
+  await reg.refreshApps(A);
+  const base = asked;
+  assert.deepEqual(await reg.appsSeen(A, 1000), { apps: { runners: [], byoc: [] }, error: undefined });
+  assert.equal(asked, base, "young enough: not asked again");
+  clock.t += 1000;
+  let release!: () => void;
+  answer = () => new Promise((resolve) => (release = () => resolve({ runners: [], byoc: [] })));
+  const both = Promise.all([reg.appsSeen(A, 1000), reg.appsSeen(A, 1000), reg.refreshApps(A)]);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(asked, base + 1, "one request for all three callers");
+  release();
+  await both;
+  clock.t += 1000;
+  answer = async () => {
+    throw new Error("GET /discovery answered 500");
+  };
+  assert.deepEqual(await reg.appsSeen(A, 1000), { apps: undefined, error: "GET /discovery answered 500" });
+  assert.equal(await reg.appsSeen("https://10.9.9.9:8935", 1000), undefined);
+});

@@ -2,17 +2,14 @@
 import type { DiscoveryEntry } from "../../protocol/apps/live-runner.ts";
 import type { OrchestratorProcess } from "./orchestrator.ts";
 
-/** Wei the orchestrator credited from tickets, all payers. */
-export async function credited(o: OrchestratorProcess): Promise<bigint> {
-  const v = (await (await fetch(`${o.url}/wharf/payments`)).json()) as { totals: { credited: string } };
-  return BigInt(v.totals.credited);
+/** The orchestrator's payment totals, all payers: wei credited from tickets, wei debited for work. */
+async function paymentTotals(o: OrchestratorProcess): Promise<{ credited: bigint; debited: bigint }> {
+  const { totals } = (await (await fetch(`${o.url}/wharf/payments`)).json()) as { totals: { credited: string; debited: string } };
+  return { credited: BigInt(totals.credited), debited: BigInt(totals.debited) };
 }
 
-/** Wei the orchestrator debited for work, all payers. */
-export async function debited(o: OrchestratorProcess): Promise<bigint> {
-  const v = (await (await fetch(`${o.url}/wharf/payments`)).json()) as { totals: { debited: string } };
-  return BigInt(v.totals.debited);
-}
+export const credited = async (o: OrchestratorProcess): Promise<bigint> => (await paymentTotals(o)).credited;
+export const debited = async (o: OrchestratorProcess): Promise<bigint> => (await paymentTotals(o)).debited;
 
 /** Free slots of the orchestrator's runner of `app` (undefined when it does not list one). */
 export async function appCapacity(o: OrchestratorProcess, app = "example/echo"): Promise<number | undefined> {
