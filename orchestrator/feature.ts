@@ -8,6 +8,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "../core/log.ts";
 import type { AuthToken, Capabilities, OrchestratorInfo, SegData } from "../protocol/messages.ts";
 import type { AuthTokenStore } from "./auth-tokens.ts";
+import type { Payment, TicketParams } from "../protocol/messages.ts";
+import type { Rational } from "../protocol/payments/rational.ts";
 
 export interface Price {
   /** Wei per unit. */
@@ -90,6 +92,16 @@ export interface InfoRequest {
   price?: Price;
 }
 
+/** What a feature may do with the payee directly (payments/payee.ts). */
+export interface FeaturePayee {
+  /** Fresh ticket parameters for a sender (20 bytes) at a price. */
+  ticketParams(sender: Uint8Array, price: Price): TicketParams;
+  /** Credit a payment's good tickets to (its sender, balanceKey). */
+  receive(payment: Payment, balanceKey: string): { error?: string };
+  debit(sender: string, balanceKey: string, fee: Rational): void;
+  readonly balances: { balance(sender: string, key: string): Rational; insufficient(sender: string, key: string): void };
+}
+
 export interface FeatureContext {
   /** Advertised service URL (OrchestratorInfo.transcoder), no trailing slash. */
   readonly serviceUrl: string;
@@ -115,6 +127,9 @@ export interface FeatureContext {
    * Without --require-payment every request is admitted and debits are no-ops.
    */
   acceptPayment(req: FastifyRequest, reply: FastifyReply, work: PaidWork): Promise<WorkPayment | undefined>;
+  /** The payee (--require-payment), for work with rules of its own (BYOC jobs: orchestrator/apps/byoc.ts). */
+  readonly payee: FeaturePayee | undefined;
+
   /** Absolute URL on this orchestrator for a path ("/stream/x" -> "https://host:port/stream/x"). */
   publicUrl(path: string): string;
   /**

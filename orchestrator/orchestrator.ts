@@ -253,6 +253,7 @@ export async function startOrchestrator(opts: OrchestratorOptions = {}): Promise
     requireCredentials,
     paymentRequired: payee !== undefined,
     acceptPayment,
+    payee,
     onUpgrade: (handler) => server.onUpgrade(handler),
   };
 

@@ -329,7 +329,9 @@ export async function startGateway(config: Config): Promise<Gateway> {
   // --- Apps: Live Runner sessions, single-shot runs and BYOC jobs (server/apps) ---
   const apps = await startApps(app, {
     accounts, registry: orchestrators, events,
-    payer: signer ? { signer: signer.payerSigner, address: () => signer.status().address ?? undefined } : undefined,
+    payer: signer
+      ? { signer: signer.payerSigner, address: () => signer.status().address ?? undefined, jobSender: () => signer.jobSender(), signJob: (request, parameters) => signer.signByocJob(request, parameters) }
+      : undefined,
     auth: auth.requireScope("ai"),
     authRaw: (req) => auth.checkRaw(req, "ai"),
     publicUrl: () => urls.http,

@@ -11,6 +11,7 @@ import type { Logger } from "../core/log.ts";
 import { readRequestBody, RequestBodyTooLargeError } from "../core/request-body.ts";
 import { checksumAddress, toHex0x } from "../protocol/payments/address.ts";
 import { signOrchestratorRequest } from "../protocol/payments/orchestrator-request-sig.ts";
+import { jobSignedMessage } from "../protocol/apps/byoc.ts";
 import { secretKeySigner, type MessageSigner } from "../protocol/payments/personal-sign.ts";
 import type { Rational } from "../protocol/payments/rational.ts";
 import { decodeMessage } from "../protocol/messages.ts";
@@ -18,6 +19,8 @@ import {
   DISCOVER_ORCHESTRATORS_PATH,
   GENERATE_LIVE_PAYMENT_PATH,
   ORCHESTRATOR_URL_HEADER,
+  byocJobSigningRefusal,
+  SIGN_BYOC_JOB_PATH,
   SIGN_ORCHESTRATOR_INFO_PATH,
   signerErrorBody,
 } from "../protocol/payments/remote-signer-wire.ts";
@@ -127,6 +130,23 @@ export async function startSigner(opts: SignerOptions): Promise<RunningSigner> {
 
   const routes: Record<string, { method: string; handle: (req: IncomingMessage, url: URL) => Promise<SignerAnswer> }> = {
     [SIGN_ORCHESTRATOR_INFO_PATH]: { method: "POST", handle: async () => ({ status: 200, body: infoSignature }) },
+    [SIGN_BYOC_JOB_PATH]: {
+      method: "POST",
+      handle: async (req) => {
+        // A signed job spends this sender's balance at the orchestrator, as tickets do; the auth
+        // webhook's contract covers payments only, so behind one the signer signs no jobs.
+        if (opts.authWebhook) return { status: 403, body: signerErrorBody("BYOC job signing is off behind an auth webhook") };
+        let body: { request?: unknown; parameters?: unknown };
+        try {
+          body = JSON.parse(await readBody(req)) as typeof body;
+        } catch {
+          return { status: 400, body: signerErrorBody("expected JSON") };
+        }
+        const refusal = byocJobSigningRefusal(body?.request, body?.parameters);
+        if (refusal) return { status: 400, body: signerErrorBody(refusal) };
+        return { status: 200, body: { address, signature: toHex0x(signer.sign(jobSignedMessage(body.request as string, body.parameters as string))) } };
+      },
+    },
     [GENERATE_LIVE_PAYMENT_PATH]: {
       method: "POST",
       handle: async (req) => {

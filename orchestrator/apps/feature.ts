@@ -9,14 +9,15 @@ import { randomBytes } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { proxyHttp, proxyUpgrade } from "../../core/reverse-proxy.ts";
 import {
-  BYOC_HEADER, ByocHeaderError, parseByocHeader, PAYER_ADDRESS_HEADER, PIXELS_PER_SECOND_720P30, RUNNER_ROUTE_HEADER, SESSION_CONTROL_HEADER, SESSION_ID_HEADER, SESSION_TOKEN_HEADER,
-  type DiscoveredByoc, type DiscoveredRunner, type DiscoveryEntry, type PaymentChallenge,
+  PAYER_ADDRESS_HEADER, PIXELS_PER_SECOND_720P30, RUNNER_ROUTE_HEADER, SESSION_CONTROL_HEADER, SESSION_ID_HEADER, SESSION_TOKEN_HEADER,
+  type DiscoveredRunner, type DiscoveryEntry, type PaymentChallenge,
 } from "../../protocol/apps/live-runner.ts";
 import { encodeBase64, encodeMessage } from "../../protocol/messages.ts";
 import { AddressFormatError, parseAddress } from "../../protocol/payments/address.ts";
 import { PAYMENT_HEADER } from "../../protocol/segment-header.ts";
 import type { FeatureContext, OrchestratorFeature, Price, WorkPayment } from "../feature.ts";
-import { decodeOr, header, readJson, readText } from "./request.ts";
+import { ByocHost } from "./byoc.ts";
+import { decodeOr, header } from "./request.ts";
 import { DEFAULT_RUNNER_HEALTH_INTERVAL_MS, readRunnersFile, RunnerTable, type Runner, type RunnerSpec } from "./runners.ts";
 
 export const DEFAULT_APP_PAYMENT_INTERVAL_MS = 5000;
@@ -57,15 +58,6 @@ interface AppSession {
   endedReason?: string;
 }
 
-interface ByocCapability {
-  name: string;
-  url: string;
-  capacity: number;
-  used: number;
-  /** Wei per second of compute. */
-  price: Price;
-}
-
 const newId = () => randomBytes(16).toString("hex");
 /** Units of work per second of a session, in the runner's price unit. */
 function unitsPerSecond(r: RunnerSpec): number {
@@ -76,7 +68,7 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
   const runners = new RunnerTable([...(opts.runners ?? []), ...(opts.runnersFile ? readRunnersFile(opts.runnersFile) : [])]);
   const sessions = new Map<string, AppSession>();
   const challenges = new Map<string, { runner: string; expiresAt: number }>();
-  const byoc = new Map<string, ByocCapability>();
+  const byoc = new ByocHost();
   const paymentIntervalMs = opts.paymentIntervalMs ?? DEFAULT_APP_PAYMENT_INTERVAL_MS;
   let idleSweep: NodeJS.Timeout | undefined;
   const idleMs = opts.sessionIdleMs;
@@ -172,14 +164,6 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
       : {}),
   });
 
-  const byocView = (c: ByocCapability): DiscoveredByoc => ({
-    name: c.name,
-    capacity: c.capacity,
-    capacity_used: c.used,
-    capacity_available: Math.max(0, c.capacity - c.used),
-    ...(c.price.pricePerUnit > 0 ? { price_info: { price: c.price.pricePerUnit / c.price.pixelsPerUnit, currency: "wei" as const, unit: "seconds" as const, price_per_unit: c.price.pricePerUnit, pixels_per_unit: c.price.pixelsPerUnit } } : {}),
-  });
-
   /** Proxy headers go-livepeer adds for the runner. */
   const sessionHeaders = (ctx: FeatureContext, r: Runner, s?: AppSession): Record<string, string | undefined> => ({
     [RUNNER_ROUTE_HEADER]: r.id,
@@ -225,7 +209,7 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
 
       // As go-livepeer: a runner whose health check fails is not listed (its sessions were released).
       app.get("/discovery", async (): Promise<DiscoveryEntry[]> => [
-        { address: ctx.serviceUrl, runners: [...runners.runners.values()].filter((r) => r.healthy).map((r) => runnerView(ctx, r)), byoc: [...byoc.values()].map(byocView) },
+        { address: ctx.serviceUrl, runners: [...runners.runners.values()].filter((r) => r.healthy).map((r) => runnerView(ctx, r)), byoc: byoc.view() },
       ]);
 
       // Bodies are streamed to runners as they arrive: no parsing in this scope.
@@ -345,70 +329,8 @@ export function createAppsFeature(opts: AppsFeatureOptions): OrchestratorFeature
           return reply;
         });
 
-        // --- BYOC
-        sub.post("/capability/register", async (req, reply) => {
-          if (!opts.orchSecret || header(req, "authorization") !== opts.orchSecret) return reply.code(401).type("text/plain").send("invalid orchSecret");
-          const body = await readJson(req);
-          const name = typeof body?.name === "string" ? body.name : "";
-          const url = typeof body?.url === "string" ? body.url.replace(/\/+$/, "") : "";
-          const capacity = Number(body?.capacity ?? 1);
-          const pricePerUnit = Number(body?.price_per_unit ?? 0);
-          const scaling = Number(body?.price_scaling ?? 1) || 1;
-          if (!name || !/^https?:\/\//.test(url) || !Number.isInteger(capacity) || capacity < 0 || !(pricePerUnit >= 0)) {
-            return reply.code(400).type("text/plain").send("expected {name, url, capacity, price_per_unit, price_scaling, currency}");
-          }
-          // Updated in place: jobs in flight hold this object and give their capacity back to it.
-          const price = { pricePerUnit: Math.round(pricePerUnit), pixelsPerUnit: scaling };
-          const known = byoc.get(name);
-          if (known) Object.assign(known, { url, capacity, price });
-          else byoc.set(name, { name, url, capacity, used: 0, price });
-          ctx.log.info({ name, url, capacity }, "BYOC capability registered");
-          return { name, registered: true };
-        });
-        sub.post("/capability/unregister", async (req, reply) => {
-          if (!opts.orchSecret || header(req, "authorization") !== opts.orchSecret) return reply.code(401).type("text/plain").send("invalid orchSecret");
-          // go-livepeer's body is the capability's name as plain text; {"name": ...} is taken too.
-          const text = (await readText(req)) ?? "";
-          let name = text.trim();
-          try {
-            const json = JSON.parse(text) as { name?: unknown };
-            if (typeof json?.name === "string") name = json.name;
-          } catch {
-            /* the plain name */
-          }
-          byoc.delete(name);
-          return reply.code(204).send();
-        });
-        sub.post<{ Params: { "*": string } }>("/process/request/*", async (req, reply) => {
-          let job;
-          try {
-            job = parseByocHeader(req.headers[BYOC_HEADER.toLowerCase()]);
-          } catch (err) {
-            if (err instanceof ByocHeaderError) return reply.code(400).type("text/plain").send(err.message);
-            throw err;
-          }
-          const c = byoc.get(job.capability);
-          if (!c) return reply.code(404).type("text/plain").send(`capability ${job.capability} not offered`);
-          let work: WorkPayment | undefined;
-          if (priced(ctx, c.price)) {
-            if (!header(req, PAYMENT_HEADER)) return challenge(ctx, req, reply, c.price, () => "/process/request");
-            const manifest = manifestOf(ctx, req);
-            if (!manifest) return reply.code(403).type("text/plain").send(manifest === "" ? MISMATCHED : "invalid Livepeer-Segment credentials");
-            work = await ctx.acceptPayment(req, reply, { balanceKey: manifest, capability: 0, modelId: `byoc/${c.name}`, price: c.price });
-            if (!work) return reply;
-          }
-          if (c.used >= c.capacity) return reply.code(503).header("retry-after", "1").send({ error: "busy", message: `capability ${c.name} is at capacity (${c.capacity})` });
-          c.used++;
-          const t0 = Date.now();
-          try {
-            await relay(reply, req, targetUrl(c.url, req.params["*"], req.url), { [PAYMENT_HEADER]: undefined, "livepeer-segment": undefined });
-          } finally {
-            c.used--;
-            // BYOC bills one unit per second of compute.
-            work?.debit(Math.max(1, Math.ceil((Date.now() - t0) / 1000)));
-          }
-          return reply;
-        });
+        // --- BYOC (go-livepeer's job protocol: byoc.ts)
+        byoc.register(sub, ctx, opts.orchSecret, relay, targetUrl);
       });
 
       ctx.onUpgrade((req, socket, head) => {

@@ -242,6 +242,8 @@ export interface ByocJob {
   /** The job's JSON, as a string. */
   request: string;
   parameters: Record<string, unknown> & { orchestrators?: { include?: string[]; exclude?: string[] } };
+  /** The parameters as the client wrote them (a JSON string is kept byte for byte: a job's signature covers it). */
+  parametersText: string;
   capability: string;
   timeout_seconds: number;
 }
@@ -264,6 +266,7 @@ export function parseByocHeader(value: string | string[] | undefined): ByocJob {
   if (!o || typeof o.capability !== "string" || o.capability === "") throw new ByocHeaderError(`${BYOC_HEADER} header: capability missing`);
   // go-livepeer's gateway sends parameters as a JSON string (JobRequest.Parameters); an object is taken too.
   let parameters: unknown = o.parameters;
+  const parametersText = typeof parameters === "string" ? parameters : parameters === undefined || parameters === null ? "" : JSON.stringify(parameters);
   if (typeof parameters === "string") {
     try {
       parameters = parameters.trim() === "" ? {} : JSON.parse(parameters);
@@ -280,6 +283,7 @@ export function parseByocHeader(value: string | string[] | undefined): ByocJob {
   return {
     request: typeof o.request === "string" ? o.request : "{}",
     parameters: parameters && typeof parameters === "object" ? (parameters as ByocJob["parameters"]) : {},
+    parametersText,
     capability: o.capability,
     timeout_seconds: typeof o.timeout_seconds === "number" && o.timeout_seconds > 0 ? Math.min(o.timeout_seconds, MAX_BYOC_TIMEOUT_SECONDS) : 30,
   };

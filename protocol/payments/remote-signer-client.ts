@@ -4,6 +4,7 @@
 // timeout and a bounded response size, and its JSON is checked before anyone uses it.
 import { request, type Dispatcher } from "undici";
 import { encodeMessage, type Capabilities, type OrchestratorInfo } from "../messages.ts";
+import { toHex0x } from "./address.ts";
 import {
   DISCOVER_ORCHESTRATORS_PATH,
   GENERATE_LIVE_PAYMENT_PATH,
@@ -11,6 +12,7 @@ import {
   parseDiscoveredOrchestrators,
   parseOrchestratorInfoSignature,
   parseRemotePaymentResponse,
+  SIGN_BYOC_JOB_PATH,
   SIGN_ORCHESTRATOR_INFO_PATH,
   signerErrorMessage,
   STATUS_NO_TICKETS,
@@ -133,6 +135,19 @@ export class RemoteSignerClient {
     const res = await this.call("POST", SIGN_ORCHESTRATOR_INFO_PATH, {}, signal);
     if (res.status !== 200) throw this.statusError(SIGN_ORCHESTRATOR_INFO_PATH, res);
     return this.shape(SIGN_ORCHESTRATOR_INFO_PATH, () => parseOrchestratorInfoSignature(res.body));
+  }
+
+  /**
+   * The signature of a BYOC job (Wharf's signer only: go-livepeer's answers 404, a RemoteSignerError
+   * with status 404). `signature` is 0x-hex, as the job header carries it.
+   */
+  async signByocJob(request: string, parameters: string, signal?: AbortSignal): Promise<{ address: string; signature: string }> {
+    const res = await this.call("POST", SIGN_BYOC_JOB_PATH, { request, parameters }, signal);
+    if (res.status !== 200) throw this.statusError(SIGN_BYOC_JOB_PATH, res);
+    return this.shape(SIGN_BYOC_JOB_PATH, () => {
+      const s = parseOrchestratorInfoSignature(res.body);
+      return { address: s.addressText, signature: toHex0x(s.signature) };
+    });
   }
 
   /** Tickets for one payment cycle. 480/481/482 are results, not errors; anything else unexpected throws RemoteSignerError. */

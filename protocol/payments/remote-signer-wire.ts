@@ -5,6 +5,14 @@
 export const SIGN_ORCHESTRATOR_INFO_PATH = "/sign-orchestrator-info";
 export const GENERATE_LIVE_PAYMENT_PATH = "/generate-live-payment";
 export const DISCOVER_ORCHESTRATORS_PATH = "/discover-orchestrators";
+/**
+ * Wharf's signer only (go-livepeer's has no such call): the signature a BYOC job carries,
+ * personal_sign(keccak256(request + parameters)) (protocol/apps/byoc.ts). Body {request, parameters},
+ * answer {address, signature}.
+ */
+export const SIGN_BYOC_JOB_PATH = "/sign-byoc-job";
+/** A job's request and parameters, together, at most this many bytes (UTF-8). */
+export const MAX_BYOC_JOB_SIGNED_BYTES = 64 * 1024;
 
 /** Refresh the session: fetch fresh OrchestratorInfo (GetOrchestrator) and retry. */
 export const STATUS_REFRESH_SESSION = 480;
@@ -129,6 +137,27 @@ export function parseOrchestratorInfoSignature(body: unknown): OrchestratorInfoS
   const signature = hexBytes(body.signature, "signature");
   if (signature.length !== 65) throw new WireShapeError(`signature is ${signature.length} bytes, not 65`);
   return { address, addressText: body.address as string, signature };
+}
+
+/**
+ * What the signer agrees to sign as a BYOC job: `request` a JSON object (go's orchestrator reads
+ * it as one), `parameters` empty or JSON, no NUL character in either. The signature is the same
+ * kind as a ticket's (personal_sign of a keccak256), so the signer must never sign bytes that
+ * could be a ticket: a ticket's flattened bytes hold its 32-byte nonce, face value and win
+ * probability big-endian, zero-padded, so they always contain NUL bytes. Returns why not, or undefined.
+ */
+export function byocJobSigningRefusal(request: unknown, parameters: unknown): string | undefined {
+  if (typeof request !== "string" || typeof parameters !== "string") return "expected {request: string, parameters: string}";
+  if (Buffer.byteLength(request) + Buffer.byteLength(parameters) > MAX_BYOC_JOB_SIGNED_BYTES) return `request and parameters exceed ${MAX_BYOC_JOB_SIGNED_BYTES} bytes`;
+  if (request.includes("\0") || parameters.includes("\0")) return "request and parameters may not contain NUL";
+  try {
+    const r: unknown = JSON.parse(request);
+    if (!isObject(r)) return "request is not a JSON object";
+    if (parameters.trim() !== "") JSON.parse(parameters);
+  } catch {
+    return "request or parameters is not JSON";
+  }
+  return undefined;
 }
 
 export function parseSignerState(v: unknown): SignerState {

@@ -8,6 +8,7 @@ import type { PreHandler } from "../api/auth.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { OrchestratorRegistry } from "../orchestrators/registry.ts";
 import type { AppPayer } from "./payments.ts";
+import { ByocJobs } from "./byoc.ts";
 import { registerAppRoutes } from "./routes.ts";
 import { AppRuns } from "./runs.ts";
 import { AppSessions } from "./sessions.ts";
@@ -35,6 +36,7 @@ export async function startApps(app: FastifyInstance, d: AppsDeps): Promise<{ se
   });
   d.accounts.on("keyRevoked", (keyId) => void sessions.endKey(keyId, "key-revoked"));
   const runs = new AppRuns(d.registry, d.accounts, d.payer);
-  await registerAppRoutes(app, { accounts: d.accounts, registry: d.registry, sessions, runs, auth: d.auth, authRaw: d.authRaw, publicUrl: d.publicUrl, region: d.region });
+  const byoc = new ByocJobs(d.registry, d.payer);
+  await registerAppRoutes(app, { accounts: d.accounts, registry: d.registry, sessions, runs, byoc, auth: d.auth, authRaw: d.authRaw, publicUrl: d.publicUrl, region: d.region });
   return { sessions, stop: () => sessions.stop() };
 }

@@ -6,6 +6,7 @@
 // (`type: "fixed"`) with the OrchestratorInfo of its own 402 challenge (see runs.ts for why a
 // quote is not shared between requests).
 import { request } from "undici";
+import type { JobSender } from "../../protocol/apps/byoc.ts";
 import { readBounded } from "../../protocol/bounded-body.ts";
 import { orchestratorDispatcher } from "../../protocol/http-agent.ts";
 import { isPaymentChallenge, PAYER_ADDRESS_HEADER, type DiscoveryUnit, type PaymentChallenge } from "../../protocol/apps/live-runner.ts";
@@ -23,6 +24,10 @@ export interface AppPayer {
   signer: TicketSource;
   /** The signer's address (EIP-55), sent as Livepeer-Payer-Address; undefined until it answered. */
   address(): string | undefined;
+  /** BYOC: the address and its signature for a job token (undefined until the signer answered). */
+  jobSender?(): JobSender | undefined;
+  /** BYOC: a job's signature, undefined when the signer signs no jobs. */
+  signJob?(request: string, parameters: string): Promise<string | undefined>;
 }
 
 /** Read a 402 answer's challenge, or throw with what the orchestrator said. */

@@ -14,6 +14,7 @@ import { addFastLane } from "../api/fast-lane.ts";
 import type { OrchestratorRegistry } from "../orchestrators/registry.ts";
 import { appUrl, DOT_SEGMENT_MESSAGE } from "./app-path.ts";
 import { appCatalogue } from "./catalogue.ts";
+import type { ByocJobs } from "./byoc.ts";
 import type { AppRuns } from "./runs.ts";
 import { AppError, type AppSession, type AppSessions } from "./sessions.ts";
 import { handedOn, serveByoc, serveRun, singleShotLane } from "./single-shot.ts";
@@ -23,6 +24,7 @@ export interface AppRoutesDeps {
   registry: OrchestratorRegistry;
   sessions: AppSessions;
   runs: AppRuns;
+  byoc: ByocJobs;
   auth: PreHandler;
   /** The same checks as `auth` on a plain Node request (the single-shot lane). */
   authRaw: (req: IncomingMessage) => GuardResult | Promise<GuardResult>;

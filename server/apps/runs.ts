@@ -5,6 +5,7 @@ import type { IncomingHttpHeaders, ServerResponse } from "node:http";
 import { decodeBase64, type OrchestratorInfo } from "../../protocol/messages.ts";
 import { orchestratorDispatcher } from "../../protocol/http-agent.ts";
 import { relayBuffered } from "../../protocol/http-relay.ts";
+import type { ProxyOutcome } from "../../core/reverse-proxy.ts";
 import { PAYER_ADDRESS_HEADER } from "../../protocol/apps/live-runner.ts";
 import type { Accounts, ApiKey } from "../accounts/index.ts";
 import type { OrchestratorRegistry } from "../orchestrators/registry.ts";
@@ -21,9 +22,16 @@ export interface RunTarget {
   url: URL;
   /** Wei the orchestrator charges for this request (projected). */
   costWei: bigint;
-  /** Headers only this target needs (BYOC's Livepeer header is the client's own). */
+  /** Headers only this target needs. */
   headers?: Record<string, string | undefined>;
+  /** How this target is tried, when not as a Live Runner single-shot (a BYOC job: server/apps/byoc.ts). */
+  attempt?: (r: RunRequest, res: ServerResponse) => Promise<RunAttempt>;
 }
+
+/** One target's try: refused before anything was sent (why), or the relay's outcome and what was paid. */
+export type RunAttempt =
+  | { refused: string; out?: undefined }
+  | { refused?: undefined; out: ProxyOutcome; paidWei: bigint; /** What the orchestrator charges, when known only after the answer. */ costWei?: bigint };
 
 export interface RunRequest {
   key: ApiKey;
@@ -99,53 +107,19 @@ export class AppRuns {
     const attempts = Math.min(r.targets.length, MAX_RUN_ATTEMPTS);
     for (let i = 0; i < attempts; i++) {
       const t = r.targets[i]!;
-      let paidWei = 0n;
-      let out;
       const t0 = performance.now();
-      // Each request pays with the ticket parameters of its own 402 challenge. A quote shared by
-      // requests would not do: every stateless signer call numbers its tickets from nonce 1, and an
-      // orchestrator refuses a nonce it has seen for the same parameters (concurrent runs failed).
-      let quote: { info: OrchestratorInfo; manifestId: string } | undefined;
-      for (let round = 0; round < 2; round++) {
-        if (res.destroyed) return; // the client went away (while a payment was signed, say)
-        let pay: Record<string, string> | undefined;
-        if (quote && this.payer) {
-          try {
-            // The challenge's manifest id: go-livepeer refuses a payment whose manifest is not the
-            // auth token's session (403 "mismatched manifest and auth token").
-            const p = await payOnce(this.payer, quote.info, quote.manifestId);
-            pay = p.headers;
-            paidWei = p.paidWei;
-          } catch (err) {
-            reasons.push(`${t.orchestrator}: payment: ${(err as Error).message}`);
-            allBusy = false;
-            break;
-          }
-        }
-        const payerAddress = this.payer?.address();
-        const paid = pay !== undefined && Object.keys(pay).length > 0;
-        out = await relayBuffered(orchestratorDispatcher(), r.method, r.headers, r.body, res, {
-          url: t.url,
-          headers: payerAddress || paid || t.headers ? { authorization: undefined, ...(payerAddress ? { [PAYER_ADDRESS_HEADER]: payerAddress } : {}), ...pay, ...t.headers } : DROP_AUTHORIZATION,
-          headTimeoutMs: r.headTimeoutMs ?? RUN_HEAD_TIMEOUT_MS,
-          notRelayed: paid ? notRelayedPaid : notRelayedUnpaid,
-        });
-        if (out.answered || out.status !== 402 || !this.payer || quote) break;
-        // 402: the challenge names fresh parameters for this request; pay with them once.
-        try {
-          const c = challengeOf(out.status, out.error ?? "");
-          quote = { info: decodeBase64("OrchestratorInfo", c.payment_params), manifestId: c.manifest_id };
-        } catch (err) {
-          reasons.push(`${t.orchestrator}: ${(err as Error).message}`);
-          break;
-        }
+      const a = t.attempt ? await t.attempt(r, res) : await this.challengeAttempt(r, t, res);
+      if (a.refused !== undefined) {
+        reasons.push(`${t.orchestrator}: ${a.refused}`);
+        allBusy = false;
+        continue;
       }
-      if (!out) continue;
+      const out = a.out;
       if (out.answered) {
         if (out.status < 500) this.registry.reportSuccess(t.orchestrator, performance.now() - t0);
         // Billed once the answer went out: what the client saw is what is billed. Nobody waits
         // for the record: runs close together share one (server/accounts/usage-tally.ts).
-        this.accounts.tallyRun({ keyId: r.key.id, pipeline: r.pipeline, model: r.model, orchestrator: t.orchestrator, orchestratorCostWei: t.costWei, paidWei }, hold?.release);
+        this.accounts.tallyRun({ keyId: r.key.id, pipeline: r.pipeline, model: r.model, orchestrator: t.orchestrator, orchestratorCostWei: a.costWei ?? t.costWei, paidWei: a.paidWei }, hold?.release);
         if (hold) hold.release = undefined;
         return;
       }
@@ -158,7 +132,7 @@ export class AppRuns {
         reasons.push(`${t.orchestrator}: ${out.status ? `answered ${out.status}` : "unreachable"}${out.error ? ` (${out.error.slice(0, 120)})` : ""}`);
         if (out.status === 0) this.registry.reportFailure(t.orchestrator, "network");
       }
-      void this.registry.refreshApps(t.orchestrator);
+      if (!t.attempt) void this.registry.refreshApps(t.orchestrator);
     }
     fail(
       res,
@@ -166,5 +140,50 @@ export class AppRuns {
         ? new AppError(503, "busy", `every runner is busy: ${reasons.join("; ")}`, { "retry-after": "1" })
         : new AppError(502, "runner_failed", `no runner answered: ${reasons.join("; ")}`, { "retry-after": "1" }),
     );
+  }
+
+  /**
+   * A Live Runner single-shot try: unpaid first; a 402 names fresh ticket parameters for this
+   * request, paid once with them. The client gone is an unanswered outcome.
+   */
+  private async challengeAttempt(r: RunRequest, t: RunTarget, res: ServerResponse): Promise<RunAttempt> {
+    let paidWei = 0n;
+    let out: ProxyOutcome = { status: 0, answered: false, bytesOut: 0, error: "client went away" };
+    // Each request pays with the ticket parameters of its own 402 challenge. A quote shared by
+    // requests would not do: every stateless signer call numbers its tickets from nonce 1, and an
+    // orchestrator refuses a nonce it has seen for the same parameters (concurrent runs failed).
+    let quote: { info: OrchestratorInfo; manifestId: string } | undefined;
+    for (let round = 0; round < 2; round++) {
+      if (res.destroyed) return { out, paidWei }; // the client went away (while a payment was signed, say)
+      let pay: Record<string, string> | undefined;
+      if (quote && this.payer) {
+        try {
+          // The challenge's manifest id: go-livepeer refuses a payment whose manifest is not the
+          // auth token's session (403 "mismatched manifest and auth token").
+          const p = await payOnce(this.payer, quote.info, quote.manifestId);
+          pay = p.headers;
+          paidWei = p.paidWei;
+        } catch (err) {
+          return { refused: `payment: ${(err as Error).message}` };
+        }
+      }
+      const payerAddress = this.payer?.address();
+      const paid = pay !== undefined && Object.keys(pay).length > 0;
+      out = await relayBuffered(orchestratorDispatcher(), r.method, r.headers, r.body, res, {
+        url: t.url,
+        headers: payerAddress || paid || t.headers ? { authorization: undefined, ...(payerAddress ? { [PAYER_ADDRESS_HEADER]: payerAddress } : {}), ...pay, ...t.headers } : DROP_AUTHORIZATION,
+        headTimeoutMs: r.headTimeoutMs ?? RUN_HEAD_TIMEOUT_MS,
+        notRelayed: paid ? notRelayedPaid : notRelayedUnpaid,
+      });
+      if (out.answered || out.status !== 402 || !this.payer || quote) break;
+      // 402: the challenge names fresh parameters for this request; pay with them once.
+      try {
+        const c = challengeOf(out.status, out.error ?? "");
+        quote = { info: decodeBase64("OrchestratorInfo", c.payment_params), manifestId: c.manifest_id };
+      } catch (err) {
+        return { refused: (err as Error).message };
+      }
+    }
+    return { out, paidWei };
   }
 }

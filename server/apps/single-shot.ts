@@ -20,6 +20,7 @@ import type { GuardResult } from "../accounts/guard.ts";
 import { observeLaneRequest, type FastLane, type Listener } from "../api/fast-lane.ts";
 import { setRelayCors } from "../api/relay-cors.ts";
 import type { OrchestratorRegistry } from "../orchestrators/registry.ts";
+import type { ByocJobs } from "./byoc.ts";
 import { DOT_SEGMENT_MESSAGE, isSafeAppPath } from "./app-path.ts";
 import { appPipeline, runnersFor, runnerWeiPerUnit } from "./catalogue.ts";
 import { MAX_RUN_ATTEMPTS, type AppRuns, type RunRequest, type RunTarget } from "./runs.ts";
@@ -34,6 +35,7 @@ export interface SingleShotDeps {
   accounts: Accounts;
   registry: OrchestratorRegistry;
   runs: AppRuns;
+  byoc: ByocJobs;
   region?: string;
 }
 
@@ -93,15 +95,10 @@ export function serveByoc(d: SingleShotDeps, req: IncomingMessage, res: ServerRe
 }
 
 function byocRun(d: SingleShotDeps, req: IncomingMessage, res: ServerResponse, key: ApiKey, path: string, relay: () => void, job: ReturnType<typeof parseByocHeader>, body: Buffer): Promise<void> {
-  const include = job.parameters.orchestrators?.include ?? [];
-  const exclude = job.parameters.orchestrators?.exclude ?? [];
-  const targets: RunTarget[] = d.registry
-    .apps()
-    .filter((o) => o.reachable && !o.suspended && (include.length === 0 || include.includes(o.address)) && !exclude.includes(o.address))
-    .flatMap((o) => o.apps.byoc.filter((b) => b.name === job.capability && b.capacity_available > 0).map((b) => ({ o, b })))
-    .sort((x, y) => (x.b.price_info?.price ?? 0) - (y.b.price_info?.price ?? 0))
-    .map(({ o, b }) => ({ orchestrator: o.address, url: new URL(`${o.address}/process/request/${path}`), costWei: BigInt(Math.ceil(b.price_info?.price ?? 0)) }));
-  return relayRun(d, req, res, relay, { key, pipeline: appPipeline(d.accounts.priceBook, `byoc/${job.capability}`), model: `byoc/${job.capability}`, method: "POST", headers: req.headers, body, targets, noTargetReason: `no orchestrator offers BYOC capability ${job.capability} with free capacity`, headTimeoutMs: (job.timeout_seconds + 5) * 1000 });
+  // The orchestrators are asked for job tokens first (byoc.ts): which of them take the job, at what price.
+  return d.byoc.targets(job, path).then(({ targets, reason }) =>
+    relayRun(d, req, res, relay, { key, pipeline: appPipeline(d.accounts.priceBook, `byoc/${job.capability}`), model: `byoc/${job.capability}`, method: "POST", headers: req.headers, body, targets, noTargetReason: reason, headTimeoutMs: (job.timeout_seconds + 5) * 1000 }),
+  );
 }
 
 const HANDED_ON = Symbol("wharf.apps.handedOn");

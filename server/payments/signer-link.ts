@@ -7,6 +7,8 @@ import { PaymentRefusal, type TicketSource } from "../../protocol/payments/balan
 import { Payer, type PayerIdentity } from "../../protocol/payments/payer.ts";
 import { RemoteSignerClient, RemoteSignerError, type LivePaymentRequest, type LivePaymentResult } from "../../protocol/payments/remote-signer-client.ts";
 import type { MaxPrice } from "../../protocol/payments/remote-signer-wire.ts";
+import type { JobSender } from "../../protocol/apps/byoc.ts";
+import { toHex0x } from "../../protocol/payments/address.ts";
 import { normalizeAddress, type Candidate } from "../orchestrators/discovery.ts";
 
 const log = moduleLogger("payments");
@@ -60,6 +62,8 @@ export class SignerLink {
   private retryMs = IDENTITY_RETRY_BASE_MS;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** The signer answered 404 to a job signature (go-livepeer's has no such call): not asked again. */
+  private jobSigningUnsupported = false;
 
   constructor(private readonly o: SignerLinkOptions) {
     this.client = new RemoteSignerClient({ url: o.url, headers: parseSignerHeaders(o.headers ?? ""), timeoutMs: o.timeoutMs });
@@ -92,6 +96,30 @@ export class SignerLink {
       lastError: this.lastError ?? null,
       lastOkAt: this.lastOkAt ? new Date(this.lastOkAt).toISOString() : null,
     };
+  }
+
+  /** Who asks a BYOC orchestrator for a job token: the address and its signature (go's JobSender). */
+  jobSender(): JobSender | undefined {
+    return this.identity && { addr: this.identity.text, sig: toHex0x(this.identity.signature) };
+  }
+
+  /**
+   * A BYOC job's signature (0x hex), or undefined when this signer signs no jobs: go-livepeer's
+   * remote signer has no such call (404, remembered). Then the job goes unsigned, which an
+   * off-chain orchestrator takes (it verifies nothing) and an on-chain one refuses.
+   */
+  async signByocJob(request: string, parameters: string): Promise<string | undefined> {
+    if (this.jobSigningUnsupported) return undefined;
+    try {
+      return (await this.client.signByocJob(request, parameters)).signature;
+    } catch (err) {
+      if (err instanceof RemoteSignerError && err.status === 404) {
+        this.jobSigningUnsupported = true;
+        log.warn({ signer: this.client.origin }, "the remote signer signs no BYOC jobs (404): jobs go unsigned, which only off-chain orchestrators take");
+        return undefined;
+      }
+      throw err;
+    }
   }
 
   private async askIdentity(): Promise<void> {

@@ -21,6 +21,7 @@ import { MAX_RUN_BODY_BYTES } from "../../server/apps/routes.ts";
 import { encodeByocHeader } from "../../protocol/apps/live-runner.ts";
 import { appCapacity, credited } from "../support/apps.ts";
 import { verifySignature } from "../../server/webhooks/signature.ts";
+import type { BalancesView } from "../../orchestrator/payments/balances.ts";
 
 const SESSION_APP = encodeURIComponent("example/echo");
 const RUN_APP = encodeURIComponent("example/json");
@@ -162,6 +163,30 @@ describe("apps through Wharf", { timeout: 180_000 }, () => {
     const body = (await res.json()) as { runner: string; echo: unknown };
     assert.deepEqual(body.echo, { prompt: "hi" });
     assert.equal(body.runner, "r2");
+
+    // Paid as go-livepeer's orchestrator asks (a job token, then tickets with the signed job): the
+    // orchestrator holds Wharf's balance for the capability and debits whole seconds at 1000 wei.
+    const sender = (await w.api("GET", "/v1/orchestrators")).body.signer.address as string;
+    const account = async () => ((await (await fetch(`${b.url}/wharf/payments`)).json()) as BalancesView).senders[sender]!["echo-box"]!;
+    const first = await account();
+    assert.ok(BigInt(first.credited) >= 120_000n, `two minutes of the price bought: ${first.credited}`);
+    assert.deepEqual(first.tickets.rejected, {}, "no ticket refused");
+    assert.ok(BigInt(first.debited) >= 1000n && BigInt(first.debited) % 1000n === 0n, `whole seconds debited: ${first.debited}`);
+    const again = await fetch(`${w.http}/process/request/process/echo`, { method: "POST", headers: { authorization: `Bearer ${key}`, Livepeer: encodeByocHeader({ capability: "echo-box" }) }, body: "{}" });
+    assert.equal(again.status, 200);
+    const second = await account();
+    assert.equal(second.credited, first.credited, "the balance covered the second job: no tickets");
+    assert.ok(BigInt(second.debited) > BigInt(first.debited));
+    // Runs close together may share one usage record: the sums are what count.
+    const sums = async () => {
+      const r = ((await w.api("GET", `/v1/usage?key=${keyId}&limit=1000`)).body.records as Array<{ model: string; paidWei: string; orchestratorCostWei: string }>).filter((x) => x.model === "byoc/echo-box");
+      return { paid: r.reduce((n, x) => n + BigInt(x.paidWei), 0n), cost: r.reduce((n, x) => n + BigInt(x.orchestratorCostWei), 0n) };
+    };
+    await waitFor("BYOC usage recorded", async () => ((await sums()).cost === BigInt(second.debited) ? true : undefined), 10_000, 100).catch(async (err: unknown) => {
+      throw new Error(`${(err as Error).message}: ${JSON.stringify(await sums(), (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))} vs debited ${second.debited}`);
+    });
+    const paid = (await sums()).paid - BigInt(first.credited);
+    assert.ok(paid >= 0n && paid <= BigInt(first.tickets.accepted), `Wharf recorded the EV it sent (up to a wei a ticket of rounding): ${paid}`);
   });
 
   test("single-shot runs served ahead of fastify: one rate-limit token each, refusals in fastify's shape with CORS, timed in the HTTP metric; unusual URLs still routed", async () => {

@@ -1,0 +1,187 @@
+// go-livepeer's BYOC job protocol between a gateway and an orchestrator (byoc/ in go-livepeer):
+//
+//   GET  {orchestrator}/process/token     Livepeer-Eth-Address: base64 JSON {addr, sig}   (sig: the
+//        sender's signature of its own EIP-55 address, as in OrchestratorRequest)
+//                                          Livepeer-Capability: <name>
+//     -> 200 JobToken JSON: ticket params for this sender, the capability's price (wei per second),
+//        the sender's balance for it, the orchestrator's service address, its free capacity.
+//        400 (no such capability, bad header), 503 (sender reserve).
+//   POST {service_addr}/process/request/{path}
+//                                          Livepeer: base64 JSON JobRequest, signed: sig =
+//        personal_sign(keccak256(request + parameters)) by `sender`
+//                                          Livepeer-Payment: base64 protobuf Payment (tickets), optional
+//     -> the container's answer; 400 "Could not verify job creds" / "Insufficient balance for
+//        request" / "Could not parse payment", 503 "No capacity available for capability".
+//
+// The orchestrator keeps a balance per (sender, capability) and starts a job only while it holds a
+// minute of the price; it debits whole seconds of compute after. An off-chain go-livepeer
+// orchestrator verifies no signature (its VerifySig answers true), an on-chain one verifies both.
+// Field names and JSON shapes are go's encoding/json of those structs (protobuf messages by their
+// json tags, bytes base64, int64 numbers).
+import { keccak_256 } from "@noble/hashes/sha3.js";
+import type { PriceInfo, TicketParams } from "../messages.ts";
+import { WireShapeError } from "../payments/remote-signer-wire.ts";
+
+export const JOB_SENDER_HEADER = "Livepeer-Eth-Address";
+export const JOB_CAPABILITY_HEADER = "Livepeer-Capability";
+export const JOB_PAYMENT_HEADER = "Livepeer-Payment";
+/** The orchestrator's balance for the sender after a job (whole wei). */
+export const JOB_BALANCE_HEADER = "Livepeer-Balance";
+export const JOB_TOKEN_PATH = "/process/token";
+/** The orchestrator refuses a job while the balance holds less than this many seconds of the price. */
+export const JOB_MIN_BALANCE_SECONDS = 60;
+/** go-livepeer's orchestrator answers for a bad signature or an unreadable job header. */
+export const JOB_CREDS_ERROR = "Could not verify job creds";
+export const JOB_BALANCE_ERROR = "Insufficient balance for request";
+export const JOB_PAYMENT_ERROR = "Could not parse payment";
+export const JOB_CAPACITY_ERROR = "No capacity available for capability";
+export const JOB_TIMEOUT_ERROR = "no timeout_seconds set with request, timeout_seconds is required";
+
+/** Who asks for a token: the sender's address and its signature of that address text. */
+export interface JobSender {
+  addr: string;
+  sig: string;
+}
+
+export interface JobToken {
+  senderAddress?: JobSender;
+  ticketParams?: TicketParams;
+  /** The sender's balance for the capability at the orchestrator, whole wei. */
+  balance: bigint;
+  price?: Required<Pick<PriceInfo, "pricePerUnit" | "pixelsPerUnit">>;
+  serviceAddr: string;
+  availableCapacity: number;
+}
+
+/** The job header the orchestrator gets (go's JobRequest, field order kept). */
+export interface SignedJobRequest {
+  id: string;
+  request: string;
+  parameters: string;
+  capability: string;
+  sender: string;
+  sig: string;
+  timeout_seconds: number;
+}
+
+const b64 = (bytes: Uint8Array | undefined): string | undefined => (bytes && bytes.length > 0 ? Buffer.from(bytes).toString("base64") : undefined);
+
+export function encodeJobSender(s: JobSender): string {
+  return Buffer.from(JSON.stringify({ addr: s.addr, sig: s.sig })).toString("base64");
+}
+
+/** Throws WireShapeError. */
+export function parseJobSender(header: string | undefined): JobSender {
+  if (!header) throw new WireShapeError(`missing ${JOB_SENDER_HEADER} header`);
+  let o: Partial<JobSender> | null;
+  try {
+    o = JSON.parse(Buffer.from(header, "base64").toString("utf8")) as Partial<JobSender> | null;
+  } catch {
+    throw new WireShapeError(`${JOB_SENDER_HEADER} is not base64 JSON`);
+  }
+  if (!o || typeof o.addr !== "string" || typeof o.sig !== "string") throw new WireShapeError(`${JOB_SENDER_HEADER} lacks addr or sig`);
+  return { addr: o.addr, sig: o.sig };
+}
+
+/** The 32-byte hash a job's sender personal-signs (go: Sign(keccak256(request + parameters))). */
+export function jobSignedMessage(request: string, parameters: string): Uint8Array {
+  return keccak_256(new TextEncoder().encode(request + parameters));
+}
+
+export function encodeSignedJob(j: SignedJobRequest): string {
+  // go's JobRequest marshals every field; the two search timeouts are the gateway's own (zero here).
+  const go = { id: j.id, request: j.request, parameters: j.parameters, capability: j.capability, capability_url: "", sender: j.sender, sig: j.sig, timeout_seconds: j.timeout_seconds, OrchSearchTimeout: 0, OrchSearchRespTimeout: 0 };
+  return Buffer.from(JSON.stringify(go)).toString("base64");
+}
+
+/** The orchestrator's reading of a job header. Throws WireShapeError. */
+export function parseSignedJob(header: string | undefined): SignedJobRequest {
+  if (!header) throw new WireShapeError("missing Livepeer header");
+  let o: Record<string, unknown> | null;
+  try {
+    o = JSON.parse(Buffer.from(header, "base64").toString("utf8")) as Record<string, unknown> | null;
+  } catch {
+    throw new WireShapeError("Livepeer header is not base64 JSON");
+  }
+  if (!o || typeof o !== "object") throw new WireShapeError("Livepeer header is not a JSON object");
+  const str = (k: string) => (typeof o![k] === "string" ? (o![k] as string) : "");
+  const timeout = o.timeout_seconds;
+  return { id: str("id"), request: str("request"), parameters: str("parameters"), capability: str("capability"), sender: str("sender"), sig: str("sig"), timeout_seconds: typeof timeout === "number" && Number.isInteger(timeout) ? timeout : 0 };
+}
+
+/** Bytes of a JSON field: go encodes []byte as standard base64. */
+function bytesOf(v: unknown, where: string): Uint8Array | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "string" || !/^[A-Za-z0-9+/]*={0,2}$/.test(v) || v.length > 1024) throw new WireShapeError(`${where} is not base64 bytes`);
+  return new Uint8Array(Buffer.from(v, "base64"));
+}
+
+function int64Of(v: unknown, where: string): number {
+  if (v === undefined || v === null) return 0;
+  if (typeof v !== "number" || !Number.isSafeInteger(v)) throw new WireShapeError(`${where} is not an integer`);
+  return v;
+}
+
+/** A token answer as go encodes it. Throws WireShapeError. */
+export function parseJobToken(json: unknown): JobToken {
+  if (!json || typeof json !== "object" || Array.isArray(json)) throw new WireShapeError("job token is not a JSON object");
+  const o = json as Record<string, unknown>;
+  const tp = o.ticket_params as Record<string, unknown> | null | undefined;
+  let ticketParams: TicketParams | undefined;
+  if (tp !== undefined && tp !== null) {
+    if (typeof tp !== "object") throw new WireShapeError("ticket_params is not an object");
+    const ep = tp.expiration_params as Record<string, unknown> | null | undefined;
+    ticketParams = {
+      recipient: bytesOf(tp.recipient, "ticket_params.recipient"),
+      faceValue: bytesOf(tp.face_value, "ticket_params.face_value"),
+      winProb: bytesOf(tp.win_prob, "ticket_params.win_prob"),
+      recipientRandHash: bytesOf(tp.recipient_rand_hash, "ticket_params.recipient_rand_hash"),
+      seed: bytesOf(tp.seed, "ticket_params.seed"),
+      expirationBlock: bytesOf(tp.expiration_block, "ticket_params.expiration_block"),
+      expirationParams: ep && typeof ep === "object" ? { creationRound: int64Of(ep.creation_round, "creation_round"), creationRoundBlockHash: bytesOf(ep.creation_round_block_hash, "creation_round_block_hash") } : undefined,
+    };
+  }
+  const p = o.price as Record<string, unknown> | null | undefined;
+  let price: JobToken["price"];
+  if (p !== undefined && p !== null) {
+    if (typeof p !== "object") throw new WireShapeError("price is not an object");
+    price = { pricePerUnit: int64Of(p.pricePerUnit, "price.pricePerUnit"), pixelsPerUnit: int64Of(p.pixelsPerUnit, "price.pixelsPerUnit") };
+    if (price.pricePerUnit < 0 || (price.pricePerUnit > 0 && price.pixelsPerUnit <= 0)) throw new WireShapeError(`price ${price.pricePerUnit}/${price.pixelsPerUnit} is not a price`);
+  }
+  const s = o.sender_address as Record<string, unknown> | null | undefined;
+  const serviceAddr = o.service_addr ?? "";
+  if (typeof serviceAddr !== "string" || serviceAddr.length > 2048) throw new WireShapeError("service_addr is not a URL");
+  return {
+    senderAddress: s && typeof s.addr === "string" && typeof s.sig === "string" ? { addr: s.addr, sig: s.sig } : undefined,
+    ticketParams,
+    balance: BigInt(int64Of(o.balance, "balance")),
+    price,
+    serviceAddr,
+    availableCapacity: int64Of(o.available_capacity, "available_capacity"),
+  };
+}
+
+/** A token as go's orchestrator writes it (omitempty: zero values left out). */
+export function jobTokenJson(t: JobToken): Record<string, unknown> {
+  const tp = t.ticketParams;
+  const ep = tp?.expirationParams;
+  const out: Record<string, unknown> = {};
+  if (t.senderAddress) out.sender_address = t.senderAddress;
+  if (tp) {
+    out.ticket_params = {
+      recipient: b64(tp.recipient),
+      face_value: b64(tp.faceValue),
+      win_prob: b64(tp.winProb),
+      recipient_rand_hash: b64(tp.recipientRandHash),
+      seed: b64(tp.seed),
+      expiration_block: b64(tp.expirationBlock),
+      expiration_params: ep ? { creation_round: ep.creationRound || undefined, creation_round_block_hash: b64(ep.creationRoundBlockHash) } : undefined,
+    };
+  }
+  if (t.balance !== 0n) out.balance = Number(t.balance);
+  if (t.price) out.price = { pricePerUnit: t.price.pricePerUnit || undefined, pixelsPerUnit: t.price.pixelsPerUnit || undefined };
+  if (t.serviceAddr) out.service_addr = t.serviceAddr;
+  if (t.availableCapacity) out.available_capacity = t.availableCapacity;
+  out.LastNonce = 0;
+  return out;
+}
