@@ -3,10 +3,13 @@
 // signer that pays them, so every path runs with payments as on the real network. A program that
 // dies is started again on the same port.
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { request } from "undici";
 import { moduleLogger } from "../core/log.ts";
+import { orchestratorDispatcher } from "../protocol/http-agent.ts";
 
 const log = moduleLogger("dev-network");
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -42,6 +45,23 @@ export function devRunners(runnerUrl: string, payments: boolean): unknown {
   };
 }
 
+/** The BYOC capability every development orchestrator hosts: the example runner, priced per second when paid. */
+export const DEV_BYOC_CAPABILITY = "example-byoc";
+/** Wei per second of a BYOC job on a paying development orchestrator. */
+export const DEV_BYOC_WEI_PER_SECOND = 1_000_000;
+
+async function registerDevByoc(orchestratorUrl: string, orchSecret: string, runnerUrl: string, payments: boolean): Promise<void> {
+  const res = await request(`${orchestratorUrl}/capability/register`, {
+    method: "POST",
+    dispatcher: orchestratorDispatcher(),
+    headers: { authorization: orchSecret, "content-type": "application/json" },
+    body: JSON.stringify({ name: DEV_BYOC_CAPABILITY, url: runnerUrl, capacity: 4, price_per_unit: payments ? DEV_BYOC_WEI_PER_SECOND : 0, price_scaling: 1, currency: "wei" }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  await res.body.dump();
+  if (res.statusCode !== 200) throw new Error(`${orchestratorUrl}/capability/register answered ${res.statusCode}`);
+}
+
 export interface DevNetwork {
   addresses: string[];
   /** Address -> region label (dev-1, dev-2, ...), for regional steering. */
@@ -74,11 +94,14 @@ class DevProgram {
     private readonly label: string,
     private readonly entry: string,
     private readonly args: (port: number) => string[],
+    /** Set up what the program keeps only in memory, after every start (restarts too). */
+    private readonly onListening?: (url: string) => Promise<void>,
   ) {}
 
   async start(): Promise<Listening> {
     const l = await this.launch();
     this.port = Number(new URL(l.url).port);
+    await this.onListening?.(l.url);
     return l;
   }
 
@@ -118,7 +141,10 @@ class DevProgram {
     setTimeout(() => {
       if (this.stopping) return;
       this.launch().then(
-        (l) => log.info({ program: this.label, url: l.url }, "development program restarted"),
+        (l) => {
+          log.info({ program: this.label, url: l.url }, "development program restarted");
+          this.onListening?.(l.url).catch((err: Error) => log.error({ program: this.label, err: err.message }, "development program not set up again after its restart"));
+        },
         (err: Error) => {
           log.error({ program: this.label, err: err.message }, "development program could not be restarted");
           this.exited(null, null);
@@ -159,6 +185,9 @@ export async function startDevNetwork(o: DevNetworkOptions): Promise<DevNetwork>
     const runnersFile = join(o.dataDir, "dev-runners.json");
     mkdirSync(o.dataDir, { recursive: true });
     writeFileSync(runnersFile, JSON.stringify(devRunners(runnerUrl, o.payments), null, 2));
+    // The same app as a BYOC container: go-livepeer registers those over HTTP with its orchSecret.
+    const orchSecret = randomBytes(16).toString("hex");
+    const registerByoc = (url: string) => registerDevByoc(url, orchSecret, runnerUrl, o.payments);
     const orchestrators = Array.from(
       { length: o.orchestrators },
       (_, i) =>
@@ -168,8 +197,9 @@ export async function startDevNetwork(o: DevNetworkOptions): Promise<DevNetwork>
           "--region", `dev-${i + 1}`,
           "--cert-dir", join(o.dataDir, "dev-orchestrator-certs", String(i + 1)),
           "--runners", runnersFile,
+          "--orch-secret", orchSecret,
           ...(o.payments ? ["--require-payment", ...DEV_PRICE_ARGS] : []),
-        ]),
+        ], registerByoc),
     );
     programs.push(...orchestrators);
     const started = await Promise.all(orchestrators.map((p) => p.start()));

@@ -2,7 +2,8 @@
 // containers. Routes: GET /discovery; POST /apps/{runner}/session (402 payment challenge when the
 // runner is priced and payment is required), .../payment, .../stop; ANY .../session/{id}/app/{path}
 // proxied to the runner (HTTP, SSE, WebSocket); ANY /apps/{runner}/app/{path} single-shot;
-// POST /capability/register|unregister and POST /process/request/{path} for BYOC.
+// POST /capability/register|unregister, GET /process/token and POST /process/request/{path} for
+// BYOC (byoc.ts, go-livepeer's job protocol).
 // A paid session is debited every payment interval for the whole seconds since the last debit and
 // released when its balance cannot pay (go-livepeer closes unpaid sessions the same way).
 import { randomBytes } from "node:crypto";

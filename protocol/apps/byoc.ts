@@ -122,6 +122,16 @@ function int64Of(v: unknown, where: string): number {
   return v;
 }
 
+/**
+ * go writes the balance as an int64 of wei, which JSON.parse reads exactly only up to 2^53 (about
+ * 0.009 ETH): a larger one is taken as the double it parsed to, a lower bound within a part in 2^53.
+ */
+function balanceOf(v: unknown): bigint {
+  if (v === undefined || v === null) return 0n;
+  if (typeof v !== "number" || !Number.isFinite(v) || (Number.isSafeInteger(v) === false && Math.abs(v) < Number.MAX_SAFE_INTEGER)) throw new WireShapeError("balance is not an integer");
+  return BigInt(Math.trunc(v));
+}
+
 /** A token answer as go encodes it. Throws WireShapeError. */
 export function parseJobToken(json: unknown): JobToken {
   if (!json || typeof json !== "object" || Array.isArray(json)) throw new WireShapeError("job token is not a JSON object");
@@ -154,7 +164,7 @@ export function parseJobToken(json: unknown): JobToken {
   return {
     senderAddress: s && typeof s.addr === "string" && typeof s.sig === "string" ? { addr: s.addr, sig: s.sig } : undefined,
     ticketParams,
-    balance: BigInt(int64Of(o.balance, "balance")),
+    balance: balanceOf(o.balance),
     price,
     serviceAddr,
     availableCapacity: int64Of(o.available_capacity, "available_capacity"),
@@ -178,7 +188,8 @@ export function jobTokenJson(t: JobToken): Record<string, unknown> {
       expiration_params: ep ? { creation_round: ep.creationRound || undefined, creation_round_block_hash: b64(ep.creationRoundBlockHash) } : undefined,
     };
   }
-  if (t.balance !== 0n) out.balance = Number(t.balance);
+  // Past 2^53 a JSON number is not exact: the largest exact one is written (ample for a gateway's check).
+  if (t.balance !== 0n) out.balance = Number(t.balance > BigInt(Number.MAX_SAFE_INTEGER) ? BigInt(Number.MAX_SAFE_INTEGER) : t.balance);
   if (t.price) out.price = { pricePerUnit: t.price.pricePerUnit || undefined, pixelsPerUnit: t.price.pixelsPerUnit || undefined };
   if (t.serviceAddr) out.service_addr = t.serviceAddr;
   if (t.availableCapacity) out.available_capacity = t.availableCapacity;

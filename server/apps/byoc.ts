@@ -71,10 +71,8 @@ export class ByocJobs {
     const exclude = job.parameters.orchestrators?.exclude ?? [];
     const now = Date.now();
     const candidates = this.registry
-      .apps()
-      .filter((o) => o.reachable && !o.suspended && (include.length === 0 || include.includes(o.address)) && !exclude.includes(o.address))
-      .map((o) => o.address)
-      .filter((a) => (this.notOffered.get(`${a}\n${job.capability}`) ?? 0) <= now);
+      .usable()
+      .filter((a) => (include.length === 0 || include.includes(a)) && !exclude.includes(a) && (this.notOffered.get(`${a}\n${job.capability}`) ?? 0) <= now);
     const sender: JobSender = this.payer?.jobSender?.() ?? { addr: ZERO_ADDRESS, sig: "" };
     const tokens = await Promise.all(candidates.map((a) => this.token(a, job.capability, sender).then((t) => t && { address: a, token: t })));
     const reasons: string[] = [];

@@ -2,9 +2,9 @@
 // per second pays as `type: "live"` (the signer prepays 10 s, then every interval the time since the
 // last payment goes to the session's payment_url), one priced per 720p-pixel-second as `"lv2v"`
 // (720p30 a second, as go-livepeer bills it), one at a fixed price once (`"fixed"`, no top-ups: the
-// orchestrator refuses them with 409); a single-shot request or a BYOC job pays once
-// (`type: "fixed"`) with the OrchestratorInfo of its own 402 challenge (see runs.ts for why a
-// quote is not shared between requests).
+// orchestrator refuses them with 409); a single-shot request pays once (`type: "fixed"`) with the
+// OrchestratorInfo of its own 402 challenge (see runs.ts for why a quote is not shared between
+// requests). BYOC jobs pay by the orchestrator's job token instead (byoc.ts).
 import { request } from "undici";
 import type { JobSender } from "../../protocol/apps/byoc.ts";
 import { readBounded } from "../../protocol/bounded-body.ts";

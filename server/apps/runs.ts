@@ -1,6 +1,7 @@
 // Single-shot app requests and BYOC jobs: one request, buffered so it can be tried again on
 // another runner when the first fails before sending a byte (unreachable, busy, refused payment),
-// paid once with the parameters of its own 402 challenge, billed per request once the answer was relayed.
+// billed per request once the answer was relayed. A single-shot run is paid once with the
+// parameters of its own 402 challenge (challengeAttempt); a BYOC job as its target says (byoc.ts).
 import type { IncomingHttpHeaders, ServerResponse } from "node:http";
 import { decodeBase64, type OrchestratorInfo } from "../../protocol/messages.ts";
 import { orchestratorDispatcher } from "../../protocol/http-agent.ts";

@@ -432,6 +432,15 @@ export class OrchestratorRegistry extends EventEmitter<RegistryEvents> {
     return [...this.states.keys()];
   }
 
+  /**
+   * The orchestrators that answer and are not held back, with or without an apps discovery: a BYOC
+   * job asks each of them for a token (go-livepeer lists its BYOC capabilities nowhere else).
+   */
+  usable(): string[] {
+    const now = this.now();
+    return [...this.states.values()].filter((s) => s.reachable && !(s.suspendedUntil !== undefined && s.suspendedUntil > now)).map((s) => s.address);
+  }
+
   webhookStatus(): { url: string | null; lastOkAt: string | null; lastError: string | null; count: number } {
     return {
       url: this.opts.orchWebhookUrl ?? null,
