@@ -19,9 +19,8 @@ import { startWharf, type WharfProcess } from "../support/wharf.ts";
 import { waitFor } from "../support/wait.ts";
 import { MAX_RUN_BODY_BYTES } from "../../server/apps/routes.ts";
 import { encodeByocHeader } from "../../protocol/apps/live-runner.ts";
-import { appCapacity, credited } from "../support/apps.ts";
+import { appCapacity, credited, paymentAccount } from "../support/apps.ts";
 import { verifySignature } from "../../server/webhooks/signature.ts";
-import type { BalancesView } from "../../orchestrator/payments/balances.ts";
 
 const SESSION_APP = encodeURIComponent("example/echo");
 const RUN_APP = encodeURIComponent("example/json");
@@ -167,7 +166,7 @@ describe("apps through Wharf", { timeout: 180_000 }, () => {
     // Paid as go-livepeer's orchestrator asks (a job token, then tickets with the signed job): the
     // orchestrator holds Wharf's balance for the capability and debits whole seconds at 1000 wei.
     const sender = (await w.api("GET", "/v1/orchestrators")).body.signer.address as string;
-    const account = async () => ((await (await fetch(`${b.url}/wharf/payments`)).json()) as BalancesView).senders[sender]!["echo-box"]!;
+    const account = async () => (await paymentAccount(b, sender, "echo-box"))!;
     const first = await account();
     assert.ok(BigInt(first.credited) >= 120_000n, `two minutes of the price bought: ${first.credited}`);
     assert.deepEqual(first.tickets.rejected, {}, "no ticket refused");
