@@ -5,8 +5,12 @@
 // a Livepeer-Payment. With --require-payment this orchestrator is an on-chain one: it verifies both
 // signatures (the sender's address, the job's request + parameters) and holds the balance per
 // (sender, capability), refusing a job while it covers less than a minute of the price and debiting
-// whole seconds of compute after it. Without, it is an off-chain one: no signature, no balance.
+// whole seconds of compute after it; a payment it cannot take closes the connection unanswered,
+// as go's handler does. Without, it is an off-chain one: no signature, no balance, every price 0.
+// Errors are go's http.Error texts (plain text, newline). Left out: go's Livepeer-Balance answer
+// header, its 5 s debits of a streamed answer, its timeout_seconds bound on the container.
 // It also lists its capabilities in /discovery (`byoc`), which go-livepeer does not.
+import { keccak_256 } from "@noble/hashes/sha3.js";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import {
   JOB_BALANCE_ERROR,
@@ -25,7 +29,6 @@ import {
 } from "../../protocol/apps/byoc.ts";
 import { BYOC_HEADER, type DiscoveredByoc } from "../../protocol/apps/live-runner.ts";
 import { AddressFormatError, checksumAddress, parseAddress } from "../../protocol/payments/address.ts";
-import { orchestratorRequestSigValid } from "../../protocol/payments/orchestrator-request-sig.ts";
 import { verifyPersonalSignature } from "../../protocol/payments/personal-sign.ts";
 import { Rational } from "../../protocol/payments/rational.ts";
 import type { FeatureContext, Price } from "../feature.ts";
@@ -59,7 +62,14 @@ function addressOf(text: string): Uint8Array | undefined {
   }
 }
 
-const text400 = (reply: FastifyReply, message: string) => reply.code(400).type("text/plain").send(message);
+/** go's http.Error: plain text with a newline. */
+const goError = (reply: FastifyReply, status: number, message: string) => reply.code(status).type("text/plain; charset=utf-8").send(`${message}\n`);
+const text400 = (reply: FastifyReply, message: string) => goError(reply, 400, message);
+
+/** What go's VerifySig checks for a token's sender: personal_sign over keccak256 of the addr text as sent. */
+function senderSigValid(addrText: string, address: Uint8Array, sig: Uint8Array): boolean {
+  return verifyPersonalSignature(address, keccak_256(new TextEncoder().encode(addrText)), sig);
+}
 
 export class ByocHost {
   private readonly capabilities = new Map<string, ByocCapability>();
@@ -78,7 +88,7 @@ export class ByocHost {
   register(sub: FastifyInstance, ctx: FeatureContext, orchSecret: string | undefined, relay: Relay, targetUrl: (base: string, rest: string, rawUrl: string) => URL): void {
     const secretOk = (req: FastifyRequest) => Boolean(orchSecret) && header(req, "authorization") === orchSecret;
     sub.post("/capability/register", async (req, reply) => {
-      if (!secretOk(req)) return reply.code(401).type("text/plain").send("invalid orchSecret");
+      if (!secretOk(req)) return text400(reply, "invalid authorization");
       const body = await readJson(req);
       const name = typeof body?.name === "string" ? body.name : "";
       const url = typeof body?.url === "string" ? body.url.replace(/\/+$/, "") : "";
@@ -88,16 +98,17 @@ export class ByocHost {
       if (!name || !/^https?:\/\//.test(url) || !Number.isInteger(capacity) || capacity < 0 || !(pricePerUnit >= 0)) {
         return text400(reply, "expected {name, url, capacity, price_per_unit, price_scaling, currency}");
       }
-      // Updated in place: jobs in flight hold this object and give their capacity back to it.
-      const price = { pricePerUnit: Math.round(pricePerUnit), pixelsPerUnit: scaling };
+      // Updated in place: jobs in flight hold this object and give their capacity back to it. go
+      // prices a job in whole wei per second (price_per_unit / price_scaling, truncated).
+      const price = { pricePerUnit: Math.floor(pricePerUnit / scaling), pixelsPerUnit: 1 };
       const known = this.capabilities.get(name);
       if (known) Object.assign(known, { url, capacity, price });
       else this.capabilities.set(name, { name, url, capacity, used: 0, price });
       ctx.log.info({ name, url, capacity }, "BYOC capability registered");
-      return { name, registered: true };
+      return reply.type("application/json").send("ok");
     });
     sub.post("/capability/unregister", async (req, reply) => {
-      if (!secretOk(req)) return reply.code(401).type("text/plain").send("invalid orchSecret");
+      if (!secretOk(req)) return text400(reply, "invalid authorization");
       // go-livepeer's body is the capability's name as plain text; {"name": ...} is taken too.
       const text = (await readText(req)) ?? "";
       let name = text.trim();
@@ -107,8 +118,8 @@ export class ByocHost {
       } catch {
         /* the plain name */
       }
-      this.capabilities.delete(name);
-      return reply.code(204).send();
+      if (!this.capabilities.delete(name)) return text400(reply, `Error removing capability: capability ${name} not found`);
+      return reply.type("application/json").send("ok");
     });
 
     sub.get("/process/token", async (req, reply) => {
@@ -123,20 +134,22 @@ export class ByocHost {
         sender = undefined;
       }
       const sig = jobSender && sigBytes(jobSender.sig);
-      if (!jobSender || !sender || !sig || (ctx.payee && !orchestratorRequestSigValid(sender, sig))) return text400(reply, "Invalid eth address header ");
+      if (!jobSender || !sender || !sig || (ctx.payee && !senderSigValid(jobSender.addr, sender, sig))) return text400(reply, "Invalid eth address header ");
       const name = header(req, JOB_CAPABILITY_HEADER);
       if (!name) return text400(reply, "Job capabilities not provided, must provide comma separated capabilities in Livepeer-Capability header");
+      // As go: a capability not hosted here gets a token with no capacity and no price. Off-chain
+      // (no --require-payment) every price is 0 and there are no ticket parameters.
       const c = this.capabilities.get(name);
-      if (!c) return text400(reply, `Could not get price err=capability ${name} not found`);
+      const price = c && ctx.payee ? c.price : { pricePerUnit: 0, pixelsPerUnit: 1 };
       const senderText = checksumAddress(sender);
       return reply.type("application/json").send(
         jobTokenJson({
           senderAddress: jobSender,
-          ticketParams: ctx.payee?.ticketParams(sender, c.price),
-          balance: ctx.payee ? ctx.payee.balances.balance(senderText, c.name).floor() : 0n,
-          price: { pricePerUnit: c.price.pricePerUnit, pixelsPerUnit: c.price.pixelsPerUnit },
+          ticketParams: ctx.payee?.ticketParams(sender, price),
+          balance: ctx.payee && c ? ctx.payee.balances.balance(senderText, c.name).floor() : 0n,
+          price,
           serviceAddr: ctx.serviceUrl,
-          availableCapacity: Math.max(0, c.capacity - c.used),
+          availableCapacity: c ? Math.max(0, c.capacity - c.used) : 0,
         }),
       );
     });
@@ -155,30 +168,40 @@ export class ByocHost {
       const sig = sigBytes(job.sig);
       if (!sender || !sig || (ctx.payee && !verifyPersonalSignature(sender, jobSignedMessage(job.request, job.parameters), sig))) return text400(reply, JOB_CREDS_ERROR);
       const c = this.capabilities.get(job.capability);
-      if (!c) return text400(reply, JOB_CREDS_ERROR);
-      if (c.used >= c.capacity) return reply.code(503).type("text/plain").send(JOB_CAPACITY_ERROR);
+      if (!c || c.used >= c.capacity) return goError(reply, 503, JOB_CAPACITY_ERROR);
       const senderText = checksumAddress(sender);
       const price = Rational.of(c.price.pricePerUnit, c.price.pixelsPerUnit);
       if (ctx.payee && price.sign() > 0) {
         const value = header(req, JOB_PAYMENT_HEADER);
         if (value) {
-          let payment;
+          // go's orchestrator, on a payment it cannot read or whose tickets it refuses, reads a nil
+          // balance and its handler panics: the gateway sees the connection closed, no answer.
+          let refused: string | undefined;
           try {
-            payment = decodePaymentHeader(value);
+            refused = ctx.payee.receive(decodePaymentHeader(value), c.name).error;
           } catch {
-            return text400(reply, JOB_PAYMENT_ERROR);
+            refused = JOB_PAYMENT_ERROR;
           }
-          // go logs a refused ticket and goes on: the balance decides.
-          ctx.payee.receive(payment, c.name);
+          if (refused !== undefined) {
+            ctx.log.info({ sender: checksumAddress(sender), err: refused }, "BYOC job payment refused: connection closed, as go-livepeer's");
+            reply.hijack();
+            reply.raw.destroy();
+            return reply;
+          }
         }
         if (ctx.payee.balances.balance(senderText, c.name).cmp(price.mul(Rational.of(JOB_MIN_BALANCE_SECONDS))) < 0) {
           ctx.payee.balances.insufficient(senderText, c.name);
           return text400(reply, JOB_BALANCE_ERROR);
         }
       }
+      let details: unknown;
       try {
-        JSON.parse(job.request);
+        details = JSON.parse(job.request);
       } catch {
+        details = undefined;
+      }
+      const streamId = (details as { stream_id?: unknown } | null)?.stream_id;
+      if (details === undefined || (details !== null && (typeof details !== "object" || Array.isArray(details))) || (streamId != null && typeof streamId !== "string")) {
         return text400(reply, "Unable to unmarshal job request details");
       }
       c.used++;

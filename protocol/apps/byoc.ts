@@ -3,15 +3,18 @@
 //   GET  {orchestrator}/process/token     Livepeer-Eth-Address: base64 JSON {addr, sig}   (sig: the
 //        sender's signature of its own EIP-55 address, as in OrchestratorRequest)
 //                                          Livepeer-Capability: <name>
-//     -> 200 JobToken JSON: ticket params for this sender, the capability's price (wei per second),
-//        the sender's balance for it, the orchestrator's service address, its free capacity.
-//        400 (no such capability, bad header), 503 (sender reserve).
+//     -> 200 JobToken JSON: ticket params for this sender (none off-chain), the capability's price
+//        (wei per second, 0 off-chain), the sender's balance for it, the orchestrator's service
+//        address, its free capacity (0, and price 0, for a capability it does not host).
+//        400 (bad sender header, no capability header), 503 (sender reserve).
 //   POST {service_addr}/process/request/{path}
 //                                          Livepeer: base64 JSON JobRequest, signed: sig =
 //        personal_sign(keccak256(request + parameters)) by `sender`
 //                                          Livepeer-Payment: base64 protobuf Payment (tickets), optional
-//     -> the container's answer; 400 "Could not verify job creds" / "Insufficient balance for
-//        request" / "Could not parse payment", 503 "No capacity available for capability".
+//     -> the container's answer (its errors as plain text); 400 "Could not verify job creds" /
+//        "Insufficient balance for request", 503 "No capacity available for capability" (a capability
+//        it does not host), 500 "job not able to be processed..." (the container unreachable). go's
+//        orchestrator closes the connection without an answer when it refuses the tickets.
 //
 // The orchestrator keeps a balance per (sender, capability) and starts a job only while it holds a
 // minute of the price; it debits whole seconds of compute after. An off-chain go-livepeer

@@ -253,6 +253,24 @@ export class ByocHeaderError extends Error {}
 /** A job's timeout_seconds is taken up to an hour. */
 const MAX_BYOC_TIMEOUT_SECONDS = 3600;
 
+/**
+ * go's orchestrator unmarshals a job's request into {stream_id: string} after it took the
+ * payment and a slot, and on failure frees neither: a request it cannot read must not reach it.
+ */
+function requestShapeOk(request: unknown): request is string {
+  if (typeof request !== "string") return false;
+  let v: unknown;
+  try {
+    v = JSON.parse(request);
+  } catch {
+    return false;
+  }
+  if (v === null) return true;
+  if (typeof v !== "object" || Array.isArray(v)) return false;
+  const id = (v as { stream_id?: unknown }).stream_id;
+  return id === undefined || id === null || typeof id === "string";
+}
+
 /** Decode a `Livepeer` header. Throws ByocHeaderError with the reason. */
 export function parseByocHeader(value: string | string[] | undefined): ByocJob {
   const v = Array.isArray(value) ? value[0] : value;
@@ -280,12 +298,15 @@ export function parseByocHeader(value: string | string[] | undefined): ByocJob {
       throw new ByocHeaderError(`${BYOC_HEADER} header: parameters.orchestrators.include and .exclude must be arrays of orchestrator addresses`);
     }
   }
+  const request = o.request === undefined || o.request === null ? "{}" : o.request;
+  if (!requestShapeOk(request)) throw new ByocHeaderError(`${BYOC_HEADER} header: request must be a JSON object as a string (its stream_id a string), as go-livepeer's orchestrator reads it`);
   return {
-    request: typeof o.request === "string" ? o.request : "{}",
+    request,
     parameters: parameters && typeof parameters === "object" ? (parameters as ByocJob["parameters"]) : {},
     parametersText,
     capability: o.capability,
-    timeout_seconds: typeof o.timeout_seconds === "number" && o.timeout_seconds > 0 ? Math.min(o.timeout_seconds, MAX_BYOC_TIMEOUT_SECONDS) : 30,
+    // go's JobRequest.Timeout is an int: a fraction would be refused by every orchestrator.
+    timeout_seconds: typeof o.timeout_seconds === "number" && o.timeout_seconds > 0 ? Math.min(Math.ceil(o.timeout_seconds), MAX_BYOC_TIMEOUT_SECONDS) : 30,
   };
 }
 

@@ -143,8 +143,9 @@ export function parseOrchestratorInfoSignature(body: unknown): OrchestratorInfoS
  * What the signer agrees to sign as a BYOC job: `request` a JSON object (go's orchestrator reads
  * it as one), `parameters` empty or JSON, no NUL character in either. The signature is the same
  * kind as a ticket's (personal_sign of a keccak256), so the signer must never sign bytes that
- * could be a ticket: a ticket's flattened bytes hold its 32-byte nonce, face value and win
- * probability big-endian, zero-padded, so they always contain NUL bytes. Returns why not, or undefined.
+ * could be a ticket: a ticket's flattened bytes hold its uint32 sender nonce padded to 32 bytes
+ * (at least 28 zero bytes), segment credentials their int64 sequence number padded to 32, so
+ * neither is ever free of NUL. Returns why not, or undefined.
  */
 export function byocJobSigningRefusal(request: unknown, parameters: unknown): string | undefined {
   if (typeof request !== "string" || typeof parameters !== "string") return "expected {request: string, parameters: string}";

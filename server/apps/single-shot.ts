@@ -45,9 +45,9 @@ export interface SingleShotDeps {
  * below: this path runs thousands of times a second, and each async frame and await was a promise
  * more per request, a tenth of what the gateway allocated per run.
  */
-function withBody(req: IncomingMessage, then: (body: Buffer) => AppError | undefined | Promise<void>): Promise<AppError | undefined> {
+function withBody(req: IncomingMessage, then: (body: Buffer) => AppError | undefined | Promise<AppError | undefined | void>): Promise<AppError | undefined> {
   return readRequestBody(req, MAX_RUN_BODY_BYTES).then(
-    (body) => then(body) as Promise<undefined> | AppError | undefined,
+    (body) => then(body) as Promise<AppError | undefined> | AppError | undefined,
     (err: unknown) => {
       if (err instanceof RequestBodyTooLargeError) return new AppError(413, "body_too_large", err.message);
       throw err;
@@ -94,11 +94,17 @@ export function serveByoc(d: SingleShotDeps, req: IncomingMessage, res: ServerRe
   return withBody(req, (body) => byocRun(d, req, res, key, path, relay, job, body));
 }
 
-function byocRun(d: SingleShotDeps, req: IncomingMessage, res: ServerResponse, key: ApiKey, path: string, relay: () => void, job: ReturnType<typeof parseByocHeader>, body: Buffer): Promise<void> {
-  // The orchestrators are asked for job tokens first (byoc.ts): which of them take the job, at what price.
-  return d.byoc.targets(job, path).then(({ targets, reason }) =>
-    relayRun(d, req, res, relay, { key, pipeline: appPipeline(d.accounts.priceBook, `byoc/${job.capability}`), model: `byoc/${job.capability}`, method: "POST", headers: req.headers, body, targets, noTargetReason: reason, headTimeoutMs: (job.timeout_seconds + 5) * 1000 }),
-  );
+function byocRun(d: SingleShotDeps, req: IncomingMessage, res: ServerResponse, key: ApiKey, path: string, relay: () => void, job: ReturnType<typeof parseByocHeader>, body: Buffer): Promise<AppError | undefined | void> {
+  // The orchestrators are asked for job tokens first (byoc.ts): which of them take the job, at what
+  // price. A capped key past its cap is refused before that fan-out (the run holds its charge after).
+  const capped = key.dailyCapMicros !== null || key.monthlyCapMicros !== null;
+  const allowed = capped ? d.accounts.checkSpend(key, 0) : Promise.resolve({ ok: true as const, message: "" });
+  return allowed.then((spend) => {
+    if (!spend.ok) return new AppError(402, "spend_cap_reached", spend.message);
+    return d.byoc.targets(job, path).then(({ targets, reason }) =>
+      relayRun(d, req, res, relay, { key, pipeline: appPipeline(d.accounts.priceBook, `byoc/${job.capability}`), model: `byoc/${job.capability}`, method: "POST", headers: req.headers, body, targets, noTargetReason: reason, headTimeoutMs: (job.timeout_seconds + 5) * 1000 }),
+    );
+  });
 }
 
 const HANDED_ON = Symbol("wharf.apps.handedOn");

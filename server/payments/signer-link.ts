@@ -16,6 +16,8 @@ const log = moduleLogger("payments");
 /** First retry after a failed /sign-orchestrator-info; doubles up to the max. */
 const IDENTITY_RETRY_BASE_MS = 1000;
 const IDENTITY_RETRY_MAX_MS = 30_000;
+/** A signer that signs no BYOC jobs is asked again after this long (it may have been upgraded). */
+const JOB_SIGNING_RETRY_MS = 10 * 60_000;
 
 export interface SignerLinkOptions {
   url: string;
@@ -62,8 +64,8 @@ export class SignerLink {
   private retryMs = IDENTITY_RETRY_BASE_MS;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
-  /** The signer answered 404 to a job signature (go-livepeer's has no such call): not asked again. */
-  private jobSigningUnsupported = false;
+  /** Until when the signer is not asked for job signatures: it refused one (go-livepeer's has no such call). */
+  private jobSigningOffUntil = 0;
 
   constructor(private readonly o: SignerLinkOptions) {
     this.client = new RemoteSignerClient({ url: o.url, headers: parseSignerHeaders(o.headers ?? ""), timeoutMs: o.timeoutMs });
@@ -105,20 +107,21 @@ export class SignerLink {
 
   /**
    * A BYOC job's signature (0x hex), or undefined when this signer signs no jobs: go-livepeer's
-   * remote signer has no such call (404, remembered). Then the job goes unsigned, which an
-   * off-chain orchestrator takes (it verifies nothing) and an on-chain one refuses.
+   * remote signer has no such call (404), Wharf's signs none behind an auth webhook (403). Such a
+   * refusal is remembered for JOB_SIGNING_RETRY_MS. The job then goes unsigned, which an off-chain
+   * orchestrator takes (it verifies nothing) and an on-chain one refuses.
    */
   async signByocJob(request: string, parameters: string): Promise<string | undefined> {
-    if (this.jobSigningUnsupported) return undefined;
+    if (Date.now() < this.jobSigningOffUntil) return undefined;
     try {
       return (await this.client.signByocJob(request, parameters)).signature;
     } catch (err) {
-      if (err instanceof RemoteSignerError && err.status === 404) {
-        this.jobSigningUnsupported = true;
-        log.warn({ signer: this.client.origin }, "the remote signer signs no BYOC jobs (404): jobs go unsigned, which only off-chain orchestrators take");
+      if (err instanceof RemoteSignerError && (err.status === 404 || err.status === 403 || err.status === 405)) {
+        this.jobSigningOffUntil = Date.now() + JOB_SIGNING_RETRY_MS;
+        log.warn({ signer: this.client.origin, status: err.status }, "the remote signer signs no BYOC jobs: jobs go unsigned, which only off-chain orchestrators take");
         return undefined;
       }
-      throw err;
+      throw err; // this job's own refusal (400) or the signer down: not remembered
     }
   }
 

@@ -299,10 +299,13 @@ describe("apps through Wharf", { timeout: 180_000 }, () => {
       }))));
     }
     assert.deepEqual(burst, Array(40).fill(200));
+    let seen = billed;
     const after = await waitFor("every run of the burst billed", async () => {
-      const now = await runsBilled();
-      return now.runs === billed.runs + 40 ? now : undefined;
-    }, 5000, 50);
+      seen = await runsBilled();
+      return seen.runs === billed.runs + 40 ? seen : undefined;
+    }, 10_000, 50).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}: ${seen.runs} runs billed, ${billed.runs} + 40 expected`);
+    });
     const perRun = billed.chargeMicros / billed.runs;
     assert.equal(after.chargeMicros, billed.chargeMicros + 40 * perRun, "each run charged as one (tallied records sum their runs' charges)");
 
