@@ -95,7 +95,7 @@ export class ByocHost {
       const capacity = Number(body?.capacity ?? 1);
       const pricePerUnit = Number(body?.price_per_unit ?? 0);
       const scaling = Number(body?.price_scaling ?? 1) || 1;
-      if (!name || !/^https?:\/\//.test(url) || !Number.isInteger(capacity) || capacity < 0 || !(pricePerUnit >= 0)) {
+      if (!name || !/^https?:\/\//.test(url) || !Number.isInteger(capacity) || capacity < 0 || !Number.isSafeInteger(pricePerUnit) || pricePerUnit < 0 || !Number.isSafeInteger(scaling) || scaling <= 0) {
         return text400(reply, "expected {name, url, capacity, price_per_unit, price_scaling, currency}");
       }
       // Updated in place: jobs in flight hold this object and give their capacity back to it. go

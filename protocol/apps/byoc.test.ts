@@ -97,6 +97,12 @@ describe("job token", () => {
     refused({ ...goToken, ticket_params: { ...goToken.ticket_params, recipient: "not base64!" } }, "bad base64");
     refused({ ...goToken, ticket_params: { ...goToken.ticket_params, seed: b64(seed).replace(/\+|\//g, "-") } }, "URL-safe base64");
     refused({ ...goToken, ticket_params: "params" }, "ticket_params a string");
+    // Shapes no signer can make tickets of (it would answer 400, and Wharf would take its signer for down).
+    refused({ ...goToken, ticket_params: { ...goToken.ticket_params, recipient: b64(bytes(19, 1)) } }, "a 19-byte recipient");
+    refused({ ...goToken, ticket_params: { ...goToken.ticket_params, recipient_rand_hash: b64(bytes(31, 1)) } }, "a 31-byte rand hash");
+    refused({ ...goToken, ticket_params: { ...goToken.ticket_params, face_value: b64(bytes(33, 1)) } }, "a face value past 256 bits");
+    refused({ ...goToken, ticket_params: { ...goToken.ticket_params, face_value: b64(bytes(4, 0)) } }, "a zero face value");
+    refused({ ...goToken, ticket_params: { ...goToken.ticket_params, win_prob: undefined } }, "no win probability");
     refused({ ...goToken, price: { pricePerUnit: -1, pixelsPerUnit: 1 } }, "negative price");
     refused({ ...goToken, price: { pricePerUnit: 1000, pixelsPerUnit: 0 } }, "price over zero units");
     refused({ ...goToken, balance: 1.5 }, "non-integer balance");

@@ -112,12 +112,16 @@ export function parseSignedJob(header: string | undefined): SignedJobRequest {
   return { id: str("id"), request: str("request"), parameters: str("parameters"), capability: str("capability"), sender: str("sender"), sig: str("sig"), timeout_seconds: typeof timeout === "number" && Number.isInteger(timeout) ? timeout : 0 };
 }
 
-/** Bytes of a JSON field: go encodes []byte as standard base64. */
-function bytesOf(v: unknown, where: string): Uint8Array | undefined {
+/** Bytes of a JSON field (go encodes []byte as standard base64), of `size` bytes or at most `max`. */
+function bytesOf(v: unknown, where: string, len: { size?: number; max?: number }): Uint8Array | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v !== "string" || !/^[A-Za-z0-9+/]*={0,2}$/.test(v) || v.length > 1024) throw new WireShapeError(`${where} is not base64 bytes`);
-  return new Uint8Array(Buffer.from(v, "base64"));
+  const b = new Uint8Array(Buffer.from(v, "base64"));
+  if ((len.size !== undefined && b.length !== len.size) || (len.max !== undefined && b.length > len.max)) throw new WireShapeError(`${where} is ${b.length} bytes`);
+  return b;
 }
+
+const WORD = { max: 32 };
 
 function int64Of(v: unknown, where: string): number {
   if (v === undefined || v === null) return 0;
@@ -144,15 +148,19 @@ export function parseJobToken(json: unknown): JobToken {
   if (tp !== undefined && tp !== null) {
     if (typeof tp !== "object") throw new WireShapeError("ticket_params is not an object");
     const ep = tp.expiration_params as Record<string, unknown> | null | undefined;
+    // Shapes a signer can make tickets of: anything else would be its 400, not this orchestrator's fault.
     ticketParams = {
-      recipient: bytesOf(tp.recipient, "ticket_params.recipient"),
-      faceValue: bytesOf(tp.face_value, "ticket_params.face_value"),
-      winProb: bytesOf(tp.win_prob, "ticket_params.win_prob"),
-      recipientRandHash: bytesOf(tp.recipient_rand_hash, "ticket_params.recipient_rand_hash"),
-      seed: bytesOf(tp.seed, "ticket_params.seed"),
-      expirationBlock: bytesOf(tp.expiration_block, "ticket_params.expiration_block"),
-      expirationParams: ep && typeof ep === "object" ? { creationRound: int64Of(ep.creation_round, "creation_round"), creationRoundBlockHash: bytesOf(ep.creation_round_block_hash, "creation_round_block_hash") } : undefined,
+      recipient: bytesOf(tp.recipient, "ticket_params.recipient", { size: 20 }),
+      faceValue: bytesOf(tp.face_value, "ticket_params.face_value", WORD),
+      winProb: bytesOf(tp.win_prob, "ticket_params.win_prob", WORD),
+      recipientRandHash: bytesOf(tp.recipient_rand_hash, "ticket_params.recipient_rand_hash", { size: 32 }),
+      seed: bytesOf(tp.seed, "ticket_params.seed", WORD),
+      expirationBlock: bytesOf(tp.expiration_block, "ticket_params.expiration_block", WORD),
+      expirationParams: ep && typeof ep === "object" ? { creationRound: int64Of(ep.creation_round, "creation_round"), creationRoundBlockHash: bytesOf(ep.creation_round_block_hash, "creation_round_block_hash", { size: 32 }) } : undefined,
     };
+    if (!ticketParams.recipient || !ticketParams.recipientRandHash || !ticketParams.faceValue?.some((x) => x !== 0) || !ticketParams.winProb?.some((x) => x !== 0)) {
+      throw new WireShapeError("ticket_params lack a recipient, rand hash, face value or win probability");
+    }
   }
   const p = o.price as Record<string, unknown> | null | undefined;
   let price: JobToken["price"];

@@ -97,4 +97,12 @@ test("a Livepeer header's parameters as go-livepeer's gateway sends them (a JSON
   assert.equal(parseByocHeader(header({ timeout_seconds: 1e9 })).timeout_seconds, 3600);
   assert.throws(() => parseByocHeader(header({ parameters: "{not json" })), ByocHeaderError);
   assert.throws(() => parseByocHeader(header({ parameters: JSON.stringify({ orchestrators: { include: "x" } }) })), ByocHeaderError);
+  // What go-livepeer's orchestrator would take after charging (a request it cannot read leaks its slot): refused here.
+  assert.throws(() => parseByocHeader(header({ request: "[1]" })), /JSON object/);
+  assert.throws(() => parseByocHeader(header({ request: "not json" })), /JSON object/);
+  assert.throws(() => parseByocHeader(header({ request: JSON.stringify({ stream_id: 5 }) })), /stream_id/);
+  assert.equal(parseByocHeader(header({ request: "null" })).request, "null");
+  assert.equal(parseByocHeader(header({ timeout_seconds: 1.5 })).timeout_seconds, 2, "go's timeout is an int: rounded up");
+  assert.throws(() => parseByocHeader(header({ capability: "a,b" })), /commas/);
+  assert.throws(() => parseByocHeader(header({ capability: "x".repeat(129) })), /128/);
 });

@@ -250,6 +250,8 @@ export interface ByocJob {
 
 export class ByocHeaderError extends Error {}
 
+/** A BYOC capability's name, at most (it names a container; go takes a comma-separated list in a token request). */
+const MAX_CAPABILITY_CHARS = 128;
 /** A job's timeout_seconds is taken up to an hour. */
 const MAX_BYOC_TIMEOUT_SECONDS = 3600;
 
@@ -282,6 +284,9 @@ export function parseByocHeader(value: string | string[] | undefined): ByocJob {
     throw new ByocHeaderError(`${BYOC_HEADER} header is not base64 JSON`);
   }
   if (!o || typeof o.capability !== "string" || o.capability === "") throw new ByocHeaderError(`${BYOC_HEADER} header: capability missing`);
+  if (o.capability.length > MAX_CAPABILITY_CHARS || /[\u0000-\u001f\u007f,]/.test(o.capability)) {
+    throw new ByocHeaderError(`${BYOC_HEADER} header: capability must be at most ${MAX_CAPABILITY_CHARS} characters, without control characters or commas`);
+  }
   // go-livepeer's gateway sends parameters as a JSON string (JobRequest.Parameters); an object is taken too.
   let parameters: unknown = o.parameters;
   const parametersText = typeof parameters === "string" ? parameters : parameters === undefined || parameters === null ? "" : JSON.stringify(parameters);

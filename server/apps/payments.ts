@@ -13,6 +13,7 @@ import { isPaymentChallenge, PAYER_ADDRESS_HEADER, type DiscoveryUnit, type Paym
 import { decodeBase64, decodeMessage, type OrchestratorInfo } from "../../protocol/messages.ts";
 import { PaymentRefusal, ticketEvOf, type TicketSource } from "../../protocol/payments/balance-session.ts";
 import { LivePaymentSession } from "../../protocol/payments/live-payments.ts";
+import type { LivePaymentResult } from "../../protocol/payments/remote-signer-client.ts";
 import { Rational } from "../../protocol/payments/rational.ts";
 import { PAYMENT_HEADER, SEGMENT_HEADER } from "../../protocol/segment-header.ts";
 
@@ -68,14 +69,22 @@ export function sessionPayments(payer: AppPayer, challenge: PaymentChallenge, un
 
 /** One payment of `type: "fixed"` for a single-shot request: the two headers and the EV sent. */
 export async function payOnce(payer: AppPayer, info: OrchestratorInfo, manifestId: string, signal?: AbortSignal): Promise<{ headers: Record<string, string>; paidWei: bigint }> {
-  const res = await payer.signer.generateLivePayment({ orchestrator: info, type: "fixed", manifestId }, signal);
+  const p = paymentOf(await payer.signer.generateLivePayment({ orchestrator: info, type: "fixed", manifestId }, signal), info);
+  return { headers: p.payment ? { [PAYMENT_HEADER]: p.payment, [SEGMENT_HEADER]: p.segCreds ?? "" } : {}, paidWei: p.paidWei };
+}
+
+/**
+ * A one-off payment's signer answer: the `Livepeer-Payment` and `Livepeer-Segment` values and the
+ * EV of its tickets (none when the credit covered it). Throws PaymentRefusal on 480 and 481.
+ */
+export function paymentOf(res: LivePaymentResult, info: OrchestratorInfo): { payment?: string; segCreds?: string; paidWei: bigint } {
   switch (res.kind) {
     case "Paid": {
       const n = decodeBase64("Payment", res.payment).ticketSenderParams?.length ?? 0;
-      return { headers: { [PAYMENT_HEADER]: res.payment, [SEGMENT_HEADER]: res.segCreds }, paidWei: ticketEvOf(info).mul(Rational.of(BigInt(n))).ceil() };
+      return { payment: res.payment, segCreds: res.segCreds, paidWei: ticketEvOf(info).mul(Rational.of(BigInt(n))).ceil() };
     }
     case "NoTicketsNeeded":
-      return { headers: {}, paidWei: 0n };
+      return { paidWei: 0n };
     case "RefreshSession":
       throw new PaymentRefusal("refresh-exhausted", `the signer wants fresh payment parameters: ${res.message}`);
     case "PriceTooHigh":

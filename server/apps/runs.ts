@@ -29,10 +29,18 @@ export interface RunTarget {
   attempt?: (r: RunRequest, res: ServerResponse) => Promise<RunAttempt>;
 }
 
-/** One target's try: refused before anything was sent (why), or the relay's outcome and what was paid. */
+/** One target's try: refused before the request went out (why, and any tickets sent anyway), or the relay's outcome and what was paid. */
 export type RunAttempt =
-  | { refused: string; out?: undefined }
-  | { refused?: undefined; out: ProxyOutcome; paidWei: bigint; /** What the orchestrator charges, when known only after the answer. */ costWei?: bigint };
+  | { refused: string; out?: undefined; paidWei?: bigint }
+  | {
+      refused?: undefined;
+      out: ProxyOutcome;
+      paidWei: bigint;
+      /** What the orchestrator charges, when known only after the answer. */
+      costWei?: bigint;
+      /** The request went out while the client was there: the work was done (and paid for) even if the client left. */
+      sent: boolean;
+    };
 
 export interface RunRequest {
   key: ApiKey;
@@ -105,26 +113,31 @@ export class AppRuns {
   private async tryTargets(r: RunRequest, res: ServerResponse, hold?: Hold): Promise<void> {
     const reasons: string[] = [];
     let allBusy = true;
+    // Tickets sent on tries that did not answer: carried into the billed run's record.
+    let paidBefore = 0n;
     const attempts = Math.min(r.targets.length, MAX_RUN_ATTEMPTS);
     for (let i = 0; i < attempts; i++) {
       const t = r.targets[i]!;
       const t0 = performance.now();
       const a = t.attempt ? await t.attempt(r, res) : await this.challengeAttempt(r, t, res);
       if (a.refused !== undefined) {
+        paidBefore += a.paidWei ?? 0n;
         reasons.push(`${t.orchestrator}: ${a.refused}`);
         allBusy = false;
         continue;
       }
       const out = a.out;
-      if (out.answered) {
-        if (out.status < 500) this.registry.reportSuccess(t.orchestrator, performance.now() - t0);
-        // Billed once the answer went out: what the client saw is what is billed. Nobody waits
-        // for the record: runs close together share one (server/accounts/usage-tally.ts).
-        this.accounts.tallyRun({ keyId: r.key.id, pipeline: r.pipeline, model: r.model, orchestrator: t.orchestrator, orchestratorCostWei: a.costWei ?? t.costWei, paidWei: a.paidWei }, hold?.release);
+      // Billed once the answer went out: what the client saw is what is billed. A client that left
+      // while its request was worked on is billed too: the work was done and paid for. Nobody waits
+      // for the record: runs close together share one (server/accounts/usage-tally.ts).
+      if (out.answered || (res.destroyed && a.sent)) {
+        if (out.answered && out.status < 500) this.registry.reportSuccess(t.orchestrator, performance.now() - t0);
+        this.accounts.tallyRun({ keyId: r.key.id, pipeline: r.pipeline, model: r.model, orchestrator: t.orchestrator, orchestratorCostWei: a.costWei ?? t.costWei, paidWei: paidBefore + a.paidWei }, hold?.release);
         if (hold) hold.release = undefined;
         return;
       }
-      if (res.destroyed) return; // the client went away: no verdict on the runner
+      paidBefore += a.paidWei;
+      if (res.destroyed) return; // the client went away before its request went out: no verdict on the runner
       if (out.status === 503) {
         this.registry.reportBusy(t.orchestrator);
         reasons.push(`${t.orchestrator}: busy`);
@@ -154,8 +167,9 @@ export class AppRuns {
     // requests would not do: every stateless signer call numbers its tickets from nonce 1, and an
     // orchestrator refuses a nonce it has seen for the same parameters (concurrent runs failed).
     let quote: { info: OrchestratorInfo; manifestId: string } | undefined;
+    let sent = false;
     for (let round = 0; round < 2; round++) {
-      if (res.destroyed) return { out, paidWei }; // the client went away (while a payment was signed, say)
+      if (res.destroyed) return { out, paidWei, sent: false }; // the client went away (while a payment was signed, say)
       let pay: Record<string, string> | undefined;
       if (quote && this.payer) {
         try {
@@ -170,6 +184,7 @@ export class AppRuns {
       }
       const payerAddress = this.payer?.address();
       const paid = pay !== undefined && Object.keys(pay).length > 0;
+      sent = true;
       out = await relayBuffered(orchestratorDispatcher(), r.method, r.headers, r.body, res, {
         url: t.url,
         headers: payerAddress || paid || t.headers ? { authorization: undefined, ...(payerAddress ? { [PAYER_ADDRESS_HEADER]: payerAddress } : {}), ...pay, ...t.headers } : DROP_AUTHORIZATION,
@@ -185,6 +200,6 @@ export class AppRuns {
         return { refused: (err as Error).message };
       }
     }
-    return { out, paidWei };
+    return { out, paidWei, sent };
   }
 }

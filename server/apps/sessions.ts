@@ -96,6 +96,11 @@ interface Live {
   payments?: LivePaymentSession;
   timer: NodeJS.Timeout;
   lastBilledAt: number;
+  /**
+   * Where the time the last passing spend check covered ends: a session the cap ended is billed to
+   * there at most (a tick the machine ran late adds seconds no check covered; Wharf bears those).
+   */
+  allowedUntil: number;
   paidWeiBilled: bigint;
   busy: boolean;
   /** Payment cycles in a row that failed (the signer or the orchestrator did not answer, say). */
@@ -235,7 +240,7 @@ export class AppSessions {
       chargedMicros: 0,
       paidWei: r.payments?.paidWei ?? 0n,
     };
-    const l: Live = { s, key, payments: r.payments, lastBilledAt: now, paidWeiBilled: 0n, busy: false, failedPayments: 0, failedTicks: 0, failedChecks: 0, open: new Set(), timer: setInterval(() => void this.tick(l), this.o.intervalMs) };
+    const l: Live = { s, key, payments: r.payments, lastBilledAt: now, allowedUntil: now + this.o.intervalMs, paidWeiBilled: 0n, busy: false, failedPayments: 0, failedTicks: 0, failedChecks: 0, open: new Set(), timer: setInterval(() => void this.tick(l), this.o.intervalMs) };
     l.timer.unref();
     this.live.set(s.id, l);
     log.info({ session: s.id, app, orchestrator: c.orchestrator, key: key.id }, "app session started");
@@ -329,7 +334,8 @@ export class AppSessions {
   /** Bill the whole seconds since the last bill (all of them at the end). False when the spend cap ended the session. */
   private async bill(l: Live, final: boolean): Promise<boolean> {
     // The final bill runs to the moment the session ended, not to when stopping it at the orchestrator returned.
-    const now = final ? (l.s.endedAt ?? Date.now()) : Date.now();
+    const ended = l.s.endedAt ?? Date.now();
+    const now = final ? (l.s.endReason === "spend-cap" ? Math.min(ended, l.allowedUntil) : ended) : Date.now();
     const seconds = final ? Math.ceil((now - l.lastBilledAt) / 1000) : Math.floor((now - l.lastBilledAt) / 1000);
     if (seconds <= 0) return true;
     const pipeline = appPipeline(this.o.accounts.priceBook, l.s.app);
@@ -348,6 +354,7 @@ export class AppSessions {
         await this.end(l, "spend-cap", d.message);
         return false;
       }
+      l.allowedUntil = l.lastBilledAt + (seconds + ahead) * 1000;
     }
     l.lastBilledAt += seconds * 1000;
     const paidDelta = l.s.paidWei - l.paidWeiBilled;

@@ -150,7 +150,8 @@ export class SignerLink {
       return r;
     } catch (err) {
       if (err instanceof RemoteSignerError) {
-        this.markDown(err);
+        // A 4xx refuses this request (its orchestrator's parameters, say), not the signer's health.
+        if (!(err.failure === "status" && err.status !== undefined && err.status < 500)) this.markDown(err);
         throw new PaymentRefusal("signer", `the remote signer could not pay: ${err.message}`);
       }
       throw err;

@@ -94,6 +94,21 @@ describe("BYOC with go-livepeer's remote signer", { timeout: 120_000 }, () => {
     assert.equal(paid.totals.credited, "0", "no tickets were bought for a job the on-chain orchestrator would refuse");
   });
 
+  test("a client that leaves while its job runs is billed for it: the orchestrator did (and charged for) the work", async () => {
+    const units = async () => ((await w.api("GET", "/v1/usage?limit=100")).body.records as Array<{ model: string; units: number }>).filter((r) => r.model === "byoc/box").reduce((n, r) => n + r.units, 0);
+    const before = await units();
+    const ac = new AbortController();
+    const leaving = fetch(`${w.http}/process/request/v1/json?delayMs=1500`, {
+      method: "POST",
+      signal: ac.signal,
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json", Livepeer: encodeByocHeader({ capability: "box", parameters: JSON.stringify({ orchestrators: { include: [offChain.url] } }) as never }) },
+      body: "{}",
+    });
+    setTimeout(() => ac.abort(), 500);
+    await assert.rejects(leaving);
+    await waitFor("the abandoned job billed", async () => ((await units()) === before + 1 ? true : undefined), 10_000, 100);
+  });
+
   test("the container's own 400 reaches the client as plain text and is billed", async () => {
     const res = await job("not json");
     assert.equal(res.status, 400);
