@@ -10,9 +10,10 @@
 // follows each other one equally often (load.ts, balancedOrders). Every program is a separate
 // process; the orchestrator is unpaid, so the numbers are the proxying alone.
 //
-//   node --import tsx bench/apps-overhead.ts [--seconds 5] [--levels 16] [--ws-messages 2000] [--built] [--profile DIR]
+//   node --import tsx bench/apps-overhead.ts [--seconds 5] [--levels 16] [--ws-messages 2000] [--built] [--profile DIR] [--node-args="--flag …"]
 // --built runs Wharf from the compiled dist/ (`npm run build` first), as the production image does.
-// --profile DIR writes a V8 CPU profile of the Wharf process to DIR when it stops.
+// --profile DIR writes a V8 CPU profile of the Wharf process to DIR when it stops. --node-args adds
+// Node/V8 flags to the Wharf process (GC settings, say), space-separated.
 import { parseArgs } from "node:util";
 import WebSocket from "ws";
 import { quantileOfSorted } from "../core/percentile.ts";
@@ -20,7 +21,7 @@ import { startWharf } from "../test/support/wharf.ts";
 import { benchKey, postJson, sliceCpu, startAppsRig, startBareProxy } from "./support/apps-rig.ts";
 import { loadInterleaved } from "./support/load.ts";
 
-const { values } = parseArgs({ options: { seconds: { type: "string", default: "5" }, levels: { type: "string", default: "16" }, "ws-messages": { type: "string", default: "2000" }, profile: { type: "string" }, built: { type: "boolean", default: false } } });
+const { values } = parseArgs({ options: { seconds: { type: "string", default: "5" }, levels: { type: "string", default: "16" }, "ws-messages": { type: "string", default: "2000" }, profile: { type: "string" }, built: { type: "boolean", default: false }, "node-args": { type: "string", default: "" } } });
 const SECONDS = Number(values.seconds);
 const LEVELS = values.levels!.split(",").map(Number);
 const WS_MESSAGES = Number(values["ws-messages"]);
@@ -46,7 +47,7 @@ async function wsRoundTrips(url: string, headers: Record<string, string>, n: num
 const rig = await startAppsRig();
 const { orch } = rig;
 try {
-  const wharf = await startWharf({ env: { WHARF_ORCH_ADDR: orch.url, WHARF_LOG_LEVEL: "warn" }, nodeArgs: values.profile ? ["--cpu-prof", "--cpu-prof-dir", values.profile] : [], built: values.built });
+  const wharf = await startWharf({ env: { WHARF_ORCH_ADDR: orch.url, WHARF_LOG_LEVEL: "warn" }, nodeArgs: [...(values.profile ? ["--cpu-prof", "--cpu-prof-dir", values.profile] : []), ...values["node-args"]!.split(" ").filter(Boolean)], built: values.built });
   rig.own(() => wharf.stop());
   const bare = await startBareProxy(rig);
   const bare2 = await startBareProxy(rig);
