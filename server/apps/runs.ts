@@ -184,7 +184,9 @@ export class AppRuns {
       }
       const payerAddress = this.payer?.address();
       const paid = pay !== undefined && Object.keys(pay).length > 0;
-      sent = true;
+      // Work that was certainly asked for: a paid try, or any try when Wharf pays no one (an unpaid
+      // first try to a paying orchestrator only fetches its 402 challenge).
+      sent = paid || !this.payer;
       out = await relayBuffered(orchestratorDispatcher(), r.method, r.headers, r.body, res, {
         url: t.url,
         headers: payerAddress || paid || t.headers ? { authorization: undefined, ...(payerAddress ? { [PAYER_ADDRESS_HEADER]: payerAddress } : {}), ...pay, ...t.headers } : DROP_AUTHORIZATION,
