@@ -6,9 +6,8 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "../core/log.ts";
-import type { AuthToken, Capabilities, OrchestratorInfo, SegData } from "../protocol/messages.ts";
+import type { AuthToken, Capabilities, OrchestratorInfo, Payment, SegData, TicketParams } from "../protocol/messages.ts";
 import type { AuthTokenStore } from "./auth-tokens.ts";
-import type { Payment, TicketParams } from "../protocol/messages.ts";
 import type { Rational } from "../protocol/payments/rational.ts";
 
 export interface Price {

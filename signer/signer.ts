@@ -11,7 +11,7 @@ import type { Logger } from "../core/log.ts";
 import { readRequestBody, RequestBodyTooLargeError } from "../core/request-body.ts";
 import { checksumAddress, toHex0x } from "../protocol/payments/address.ts";
 import { signOrchestratorRequest } from "../protocol/payments/orchestrator-request-sig.ts";
-import { jobSignedMessage } from "../protocol/apps/byoc.ts";
+import { byocJobSigningRefusal, jobSignedMessage } from "../protocol/apps/byoc.ts";
 import { secretKeySigner, type MessageSigner } from "../protocol/payments/personal-sign.ts";
 import type { Rational } from "../protocol/payments/rational.ts";
 import { decodeMessage } from "../protocol/messages.ts";
@@ -19,7 +19,6 @@ import {
   DISCOVER_ORCHESTRATORS_PATH,
   GENERATE_LIVE_PAYMENT_PATH,
   ORCHESTRATOR_URL_HEADER,
-  byocJobSigningRefusal,
   SIGN_BYOC_JOB_PATH,
   SIGN_ORCHESTRATOR_INFO_PATH,
   signerErrorBody,

@@ -22,6 +22,7 @@ import {
   JOB_PAYMENT_HEADER,
   JOB_SENDER_HEADER,
   JOB_TIMEOUT_ERROR,
+  isJobRequestText,
   jobSignedMessage,
   jobTokenJson,
   parseJobSender,
@@ -194,20 +195,10 @@ export class ByocHost {
           return text400(reply, JOB_BALANCE_ERROR);
         }
       }
-      let details: unknown;
-      try {
-        details = JSON.parse(job.request);
-      } catch {
-        details = undefined;
-      }
-      const streamId = (details as { stream_id?: unknown } | null)?.stream_id;
-      if (details === undefined || (details !== null && (typeof details !== "object" || Array.isArray(details))) || (streamId != null && typeof streamId !== "string")) {
-        return text400(reply, "Unable to unmarshal job request details");
-      }
+      if (!isJobRequestText(job.request, { allowNull: true })) return text400(reply, "Unable to unmarshal job request details");
       c.used++;
       const t0 = Date.now();
       const payee = ctx.payee;
-      const balance = () => (payee ? payee.balances.balance(senderText, c.name).floor().toString() : "0");
       try {
         // go also answers its balance for the sender (Livepeer-Balance); the answer here is the
         // container's, streamed, and a gateway reads the balance from its next token.
@@ -215,7 +206,7 @@ export class ByocHost {
       } finally {
         c.used--;
         if (payee && price.sign() > 0) payee.debit(senderText, c.name, price.mul(Rational.of(Math.max(1, Math.ceil((Date.now() - t0) / 1000)))));
-        ctx.log.debug({ capability: c.name, sender: senderText, balance: balance() }, "BYOC job done");
+        ctx.log.debug({ capability: c.name, sender: senderText, balance: payee?.balances.balance(senderText, c.name).floor().toString() }, "BYOC job done");
       }
       return reply;
     });

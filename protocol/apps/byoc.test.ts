@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import {
+  byocJobSigningRefusal,
   encodeJobSender,
   encodeSignedJob,
   jobSignedMessage,
@@ -16,7 +17,7 @@ import {
 } from "./byoc.ts";
 import { checksumAddress, sameAddress } from "../payments/address.ts";
 import { personalSign, recoverPersonalSigner, secretKeySigner, verifyPersonalSignature } from "../payments/personal-sign.ts";
-import { byocJobSigningRefusal, MAX_BYOC_JOB_SIGNED_BYTES, WireShapeError } from "../payments/remote-signer-wire.ts";
+import { MAX_BYOC_JOB_SIGNED_BYTES, WireShapeError } from "../payments/remote-signer-wire.ts";
 
 const KEY = new Uint8Array(32).fill(0x11);
 const bytes = (n: number, fill: number) => new Uint8Array(n).fill(fill);
@@ -180,7 +181,7 @@ describe("byocJobSigningRefusal", () => {
     refused("[1]", "", /not a JSON object/);
     refused("5", "", /not a JSON object/);
     refused("null", "", /not a JSON object/);
-    refused("{not json", "", /not JSON/);
+    refused("{not json", "", /not a JSON object/);
     refused('{"a":1}', "{params", /not JSON/);
     refused({ a: 1 }, "", /expected/);
     refused('{"a":1}', undefined, /expected/);

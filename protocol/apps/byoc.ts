@@ -23,7 +23,7 @@
 // json tags, bytes base64, int64 numbers).
 import { keccak_256 } from "@noble/hashes/sha3.js";
 import type { PriceInfo, TicketParams } from "../messages.ts";
-import { WireShapeError } from "../payments/remote-signer-wire.ts";
+import { MAX_BYOC_JOB_SIGNED_BYTES, WireShapeError } from "../payments/remote-signer-wire.ts";
 
 export const JOB_SENDER_HEADER = "Livepeer-Eth-Address";
 export const JOB_CAPABILITY_HEADER = "Livepeer-Capability";
@@ -84,6 +84,46 @@ export function parseJobSender(header: string | undefined): JobSender {
   }
   if (!o || typeof o.addr !== "string" || typeof o.sig !== "string") throw new WireShapeError(`${JOB_SENDER_HEADER} lacks addr or sig`);
   return { addr: o.addr, sig: o.sig };
+}
+
+/**
+ * Whether a job's `request` is what go's orchestrator can read: it unmarshals it into
+ * {stream_id: string} after taking the payment and a slot, and on failure frees neither. go also
+ * takes `null`; Wharf sends (and its signer signs) objects only.
+ */
+export function isJobRequestText(request: unknown, opts: { allowNull?: boolean } = {}): request is string {
+  if (typeof request !== "string") return false;
+  let v: unknown;
+  try {
+    v = JSON.parse(request);
+  } catch {
+    return false;
+  }
+  if (v === null) return opts.allowNull === true;
+  if (typeof v !== "object" || Array.isArray(v)) return false;
+  const id = (v as { stream_id?: unknown }).stream_id;
+  return id === undefined || id === null || typeof id === "string";
+}
+
+/**
+ * What the signer agrees to sign as a BYOC job: `request` a JSON object (go's orchestrator reads
+ * it as one), `parameters` empty or JSON, no NUL character in either. The signature is the same
+ * kind as a ticket's (personal_sign of a keccak256), so the signer must never sign bytes that
+ * could be a ticket: a ticket's flattened bytes hold its uint32 sender nonce padded to 32 bytes
+ * (at least 28 zero bytes), segment credentials their int64 sequence number padded to 32, so
+ * neither is ever free of NUL. Returns why not, or undefined.
+ */
+export function byocJobSigningRefusal(request: unknown, parameters: unknown): string | undefined {
+  if (typeof request !== "string" || typeof parameters !== "string") return "expected {request: string, parameters: string}";
+  if (Buffer.byteLength(request) + Buffer.byteLength(parameters) > MAX_BYOC_JOB_SIGNED_BYTES) return `request and parameters exceed ${MAX_BYOC_JOB_SIGNED_BYTES} bytes`;
+  if (request.includes("\0") || parameters.includes("\0")) return "request and parameters may not contain NUL";
+  if (!isJobRequestText(request)) return "request is not a JSON object (with a string stream_id, if any)";
+  try {
+    if (parameters.trim() !== "") JSON.parse(parameters);
+  } catch {
+    return "parameters is not JSON";
+  }
+  return undefined;
 }
 
 /** The 32-byte hash a job's sender personal-signs (go: Sign(keccak256(request + parameters))). */

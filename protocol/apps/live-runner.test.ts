@@ -101,7 +101,7 @@ test("a Livepeer header's parameters as go-livepeer's gateway sends them (a JSON
   assert.throws(() => parseByocHeader(header({ request: "[1]" })), /JSON object/);
   assert.throws(() => parseByocHeader(header({ request: "not json" })), /JSON object/);
   assert.throws(() => parseByocHeader(header({ request: JSON.stringify({ stream_id: 5 }) })), /stream_id/);
-  assert.equal(parseByocHeader(header({ request: "null" })).request, "null");
+  assert.throws(() => parseByocHeader(header({ request: "null" })), /JSON object/, "go takes null, Wharf's signer signs objects only");
   assert.equal(parseByocHeader(header({ timeout_seconds: 1.5 })).timeout_seconds, 2, "go's timeout is an int: rounded up");
   assert.throws(() => parseByocHeader(header({ capability: "a,b" })), /commas/);
   assert.throws(() => parseByocHeader(header({ capability: "x".repeat(129) })), /128/);

@@ -4,6 +4,7 @@
 
 import { Type } from "typebox";
 import { Compile } from "typebox/compile";
+import { isJobRequestText } from "./byoc.ts";
 
 export const PAYER_ADDRESS_HEADER = "Livepeer-Payer-Address";
 export const RUNNER_ROUTE_HEADER = "Livepeer-Runner-Route";
@@ -255,24 +256,6 @@ const MAX_CAPABILITY_CHARS = 128;
 /** A job's timeout_seconds is taken up to an hour. */
 const MAX_BYOC_TIMEOUT_SECONDS = 3600;
 
-/**
- * go's orchestrator unmarshals a job's request into {stream_id: string} after it took the
- * payment and a slot, and on failure frees neither: a request it cannot read must not reach it.
- */
-function requestShapeOk(request: unknown): request is string {
-  if (typeof request !== "string") return false;
-  let v: unknown;
-  try {
-    v = JSON.parse(request);
-  } catch {
-    return false;
-  }
-  if (v === null) return true;
-  if (typeof v !== "object" || Array.isArray(v)) return false;
-  const id = (v as { stream_id?: unknown }).stream_id;
-  return id === undefined || id === null || typeof id === "string";
-}
-
 /** Decode a `Livepeer` header. Throws ByocHeaderError with the reason. */
 export function parseByocHeader(value: string | string[] | undefined): ByocJob {
   const v = Array.isArray(value) ? value[0] : value;
@@ -304,7 +287,7 @@ export function parseByocHeader(value: string | string[] | undefined): ByocJob {
     }
   }
   const request = o.request === undefined || o.request === null ? "{}" : o.request;
-  if (!requestShapeOk(request)) throw new ByocHeaderError(`${BYOC_HEADER} header: request must be a JSON object as a string (its stream_id a string), as go-livepeer's orchestrator reads it`);
+  if (!isJobRequestText(request)) throw new ByocHeaderError(`${BYOC_HEADER} header: request must be a JSON object as a string (its stream_id a string), as go-livepeer's orchestrator reads it`);
   return {
     request,
     parameters: parameters && typeof parameters === "object" ? (parameters as ByocJob["parameters"]) : {},

@@ -139,28 +139,6 @@ export function parseOrchestratorInfoSignature(body: unknown): OrchestratorInfoS
   return { address, addressText: body.address as string, signature };
 }
 
-/**
- * What the signer agrees to sign as a BYOC job: `request` a JSON object (go's orchestrator reads
- * it as one), `parameters` empty or JSON, no NUL character in either. The signature is the same
- * kind as a ticket's (personal_sign of a keccak256), so the signer must never sign bytes that
- * could be a ticket: a ticket's flattened bytes hold its uint32 sender nonce padded to 32 bytes
- * (at least 28 zero bytes), segment credentials their int64 sequence number padded to 32, so
- * neither is ever free of NUL. Returns why not, or undefined.
- */
-export function byocJobSigningRefusal(request: unknown, parameters: unknown): string | undefined {
-  if (typeof request !== "string" || typeof parameters !== "string") return "expected {request: string, parameters: string}";
-  if (Buffer.byteLength(request) + Buffer.byteLength(parameters) > MAX_BYOC_JOB_SIGNED_BYTES) return `request and parameters exceed ${MAX_BYOC_JOB_SIGNED_BYTES} bytes`;
-  if (request.includes("\0") || parameters.includes("\0")) return "request and parameters may not contain NUL";
-  try {
-    const r: unknown = JSON.parse(request);
-    if (!isObject(r)) return "request is not a JSON object";
-    if (parameters.trim() !== "") JSON.parse(parameters);
-  } catch {
-    return "request or parameters is not JSON";
-  }
-  return undefined;
-}
-
 export function parseSignerState(v: unknown): SignerState {
   if (!isObject(v) || typeof v.State !== "string" || typeof v.Sig !== "string" || !decodeStdBase64(v.State) || !decodeStdBase64(v.Sig) || v.State === "") {
     throw new WireShapeError("state is not {State: base64, Sig: base64}");

@@ -104,20 +104,20 @@ export class ByocJobs {
     // An on-chain orchestrator refuses a sender without its signature: wait for the signer, not a refusal.
     if (!sender) return { targets: [], reason: "the remote signer has not told Wharf its address yet" };
     // One signature for the job, asked while the tokens are.
-    const [signature, ...offers] = await Promise.all([
+    const [signature, offers] = await Promise.all([
       this.signJob(job),
-      ...candidates.map((a) => this.token(a, job.capability, sender).then((t): Offer | undefined => t && { address: a, token: t, at: Date.now() })),
+      Promise.all(candidates.map((a) => this.token(a, job.capability, sender).then((t): Offer | undefined => t && { address: a, token: t, at: Date.now() }))),
     ]);
     const reasons: string[] = [];
     const usable: Offer[] = [];
     for (const o of offers) {
       if (!o) continue;
-      const refusal = this.unusable(o.token, signature as JobSignature);
+      const refusal = this.unusable(o.token, signature);
       if (refusal) reasons.push(`${o.address}: ${refusal}`);
       else usable.push(o);
     }
     usable.sort((a, b) => priceOf(a.token).cmp(priceOf(b.token)));
-    const sig = (signature as JobSignature).sig ?? "";
+    const sig = signature.sig ?? "";
     const targets = usable.map((o): RunTarget => {
       const url = new URL(`${o.address}/process/request/${path}`);
       // Projected at the job's whole timeout (a capped key's hold); billed at what the orchestrator debits.
@@ -212,6 +212,9 @@ export class ByocJobs {
     const costWei = price.mul(Rational.of(BigInt(Math.max(1, Math.ceil((performance.now() - t0) / 1000))))).ceil();
     if (out.answered) return { out, paidWei: pay.paidWei, costWei, sent };
     const text = out.error ?? "";
+    // No answer within timeout_seconds + 5: the container had the job (go charged for it). Not
+    // tried again elsewhere, and no verdict on the orchestrator (one slow container is not a fault).
+    if (out.status === 0 && text.startsWith("no answer from")) return { refused: `the job took longer than its timeout_seconds: ${text}`, paidWei: pay.paidWei, final: true };
     if (out.status === 0) {
       // go's orchestrator drops the connection when it refuses the tickets (its balance check reads a
       // nil balance): a refused payment, not a network fault of the orchestrator.
@@ -219,7 +222,12 @@ export class ByocJobs {
       return { out, paidWei: pay.paidWei, costWei, sent };
     }
     // A job that ran out of its time is not tried again elsewhere: it was charged, and would be again.
-    if ((NOT_RUN[out.status] ?? []).some((m) => text.startsWith(m)) && !/deadline exceeded/.test(text)) return { out, paidWei: pay.paidWei, sent: false };
+    if ((NOT_RUN[out.status] ?? []).some((m) => text.startsWith(m)) && !/deadline exceeded/.test(text)) {
+      // go reads the payment only after the job's credentials, timeout and capacity: tickets sent
+      // with a refusal of those were not credited.
+      const credited = text.startsWith(JOB_BALANCE_ERROR) || out.status === 500;
+      return { out, paidWei: credited ? pay.paidWei : 0n, sent: false };
+    }
     if (res.headersSent || res.destroyed) return { out, paidWei: pay.paidWei, costWei, sent };
     // The container's own error, which go's orchestrator passes on as plain text: the client's answer.
     res.writeHead(out.status, { "content-type": "text/plain; charset=utf-8" });
@@ -240,17 +248,16 @@ export class ByocJobs {
       authToken: { token: new Uint8Array(randomBytes(16)), sessionId: capability, expiration: Math.floor(Date.now() / 1000) + JOB_AUTH_TOKEN_SECONDS },
     };
     const ev = ticketEvOf(info);
+    // parseJobToken refused ticket parameters with a zero face value or win probability: ev > 0.
+    // More than the signer makes at once is bought over the next jobs, as long as this one's
+    // leaves the minute go's orchestrator wants; else the job could only be refused after paying.
+    const most = Rational.of(MAX_TICKETS).mul(ev).div(price).floor();
     let seconds = keep.sub(balance).div(price).ceil();
-    if (ev.sign() > 0) {
-      // More than the signer makes at once is bought over the next jobs, as long as this one's
-      // leaves the minute go's orchestrator wants; else the job could only be refused after paying.
-      const most = Rational.of(MAX_TICKETS).mul(ev).div(price).floor();
-      if (most < seconds && balance.add(price.mul(Rational.of(most))).cmp(price.mul(Rational.of(JOB_MIN_BALANCE_SECONDS))) < 0) {
-        throw new PaymentRefusal("price-too-high", `a minute at ${price.toFixed(0)} wei/s takes more than ${MAX_TICKETS} tickets of ${ev.toFixed(0)} wei`);
-      }
-      seconds = bigMin(seconds, most);
+    if (most < seconds && balance.add(price.mul(Rational.of(most))).cmp(price.mul(Rational.of(JOB_MIN_BALANCE_SECONDS))) < 0) {
+      throw new PaymentRefusal("price-too-high", `a minute at ${price.toFixed(0)} wei/s takes more than ${MAX_TICKETS} tickets of ${ev.toFixed(0)} wei`);
     }
-    if (seconds <= 0n) seconds = 1n;
+    seconds = bigMin(seconds, most);
+    if (seconds <= 0n) return { paidWei: 0n }; // not even a second fits in the signer's batch, and the balance holds the minute
     return paymentOf(await this.payer!.signer.generateLivePayment({ orchestrator: info, type: "", inPixels: Number(seconds), manifestId: capability }), info);
   }
 }

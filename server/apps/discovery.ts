@@ -1,5 +1,6 @@
 // Asking an orchestrator which apps it hosts: `GET {orchestrator}/discovery` (go-livepeer 0.9 Live
-// Runner), read into the registry's OrchestratorApps. BYOC capabilities come from the same answer.
+// Runner), read into the registry's OrchestratorApps. The `byoc` list in it is Wharf's development
+// orchestrator's only (shown in the catalogue); BYOC jobs are routed by job tokens (byoc.ts).
 import { request } from "undici";
 import { moduleLogger } from "../../core/log.ts";
 import { orchestratorDispatcher } from "../../protocol/http-agent.ts";

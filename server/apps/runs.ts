@@ -1,6 +1,7 @@
 // Single-shot app requests and BYOC jobs: one request, buffered so it can be tried again on
 // another runner when the first fails before sending a byte (unreachable, busy, refused payment),
-// billed per request once the answer was relayed. A single-shot run is paid once with the
+// billed per request once the answer was relayed (or once a paid request went out and its client
+// left: the work was done). A single-shot run is paid once with the
 // parameters of its own 402 challenge (challengeAttempt); a BYOC job as its target says (byoc.ts).
 import type { IncomingHttpHeaders, ServerResponse } from "node:http";
 import { decodeBase64, type OrchestratorInfo } from "../../protocol/messages.ts";
@@ -29,9 +30,13 @@ export interface RunTarget {
   attempt?: (r: RunRequest, res: ServerResponse) => Promise<RunAttempt>;
 }
 
-/** One target's try: refused before the request went out (why, and any tickets sent anyway), or the relay's outcome and what was paid. */
+/**
+ * One target's try: refused, with the reason the try names (its payment failed, the orchestrator
+ * turned the request down before any work) and any tickets sent anyway; or the relay's outcome and
+ * what was paid.
+ */
 export type RunAttempt =
-  | { refused: string; out?: undefined; paidWei?: bigint }
+  | { refused: string; out?: undefined; paidWei?: bigint; /** No other target is to be tried (the job ran out of its time). */ final?: boolean }
   | {
       refused?: undefined;
       out: ProxyOutcome;
@@ -124,6 +129,8 @@ export class AppRuns {
         paidBefore += a.paidWei ?? 0n;
         reasons.push(`${t.orchestrator}: ${a.refused}`);
         allBusy = false;
+        if (res.destroyed) return;
+        if (a.final) break;
         continue;
       }
       const out = a.out;
@@ -131,13 +138,14 @@ export class AppRuns {
       // while its request was worked on is billed too: the work was done and paid for. Nobody waits
       // for the record: runs close together share one (server/accounts/usage-tally.ts).
       if (out.answered || (res.destroyed && a.sent)) {
-        if (out.answered && out.status < 500) this.registry.reportSuccess(t.orchestrator, performance.now() - t0);
+        // A run's latency is the runner's answer time; a BYOC job's is its whole compute, not the orchestrator's.
+        if (out.answered && out.status < 500 && !t.attempt) this.registry.reportSuccess(t.orchestrator, performance.now() - t0);
         this.accounts.tallyRun({ keyId: r.key.id, pipeline: r.pipeline, model: r.model, orchestrator: t.orchestrator, orchestratorCostWei: a.costWei ?? t.costWei, paidWei: paidBefore + a.paidWei }, hold?.release);
         if (hold) hold.release = undefined;
         return;
       }
       paidBefore += a.paidWei;
-      if (res.destroyed) return; // the client went away before its request went out: no verdict on the runner
+      if (res.destroyed) return; // the client went away and no work was certainly asked for: no verdict on the runner
       if (out.status === 503) {
         this.registry.reportBusy(t.orchestrator);
         reasons.push(`${t.orchestrator}: busy`);

@@ -150,8 +150,9 @@ export class SignerLink {
       return r;
     } catch (err) {
       if (err instanceof RemoteSignerError) {
-        // A 4xx refuses this request (its orchestrator's parameters, say), not the signer's health.
-        if (!(err.failure === "status" && err.status !== undefined && err.status < 500)) this.markDown(err);
+        // A 400 refuses this request (its orchestrator's parameters, say), not the signer's health;
+        // 401/403/404 say Wharf cannot use this signer at all.
+        if (!(err.failure === "status" && err.status === 400)) this.markDown(err);
         throw new PaymentRefusal("signer", `the remote signer could not pay: ${err.message}`);
       }
       throw err;
