@@ -113,6 +113,21 @@ describe("BYOC with go-livepeer's remote signer", { timeout: 120_000 }, () => {
     await waitFor("the abandoned job billed", async () => ((await k.units()) === 1 ? true : undefined), 10_000, 100);
   });
 
+  test("a job with no answer within timeout_seconds + 5 s is a 502 saying so, and its orchestrator is not held back", async () => {
+    const slow = await fetch(`${w.http}/process/request/v1/json?delayMs=9000`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json", Livepeer: encodeByocHeader({ capability: "box", timeout_seconds: 1 }) },
+      body: "{}",
+    });
+    assert.equal(slow.status, 502);
+    assert.match(((await slow.json()) as { message: string }).message, /took longer than its timeout_seconds/);
+    // One slow container is not a network fault: the orchestrator still takes the next job.
+    const o = ((await w.api("GET", "/v1/orchestrators")).body.orchestrators as Array<{ address: string; suspended?: unknown; suspendedUntil?: unknown }>).find((x) => x.address === offChain.url)!;
+    assert.ok(!o.suspended && !o.suspendedUntil, JSON.stringify(o));
+    const next = await job('{"after":1}');
+    assert.equal(next.status, 200, await next.clone().text());
+  });
+
   test("the container's own 400 reaches the client as plain text and is billed", async () => {
     const k = await ownKey("container-400");
     const res = await job("not json", {}, k.secret);
